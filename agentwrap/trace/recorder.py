@@ -1,0 +1,172 @@
+"""The recorder: the proxy's one way to report calls.
+
+Every report is published at once to in-process subscribers (the panel inside a session,
+the statusline) and queued for a writer thread that persists it to the trace store, so the
+event loop never waits on SQLite. Other processes (a panel in another terminal) tail the
+store's `events` table. `close()` drains the queue: no record is lost at shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentwrap.trace.store import TraceStore
+
+log = logging.getLogger(__name__)
+
+# Event kinds, in the order a call may emit them.
+STARTED = "started"
+ROUTED = "routed"
+FALLBACK = "fallback"
+FIRST_BYTE = "first_byte"
+FINISHED = "finished"
+FAILED = "failed"
+SESSION_ENDED = "session_ended"
+
+
+@dataclass
+class CallEvent:
+    kind: str
+    session_id: str
+    call_id: str | None
+    ts: float
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+Subscriber = Callable[[CallEvent], None]
+
+
+class Recorder:
+    """Publishes call events and persists them through one writer thread."""
+
+    def __init__(self, store: TraceStore, session_id: str) -> None:
+        self.store = store
+        self.session_id = session_id
+        self._subscribers: list[Subscriber] = []
+        self._queue: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="agentwrap-trace", daemon=True)
+        self._closed = False
+        self._seq = 0
+        self._thread.start()
+
+    # -- publishing -----------------------------------------------------------
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        self._subscribers.append(fn)
+        return lambda: self._subscribers.remove(fn) if fn in self._subscribers else None
+
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def call_started(self, call_id: str, **fields: Any) -> None:
+        """A new call: inserts its row (status 'streaming' until finished)."""
+        now = fields.setdefault("started_at", time.time())
+        fields.setdefault("status", "streaming")
+        self._emit(CallEvent(STARTED, self.session_id, call_id, now, fields), insert=True)
+
+    def call_event(self, kind: str, call_id: str, **fields: Any) -> None:
+        """A change to a call: updates its row with `fields` and logs the event."""
+        self._emit(CallEvent(kind, self.session_id, call_id, time.time(), fields), insert=False)
+
+    def session_event(self, kind: str, **fields: Any) -> None:
+        ev = CallEvent(kind, self.session_id, None, time.time(), fields)
+        self._publish(ev)
+        self._put("event", (ev,))
+
+    def _emit(self, ev: CallEvent, insert: bool) -> None:
+        self._publish(ev)
+        self._put("insert" if insert else "update", (ev,))
+
+    def _publish(self, ev: CallEvent) -> None:
+        for fn in list(self._subscribers):
+            try:
+                fn(ev)
+            except Exception:  # a broken panel must never break a call
+                log.exception("trace subscriber failed")
+
+    def _put(self, op: str, args: tuple[Any, ...]) -> None:
+        if self._closed:
+            # Late reports (after close) are written synchronously rather than lost.
+            self._apply(op, args)
+            return
+        self._queue.put((op, args))
+
+    # -- writer thread --------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while True:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._write(batch)
+                    return
+                batch.append(nxt)
+            self._write(batch)
+
+    def _write(self, batch: list[tuple[str, tuple[Any, ...]]]) -> None:
+        barriers = [args[0] for op, args in batch if op == "barrier"]
+        batch = [item for item in batch if item[0] != "barrier"]
+        try:
+            with self.store.transaction():
+                for op, args in batch:
+                    self._apply(op, args)
+        except Exception:
+            log.exception("trace write failed; retrying one by one")
+            for op, args in batch:
+                try:
+                    self._apply(op, args)
+                except Exception:
+                    log.exception("trace record lost: %s", op)
+        for barrier in barriers:
+            barrier.set()
+
+    def _apply(self, op: str, args: tuple[Any, ...]) -> None:
+        (ev,) = args
+        data = {k: v for k, v in ev.fields.items() if k in _EVENT_DATA_KEYS}
+        if op == "insert":
+            self.store.insert_call(id=ev.call_id, session_id=ev.session_id, **ev.fields)
+        elif op == "update" and ev.fields:
+            self.store.update_call(ev.call_id, **ev.fields)
+        self.store.insert_event(ev.session_id, ev.kind, ev.call_id, data, ev.ts)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until everything queued so far is written."""
+        done = threading.Event()
+        self._queue.put(("barrier", (done,)))
+        done.wait(timeout)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+        self._closed = True
+
+
+# Small fields worth carrying in the events table (the row holds the rest).
+_EVENT_DATA_KEYS = {
+    "status",
+    "http_status",
+    "model",
+    "requested_model",
+    "provider",
+    "step",
+    "reason",
+    "error",
+    "cost_usd",
+    "ttfb_ms",
+    "total_ms",
+    "attempt",
+}

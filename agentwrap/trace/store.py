@@ -1,0 +1,302 @@
+"""The trace store: one SQLite file, WAL, numbered migrations recorded in the database.
+
+Tables: `sessions` (one per agentwrap run), `calls` (one per inference call, written when
+the call starts and updated as it progresses) and `events` (an append-only log of call
+events that other processes tail for the live panel). Bodies and credentials are never stored.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "initial schema",
+        """
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            agent TEXT NOT NULL,
+            argv TEXT NOT NULL DEFAULT '[]',
+            cwd TEXT,
+            repo_root TEXT,
+            started_at REAL NOT NULL,
+            ended_at REAL,
+            exit_code INTEGER,
+            profile TEXT,
+            mode TEXT NOT NULL DEFAULT 'route',
+            is_demo INTEGER NOT NULL DEFAULT 0,
+            pid INTEGER
+        );
+        CREATE TABLE calls (
+            id TEXT PRIMARY KEY,
+            session_id TEXT NOT NULL REFERENCES sessions(id),
+            seq INTEGER NOT NULL,
+            started_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            surface TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            requested_model TEXT,
+            model TEXT,
+            model_alias TEXT,
+            provider TEXT,
+            provider_api TEXT,
+            status TEXT NOT NULL,
+            http_status INTEGER,
+            error TEXT,
+            streamed INTEGER NOT NULL DEFAULT 0,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            cache_creation_tokens INTEGER,
+            cache_read_tokens INTEGER,
+            cost_usd REAL,
+            unpriced_reason TEXT,
+            baseline_model TEXT,
+            baseline_cost_usd REAL,
+            ttfb_ms REAL,
+            total_ms REAL,
+            request_bytes INTEGER,
+            response_bytes INTEGER,
+            step TEXT,
+            evidence TEXT,
+            rule TEXT,
+            reason TEXT,
+            attempts TEXT NOT NULL DEFAULT '[]',
+            would_model TEXT,
+            would_cost_usd REAL,
+            thread_id TEXT,
+            agent_id TEXT,
+            outcome TEXT,
+            features TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX calls_session ON calls(session_id, seq);
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            session_id TEXT NOT NULL,
+            call_id TEXT,
+            ts REAL NOT NULL,
+            kind TEXT NOT NULL,
+            data TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX events_session ON events(session_id, id);
+        """,
+    ),
+]
+
+CALL_COLUMNS = (
+    "id session_id seq started_at updated_at surface endpoint requested_model model model_alias "
+    "provider provider_api status http_status error streamed input_tokens output_tokens "
+    "cache_creation_tokens cache_read_tokens cost_usd unpriced_reason baseline_model "
+    "baseline_cost_usd ttfb_ms total_ms request_bytes response_bytes step evidence rule reason "
+    "attempts would_model would_cost_usd thread_id agent_id outcome features"
+).split()
+SESSION_COLUMNS = (
+    "id agent argv cwd repo_root started_at ended_at exit_code profile mode is_demo pid".split()
+)
+JSON_COLUMNS = {"attempts", "features", "argv"}
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open the store (creating it), in WAL mode, migrated to the newest schema."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    migrate(conn)
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations not yet recorded; returns the schema version."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+        for version, (name, sql) in enumerate(MIGRATIONS, start=1):
+            if version in done:
+                continue
+            for statement in sql.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)",
+                (version, name, time.time()),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(MIGRATIONS)
+
+
+def _encode(key: str, value: Any) -> Any:
+    if key in JSON_COLUMNS and not isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def row_to_dict(row: sqlite3.Row) -> dict[str, Any]:
+    out = dict(row)
+    for key in JSON_COLUMNS & out.keys():
+        try:
+            out[key] = json.loads(out[key]) if out[key] else ([] if key != "features" else {})
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
+class TraceStore:
+    """Reads and writes sessions, calls and events. Thread-safe for one writer thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conn = connect(path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    # -- sessions -------------------------------------------------------------
+    def insert_session(self, **fields: Any) -> None:
+        self._insert("sessions", SESSION_COLUMNS, fields)
+
+    def update_session(self, session_id: str, **fields: Any) -> None:
+        self._update("sessions", SESSION_COLUMNS, session_id, fields)
+
+    def session(self, session_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        return row_to_dict(row) if row else None
+
+    def resolve_session(self, ref: str | None) -> dict[str, Any] | None:
+        """A session by id, unique id prefix, or 'last' / None for the newest."""
+        if ref in (None, "", "last"):
+            row = self.conn.execute(
+                "SELECT * FROM sessions ORDER BY started_at DESC LIMIT 1"
+            ).fetchone()
+            return row_to_dict(row) if row else None
+        rows = self.conn.execute(
+            "SELECT * FROM sessions WHERE id LIKE ? ORDER BY started_at DESC LIMIT 2",
+            (f"{ref}%",),
+        ).fetchall()
+        if len(rows) == 1 or (rows and rows[0]["id"] == ref):
+            return row_to_dict(rows[0])
+        return None
+
+    def sessions(self, limit: int = 20, include_demo: bool = False) -> list[dict[str, Any]]:
+        where = "" if include_demo else "WHERE s.is_demo = 0"
+        rows = self.conn.execute(
+            f"""SELECT s.*, COUNT(c.id) AS calls, SUM(c.cost_usd) AS cost_usd,
+                SUM(c.baseline_cost_usd) AS baseline_cost_usd,
+                SUM(CASE WHEN c.cost_usd IS NULL AND c.status != 'refused' THEN 1 ELSE 0 END)
+                    AS unpriced_calls
+                FROM sessions s LEFT JOIN calls c ON c.session_id = s.id {where}
+                GROUP BY s.id ORDER BY s.started_at DESC LIMIT ?""",
+            (limit,),
+        ).fetchall()
+        return [row_to_dict(r) for r in rows]
+
+    # -- calls ----------------------------------------------------------------
+    def insert_call(self, **fields: Any) -> None:
+        fields.setdefault("updated_at", fields.get("started_at", time.time()))
+        self._insert("calls", CALL_COLUMNS, fields)
+
+    def update_call(self, call_id: str, **fields: Any) -> None:
+        fields["updated_at"] = time.time()
+        self._update("calls", CALL_COLUMNS, call_id, fields)
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM calls WHERE id = ?", (call_id,)).fetchone()
+        return row_to_dict(row) if row else None
+
+    def calls(
+        self, session_id: str | None = None, limit: int | None = None, newest_first: bool = False
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM calls"
+        args: list[Any] = []
+        if session_id:
+            sql += " WHERE session_id = ?"
+            args.append(session_id)
+        sql += " ORDER BY started_at DESC, seq DESC" if newest_first else " ORDER BY started_at, seq"
+        if limit:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [row_to_dict(r) for r in self.conn.execute(sql, args)]
+
+    # -- events ---------------------------------------------------------------
+    def insert_event(
+        self, session_id: str, kind: str, call_id: str | None, data: dict[str, Any], ts: float
+    ) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO events(session_id, call_id, ts, kind, data) VALUES (?, ?, ?, ?, ?)",
+            (session_id, call_id, ts, kind, json.dumps(data, default=str)),
+        )
+        return int(cur.lastrowid or 0)
+
+    def events_after(
+        self, last_id: int, session_id: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM events WHERE id > ?"
+        args: list[Any] = [last_id]
+        if session_id:
+            sql += " AND session_id = ?"
+            args.append(session_id)
+        sql += " ORDER BY id LIMIT ?"
+        args.append(limit)
+        out = []
+        for r in self.conn.execute(sql, args):
+            d = dict(r)
+            d["data"] = json.loads(d["data"] or "{}")
+            out.append(d)
+        return out
+
+    def last_event_id(self) -> int:
+        row = self.conn.execute("SELECT MAX(id) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    # -- helpers --------------------------------------------------------------
+    def _insert(self, table: str, columns: Iterable[str], fields: dict[str, Any]) -> None:
+        allowed = set(columns)
+        unknown = set(fields) - allowed
+        if unknown:
+            raise KeyError(f"unknown {table} columns: {sorted(unknown)}")
+        keys = list(fields)
+        self.conn.execute(
+            f"INSERT INTO {table}({', '.join(keys)}) VALUES ({', '.join('?' for _ in keys)})",
+            [_encode(k, fields[k]) for k in keys],
+        )
+
+    def _update(
+        self, table: str, columns: Iterable[str], row_id: str, fields: dict[str, Any]
+    ) -> None:
+        if not fields:
+            return
+        allowed = set(columns)
+        unknown = set(fields) - allowed
+        if unknown:
+            raise KeyError(f"unknown {table} columns: {sorted(unknown)}")
+        keys = list(fields)
+        self.conn.execute(
+            f"UPDATE {table} SET {', '.join(f'{k} = ?' for k in keys)} WHERE id = ?",
+            [*(_encode(k, fields[k]) for k in keys), row_id],
+        )
