@@ -136,6 +136,7 @@ def _provider_candidates(provider: str | None) -> list[str | None]:
 
 def parse_price(value: dict) -> Price:
     """A price override from a profile: {input=, output=, cache_write=, cache_read=} USD/MTok."""
+
     def dec(key: str) -> Decimal | None:
         v = value.get(key)
         return None if v is None else Decimal(str(v))

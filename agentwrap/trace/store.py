@@ -11,7 +11,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -88,16 +88,61 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
 ]
 
-CALL_COLUMNS = (
-    "id session_id seq started_at updated_at surface endpoint requested_model model model_alias "
-    "provider provider_api status http_status error streamed input_tokens output_tokens "
-    "cache_creation_tokens cache_read_tokens cost_usd unpriced_reason baseline_model "
-    "baseline_cost_usd ttfb_ms total_ms request_bytes response_bytes step evidence rule reason "
-    "attempts would_model would_cost_usd thread_id agent_id outcome features"
-).split()
-SESSION_COLUMNS = (
-    "id agent argv cwd repo_root started_at ended_at exit_code profile mode is_demo pid".split()
-)
+CALL_COLUMNS = [
+    "id",
+    "session_id",
+    "seq",
+    "started_at",
+    "updated_at",
+    "surface",
+    "endpoint",
+    "requested_model",
+    "model",
+    "model_alias",
+    "provider",
+    "provider_api",
+    "status",
+    "http_status",
+    "error",
+    "streamed",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "cost_usd",
+    "unpriced_reason",
+    "baseline_model",
+    "baseline_cost_usd",
+    "ttfb_ms",
+    "total_ms",
+    "request_bytes",
+    "response_bytes",
+    "step",
+    "evidence",
+    "rule",
+    "reason",
+    "attempts",
+    "would_model",
+    "would_cost_usd",
+    "thread_id",
+    "agent_id",
+    "outcome",
+    "features",
+]
+SESSION_COLUMNS = [
+    "id",
+    "agent",
+    "argv",
+    "cwd",
+    "repo_root",
+    "started_at",
+    "ended_at",
+    "exit_code",
+    "profile",
+    "mode",
+    "is_demo",
+    "pid",
+]
 JSON_COLUMNS = {"attempts", "features", "argv"}
 
 
@@ -150,10 +195,8 @@ def _encode(key: str, value: Any) -> Any:
 def row_to_dict(row: sqlite3.Row) -> dict[str, Any]:
     out = dict(row)
     for key in JSON_COLUMNS & out.keys():
-        try:
+        with suppress(TypeError, ValueError):
             out[key] = json.loads(out[key]) if out[key] else ([] if key != "features" else {})
-        except (TypeError, ValueError):
-            pass
     return out
 
 
@@ -237,7 +280,9 @@ class TraceStore:
         if session_id:
             sql += " WHERE session_id = ?"
             args.append(session_id)
-        sql += " ORDER BY started_at DESC, seq DESC" if newest_first else " ORDER BY started_at, seq"
+        sql += (
+            " ORDER BY started_at DESC, seq DESC" if newest_first else " ORDER BY started_at, seq"
+        )
         if limit:
             sql += " LIMIT ?"
             args.append(limit)

@@ -1,0 +1,211 @@
+"""Launch commands: `agentwrap claude`, `agentwrap run -- CMD`, `agentwrap serve`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import typer
+
+from agentwrap.agents import claude as claude_agent
+from agentwrap.agents.base import LaunchPlan, with_no_proxy
+from agentwrap.cli.main import app
+from agentwrap.route.profile import Profile, ProfileError, load_profile
+from agentwrap.session import Session, SessionOptions
+
+PASSTHROUGH = {
+    "allow_extra_args": True,
+    "ignore_unknown_options": True,
+    "allow_interspersed_args": False,
+}
+
+ProfileOpt = typer.Option(None, "--profile", help="Routing profile: a preset name or a TOML path.")
+RouteOpt = typer.Option(
+    None,
+    "--route",
+    metavar="STEP=MODEL",
+    help="Send a step kind to a model for this run (repeatable).",
+)
+ObserveOpt = typer.Option(
+    False,
+    "--observe",
+    help="Forward every call unchanged; record what the profile would have chosen.",
+)
+QuietOpt = typer.Option(False, "--quiet", "-q", help="No summary when the agent exits.")
+
+
+def _err(msg: str) -> None:
+    typer.echo(f"agentwrap: {msg}", err=True)
+
+
+def _load(profile: str | None, routes: list[str] | None, env: dict[str, str]) -> Profile:
+    overrides: dict[str, str] = {}
+    for item in routes or []:
+        step, sep, model = item.partition("=")
+        if not sep or not step.strip() or not model.strip():
+            _err(f"--route expects STEP=MODEL, got '{item}'")
+            raise typer.Exit(2)
+        overrides[step.strip()] = model.strip()
+    try:
+        try:
+            prof = load_profile(Path.cwd(), profile, env, routes=overrides or None)  # type: ignore[call-arg]
+        except TypeError:
+            if overrides:
+                _err("--route needs routing profiles, which this build does not have")
+                raise typer.Exit(2) from None
+            prof = load_profile(Path.cwd(), profile, env)
+    except ProfileError as exc:
+        _err(str(exc))
+        raise typer.Exit(2) from None
+    for warning in getattr(prof, "warnings", []) or []:
+        _err(warning)
+    return prof
+
+
+def _launch(
+    agent: str,
+    plan_for: callable,  # type: ignore[valid-type]
+    argv_for_record: list[str],
+    profile: str | None,
+    routes: list[str] | None,
+    observe: bool,
+    quiet: bool,
+) -> None:
+    env = dict(os.environ)
+    # First learn where the user's own Anthropic calls go (a gateway), before we replace it.
+    probe = plan_for("http://127.0.0.1:0/s/probe", env)
+    if probe.anthropic_upstream:
+        env["AGENTWRAP_ANTHROPIC_UPSTREAM"] = probe.anthropic_upstream
+    prof = _load(profile, routes, env)
+    for note in probe.notes:
+        _err(note)
+    session = Session(
+        SessionOptions(agent=agent, profile=prof, observe=observe, quiet=quiet, env=env),
+        argv_for_record,
+    )
+    code: int | None = None
+    try:
+        base_url = session.start()
+        plan = plan_for(base_url, env)
+        code = session.run_child(plan)
+    finally:
+        session.close(code)
+    if not quiet:
+        from agentwrap.cli.summary import print_summary
+
+        print_summary(session.store, session.id)
+    raise typer.Exit(code if code is not None else 1)
+
+
+@app.command(
+    "claude",
+    context_settings=PASSTHROUGH,
+    help="Run Claude Code through agentwrap. Every argument after the options goes to claude untouched.",
+)
+def claude_cmd(
+    ctx: typer.Context,
+    profile: str | None = ProfileOpt,
+    route: list[str] | None = RouteOpt,
+    observe: bool = ObserveOpt,
+    quiet: bool = QuietOpt,
+) -> None:
+    args = list(ctx.args)
+    exe = claude_agent.binary(os.environ)
+    if exe is None:
+        where = os.environ.get(claude_agent.BINARY_ENV)
+        if where:
+            _err(f"{claude_agent.BINARY_ENV}={where} is not an executable file")
+        else:
+            _err("Claude Code ('claude') was not found on PATH.")
+        _err(f"Install it with: {claude_agent.INSTALL_HINT}")
+        raise typer.Exit(127)
+
+    def plan_for(base_url: str, env: dict[str, str]) -> LaunchPlan:
+        return claude_agent.plan(exe, args, base_url, env)
+
+    _launch("claude", plan_for, ["claude", *args], profile, route, observe, quiet)
+
+
+@app.command(
+    "run",
+    context_settings=PASSTHROUGH,
+    help="Run any command with ANTHROPIC_BASE_URL and OPENAI_BASE_URL pointing at agentwrap: "
+    "agentwrap run -- CMD [ARGS...]",
+)
+def run_cmd(
+    ctx: typer.Context,
+    profile: str | None = ProfileOpt,
+    route: list[str] | None = RouteOpt,
+    observe: bool = ObserveOpt,
+    quiet: bool = QuietOpt,
+) -> None:
+    args = [a for a in ctx.args]
+    if args and args[0] == "--":
+        args = args[1:]
+    if not args:
+        _err("usage: agentwrap run [OPTIONS] -- CMD [ARGS...]")
+        raise typer.Exit(2)
+    import shutil
+
+    exe = shutil.which(args[0])
+    if exe is None:
+        _err(f"command not found: {args[0]}")
+        raise typer.Exit(127)
+
+    def plan_for(base_url: str, env: dict[str, str]) -> LaunchPlan:
+        child = dict(env)
+        upstream = (
+            env.get("ANTHROPIC_BASE_URL")
+            if "/s/" not in env.get("ANTHROPIC_BASE_URL", "/s/")
+            else None
+        )
+        child["ANTHROPIC_BASE_URL"] = base_url
+        child["OPENAI_BASE_URL"] = base_url + "/v1"
+        child["OPENAI_API_BASE"] = base_url + "/v1"
+        child["GOOGLE_GEMINI_BASE_URL"] = base_url
+        with_no_proxy(child)
+        return LaunchPlan([exe, *args[1:]], child, [], upstream)
+
+    _launch(os.path.basename(args[0]), plan_for, args, profile, route, observe, quiet)
+
+
+@app.command("serve", help="Run the proxy alone; prints its base URL on the first line of stdout.")
+def serve_cmd(
+    port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (default: a free random port)."),
+    profile: str | None = ProfileOpt,
+    route: list[str] | None = RouteOpt,
+    observe: bool = ObserveOpt,
+    max_body: int | None = typer.Option(
+        None, "--max-body", help="Largest request body in bytes (413 above)."
+    ),
+    agent: str = typer.Option(
+        "serve", "--agent", help="Agent name recorded for this session (for step hints)."
+    ),
+) -> None:
+    env = dict(os.environ)
+    prof = _load(profile, route, env)
+    session = Session(
+        SessionOptions(agent=agent, profile=prof, observe=observe, env=env, max_body=max_body),
+        ["serve", *sys.argv[2:]],
+    )
+    session.proxy.port = port
+    try:
+        base_url = session.start()
+    except RuntimeError as exc:
+        _err(str(exc))
+        session.close(1)
+        raise typer.Exit(1) from None
+    print(base_url, flush=True)
+    _err(f"session {session.id}; Ctrl-C to stop")
+    got: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        got.append(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    while not got:
+        signal.pause()
+    session.close(0)

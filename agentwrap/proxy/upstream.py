@@ -1,0 +1,131 @@
+"""The upstream side: one pooled keep-alive client per provider host, and the header policy.
+
+Agents leave idle gaps while tools run; keeping connections alive for minutes means the
+next call does not pay a new TCP+TLS handshake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from agentwrap.route.profile import Provider
+from agentwrap.wire.call import ANTHROPIC, GEMINI
+
+# Hop-by-hop headers (RFC 9110 §7.6.1) and headers the proxy itself owns.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+REQUEST_DROP = HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
+RESPONSE_DROP = HOP_BY_HOP | {"content-length", "content-encoding", "date", "server"}
+AUTH_HEADERS = frozenset({"x-api-key", "authorization", "x-goog-api-key", "api-key"})
+
+
+def _accept_encoding() -> str:
+    # Only encodings the client can decode: usage must be read from the answer.
+    try:
+        import brotli  # noqa: F401
+
+        return "gzip, deflate, br"
+    except ImportError:
+        return "gzip, deflate"
+
+
+ACCEPT_ENCODING = _accept_encoding()
+
+
+def upstream_headers(
+    agent_headers: Mapping[str, str],
+    provider: Provider,
+    agent_api: str,
+    key: str | None,
+) -> dict[str, str]:
+    """Headers to send upstream: the agent's, minus hop-by-hop, with the provider's auth.
+
+    The agent's own credentials go only to a provider of the agent's own API that has no
+    key of its own; a provider with `key_env` gets its key and never the agent's.
+    """
+    out: dict[str, str] = {}
+    for name, value in agent_headers.items():
+        lname = name.lower()
+        if lname in REQUEST_DROP:
+            continue
+        if lname in AUTH_HEADERS and (key is not None or provider.api != agent_api):
+            continue
+        out[name] = value
+    if provider.api != agent_api:
+        # A cross-API call carries only headers meaningful to every API.
+        out = {
+            k: v
+            for k, v in out.items()
+            if k.lower() in {"user-agent", "accept", "content-type"}
+            or k.lower().startswith("x-")
+            and not k.lower().startswith(("x-stainless", "x-claude", "x-app"))
+        }
+        out["content-type"] = "application/json"
+    if key is not None:
+        if provider.api == ANTHROPIC:
+            out["x-api-key"] = key
+            out.setdefault("anthropic-version", "2023-06-01")
+        elif provider.api == GEMINI:
+            out["x-goog-api-key"] = key
+        else:
+            out["authorization"] = f"Bearer {key}"
+    elif provider.api == ANTHROPIC and provider.api != agent_api:
+        out.setdefault("anthropic-version", "2023-06-01")
+    out.update(provider.headers)
+    out["accept-encoding"] = ACCEPT_ENCODING
+    return out
+
+
+def response_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Upstream response headers to pass to the agent (the body is re-framed by us)."""
+    return {k: v for k, v in headers.items() if k.lower() not in RESPONSE_DROP}
+
+
+class UpstreamPool:
+    """Keep-alive client sessions, one per scheme://host:port."""
+
+    def __init__(self, keepalive_s: float = 300.0, limit_per_host: int = 64) -> None:
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._keepalive = keepalive_s
+        self._limit = limit_per_host
+
+    def session_for(self, url: str) -> aiohttp.ClientSession:
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc}"
+        session = self._sessions.get(key)
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=0,
+                limit_per_host=self._limit,
+                keepalive_timeout=self._keepalive,
+                ttl_dns_cache=300,
+            )
+            session = aiohttp.ClientSession(
+                connector=connector,
+                auto_decompress=True,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=15),
+                skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+                trust_env=True,  # a corporate HTTPS_PROXY still reaches the provider
+            )
+            self._sessions[key] = session
+        return session
+
+    async def close(self) -> None:
+        for session in self._sessions.values():
+            await session.close()
+        self._sessions.clear()

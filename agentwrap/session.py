@@ -1,0 +1,154 @@
+"""One session's lifetime: trace, proxy, the agent as a child process, signals, summary."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agentwrap import paths
+from agentwrap.agents.base import LaunchPlan
+from agentwrap.proxy.runner import ProxyThread
+from agentwrap.proxy.server import Proxy, ProxyOptions
+from agentwrap.route.profile import Profile
+from agentwrap.trace import recorder as ev
+from agentwrap.trace.recorder import Recorder
+from agentwrap.trace.store import TraceStore
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+_SECRET_FLAG = re.compile(r"(?i)(key|token|secret|password|auth)")
+_SECRET_VALUE = re.compile(r"(?i)\b(sk-[a-z0-9_\-]{8,}|[a-z0-9_\-]*key[=:][^\s]+)")
+
+
+def new_session_id() -> str:
+    """Sortable by time, unique enough to type a prefix of."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def scrub_argv(argv: list[str]) -> list[str]:
+    """argv with secrets removed: values of key/token flags and key-looking strings."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append("***")
+            hide_next = False
+            continue
+        if arg.startswith("-") and _SECRET_FLAG.search(arg):
+            if "=" in arg:
+                out.append(arg.split("=", 1)[0] + "=***")
+            else:
+                out.append(arg)
+                hide_next = True
+            continue
+        out.append(_SECRET_VALUE.sub("***", arg))
+    return out
+
+
+def repo_root(cwd: Path) -> Path | None:
+    for d in (cwd, *cwd.parents):
+        if (d / ".git").exists():
+            return d
+    return None
+
+
+@dataclass
+class SessionOptions:
+    agent: str
+    profile: Profile
+    observe: bool = False
+    quiet: bool = False
+    is_demo: bool = False
+    max_body: int | None = None
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+class Session:
+    """Opens the trace, runs the proxy, and closes both whatever happens."""
+
+    def __init__(self, options: SessionOptions, argv_for_record: list[str]) -> None:
+        self.options = options
+        self.id = new_session_id()
+        self.store = TraceStore(paths.trace_db())
+        cwd = Path.cwd()
+        root = repo_root(cwd)
+        self.store.insert_session(
+            id=self.id,
+            agent=options.agent,
+            argv=scrub_argv(argv_for_record),
+            cwd=str(cwd),
+            repo_root=str(root) if root else None,
+            started_at=time.time(),
+            profile=f"{options.profile.name} ({options.profile.source})",
+            mode="observe" if options.observe else "route",
+            is_demo=int(options.is_demo),
+            pid=os.getpid(),
+        )
+        self.recorder = Recorder(self.store, self.id)
+        popts = ProxyOptions(agent=options.agent, observe=options.observe, env=options.env)
+        if options.max_body:
+            popts.max_body = options.max_body
+        self.proxy = Proxy(options.profile, self.recorder, options=popts)
+        self.runner = ProxyThread(self.proxy)
+        self.base_url = ""
+
+    def start(self) -> str:
+        self.base_url = self.runner.start()
+        return self.base_url
+
+    def close(self, exit_code: int | None) -> None:
+        """Stop the proxy (letting in-flight calls finish), flush the trace, end the session."""
+        try:
+            self.runner.stop()
+        finally:
+            self.recorder.session_event(ev.SESSION_ENDED, exit_code=exit_code)
+            self.recorder.close()
+            self.store.update_session(self.id, ended_at=time.time(), exit_code=exit_code)
+
+    def run_child(
+        self, plan: LaunchPlan, on_started: Callable[[subprocess.Popen], None] | None = None
+    ) -> int:
+        """Run the agent with the terminal inherited; forward signals; return its exit code."""
+        env = dict(plan.env)
+        env["AGENTWRAP_SESSION_ID"] = self.id
+        previous = {}
+        try:
+            proc = subprocess.Popen(plan.argv, env=env)
+        except OSError as exc:
+            print(f"agentwrap: cannot start {plan.argv[0]}: {exc}", file=sys.stderr)
+            return 127 if isinstance(exc, FileNotFoundError) else 126
+
+        # Ctrl-C in a terminal reaches the whole foreground process group, the agent included;
+        # re-sending it would make the agent see it twice. Without a terminal, SIGINT was meant
+        # for us alone, so it is passed on like the others.
+        terminal = sys.stdin.isatty()
+
+        def forward(signum: int, _frame: object) -> None:
+            if signum == signal.SIGINT and terminal:
+                return
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signum)
+
+        for sig in FORWARDED_SIGNALS:
+            previous[sig] = signal.signal(sig, forward)
+        try:
+            if on_started is not None:
+                on_started(proc)
+            while True:
+                try:
+                    code = proc.wait()
+                    break
+                except KeyboardInterrupt:
+                    continue
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return 128 - code if code < 0 else code
