@@ -1,0 +1,47 @@
+"""Shared test set-up: every test gets its own AGENTWRAP_HOME (config + trace)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # so tests can import tests.support
+
+
+@pytest.fixture(autouse=True)
+def agentwrap_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    home = tmp_path_factory.mktemp("agentwrap-home")
+    monkeypatch.setenv("AGENTWRAP_HOME", str(home))
+    for var in (
+        "ANTHROPIC_BASE_URL",
+        "AGENTWRAP_ANTHROPIC_UPSTREAM",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "AGENTWRAP_SESSION_ID",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.fixture
+def agentwrap_bin() -> str:
+    """The installed `agentwrap` console script of this checkout's environment."""
+    exe = Path(sys.executable).parent / "agentwrap"
+    if not exe.exists():
+        pytest.fail(f"agentwrap is not installed in {exe.parent}; run ./install.sh --dev")
+    return str(exe)
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(extra)
+    return env
