@@ -11,7 +11,7 @@ app = typer.Typer(
     help="A local-first model router for coding agents: launch an agent through agentwrap's "
     "proxy, route each step to the right model, and see what every call cost.",
     no_args_is_help=True,
-    add_completion=True,
+    add_completion=False,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -41,7 +41,7 @@ def _register() -> None:
     # Each command group lives in its own module and registers itself on `app`.
     from agentwrap.cli import launch, logs  # noqa: F401
 
-    for optional in ("profile", "route", "top", "statusline", "demo"):
+    for optional in ("profile", "route", "top", "statusline", "demo", "completions"):
         try:
             __import__(f"agentwrap.cli.{optional}")
         except ModuleNotFoundError as exc:
