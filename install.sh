@@ -67,6 +67,11 @@ case ":$PATH:" in
 esac
 
 if [ "$dev" = 1 ]; then
+  # The terminal tests drive real terminals through tmux.
+  if ! command -v tmux >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    say "installing tmux for the terminal tests"
+    (apt-get update -qq && apt-get install -y -qq tmux) >/dev/null 2>&1 || say "could not install tmux"
+  fi
   # The end-to-end tests drive the real agent CLIs, pinned in tests/e2e/agents.
   if command -v npm >/dev/null 2>&1; then
     say "installing the agent CLIs the tests drive (npm)"

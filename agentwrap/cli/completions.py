@@ -7,7 +7,6 @@ command's output; a test regenerates them and fails when they drift from the CLI
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Any
 
 import typer
