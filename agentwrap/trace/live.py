@@ -104,7 +104,9 @@ class StoreFollower:
         self._polls += 1
         if self._polls % _SESSION_RECHECK == 0:
             # Sessions also end without an event (ended_at written later, launcher killed).
-            session_ids.update(sid for sid, s in self._sessions.items() if s.get("ended_at") is None)
+            session_ids.update(
+                sid for sid, s in self._sessions.items() if s.get("ended_at") is None
+            )
         batch = LiveBatch()
         for sid in session_ids:
             session = self.store.session(sid)
@@ -119,7 +121,9 @@ class StoreFollower:
             self._sessions[sid] = session
             batch.sessions.append(session)
         if changed:
-            batch.calls = [c for c in self._read_calls(list(changed)) if c["session_id"] in self._sessions]
+            batch.calls = [
+                c for c in self._read_calls(list(changed)) if c["session_id"] in self._sessions
+            ]
         return batch
 
     def close(self) -> None:

@@ -164,7 +164,12 @@ class Tally:
 
     @property
     def tokens(self) -> int:
-        return self.input_tokens + self.output_tokens + self.cache_write_tokens + self.cache_read_tokens
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_write_tokens
+            + self.cache_read_tokens
+        )
 
     @property
     def saved_usd(self) -> float | None:
@@ -199,7 +204,27 @@ class Tally:
         return out
 
 
-_SUMMED = ["calls", "ok", "streaming", "failed", "aborted", "refused", "fallbacks", "input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens", "cost_usd", "priced_calls", "unpriced_calls", "baseline_usd", "baseline_calls", "compared_calls", "compared_cost_usd", "compared_baseline_usd"]
+_SUMMED = [
+    "calls",
+    "ok",
+    "streaming",
+    "failed",
+    "aborted",
+    "refused",
+    "fallbacks",
+    "input_tokens",
+    "output_tokens",
+    "cache_write_tokens",
+    "cache_read_tokens",
+    "cost_usd",
+    "priced_calls",
+    "unpriced_calls",
+    "baseline_usd",
+    "baseline_calls",
+    "compared_calls",
+    "compared_cost_usd",
+    "compared_baseline_usd",
+]
 
 
 @dataclass
@@ -292,7 +317,10 @@ def last_step_call(store: TraceStore, session_id: str) -> dict[str, Any] | None:
 
 
 def cost_series(
-    calls: Iterable[dict[str, Any]], buckets: int, start: float | None = None, end: float | None = None
+    calls: Iterable[dict[str, Any]],
+    buckets: int,
+    start: float | None = None,
+    end: float | None = None,
 ) -> list[float]:
     """Spend per time bucket, each call's cost counted when it finished."""
     points: list[tuple[float, float]] = []

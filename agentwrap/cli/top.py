@@ -1,0 +1,48 @@
+"""`agentwrap top`: the live panel for a session (or all sessions)."""
+
+from __future__ import annotations
+
+import typer
+
+from agentwrap.cli.main import app
+
+
+@app.command("top")
+def top(
+    session: str | None = typer.Argument(
+        None,
+        help="Session id, unique id prefix, or 'last'. Default: the newest running session, "
+        "else the newest.",
+    ),
+    all_sessions: bool = typer.Option(
+        False, "--all", "-a", help="Follow every session's calls in one table."
+    ),
+    include_demo: bool = typer.Option(
+        False, "--demo", help="With --all, include demo sessions (simulated providers)."
+    ),
+) -> None:
+    """Watch every call as it happens: model, reason, tokens, cost against the baseline."""
+    # Textual and the store load only when the command runs, not when the CLI starts.
+    from agentwrap import paths
+    from agentwrap.trace.live import StoreFollower
+    from agentwrap.trace.queries import pick_session
+    from agentwrap.trace.store import TraceStore
+
+    if all_sessions and session:
+        raise typer.BadParameter("give a SESSION or --all, not both")
+    store = TraceStore(paths.trace_db())
+    try:
+        if all_sessions:
+            feed = StoreFollower(store, None, include_demo=include_demo)
+        else:
+            found = pick_session(store, session)
+            if found is None:
+                what = f"no session matches '{session}'" if session else "no sessions recorded yet"
+                typer.echo(f"agentwrap top: {what} (see `agentwrap log`).", err=True)
+                raise typer.Exit(1)
+            feed = StoreFollower(store, found["id"])
+        from agentwrap.tui.app import TopApp
+
+        TopApp(feed, all_sessions=all_sessions).run()
+    finally:
+        store.close()

@@ -1,0 +1,244 @@
+"""The panel's widgets: the totals header, the cost chart and the call detail pane."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from agentwrap.trace import queries as q
+from agentwrap.tui.cells import status_text
+
+
+def session_state(session: dict[str, Any] | None, now: float) -> Text:
+    """'● running 4m02s' or '■ ended 19:45:02 · exit 0 · 12m30s'."""
+    if not session:
+        return Text("no session", style="dim")
+    started = session.get("started_at")
+    ended = session.get("ended_at")
+    if ended is not None or not session.get("running", True):
+        text = Text("■ ended", style="bold")
+        if ended is not None:
+            text.append(" " + time.strftime("%H:%M:%S", time.localtime(ended)))
+            if session.get("exit_code") is not None:
+                text.append(f" · exit {session['exit_code']}")
+            if started is not None:
+                text.append(f" · {q.fmt_duration(ended - started)}")
+        else:
+            text.append(" (launcher gone)", style="dim")
+        return text
+    text = Text("● running", style="bold green")
+    if started is not None:
+        text.append(f" {q.fmt_duration(now - started)}")
+    return text
+
+
+class TotalsHeader(Static):
+    """Session state, totals with the saving, and the per-model split."""
+
+    DEFAULT_CSS = """
+    TotalsHeader { height: auto; padding: 0 1; }
+    """
+
+    def show(
+        self,
+        *,
+        title: Text,
+        ledger: q.Ledger,
+        filters: list[str],
+        paused: bool,
+        compact: bool,
+    ) -> None:
+        """Redraw from the ledger (cheap: it holds running sums)."""
+        total = ledger.total
+        first = Text()
+        first.append_text(title)
+        for f in filters:
+            first.append("  ")
+            first.append(f" {f} ", style="reverse")
+        if paused:
+            first.append("  ")
+            first.append(" autoscroll paused ", style="black on yellow")
+
+        money = Text()
+        money.append("cost ", style="dim")
+        money.append(
+            q.fmt_usd(total.cost_usd) if total.priced_calls else _no_cost(total), style="bold"
+        )
+        if total.priced_calls and total.unpriced_calls:
+            money.append(f" +{total.unpriced_calls} unpriced", style="yellow")
+        money.append("  baseline ", style="dim")
+        money.append(q.fmt_usd(total.baseline_usd) if total.baseline_calls else "—")
+        money.append("  ")
+        saved = total.saved_usd
+        saving_style = "bold green" if saved is not None and saved > 0 else "bold"
+        money.append(q.fmt_saving(total), style=saving_style)
+        if total.compared_calls and total.uncompared_calls:
+            # Savings cover only calls whose cost and baseline are both known.
+            money.append(f" on {total.compared_calls}/{total.calls - total.streaming}", style="dim")
+
+        counts = Text()
+        counts.append(f"{total.calls} calls", style="bold")
+        if total.streaming:
+            counts.append(f" ({total.streaming} live)", style="yellow")
+        counts.append(f"  {q.fmt_tokens(total.tokens)} tok")
+        if not compact:
+            counts.append(
+                f" (in {q.fmt_tokens(total.input_tokens)} · out {q.fmt_tokens(total.output_tokens)}"
+                f" · cache {q.fmt_tokens(total.cache_write_tokens)}w/"
+                f"{q.fmt_tokens(total.cache_read_tokens)}r)",
+                style="dim",
+            )
+        if total.fallbacks:
+            plural = "s" if total.fallbacks != 1 else ""
+            counts.append(f"  {total.fallbacks} fallback{plural}", style="yellow")
+        if total.failed:
+            counts.append(f"  {total.failed} failed", style="bold red")
+        if total.aborted:
+            counts.append(f"  {total.aborted} aborted", style="magenta")
+
+        models = Text(overflow="ellipsis", no_wrap=True)
+        for i, (name, tally) in enumerate(ledger.models()):
+            if i:
+                models.append(" │ ", style="dim")
+            models.append(q.short_model(name), style="cyan")
+            cost = q.fmt_usd(tally.cost_usd) if tally.priced_calls else _no_cost(tally)
+            models.append(f" {cost}×{tally.calls}")
+        if not ledger.by_model:
+            models.append("no calls yet", style="dim")
+
+        lines: list[Text] = [first, money]
+        if compact:
+            # Three lines at 80 columns: counts and the model split share the last one.
+            counts.append("  ")
+            counts.append_text(models)
+            lines.append(counts)
+        else:
+            lines.extend([counts, models])
+        for line in lines:
+            line.no_wrap = True
+            line.overflow = "ellipsis"
+        self.update(Group(*lines))
+
+
+def _no_cost(tally: q.Tally) -> str:
+    return "unpriced" if tally.unpriced_calls else "—"
+
+
+class CallDetail(Static):
+    """Everything known about the selected call."""
+
+    DEFAULT_CSS = """
+    CallDetail { height: auto; max-height: 50%; padding: 0 1; }
+    """
+
+    def show(self, call: dict[str, Any] | None) -> None:
+        """Render one call's decision, attempts, outcome and error."""
+        self.update(detail_renderable(call))
+
+
+def _evidence(value: Any) -> str:
+    if value in (None, "", "{}", "[]"):
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _attempt(index: int, attempt: Any) -> str:
+    if not isinstance(attempt, dict):
+        return f"{index}. {attempt}"
+    where = "/".join(str(attempt[k]) for k in ("provider", "model") if attempt.get(k))
+    outcome = attempt.get("status") or attempt.get("outcome") or ""
+    if attempt.get("http_status"):
+        outcome = f"{outcome} {attempt['http_status']}".strip()
+    extras = [
+        f"{k}={v}"
+        for k, v in attempt.items()
+        if k not in {"provider", "model", "status", "outcome", "http_status", "error"}
+        and v is not None
+    ]
+    text = f"{index}. {where or '?'}"
+    if outcome:
+        text += f" → {outcome}"
+    if attempt.get("error"):
+        text += f": {attempt['error']}"
+    if extras:
+        text += f" ({', '.join(extras)})"
+    return text
+
+
+def detail_renderable(call: dict[str, Any] | None) -> RenderableType:
+    """A key/value view of one call row."""
+    if call is None:
+        return Text("No call selected.", style="dim")
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold dim", no_wrap=True)
+    grid.add_column(overflow="fold")
+
+    def row(label: str, value: Any, style: str = "") -> None:
+        grid.add_row(label, value if isinstance(value, Text) else Text(str(value), style=style))
+
+    requested, used = call.get("requested_model"), call.get("model")
+    model = Text(str(requested or "?"))
+    if used and used != requested:
+        model.append(" → ")
+        model.append(str(used), style="bold cyan")
+    if call.get("provider"):
+        model.append(f"  via {call['provider']}", style="dim")
+        if call.get("provider_api"):
+            model.append(f" ({call['provider_api']})", style="dim")
+    title = Text(f"call {call.get('seq', '?')} ", style="bold")
+    title.append(str(call.get("id", "")), style="dim")
+    row("call", title)
+    row("model", model)
+    row("step", call.get("step") or "—")
+    row("evidence", _evidence(call.get("evidence")))
+    row("rule", call.get("rule") or "—")
+    row("reason", call.get("reason") or "—")
+    attempts = q.attempts_of(call)
+    if attempts:
+        row("attempts", Text("\n".join(_attempt(i, a) for i, a in enumerate(attempts, 1))))
+    status = status_text(call)
+    if call.get("http_status"):
+        status.append(f"  http {call['http_status']}", style="dim")
+    timing = f"  ttfb {q.fmt_ms(call.get('ttfb_ms'))} · total {q.fmt_ms(call.get('total_ms'))}"
+    status.append(timing, style="dim")
+    row("status", status)
+    if call.get("outcome"):
+        row("outcome", call["outcome"])
+    if call.get("error"):
+        row("error", call["error"], style="red")
+    tokens = (
+        f"in {call.get('input_tokens') or 0:,} · out {call.get('output_tokens') or 0:,} · "
+        f"cache write {call.get('cache_creation_tokens') or 0:,} · "
+        f"cache read {call.get('cache_read_tokens') or 0:,}"
+    )
+    row("tokens", tokens)
+    cost = Text(q.fmt_usd(call.get("cost_usd")))
+    if call.get("cost_usd") is None and call.get("unpriced_reason"):
+        cost.append(f" ({call['unpriced_reason']})", style="yellow")
+    baseline = q.effective_baseline(call)
+    cost.append("  baseline ", style="dim")
+    cost.append(q.fmt_usd(baseline) if baseline is not None else "—")
+    if call.get("baseline_model"):
+        cost.append(f" ({call['baseline_model']})", style="dim")
+    row("cost", cost)
+    where = f"{call.get('surface') or '?'} {call.get('endpoint') or ''}".strip()
+    ids = [f"thread {call['thread_id']}" for _ in [0] if call.get("thread_id")]
+    if call.get("agent_id"):
+        ids.append(f"agent {call['agent_id']}")
+    row("api", where + ("  " + " · ".join(ids) if ids else ""), style="dim")
+    return grid
