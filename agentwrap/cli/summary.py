@@ -13,6 +13,8 @@ def print_summary(store: TraceStore, session_id: str) -> None:
         from agentwrap.summary import render_summary
     except ImportError:
         calls = store.calls(session_id)
-        console.print(f"agentwrap: session {session_id}: {len(calls)} calls")
+        console.print(
+            f"agentwrap: session {session_id}: {len(calls)} calls · details: agentwrap log --session {session_id}"
+        )
         return
     console.print(render_summary(store, session_id))

@@ -128,7 +128,7 @@ class Proxy:
         self.host = host
         self.port = port
         self.options = options or ProxyOptions()
-        self.pricebook = pricebook or PriceBook(getattr(profile, "price_overrides", None))
+        self.pricebook = pricebook or profile.price_book()
         self.state = SessionState()
         self.pool = UpstreamPool()
         self._runner: web.AppRunner | None = None
@@ -166,9 +166,13 @@ class Proxy:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         prefix = f"/s/{self.secret}/"
         raw = request.raw_path
+        if request.method == "HEAD" and hmac.compare_digest(raw.rstrip("/"), prefix.rstrip("/")):
+            return web.Response(status=200)
         if not (len(raw) > len(prefix) and hmac.compare_digest(raw[: len(prefix)], prefix)):
             return _json_error(ANTHROPIC, 403, "agentwrap: forbidden: unknown session path")
         rest = raw[len(prefix) :]
+        if request.method == "HEAD":  # agents warm their connection up with a HEAD
+            return web.Response(status=200)
         if rest.split("?", 1)[0] == "_agentwrap/health":
             return web.json_response({"ok": True, "session": self.recorder.session_id})
         route = match_route(request.method, rest)
