@@ -1,50 +1,362 @@
-"""Decisions: which model and provider handle a call, and why. Pure functions."""
+"""Decisions: which model and provider handle a call, and why. Pure functions.
+
+`decide(profile, call, step, state)` picks, in order:
+
+1. a `--route STEP=MODEL` override of this run (the step's own, then `default`);
+2. the first profile rule whose conditions all hold;
+3. `routing.<step kind>`, then `routing.default`, then the requested model.
+
+Then, in this order, policies that may change the choice — each says so in the reason:
+
+- **Budget.** Once the session's cost reaches `budget.session_usd`: `warn` only notes it,
+  `downgrade` sends the call to `budget.downgrade_to`, `stop` marks the decision `stop` (the
+  proxy answers with an error instead of sending).
+- **Can it serve the call?** A model is skipped when its provider's key is missing, it
+  speaks another API and translation is unavailable, the call has server tools (web search:
+  only Anthropic providers run them), images (needs `vision`), tools (needs `tools`), or a
+  prompt larger than its context window. The next alias of its fallback chain is tried; when
+  none fits, the call goes to the requested model on the agent's own provider.
+- **Sticky main loop.** Switching the main loop's model mid-conversation throws away the
+  provider's prompt cache: the next call pays to write the whole prefix again (for a 60k-token
+  prompt on a frontier model, about as much as a dozen cached turns). So a main-loop call stays
+  on the model the main loop is on, unless: the step kind changed (plan → implement is what
+  routing is for), a rule, `--route` or the budget chose the new model, the agent itself asked
+  for a different model, the current model cannot serve the call, or the prompt is under
+  `main_loop.free_switch_below_tokens` (little cache to lose). Compaction rewrites the
+  conversation anyway, so after it the main loop may switch freely.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 
-from agentwrap.route.profile import Profile, Provider
-from agentwrap.wire.call import Call
+from agentwrap.route.classify import classify, detect_agent
+from agentwrap.route.features import Features, features
+from agentwrap.route.profile import REQUESTED, Profile, Provider, Rule
+from agentwrap.route.step import Step
+from agentwrap.wire.call import ANTHROPIC, Call
 
-
-@dataclass
-class Step:
-    kind: str  # plan | explore | implement | subagent | background | compact | search
-    evidence: str
+__all__ = [
+    "Decision",
+    "SessionState",
+    "Step",
+    "Target",
+    "classify",
+    "decide",
+]
 
 
 @dataclass
 class Target:
-    alias: str | None
+    """Where a call goes: a model alias, the model id to send, and the provider."""
+
+    alias: str | None  # None: the requested model (the reserved alias 'requested')
     model: str | None  # None: keep the requested model
     provider: Provider
+
+    def model_for(self, call: Call) -> str | None:
+        """The model id this target sends for a call."""
+        return self.model if self.model is not None else call.model
+
+    def label(self, call: Call | None = None) -> str:
+        """ "sonnet (claude-sonnet-4-6 on anthropic)" or "requested (… on anthropic)"."""
+        model = self.model if self.model is not None else (call.model if call else None)
+        return (
+            f"{self.alias or REQUESTED} ({model or 'the requested model'} on {self.provider.name})"
+        )
 
 
 @dataclass
 class Decision:
+    """The model chosen for a call, the rule that chose it, and why."""
+
     target: Target
     rule: str
     reason: str
     fallbacks: list[Target] = field(default_factory=list)
     baseline_model: str | None = None
+    baseline_provider: str | None = None  # a price-book provider hint for the baseline
+    step: Step | None = None
+    stop: bool = False  # the budget says: do not send (answer the agent with an error)
+    budget_exceeded: bool = False
+    observed: Decision | None = None  # observe mode: what the profile would have chosen
+    notes: list[str] = field(default_factory=list)  # the policy notes joined into `reason`
 
 
 @dataclass
 class SessionState:
+    """What the proxy knows about the session so far (one per session)."""
+
     cost_usd: float = 0.0
-    main_model: str | None = None
+    main_model: str | None = None  # the model id the main loop is on
+    last_failed: bool | None = None  # the previous step failed (when not visible in the call)
+    main_target: Target | None = None
+    main_step: str | None = None  # the step kind of the last main-loop call
+    main_requested: str | None = None  # the model the agent asked for on that call
+    agent: str | None = None  # the agent CLI of the session (claude, codex, ...)
+    observe: bool = False  # forward unchanged, record what the profile would have chosen
 
-
-def classify(call: Call, agent: str | None = None) -> Step:
-    return Step("implement", "no step markers checked yet → implement (default)")
+    def record(self, call: Call, step: Step, decision: Decision) -> None:
+        """Note a call that was sent, so the next decisions know the main loop's model."""
+        if decision.stop or not step.main_loop:
+            return
+        if step.kind == "compact":
+            # The conversation is rewritten after compaction: no cache to keep.
+            self.main_target = self.main_model = self.main_step = None
+            return
+        self.main_target = decision.target
+        self.main_model = decision.target.model_for(call)
+        self.main_step = step.kind
+        self.main_requested = call.model
 
 
 def decide(profile: Profile, call: Call, step: Step, state: SessionState | None = None) -> Decision:
-    provider = profile.provider_for_api(call.surface)
+    """The model, provider, rule, reason, fallbacks and baseline for one call."""
+    state = state or SessionState()
+    facts = features(call)
+    decision = _decide(profile, call, step, state, facts)
+    if not state.observe:
+        return decision
+    passthrough = Target(None, None, profile.provider_for_api(call.surface))
     return Decision(
-        target=Target(None, None, provider),
-        rule="passthrough",
-        reason="passthrough: the requested model, unchanged",
-        baseline_model=call.model,
+        target=passthrough,
+        rule="observe",
+        reason=f"observe mode: forwarded unchanged; the profile would send "
+        f"{decision.target.label(call)} ({decision.rule})",
+        baseline_model=decision.baseline_model,
+        baseline_provider=decision.baseline_provider,
+        step=step,
+        observed=decision,
     )
+
+
+# ---------------------------------------------------------------- the steps of a decision
+
+
+def _decide(
+    profile: Profile, call: Call, step: Step, state: SessionState, facts: Features
+) -> Decision:
+    alias, rule, why = _choose(profile, call, step, state, facts)
+    notes: list[str] = []
+    stop = exceeded = False
+    forced = rule != f"routing.{step.kind}" and not rule.startswith(
+        ("routing.default", "passthrough")
+    )
+
+    budget = profile.budget
+    if budget and state.cost_usd >= budget.session_usd:
+        exceeded = True
+        spent = f"session cost ${state.cost_usd:.2f} reached the ${budget.session_usd:.2f} budget"
+        if budget.on_exceed == "downgrade" and budget.downgrade_to:
+            alias, rule, why = budget.downgrade_to, "budget.downgrade", f"{spent}: downgrade"
+            forced = True
+        elif budget.on_exceed == "stop":
+            stop = True
+            notes.append(f"{spent}: stop (the call is not sent)")
+        else:
+            notes.append(f"{spent} (warn)")
+
+    chain = _chain(profile, alias)
+    usable: list[Target] = []
+    for item in chain:
+        problem = _unusable(profile, item, call, facts)
+        if problem is None:
+            usable.append(_target(profile, item, call))
+        elif item == chain[0] or not usable:
+            notes.append(f"skipped {item}: {problem}")
+    if not usable:
+        notes.append("no model in the chain can take this call → the requested model")
+        usable = [_target(profile, REQUESTED, call)]
+        forced = True
+    elif usable[0].alias != (None if alias == REQUESTED else alias):
+        forced = True  # a capability or a missing key moved the call, not a preference
+
+    target, fallbacks = usable[0], usable[1:]
+    target, fallbacks, rule = _sticky(
+        profile, call, step, state, facts, target, fallbacks, rule, forced, notes
+    )
+
+    baseline_model, baseline_provider = _baseline(profile, call)
+    head = f"{rule}: {step.kind} → {target.label(call)}"
+    if why:
+        head = f"{rule} ({why}): {step.kind} → {target.label(call)}"
+    return Decision(
+        target=target,
+        rule=rule,
+        reason="; ".join([head, *notes]),
+        fallbacks=fallbacks,
+        baseline_model=baseline_model,
+        baseline_provider=baseline_provider,
+        step=step,
+        stop=stop,
+        budget_exceeded=exceeded,
+        notes=notes,
+    )
+
+
+def _choose(
+    profile: Profile, call: Call, step: Step, state: SessionState, facts: Features
+) -> tuple[str, str, str]:
+    """(alias, rule, why) before any policy."""
+    for key in (step.kind, "default"):
+        if key in profile.overrides:
+            return profile.overrides[key], f"--route {key}={profile.overrides[key]}", ""
+    agent = state.agent or detect_agent(call)
+    for rule in profile.rules:
+        matched = _match(rule, call, step, state, facts, agent)
+        if matched is not None:
+            return rule.use, f"rule '{rule.name}'", matched
+    if step.kind in profile.routing:
+        return profile.routing[step.kind], f"routing.{step.kind}", ""
+    if "default" in profile.routing:
+        return profile.routing["default"], "routing.default", ""
+    return REQUESTED, "passthrough", "the requested model, unchanged"
+
+
+def _match(
+    rule: Rule, call: Call, step: Step, state: SessionState, facts: Features, agent: str | None
+) -> str | None:
+    """A short description of the conditions that held, or None when one does not."""
+    held: list[str] = []
+    if rule.step:
+        if step.kind not in rule.step:
+            return None
+        held.append(f"step {step.kind}")
+    if rule.requested_model:
+        model = call.model or ""
+        if not any(fnmatchcase(model, glob) for glob in rule.requested_model):
+            return None
+        held.append(f"requested {model}")
+    if rule.tokens_above is not None:
+        if facts.tokens <= rule.tokens_above:
+            return None
+        held.append(f"~{facts.tokens} tokens > {rule.tokens_above}")
+    if rule.tokens_below is not None:
+        if facts.tokens >= rule.tokens_below:
+            return None
+        held.append(f"~{facts.tokens} tokens < {rule.tokens_below}")
+    for name, wanted, actual in (
+        ("thinking", rule.thinking, facts.thinking),
+        ("images", rule.images, facts.images),
+        ("tools", rule.tools, facts.tools),
+    ):
+        if wanted is not None:
+            if wanted != actual:
+                return None
+            held.append(name if wanted else f"no {name}")
+    if rule.subagent:
+        kinds = {s.lower() for s in rule.subagent}
+        if (step.subagent_type or "").lower() not in kinds:
+            return None
+        held.append(f"subagent {step.subagent_type}")
+    if rule.last_failed is not None:
+        failed = facts.last_failed if facts.last_failed is not None else state.last_failed
+        if bool(failed) != rule.last_failed:
+            return None
+        held.append("last step failed" if rule.last_failed else "last step did not fail")
+    if rule.agent:
+        if agent not in rule.agent:
+            return None
+        held.append(f"agent {agent}")
+    return ", ".join(held) or "no conditions"
+
+
+def _chain(profile: Profile, alias: str) -> list[str]:
+    chain = [alias, *profile.fallbacks.get(alias, [])]
+    return list(dict.fromkeys(chain))
+
+
+def _target(profile: Profile, alias: str, call: Call) -> Target:
+    if alias == REQUESTED:
+        return Target(None, None, profile.provider_for_api(call.surface))
+    model = profile.models[alias]
+    return Target(alias, model.model, profile.providers[model.provider])
+
+
+def _unusable(profile: Profile, alias: str, call: Call, facts: Features) -> str | None:
+    """Why a model cannot take this call, or None when it can."""
+    if alias == REQUESTED:
+        return None
+    model = profile.models[alias]
+    provider = profile.providers[model.provider]
+    if provider.name in profile.unavailable:
+        return f"provider {provider.name} is unavailable ({profile.unavailable[provider.name]})"
+    if provider.api != call.surface and not profile.translation:
+        return (
+            f"{provider.name} speaks {provider.api}, the agent {call.surface}, "
+            "and translation is not available"
+        )
+    if facts.server_tools and (
+        provider.api != ANTHROPIC or not model.can("server_tools", provider.api)
+    ):
+        return (
+            f"{facts.server_tools[0]} is a server tool that only Anthropic providers run "
+            "→ re-routed"
+        )
+    if facts.images and not model.can("vision", provider.api):
+        return "the call has images and the model has no vision"
+    if facts.tools and not model.can("tools", provider.api):
+        return "the call has tools and the model has no tool use"
+    if model.context_window is not None and facts.tokens > model.context_window:
+        return f"~{facts.tokens} prompt tokens exceed its {model.context_window}-token window"
+    return None
+
+
+def _sticky(
+    profile: Profile,
+    call: Call,
+    step: Step,
+    state: SessionState,
+    facts: Features,
+    target: Target,
+    fallbacks: list[Target],
+    rule: str,
+    forced: bool,
+    notes: list[str],
+) -> tuple[Target, list[Target], str]:
+    """Apply the sticky-main-loop policy (see the module docstring)."""
+    current = state.main_target
+    if not (step.main_loop and step.kind != "compact" and current is not None and state.main_model):
+        return target, fallbacks, rule
+    new_model = target.model_for(call)
+    if new_model == state.main_model and target.provider.name == current.provider.name:
+        return target, fallbacks, rule
+    cache = f"~{facts.tokens} tokens"
+    if not profile.sticky_main_loop:
+        why = "main_loop.sticky = false"
+    elif forced:
+        why = f"chosen by {rule}"
+    elif state.main_step and state.main_step != step.kind:
+        why = f"phase change {state.main_step} → {step.kind}"
+    elif state.main_requested and call.model != state.main_requested:
+        why = f"the agent now asks for {call.model}"
+    elif facts.tokens < profile.free_switch_below_tokens:
+        why = f"the prompt is small ({cache})"
+    elif _unusable(profile, current.alias or REQUESTED, call, facts) is not None:
+        why = f"{current.alias or REQUESTED} cannot take this call"
+    else:
+        notes.append(
+            f"kept the main loop on {state.main_model}: switching to {new_model} would throw "
+            f"away its prompt cache ({cache}) (main_loop.sticky)"
+        )
+        alias = current.alias or REQUESTED
+        stay = Target(current.alias, current.model, current.provider)
+        rest = [
+            _target(profile, a, call)
+            for a in _chain(profile, alias)[1:]
+            if _unusable(profile, a, call, facts) is None
+        ]
+        return stay, rest, "main_loop.sticky"
+    notes.append(
+        f"switches the main loop from {state.main_model} to {new_model}: the prompt cache "
+        f"({cache}) is written again ({why})"
+    )
+    return target, fallbacks, rule
+
+
+def _baseline(profile: Profile, call: Call) -> tuple[str | None, str | None]:
+    if profile.baseline == REQUESTED:
+        return call.model, profile.provider_for_api(call.surface).name
+    model = profile.models[profile.baseline]
+    return model.model, model.provider

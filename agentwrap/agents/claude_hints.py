@@ -1,0 +1,226 @@
+"""Claude Code's step markers: how to tell its planning, exploring, compaction... calls apart.
+
+Observed on Claude Code 2.1.197 (see tests/fixtures/claude/ for real requests). Agent CLIs
+change their wire format between versions, so every marker is a small, named check and a
+request that matches none is left to the default, with evidence that says so.
+
+Pure: reads the Call view only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from agentwrap.route.step import Step
+from agentwrap.wire.call import ANTHROPIC, Call
+
+AGENT_ID_HEADER = "x-claude-code-agent-id"
+PARENT_AGENT_ID_HEADER = "x-claude-code-parent-agent-id"
+SESSION_HEADER = "x-claude-code-session-id"
+BILLING_PREFIX = "x-anthropic-billing-header"
+
+# Opening lines of the built-in subagents' system prompts → (step kind, subagent type).
+SUBAGENT_PROMPTS = (
+    ("file search specialist", "explore", "Explore", "file-search system prompt"),
+    ("software architect and planning specialist", "plan", "Plan", "planning system prompt"),
+    (
+        "you are an agent for claude code",
+        "subagent",
+        "general-purpose",
+        "general-purpose system prompt",
+    ),
+)
+_COMPACT = re.compile(
+    r"create a detailed summary of (the|this) (recent portion of the )?conversation"
+)
+_PLAN_ON = re.compile(r"plan mode (is|still) active")
+_PLAN_OFF = re.compile(r"you have exited plan mode")
+PROBE_MAX_TOKENS = 16  # quota and connectivity probes ask for a token or so
+
+
+def is_claude_code(call: Call) -> bool:
+    """Whether the request looks like it came from Claude Code."""
+    user_agent = call.header("user-agent") or ""
+    return (
+        user_agent.startswith("claude-cli/")
+        or call.header(SESSION_HEADER) is not None
+        or call.header(AGENT_ID_HEADER) is not None
+        or _billing_block(call) is not None
+    )
+
+
+detect = is_claude_code
+
+
+def classify(call: Call) -> Step | None:
+    """The step kind of a Claude Code request, or None when no Claude Code marker matches."""
+    if call.surface != ANTHROPIC:
+        return None
+    body = call.body
+    search = _search(call)
+    if search:
+        return Step("search", search)
+    title = _title_request(body)
+    if title:
+        return Step("background", title)
+    max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, int) and max_tokens <= PROBE_MAX_TOKENS:
+        return Step("background", f"max_tokens={max_tokens} (a probe) → background")
+    subagent = _subagent_marker(call)
+    if _is_compaction(call):
+        where = f"{subagent} + " if subagent else ""
+        return Step(
+            "compact",
+            f"{where}last user message asks for a conversation summary → compact",
+            main_loop=not subagent,
+        )
+    if subagent:
+        return _subagent_step(call, subagent)
+    has_context_management = "context_management" in body
+    if not call.tools and not has_context_management:
+        return Step(
+            "background", "no tools and no context_management (a side request) → background"
+        )
+    plan = _plan_mode(call)
+    if plan:
+        return Step("plan", plan, main_loop=True)
+    if has_context_management:
+        return Step(
+            "implement",
+            "main loop (context_management, no subagent header) → implement",
+            main_loop=True,
+        )
+    if is_claude_code(call):
+        return Step(
+            "implement",
+            "Claude Code request with tools but no main-loop or subagent marker → implement (default)",
+            main_loop=True,
+            matched=False,
+        )
+    return None
+
+
+# ---------------------------------------------------------------- markers
+
+
+def _system_texts(call: Call) -> list[str]:
+    system = call.body.get("system")
+    if isinstance(system, str):
+        return [system]
+    if isinstance(system, list):
+        return [
+            b.get("text", "")
+            for b in system
+            if isinstance(b, dict) and isinstance(b.get("text"), str)
+        ]
+    return []
+
+
+def _billing_block(call: Call) -> str | None:
+    for text in _system_texts(call):
+        if text.startswith(BILLING_PREFIX):
+            return text
+    return None
+
+
+def _texts(message: Any) -> list[str]:
+    """The text of a message: a string, or its text blocks (tool results included)."""
+    if not isinstance(message, dict):
+        return []
+    content = message.get("content")
+    if isinstance(content, str):
+        return [content]
+    out: list[str] = []
+    if isinstance(content, list):
+        for block in content:
+            if not isinstance(block, dict):
+                continue
+            if isinstance(block.get("text"), str):
+                out.append(block["text"])
+            elif block.get("type") == "tool_result":
+                out.extend(_texts(block))
+    return out
+
+
+def _search(call: Call) -> str | None:
+    tools = call.tools
+    if len(tools) != 1 or not isinstance(tools[0], dict):
+        return None
+    kind = str(tools[0].get("type", ""))
+    if not kind.startswith("web_search"):
+        return None
+    choice = call.body.get("tool_choice")
+    forced = isinstance(choice, dict) and choice.get("type") in ("tool", "any")
+    if forced:
+        return f"only tool is {kind} and tool_choice forces it → search"
+    return f"only tool is {kind} → search"
+
+
+def _title_request(body: dict[str, Any]) -> str | None:
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    if not isinstance(fmt, dict):
+        return None
+    schema = fmt.get("schema", fmt.get("json_schema"))
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    if isinstance(props, dict) and "title" in props and not body.get("tools"):
+        return "no tools + output_config.format JSON schema with a title → background (title)"
+    if not body.get("tools"):
+        return "no tools + output_config.format JSON schema → background"
+    return None
+
+
+def _subagent_marker(call: Call) -> str | None:
+    if call.header(AGENT_ID_HEADER):
+        if call.header(PARENT_AGENT_ID_HEADER):
+            return "headers x-claude-code-agent-id + parent-agent-id (nested)"
+        return "header x-claude-code-agent-id"
+    billing = _billing_block(call)
+    if billing and "cc_is_subagent=true" in billing:
+        return "cc_is_subagent=true in the billing block"
+    return None
+
+
+def _subagent_step(call: Call, marker: str) -> Step:
+    system = " ".join(_system_texts(call)).lower()
+    for needle, kind, subagent_type, label in SUBAGENT_PROMPTS:
+        if needle in system:
+            return Step(kind, f"{marker} + {label} → {kind}", subagent_type=subagent_type)
+    return Step(
+        "subagent",
+        f"{marker}, system prompt of no built-in type (a custom agent) → subagent",
+        subagent_type="custom",
+    )
+
+
+def _is_compaction(call: Call) -> bool:
+    messages = call.messages
+    if not messages:
+        return False
+    last = messages[-1]
+    if not isinstance(last, dict) or last.get("role") != "user":
+        return False
+    content = last.get("content")
+    blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
+    # Compaction asks in plain text; a tool result in the message means the loop is working.
+    if any(isinstance(b, dict) and b.get("type") not in ("text", None) for b in blocks):
+        return False
+    return any(_COMPACT.search(text.lower()) for text in _texts(last))
+
+
+def _plan_mode(call: Call) -> str | None:
+    state: str | None = None
+    where = ""
+    for message in call.messages:
+        role = message.get("role") if isinstance(message, dict) else None
+        for text in _texts(message):
+            lowered = text.lower()
+            events = [(m.start(), "on") for m in _PLAN_ON.finditer(lowered)]
+            events += [(m.start(), "off") for m in _PLAN_OFF.finditer(lowered)]
+            for _, event in sorted(events):
+                state = event
+                where = "a system message" if role == "system" else f"a {role} message"
+    if state == "on":
+        return f"plan-mode reminder in {where} → plan"
+    return None

@@ -1,0 +1,1 @@
+"""Built-in routing profiles, one TOML file each."""
