@@ -77,7 +77,7 @@ class PriceBook:
 
     def __init__(self, overrides: dict[str, Price] | None = None) -> None:
         self._overrides = dict(overrides or {})
-        self._cache: dict[tuple[str, str | None], Cost | None] = {}
+        self._cache: dict[tuple[str, str | None], Price | str | tuple] = {}
 
     def cost(self, model: str | None, usage: Usage, provider: str | None = None) -> Cost:
         if not model:
@@ -88,31 +88,61 @@ class PriceBook:
         return self._bundled(model, usage, provider)
 
     def _bundled(self, model: str, usage: Usage, provider: str | None) -> Cost:
-        from genai_prices import Usage as GUsage
+        key = (model, provider)
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._cache[key] = self._lookup(model, provider)
+        if isinstance(entry, Price):
+            return Cost(float(entry.cost(usage)))
+        if isinstance(entry, str):
+            return Cost(None, entry)
+        # Tiered prices depend on the call's size: ask the table for this usage.
+        provider_id, calc_price, g_usage = entry
+        result = calc_price(g_usage(usage), model_ref=model, provider_id=provider_id)
+        return Cost(float(result.total_price))
+
+    def _lookup(self, model: str, provider: str | None) -> Price | str | tuple:
+        """What the table says of a model, once: a flat Price, a tiered entry, or why none."""
         from genai_prices import calc_price
 
-        # genai-prices counts cache tokens inside input_tokens; Anthropic-style usage does not.
-        g = GUsage(
-            input_tokens=usage.input_tokens + usage.cache_creation_tokens + usage.cache_read_tokens,
-            output_tokens=usage.output_tokens,
-            cache_write_tokens=usage.cache_creation_tokens,
-            cache_read_tokens=usage.cache_read_tokens,
-        )
         last_error = "not in the price table"
         for provider_id in _provider_candidates(provider):
             try:
-                result = calc_price(g, model_ref=model, provider_id=provider_id)
+                result = calc_price(
+                    _genai_usage(Usage(1, 1)), model_ref=model, provider_id=provider_id
+                )
             except LookupError as exc:
                 last_error = str(exc)
                 continue
             except Exception as exc:  # a broken table entry must not break a call
                 last_error = f"price lookup failed: {exc}"
                 continue
-            return Cost(float(result.total_price))
-        return Cost(None, f"no price for model '{model}' ({last_error})")
+            mp = result.model_price
+            parts = [mp.input_mtok, mp.output_mtok, mp.cache_write_mtok, mp.cache_read_mtok]
+            if all(p is None or isinstance(p, Decimal) for p in parts) and parts[0] is not None:
+                return Price(
+                    parts[0],
+                    parts[1] if parts[1] is not None else Decimal(0),
+                    parts[2],
+                    parts[3],
+                )
+            return (provider_id, calc_price, _genai_usage)
+        return f"no price for model '{model}' ({last_error})"
 
     def has_price(self, model: str, provider: str | None = None) -> bool:
         return self.cost(model, Usage(1, 1), provider).priced
+
+
+def _genai_usage(usage: Usage):  # type: ignore[no-untyped-def]
+    from genai_prices import Usage as GUsage
+
+    # genai-prices counts cache tokens inside input_tokens; Anthropic-style usage does not.
+    return GUsage(
+        input_tokens=usage.input_tokens + usage.cache_creation_tokens + usage.cache_read_tokens,
+        output_tokens=usage.output_tokens,
+        cache_write_tokens=usage.cache_creation_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+    )
 
 
 def _provider_candidates(provider: str | None) -> list[str | None]:

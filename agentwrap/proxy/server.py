@@ -223,7 +223,7 @@ class Proxy:
             return self._refuse(call_id, base, route, 400, msg, len(body_bytes), t0)
 
         # 2-4. The call, its step and the decision.
-        call = Call(route.surface, route.endpoint, body, headers, route.path_model)
+        call = Call(route.surface, route.endpoint, body, headers, route.path_model, len(body_bytes))
         query = request.query_string
         try:
             step = classify(call, self.options.agent)
@@ -342,7 +342,13 @@ class Proxy:
                 )
             try:
                 upstream = await asyncio.wait_for(
-                    session.post(url, data=out_body, headers=hdrs, allow_redirects=False),
+                    session.post(
+                        url,
+                        data=out_body,
+                        headers=hdrs,
+                        allow_redirects=False,
+                        proxy=self.pool.proxy_for(url),
+                    ),
                     timeout=self.options.first_byte_timeout,
                 )
             except TimeoutError:
@@ -588,7 +594,9 @@ class Proxy:
         query = rest.split("?", 1)[1] if "?" in rest else ""
         url = provider.base_url.rstrip("/") + "/v1/models" + (f"?{query}" if query else "")
         try:
-            async with self.pool.session_for(url).get(url, headers=hdrs) as up:
+            async with self.pool.session_for(url).get(
+                url, headers=hdrs, proxy=self.pool.proxy_for(url)
+            ) as up:
                 data = await up.read()
                 return web.Response(
                     status=up.status, body=data, headers=response_headers(up.headers)

@@ -26,6 +26,7 @@ class Call:
     body: dict[str, Any]
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
     path_model: str | None = None  # gemini carries the model in the path
+    raw_size: int | None = None  # bytes of the body as received (cheap size for estimates)
 
     @property
     def model(self) -> str | None:

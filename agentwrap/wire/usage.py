@@ -31,7 +31,10 @@ class UsageTap:
                 return
             line = bytes(self._buf[:idx]).rstrip(b"\r")
             del self._buf[: idx + 1]
-            if line.startswith(b"data:"):
+            # Only the few events that carry usage are parsed; content deltas pass untouched.
+            if line.startswith(b"data:") and (
+                b'"message_start"' in line or b'"message_delta"' in line
+            ):
                 self._event(line[5:].strip())
 
     def finish(self) -> None:
