@@ -19,11 +19,28 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentwrap.trace.store import TraceStore
+from agentwrap.trace.store import TraceStore, row_to_dict
+
+# Queries take an open TraceStore, or a bare (e.g. read-only) sqlite3 connection to one.
+Source = TraceStore | sqlite3.Connection
+
+
+def _conn(source: Source) -> sqlite3.Connection:
+    return source.conn if isinstance(source, TraceStore) else source
+
+
+def session_calls(source: Source, session_id: str) -> list[dict[str, Any]]:
+    """Every call row of a session, in start order."""
+    rows = _conn(source).execute(
+        "SELECT * FROM calls WHERE session_id = ? ORDER BY started_at, seq", (session_id,)
+    )
+    return [row_to_dict(r) for r in rows]
+
 
 # Call statuses as the recorder writes them.
 STREAMING = "streaming"
@@ -282,36 +299,45 @@ def ledger_of(calls: Iterable[dict[str, Any]]) -> Ledger:
     return ledger
 
 
-def session_ledger(store: TraceStore, session_id: str) -> Ledger:
+def session_ledger(source: Source, session_id: str) -> Ledger:
     """A ledger over every call of one session."""
-    return ledger_of(store.calls(session_id))
+    return ledger_of(session_calls(source, session_id))
 
 
-def session_totals(store: TraceStore, session_id: str) -> Tally:
+def session_totals(source: Source, session_id: str) -> Tally:
     """Totals for one session: calls, tokens, cost, baseline cost and savings."""
-    return session_ledger(store, session_id).total
+    return session_ledger(source, session_id).total
 
 
-def split_by_model(store: TraceStore, session_id: str) -> list[tuple[str, Tally]]:
+def split_by_model(source: Source, session_id: str) -> list[tuple[str, Tally]]:
     """One tally per model used in the session, most expensive first."""
-    return session_ledger(store, session_id).models()
+    return session_ledger(source, session_id).models()
 
 
-def split_by_step(store: TraceStore, session_id: str) -> list[tuple[str, Tally]]:
+def split_by_step(source: Source, session_id: str) -> list[tuple[str, Tally]]:
     """One tally per step kind in the session, most expensive first."""
-    return session_ledger(store, session_id).steps()
+    return session_ledger(source, session_id).steps()
 
 
-def last_step_call(store: TraceStore, session_id: str) -> dict[str, Any] | None:
-    """The newest call that names a model, preferring agent steps over background calls."""
-    rows = store.conn.execute(
-        "SELECT * FROM calls WHERE session_id = ? AND (model IS NOT NULL OR requested_model "
-        "IS NOT NULL) ORDER BY seq DESC, started_at DESC LIMIT 50",
-        (session_id,),
-    ).fetchall()
-    calls = [dict(r) for r in rows]
+def last_step_call(source: Source, session_id: str) -> dict[str, Any] | None:
+    """The call that handled the last step: the newest answered (or in-flight) agent step,
+    else the newest answered call of any kind, else the newest call."""
+    rows = (
+        _conn(source)
+        .execute(
+            "SELECT * FROM calls WHERE session_id = ? AND (model IS NOT NULL OR requested_model "
+            "IS NOT NULL) ORDER BY seq DESC, started_at DESC LIMIT 50",
+            (session_id,),
+        )
+        .fetchall()
+    )
+    calls = [row_to_dict(r) for r in rows]
+    # A call in flight or answered handled its step; a failed or refused one did not.
     for call in calls:
-        if call.get("step") != "background" and call.get("status") != REFUSED:
+        if call.get("step") != "background" and call.get("status") in (OK, STREAMING):
+            return call
+    for call in calls:
+        if call.get("status") in (OK, STREAMING):
             return call
     return calls[0] if calls else None
 
@@ -392,6 +418,15 @@ def short_model(model: str | None) -> str:
     if not model:
         return UNKNOWN_MODEL
     return _DATE_SUFFIX.sub("", model)
+
+
+def route_names(requested: str, used: str) -> tuple[str, str]:
+    """Drop a vendor prefix both names share: claude-opus-4-1, claude-haiku-4-5 → opus-4-1, haiku-4-5."""
+    head_r, _, tail_r = requested.partition("-")
+    head_u, _, tail_u = used.partition("-")
+    if head_r == head_u and tail_r and tail_u:
+        return tail_r, tail_u
+    return requested, used
 
 
 def fmt_usd(value: float | None, unpriced: str = "unpriced") -> str:

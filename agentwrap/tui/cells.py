@@ -66,21 +66,12 @@ def _model(call: dict[str, Any], wide: bool) -> Text:
         return Text(q.short_model(requested), style="dim")
     rerouted = bool(requested) and requested != used
     if wide and rerouted:
-        before, after = route_names(q.short_model(requested), q.short_model(used))
+        before, after = q.route_names(q.short_model(requested), q.short_model(used))
         text = Text(before, style="dim")
         text.append(" → ")
         text.append(after, style="bold cyan")
         return text
     return Text(q.short_model(used), style="bold cyan" if rerouted else "")
-
-
-def route_names(requested: str, used: str) -> tuple[str, str]:
-    """Drop a vendor prefix both names share (claude-opus-4-1 → claude-haiku-4-5 → opus-4-1 → haiku-4-5)."""
-    head_r, _, tail_r = requested.partition("-")
-    head_u, _, tail_u = used.partition("-")
-    if head_r == head_u and tail_r and tail_u:
-        return tail_r, tail_u
-    return requested, used
 
 
 def _reason(call: dict[str, Any], wide: bool) -> Text:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
@@ -40,6 +41,8 @@ def session_state(session: dict[str, Any] | None, now: float) -> Text:
 
 class TotalsHeader(Static):
     """Session state, totals with the saving, and the per-model split."""
+
+    plain = ""
 
     DEFAULT_CSS = """
     TotalsHeader { height: auto; padding: 0 1; }
@@ -123,6 +126,8 @@ class TotalsHeader(Static):
         for line in lines:
             line.no_wrap = True
             line.overflow = "ellipsis"
+        # The plain text, for tests and screen readers of the DOM.
+        self.plain = "\n".join(line.plain for line in lines)
         self.update(Group(*lines))
 
 
@@ -137,9 +142,15 @@ class CallDetail(Static):
     CallDetail { height: auto; max-height: 50%; padding: 0 1; }
     """
 
+    plain = ""
+
     def show(self, call: dict[str, Any] | None) -> None:
         """Render one call's decision, attempts, outcome and error."""
-        self.update(detail_renderable(call))
+        renderable = detail_renderable(call)
+        console = Console(width=max(self.size.width, 60), record=True, file=io.StringIO())
+        console.print(renderable)
+        self.plain = console.export_text()
+        self.update(renderable)
 
 
 def _evidence(value: Any) -> str:
@@ -165,7 +176,7 @@ def _attempt(index: int, attempt: Any) -> str:
     if attempt.get("http_status"):
         outcome = f"{outcome} {attempt['http_status']}".strip()
     extras = [
-        f"{k}={v}"
+        q.fmt_ms(v) if k == "ms" else f"{k}={v}"
         for k, v in attempt.items()
         if k not in {"provider", "model", "status", "outcome", "http_status", "error"}
         and v is not None

@@ -1,0 +1,262 @@
+"""The end-of-session summary: what each model and each step kind cost against the baseline.
+
+`render_summary` returns a Rich renderable the launcher prints to stderr after the agent
+exits; `summary_json` returns the same numbers for scripts. Unpriced models are shown as
+"unpriced" with the reason in a footnote, never as $0.00. Narrow consoles get a compact
+table (calls, tokens, cost, saving) instead of one column per token kind.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.table import Table
+from rich.text import Text
+
+from agentwrap.trace import queries as q
+from agentwrap.trace.store import TraceStore
+
+# Below this console width the tables drop the per-token-kind columns.
+COMPACT_WIDTH = 100
+
+
+def summary_json(store: TraceStore, session_id: str) -> dict[str, Any]:
+    """The session's summary as plain data: totals, per-model and per-step rows, unpriced reasons."""
+    session = store.session(session_id)
+    ledger = q.session_ledger(store, session_id)
+    return {
+        "session_id": session_id,
+        "agent": session.get("agent") if session else None,
+        "is_demo": bool(session.get("is_demo")) if session else False,
+        "started_at": session.get("started_at") if session else None,
+        "ended_at": session.get("ended_at") if session else None,
+        "exit_code": session.get("exit_code") if session else None,
+        "duration_s": _duration(session),
+        "totals": ledger.total.as_dict(),
+        "by_model": [{"model": name, **t.as_dict()} for name, t in ledger.models()],
+        "by_step": [{"step": name, **t.as_dict()} for name, t in ledger.steps()],
+        "unpriced": dict(ledger.unpriced_reasons),
+        "details": detail_commands(session_id),
+    }
+
+
+def detail_commands(session_id: str) -> list[str]:
+    """The commands that show a session's calls one by one."""
+    return [f"agentwrap log --session {session_id}", f"agentwrap top {session_id}"]
+
+
+def render_summary(store: TraceStore, session_id: str) -> SessionSummary:
+    """The session's summary as a Rich renderable (adapts to the console width when printed)."""
+    return SessionSummary(
+        session_id=session_id,
+        session=store.session(session_id),
+        ledger=q.session_ledger(store, session_id),
+    )
+
+
+def _duration(session: dict[str, Any] | None) -> float | None:
+    if not session or session.get("started_at") is None:
+        return None
+    end = session.get("ended_at") or time.time()
+    return max(0.0, float(end) - float(session["started_at"]))
+
+
+class SessionSummary:
+    """A Rich renderable; the layout is chosen from the width it is printed at."""
+
+    def __init__(self, session_id: str, session: dict[str, Any] | None, ledger: q.Ledger) -> None:
+        self.session_id = session_id
+        self.session = session
+        self.ledger = ledger
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        compact = options.max_width < COMPACT_WIDTH
+        yield Group(*self._parts(compact))
+
+    def _parts(self, compact: bool) -> list[Any]:
+        ledger = self.ledger
+        total = ledger.total
+        parts: list[Any] = [self._headline()]
+        if not total.calls:
+            parts.append(
+                Text("No model calls went through agentwrap in this session.", style="dim")
+            )
+            parts.append(self._details())
+            return parts
+        notes: dict[str, int] = {}
+        parts.append(self._table("model", ledger.models(), compact, notes, model_rows=True))
+        parts.append(self._table("step", ledger.steps(), compact, notes, model_rows=False))
+        parts.append(self._outcomes())
+        footnotes = self._footnotes(notes)
+        if footnotes is not None:
+            parts.append(footnotes)
+        parts.append(self._details())
+        return parts
+
+    def _headline(self) -> Text:
+        total = self.ledger.total
+        text = Text("agentwrap", style="bold")
+        session = self.session or {}
+        if session.get("agent"):
+            text.append(f" · {session['agent']}")
+        if session.get("is_demo"):
+            text.append(" · ")
+            text.append("demo, simulated providers", style="magenta")
+        duration = _duration(self.session)
+        if duration is not None:
+            text.append(f" · {q.fmt_duration(duration)}")
+        text.append(f" · {total.calls} call{'s' if total.calls != 1 else ''}")
+        if total.priced_calls:
+            text.append(" · cost ")
+            text.append(q.fmt_usd(total.cost_usd), style="bold")
+            if total.unpriced_calls:
+                text.append(f" +{total.unpriced_calls} unpriced", style="yellow")
+        elif total.unpriced_calls:
+            text.append(" · cost ")
+            text.append("unpriced", style="yellow")
+        if total.baseline_calls:
+            text.append(f" vs {q.fmt_usd(total.baseline_usd)} baseline")
+        saved = total.saved_usd
+        if saved is not None:
+            text.append(" · ")
+            text.append(q.fmt_saving(total), style="bold green" if saved > 0 else "bold")
+        return text
+
+    def _table(
+        self,
+        label: str,
+        rows: list[tuple[str, q.Tally]],
+        compact: bool,
+        notes: dict[str, int],
+        model_rows: bool,
+    ) -> Table:
+        table = Table(
+            title=f"by {label}",
+            title_justify="left",
+            title_style="bold",
+            show_footer=True,
+            box=None if compact else _box(),
+            padding=(0, 1),
+            pad_edge=False,
+        )
+        total = self.ledger.total
+        table.add_column(label, footer="total", no_wrap=True)
+        table.add_column("calls", justify="right", footer=str(total.calls))
+        if compact:
+            table.add_column("tokens", justify="right", footer=q.fmt_tokens(total.tokens))
+        else:
+            table.add_column("input", justify="right", footer=q.fmt_tokens(total.input_tokens))
+            table.add_column("output", justify="right", footer=q.fmt_tokens(total.output_tokens))
+            table.add_column(
+                "cache write", justify="right", footer=q.fmt_tokens(total.cache_write_tokens)
+            )
+            table.add_column(
+                "cache read", justify="right", footer=q.fmt_tokens(total.cache_read_tokens)
+            )
+        table.add_column("cost", justify="right", footer=self._cost(total, None, notes))
+        if not compact:
+            table.add_column("baseline", justify="right", footer=self._baseline(total))
+        table.add_column("saving", justify="right", footer=self._saving(total))
+        for name, tally in rows:
+            cells: list[Any] = [q.short_model(name) if model_rows else name, str(tally.calls)]
+            if compact:
+                cells.append(q.fmt_tokens(tally.tokens))
+            else:
+                cells += [
+                    q.fmt_tokens(tally.input_tokens),
+                    q.fmt_tokens(tally.output_tokens),
+                    q.fmt_tokens(tally.cache_write_tokens),
+                    q.fmt_tokens(tally.cache_read_tokens),
+                ]
+            cells.append(self._cost(tally, name if model_rows else None, notes))
+            if not compact:
+                cells.append(self._baseline(tally))
+            cells.append(self._saving(tally))
+            table.add_row(*cells)
+        return table
+
+    def _cost(self, tally: q.Tally, model: str | None, notes: dict[str, int]) -> Text:
+        if not tally.unpriced_calls:
+            return Text(q.fmt_usd(tally.cost_usd) if tally.priced_calls else "—")
+        mark = ""
+        if model is not None and model in self.ledger.unpriced_reasons:
+            mark = _mark(notes.setdefault(model, len(notes) + 1))
+        if not tally.priced_calls:
+            return Text(f"unpriced{mark}", style="yellow")
+        # Part priced, part not: the priced sum, flagged as a lower bound.
+        text = Text(q.fmt_usd(tally.cost_usd))
+        text.append(f" +{tally.unpriced_calls} unpriced{mark}", style="yellow")
+        return text
+
+    @staticmethod
+    def _baseline(tally: q.Tally) -> str:
+        return q.fmt_usd(tally.baseline_usd) if tally.baseline_calls else "—"
+
+    @staticmethod
+    def _saving(tally: q.Tally) -> Text:
+        saved, pct = tally.saved_usd, tally.saved_pct
+        if saved is None:
+            return Text("—", style="dim")
+        value = q.fmt_usd(saved)
+        if pct is not None:
+            value += f" ({pct:.0f}%)"
+        style = "green" if saved > 0 else "red" if saved < 0 else ""
+        return Text(value, style=style)
+
+    def _outcomes(self) -> Text:
+        total = self.ledger.total
+        text = Text()
+
+        def item(count: int, word: str, style: str) -> None:
+            if text:
+                text.append(" · ")
+            text.append(f"{count} {word}", style=style if count else "dim")
+
+        item(total.fallbacks, "fallback" + ("s" if total.fallbacks != 1 else ""), "yellow")
+        item(total.failed, "failed", "bold red")
+        if total.aborted:
+            item(total.aborted, "aborted", "magenta")
+        if total.refused:
+            item(total.refused, "refused", "red")
+        if total.streaming:
+            item(total.streaming, "unfinished", "yellow")
+        if total.compared_calls and total.uncompared_calls:
+            text.append(
+                f" · savings computed on {total.compared_calls} of "
+                f"{total.compared_calls + total.uncompared_calls} calls",
+                style="dim",
+            )
+        return text
+
+    def _footnotes(self, notes: dict[str, int]) -> Text | None:
+        if not notes:
+            return None
+        text = Text(style="dim")
+        for model, number in sorted(notes.items(), key=lambda kv: kv[1]):
+            if text:
+                text.append("\n")
+            text.append(f"{_mark(number)} {model}: {self.ledger.unpriced_reasons[model]}")
+        return text
+
+    def _details(self) -> Text:
+        text = Text(f"session {self.session_id} · details: ", style="dim")
+        log, top = detail_commands(self.session_id)
+        text.append(log, style="bold")
+        text.append(" or ", style="dim")
+        text.append(top, style="bold")
+        return text
+
+
+_MARKS = "*†‡§¶"
+
+
+def _mark(number: int) -> str:
+    return _MARKS[number - 1] if number <= len(_MARKS) else f"[{number}]"
+
+
+def _box() -> Any:
+    from rich import box
+
+    return box.SIMPLE_HEAD
