@@ -67,6 +67,8 @@ def statusline_text(
     from agentwrap.trace import queries as q
 
     claude = claude or {}
+    if not os.environ.get(SESSION_ENV) and not claude.get("session_id"):
+        return "agentwrap: no session"
     conn = _open_readonly(db_path)
     if conn is None:
         return "agentwrap: no calls yet"

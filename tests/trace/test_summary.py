@@ -1,0 +1,90 @@
+"""The end-of-session summary (agentwrap.summary), printed the way the launcher prints it."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from rich.console import Console
+
+from agentwrap import paths
+from agentwrap.summary import render_summary, summary_json
+from agentwrap.trace.store import TraceStore
+from tests.support.trace_seed import SESSION_CALLS, seed_session, start_session
+
+
+def printed(store: TraceStore, session_id: str, width: int) -> str:
+    console = Console(width=width, file=io.StringIO(), record=True, color_system=None)
+    console.print(render_summary(store, session_id))
+    return console.export_text()
+
+
+def test_wide_summary_has_rows_per_model_and_step_totals_and_commands() -> None:
+    store = seed_session()
+    text = printed(store, "sess-0001", 140)
+    lines = text.splitlines()
+
+    assert lines[0].startswith("agentwrap · claude · 2m05s · 6 calls · cost $0.56 +1 unpriced")
+    assert "saved 61% ($0.87)" in lines[0]
+    for header in ("input", "output", "cache write", "cache read", "baseline", "saving"):
+        assert header in text
+    haiku = next(line for line in lines if line.strip().startswith("claude-haiku-4-5"))
+    # 2 calls, 20.3k input, 820 output, 15.0k cache read, $0.03 cost, $0.39 baseline.
+    assert haiku.split()[:7] == ["claude-haiku-4-5", "2", "20.3k", "820", "0", "15.0k", "$0.03"]
+    # The unpriced model: "unpriced" with a footnote mark, and the reason in the footnote.
+    kimi = next(line for line in lines if line.strip().startswith("kimi-k2-local"))
+    assert "unpriced*" in kimi and "$0.00" not in kimi
+    assert "* kimi-k2-local: no price for model 'kimi-k2-local'" in text
+    implement = next(line for line in lines if line.strip().startswith("implement"))
+    assert implement.split()[1] == "3"
+    assert "+1 unpriced" in implement
+    assert text.count("total ") >= 2
+    assert "1 fallback · 1 failed" in text
+    assert "savings computed on 4 of 6 calls" in text
+    assert "agentwrap log --session sess-0001" in text
+    assert "agentwrap top sess-0001" in text
+
+
+def test_narrow_summary_is_compact_and_fits() -> None:
+    store = seed_session()
+    text = printed(store, "sess-0001", 72)
+    assert "cache read" not in text and "tokens" in text
+    assert all(len(line) <= 72 for line in text.splitlines())
+    assert "kimi-k2-local" in text and "unpriced*" in text
+
+
+def test_demo_and_empty_sessions() -> None:
+    store = seed_session("demo-1", SESSION_CALLS[:1], is_demo=True)
+    assert "demo, simulated providers" in printed(store, "demo-1", 120)
+    start_session(store, "empty-1")
+    text = printed(store, "empty-1", 120)
+    assert "No model calls went through agentwrap" in text
+    assert "agentwrap top empty-1" in text
+
+
+def test_summary_json_matches_the_rendered_numbers() -> None:
+    store = seed_session()
+    data = summary_json(store, "sess-0001")
+    json.dumps(data)  # plain data only
+    assert data["session_id"] == "sess-0001" and data["exit_code"] == 0
+    assert data["duration_s"] == pytest.approx(125)
+    totals = data["totals"]
+    assert totals["calls"] == 6 and totals["unpriced_calls"] == 1
+    assert totals["cost_usd"] == pytest.approx(0.5644)
+    assert totals["saved_pct"] == pytest.approx(60.56, abs=0.01)
+    by_model = {row["model"]: row for row in data["by_model"]}
+    assert by_model["kimi-k2-local"]["priced_calls"] == 0
+    assert by_model["kimi-k2-local"]["saved_usd"] is None
+    assert sum(row["calls"] for row in data["by_step"]) == 6
+    assert data["unpriced"] == {"kimi-k2-local": "no price for model 'kimi-k2-local'"}
+    assert data["details"][1] == "agentwrap top sess-0001"
+
+
+def test_the_launchers_printer_uses_it(capsys: pytest.CaptureFixture[str]) -> None:
+    from agentwrap.cli.summary import print_summary
+
+    seed_session()
+    print_summary(TraceStore(paths.trace_db()), "sess-0001")
+    err = capsys.readouterr().err
+    assert "by model" in err and "kimi-k2-local" in err
