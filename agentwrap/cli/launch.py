@@ -183,6 +183,11 @@ def serve_cmd(
     agent: str = typer.Option(
         "serve", "--agent", help="Agent name recorded for this session (for step hints)."
     ),
+    first_byte_timeout: float = typer.Option(
+        120.0,
+        "--first-byte-timeout",
+        help="Seconds to wait for a provider's first byte before falling back.",
+    ),
 ) -> None:
     env = dict(os.environ)
     prof = _load(profile, route, env)
@@ -191,6 +196,7 @@ def serve_cmd(
         ["serve", *sys.argv[2:]],
     )
     session.proxy.port = port
+    session.proxy.options.first_byte_timeout = first_byte_timeout
     try:
         base_url = session.start()
     except RuntimeError as exc:

@@ -129,7 +129,7 @@ class Proxy:
         self.port = port
         self.options = options or ProxyOptions()
         self.pricebook = pricebook or profile.price_book()
-        self.state = SessionState()
+        self.state = SessionState(agent=self.options.agent, observe=self.options.observe)
         self.pool = UpstreamPool()
         self._runner: web.AppRunner | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
@@ -232,12 +232,7 @@ class Proxy:
             log.exception("routing failed")
             step = None
             decision = _passthrough(self.profile, call, f"routing failed ({exc}); passthrough")
-        would: Decision | None = None
-        if self.options.observe:
-            would, decision = (
-                decision,
-                _passthrough(self.profile, call, "observe mode: forwarded unchanged"),
-            )
+        would = decision.observed
         chain = [decision.target, *decision.fallbacks]
         self.recorder.call_started(
             call_id,
@@ -254,10 +249,19 @@ class Proxy:
             provider=decision.target.provider.name,
             provider_api=decision.target.provider.api,
             baseline_model=decision.baseline_model or call.model,
-            would_model=(would.target.model or call.model) if would else None,
+            would_model=would.target.model_for(call) if would else None,
             thread_id=headers.get("x-claude-code-session-id") or headers.get("session-id"),
             agent_id=headers.get("x-claude-code-agent-id"),
         )
+
+        if decision.stop:
+            msg = f"agentwrap: {decision.reason}"
+            self.recorder.call_event(
+                ev.FAILED, call_id, status="refused", http_status=400, error=msg, total_ms=_ms(t0)
+            )
+            return _json_error(call.surface, 400, msg)
+        if step is not None:
+            self.state.record(call, step, decision)
 
         response: web.StreamResponse | None = None
         outcome = _Outcome()
@@ -639,7 +643,11 @@ class Proxy:
         usage = outcome.usage
         cost = self.pricebook.cost(model, usage, used.provider.name)
         baseline_model = decision.baseline_model or call.model
-        baseline = self.pricebook.cost(baseline_model, usage) if baseline_model else None
+        baseline = (
+            self.pricebook.cost(baseline_model, usage, decision.baseline_provider)
+            if baseline_model
+            else None
+        )
         fields: dict[str, Any] = {
             "status": outcome.status,
             "http_status": outcome.http_status,
@@ -662,15 +670,13 @@ class Proxy:
             "attempts": [a.as_dict() for a in attempts],
         }
         if would is not None:
-            would_model = would.target.model or call.model
+            would_model = would.target.model_for(call)
             fields["would_model"] = would_model
             fields["would_cost_usd"] = self.pricebook.cost(
                 would_model, usage, would.target.provider.name
             ).usd
         if cost.usd:
             self.state.cost_usd += cost.usd
-        if step == "implement" and outcome.status == "ok":
-            self.state.main_model = model
         kind = ev.FINISHED if outcome.status == "ok" else ev.FAILED
         self.recorder.call_event(kind, call_id, **fields)
 
