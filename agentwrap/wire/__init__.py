@@ -1,1 +1,38 @@
-"""agentwrap.wire"""
+"""agentwrap.wire: the four API surfaces, their canonical form, and translation between them.
+
+Pure code: no I/O. The proxy uses `translate_*`, `StreamTranslator`, `error_body` and
+`UsageTap`; the router uses `Call`.
+"""
+
+from agentwrap.wire.call import ANTHROPIC, APIS, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES, Call
+from agentwrap.wire.canonical import TranslationError
+from agentwrap.wire.translate import (
+    StreamTranslator,
+    count_tokens_estimate,
+    error_body,
+    parse_request,
+    translate_error,
+    translate_request,
+    translate_response,
+    upstream_path,
+)
+from agentwrap.wire.usage import UsageTap
+
+__all__ = [
+    "ANTHROPIC",
+    "APIS",
+    "GEMINI",
+    "OPENAI_CHAT",
+    "OPENAI_RESPONSES",
+    "Call",
+    "StreamTranslator",
+    "TranslationError",
+    "UsageTap",
+    "count_tokens_estimate",
+    "error_body",
+    "parse_request",
+    "translate_error",
+    "translate_request",
+    "translate_response",
+    "upstream_path",
+]

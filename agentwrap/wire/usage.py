@@ -1,16 +1,30 @@
-"""Usage taps: read token counts from a response as its bytes pass by (temporary, anthropic-first)."""
+"""Usage taps: token counts, model and stop reason read from a response as its bytes pass.
+
+Used on same-API traffic, which is forwarded untouched. Only the few events that carry usage
+are JSON-decoded, so a long stream costs little more than scanning its lines.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 from typing import Any
 
 from agentwrap.pricing import Usage
+from agentwrap.wire import anthropic, gemini, openai_chat, openai_responses
+from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
+from agentwrap.wire.sse import SSEDecoder
+
+_FINISH_NULL = re.compile(r'"finish_reason"\s*:\s*null')
+_RESPONSES_END = ("response.completed", "response.incomplete", "response.failed")
 
 
 class UsageTap:
-    """Reads usage, model and stop reason from one response without changing it."""
+    """Reads usage, model and stop reason from one response without changing it.
+
+    `usage` follows Anthropic semantics: input excludes cache reads and writes.
+    """
 
     def __init__(self, api: str, stream: bool) -> None:
         self.api = api
@@ -18,57 +32,93 @@ class UsageTap:
         self.usage = Usage()
         self.model: str | None = None
         self.stop_reason: str | None = None
-        self._buf = bytearray()
+        self._decoder = SSEDecoder() if stream else None
+        self._body = bytearray()
+        self._tools = False
+        self._finish: str | None = None
         self._fields: dict[str, int] = {}
 
     def feed(self, chunk: bytes) -> None:
-        self._buf += chunk
-        if not self.stream:
+        """Raw response bytes as they pass (SSE when streaming, JSON otherwise)."""
+        if self._decoder is None:
+            self._body += chunk
             return
-        while True:
-            idx = self._buf.find(b"\n")
-            if idx < 0:
-                return
-            line = bytes(self._buf[:idx]).rstrip(b"\r")
-            del self._buf[: idx + 1]
-            # Only the few events that carry usage are parsed; content deltas pass untouched.
-            if line.startswith(b"data:") and (
-                b'"message_start"' in line or b'"message_delta"' in line
-            ):
-                self._event(line[5:].strip())
+        for event, data in self._decoder.feed(chunk):
+            self._event(event, data)
 
     def finish(self) -> None:
-        if self.stream:
-            if self._buf.strip().startswith(b"data:"):
-                self._event(bytes(self._buf).strip()[5:].strip())
-            self._buf.clear()
+        """The body has ended."""
+        if self._decoder is not None:
+            for event, data in self._decoder.close():
+                self._event(event, data)
+            if self.api == OPENAI_CHAT and self._finish is not None:
+                self.stop_reason = openai_chat.stop_from_finish(self._finish, self._tools)
+            if self.api == GEMINI and self._finish is not None:
+                self.stop_reason = gemini.stop_from_finish(self._finish, self._tools)
             return
         with contextlib.suppress(ValueError, UnicodeDecodeError):
-            self._message(json.loads(bytes(self._buf)))
+            self._whole(json.loads(bytes(self._body)))
 
-    def _event(self, data: bytes) -> None:
-        if not data or data == b"[DONE]":
+    # ---------------------------------------------------------------- whole bodies
+
+    def _whole(self, body: Any) -> None:
+        if isinstance(body, list) and body and self.api == GEMINI:
+            body = body[-1]
+        if not isinstance(body, dict) or "error" in body and body.get("type") != "message":
             return
+        surface: Any = {
+            ANTHROPIC: anthropic,
+            OPENAI_CHAT: openai_chat,
+            OPENAI_RESPONSES: openai_responses,
+            GEMINI: gemini,
+        }.get(self.api)
+        if surface is None:
+            return
+        resp = surface.parse_response(body)
+        self.usage = resp.usage
+        self.model = resp.model
+        self.stop_reason = resp.stop_reason
+
+    # ---------------------------------------------------------------- stream events
+
+    def _event(self, event: str | None, data: str) -> None:
+        if self.api == ANTHROPIC:
+            self._anthropic(event, data)
+        elif self.api == OPENAI_CHAT:
+            self._chat(data)
+        elif self.api == OPENAI_RESPONSES:
+            self._responses(event, data)
+        elif self.api == GEMINI:
+            self._gemini(data)
+
+    @staticmethod
+    def _load(data: str) -> dict[str, Any] | None:
         try:
-            ev = json.loads(data)
+            value = json.loads(data)
         except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def _anthropic(self, event: str | None, data: str) -> None:
+        if event is not None and event not in ("message_start", "message_delta"):
             return
-        if not isinstance(ev, dict):
+        if event is None and '"message_' not in data:
             return
-        kind = ev.get("type")
-        if kind == "message_start":
-            self._message(ev.get("message") or {})
-        elif kind == "message_delta":
-            self._absorb(ev.get("usage") or {})
+        ev = self._load(data)
+        if ev is None:
+            return
+        if ev.get("type") == "message_start":
+            msg = ev.get("message") or {}
+            self.model = msg.get("model") or self.model
+            self._absorb(msg.get("usage"))
+        elif ev.get("type") == "message_delta":
+            self._absorb(ev.get("usage"))
             self.stop_reason = (ev.get("delta") or {}).get("stop_reason") or self.stop_reason
 
-    def _message(self, msg: dict[str, Any]) -> None:
-        self.model = msg.get("model") or self.model
-        self.stop_reason = msg.get("stop_reason") or self.stop_reason
-        self._absorb(msg.get("usage") or {})
-
-    def _absorb(self, usage: dict[str, Any]) -> None:
-        # Later counts replace earlier ones (message_delta repeats cumulative values).
+    def _absorb(self, usage: Any) -> None:
+        # Later counts replace earlier ones: message_delta repeats cumulative values.
+        if not isinstance(usage, dict):
+            return
         for key in (
             "input_tokens",
             "output_tokens",
@@ -76,7 +126,7 @@ class UsageTap:
             "cache_read_input_tokens",
         ):
             value = usage.get(key)
-            if isinstance(value, int):
+            if isinstance(value, int) and not isinstance(value, bool):
                 self._fields[key] = value
         f = self._fields
         self.usage = Usage(
@@ -85,3 +135,60 @@ class UsageTap:
             f.get("cache_creation_input_tokens", 0),
             f.get("cache_read_input_tokens", 0),
         )
+
+    def _chat(self, data: str) -> None:
+        if '"tool_calls"' in data:
+            self._tools = True
+        wanted = (
+            self.model is None
+            or '"usage"' in data
+            or ('"finish_reason"' in data and not _FINISH_NULL.search(data))
+        )
+        if not wanted:
+            return
+        chunk = self._load(data)
+        if chunk is None:
+            return
+        self.model = self.model or chunk.get("model")
+        if isinstance(chunk.get("usage"), dict):
+            self.usage = openai_chat.parse_usage(chunk["usage"])
+        for choice in chunk.get("choices") or []:
+            if isinstance(choice, dict) and choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+
+    def _responses(self, event: str | None, data: str) -> None:
+        if event is not None and event not in (*_RESPONSES_END, "response.created"):
+            return
+        if event is None and not any(
+            name in data for name in (*_RESPONSES_END, "response.created")
+        ):
+            return
+        ev = self._load(data)
+        if ev is None:
+            return
+        resp = ev.get("response") or {}
+        self.model = resp.get("model") or self.model
+        if ev.get("type") in _RESPONSES_END:
+            if isinstance(resp.get("usage"), dict):
+                self.usage = openai_responses.parse_usage(resp["usage"])
+            if ev.get("type") != "response.failed":
+                self.stop_reason = openai_responses.parse_response(resp).stop_reason
+
+    def _gemini(self, data: str) -> None:
+        if '"functionCall"' in data:
+            self._tools = True
+        if (
+            self.model is not None
+            and '"usageMetadata"' not in data
+            and '"finishReason"' not in data
+        ):
+            return
+        chunk = self._load(data)
+        if chunk is None:
+            return
+        self.model = self.model or chunk.get("modelVersion")
+        if isinstance(chunk.get("usageMetadata"), dict):
+            self.usage = gemini.parse_usage(chunk["usageMetadata"])
+        for cand in chunk.get("candidates") or []:
+            if isinstance(cand, dict) and cand.get("finishReason"):
+                self._finish = cand["finishReason"]

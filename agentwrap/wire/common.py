@@ -1,0 +1,69 @@
+"""Pieces shared by the surfaces: error kinds by status, ids, usage arithmetic."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from agentwrap.pricing import Usage
+
+# Canonical error kinds are Anthropic's error types.
+_KIND_BY_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    501: "api_error",
+    502: "api_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+_STATUS_BY_KIND = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "timeout_error": 504,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+
+
+def kind_for_status(status: int) -> str:
+    """The canonical error kind for an HTTP status."""
+    if status in _KIND_BY_STATUS:
+        return _KIND_BY_STATUS[status]
+    return "invalid_request_error" if 400 <= status < 500 else "api_error"
+
+
+def status_for_kind(kind: str | None) -> int:
+    """The HTTP status that goes with a canonical error kind."""
+    return _STATUS_BY_KIND.get(kind or "", 500)
+
+
+def new_id(prefix: str) -> str:
+    """A fresh opaque id such as msg_… or call_…."""
+    return prefix + secrets.token_hex(12)
+
+
+def as_int(value: Any) -> int:
+    """An integer count from a usage field that may be missing or null."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def prompt_total(usage: Usage) -> int:
+    """All input tokens, cache included (OpenAI / Gemini semantics)."""
+    return usage.input_tokens + usage.cache_read_tokens + usage.cache_creation_tokens
+
+
+def from_inclusive(prompt: int, cached: int, output: int) -> Usage:
+    """Usage from counts whose prompt total includes cached tokens (never negative)."""
+    cached = max(0, min(cached, prompt))
+    return Usage(input_tokens=prompt - cached, output_tokens=output, cache_read_tokens=cached)

@@ -1,0 +1,972 @@
+"""OpenAI Responses: parser and emitter of requests, responses, stream events and errors.
+
+Requests are emitted stateless (`store: false`) and ask for encrypted reasoning so it can be
+replayed on the next turn. Usage: `input_tokens` includes cached tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from agentwrap.pricing import Usage
+from agentwrap.wire import canonical as c
+from agentwrap.wire.common import as_int, from_inclusive, new_id, prompt_total
+from agentwrap.wire.names import TOOL_NAMES, ToolNames
+
+API = "openai-responses"
+
+
+# ---------------------------------------------------------------- content
+
+
+def _parse_parts(content: Any) -> list[c.Part]:
+    if isinstance(content, str):
+        return [c.Text(content)] if content else []
+    parts: list[c.Part] = []
+    for item in content if isinstance(content, list) else []:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        if kind in ("input_text", "output_text", "text", "summary_text"):
+            parts.append(c.Text(str(item.get("text", ""))))
+        elif kind == "refusal":
+            parts.append(c.Text(str(item.get("refusal", ""))))
+        elif kind == "input_image":
+            url = item.get("image_url") or ""
+            media, data = c.split_data_url(str(url))
+            if data is not None:
+                parts.append(c.Image(media, data, detail=item.get("detail")))
+            else:
+                parts.append(c.Image(url=url or item.get("file_id"), detail=item.get("detail")))
+        elif kind == "input_file":
+            media, data = c.split_data_url(str(item.get("file_data") or ""))
+            parts.append(
+                c.Document(
+                    media or "application/pdf",
+                    data,
+                    url=item.get("file_url"),
+                    filename=item.get("filename"),
+                )
+            )
+    return parts
+
+
+def _emit_part(part: c.Text | c.Image | c.Document, assistant: bool = False) -> dict[str, Any]:
+    if isinstance(part, c.Text):
+        if assistant:
+            return {"type": "output_text", "text": part.text, "annotations": []}
+        return {"type": "input_text", "text": part.text}
+    if isinstance(part, c.Image):
+        url = c.data_url(part.media_type, part.data) if part.data else part.url
+        return {"type": "input_image", "image_url": url, "detail": part.detail or "auto"}
+    if part.text is not None and not part.data:
+        head = f"Document: {part.title or part.filename}\n" if part.title or part.filename else ""
+        return {"type": "input_text", "text": head + part.text}
+    if part.data:
+        return {
+            "type": "input_file",
+            "filename": part.filename or part.title or "document.pdf",
+            "file_data": c.data_url(part.media_type, part.data),
+        }
+    return {"type": "input_file", "file_url": part.url}
+
+
+def _reasoning_text(item: dict[str, Any]) -> str:
+    texts = [
+        s.get("text", "")
+        for s in item.get("summary") or []
+        if isinstance(s, dict) and s.get("text")
+    ]
+    if not texts:
+        texts = [
+            s.get("text", "")
+            for s in item.get("content") or []
+            if isinstance(s, dict) and s.get("text")
+        ]
+    return "\n\n".join(texts)
+
+
+def _parse_reasoning(item: dict[str, Any]) -> c.Thinking:
+    origin, signature, item_id = c.unseal(item.get("encrypted_content"), API)
+    if origin in (None, API):
+        origin, item_id = API, item.get("id")
+    return c.Thinking(_reasoning_text(item), signature, origin, item_id=item_id)
+
+
+def _parse_output_items(items: Any) -> tuple[list[c.Part], bool]:
+    parts: list[c.Part] = []
+    refused = False
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        if kind == "message":
+            for p in item.get("content") or []:
+                refused = refused or (isinstance(p, dict) and p.get("type") == "refusal")
+            parts.extend(_parse_parts(item.get("content")))
+        elif kind == "function_call":
+            parts.append(
+                c.ToolCall(
+                    str(item.get("call_id") or item.get("id") or new_id("call_")),
+                    str(item.get("name", "")),
+                    c.parse_json_args(item.get("arguments")),
+                )
+            )
+        elif kind == "custom_tool_call":
+            parts.append(
+                c.ToolCall(
+                    str(item.get("call_id") or item.get("id") or new_id("call_")),
+                    str(item.get("name", "")),
+                    {"input": item.get("input", "")},
+                    kind="custom",
+                )
+            )
+        elif kind == "reasoning":
+            parts.append(_parse_reasoning(item))
+    return parts, refused
+
+
+# ---------------------------------------------------------------- requests
+
+
+def parse_request(body: dict[str, Any]) -> c.Request:
+    """A Responses request body in canonical form."""
+    req = c.Request(model=body.get("model"), stream=bool(body.get("stream")))
+    if isinstance(body.get("instructions"), str) and body["instructions"]:
+        req.system.append(c.Text(body["instructions"]))
+    items = body.get("input")
+    if isinstance(items, str):
+        items = [{"type": "message", "role": "user", "content": items}]
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type") or ("message" if "role" in item else None)
+        if kind == "message":
+            role = item.get("role")
+            parts = _parse_parts(item.get("content"))
+            if role in ("system", "developer"):
+                texts = [p for p in parts if isinstance(p, c.Text)]
+                if not req.messages:
+                    req.system.extend(texts)
+                else:
+                    req.messages.append(c.Message("system", list(texts)))
+            else:
+                _append(req, "assistant" if role == "assistant" else "user", parts)
+        elif kind in ("function_call", "custom_tool_call", "reasoning"):
+            parts, _ = _parse_output_items([item])
+            _append(req, "assistant", parts)
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            output = item.get("output")
+            content = [
+                p for p in _parse_parts(output) if isinstance(p, c.Text | c.Image | c.Document)
+            ]
+            result = c.ToolResult(
+                str(item.get("call_id", "")),
+                content,
+                kind="custom" if kind == "custom_tool_call_output" else "function",
+            )
+            _append(req, "user", [result])
+    names: dict[str, str] = {}
+    for msg in req.messages:
+        for part in msg.parts:
+            if isinstance(part, c.ToolCall):
+                names[part.id] = part.name
+            elif isinstance(part, c.ToolResult):
+                part.name = names.get(part.call_id)
+    for tool in body.get("tools") or []:
+        if not isinstance(tool, dict):
+            continue
+        if tool.get("type") == "function":
+            req.tools.append(
+                c.Tool(
+                    str(tool.get("name", "")),
+                    tool.get("description"),
+                    tool.get("parameters"),
+                    strict=tool.get("strict"),
+                )
+            )
+        elif tool.get("type") == "custom":
+            name = str(tool.get("name", ""))
+            TOOL_NAMES.mark_custom(name)
+            req.tools.append(
+                c.Tool(name, tool.get("description"), kind="custom", format=tool.get("format"))
+            )
+        else:
+            req.server_tools.append(tool)
+            req.server_tools_api = API
+    choice = body.get("tool_choice")
+    if choice in ("auto", "none"):
+        req.tool_choice = c.ToolChoice(choice)
+    elif choice == "required":
+        req.tool_choice = c.ToolChoice("any")
+    elif isinstance(choice, dict) and choice.get("name"):
+        req.tool_choice = c.ToolChoice("tool", choice["name"])
+    if isinstance(body.get("parallel_tool_calls"), bool):
+        req.parallel_tool_calls = body["parallel_tool_calls"]
+    req.max_tokens = body.get("max_output_tokens")
+    req.temperature = body.get("temperature")
+    req.top_p = body.get("top_p")
+    reasoning = body.get("reasoning")
+    if isinstance(reasoning, dict):
+        effort = reasoning.get("effort")
+        enabled = effort not in ("none",)
+        req.thinking = c.ThinkingConfig(enabled, None, effort if enabled else None)
+    text = body.get("text")
+    fmt = text.get("format") if isinstance(text, dict) else None
+    if isinstance(fmt, dict):
+        if fmt.get("type") == "json_schema":
+            req.response_format = c.ResponseFormat(
+                "json_schema", fmt.get("schema"), fmt.get("name"), fmt.get("strict")
+            )
+        elif fmt.get("type") == "json_object":
+            req.response_format = c.ResponseFormat("json_object")
+    user = body.get("safety_identifier") or body.get("user")
+    if isinstance(user, str):
+        req.user = user
+    return req
+
+
+def _append(req: c.Request, role: str, parts: list[c.Part]) -> None:
+    if not parts:
+        return
+    if req.messages and req.messages[-1].role == role:
+        req.messages[-1].parts.extend(parts)
+    else:
+        req.messages.append(c.Message(role, list(parts)))
+
+
+def emit_request(req: c.Request, model: str, names: ToolNames = TOOL_NAMES) -> dict[str, Any]:
+    """A canonical request as a Responses body for `model` (stateless)."""
+    if req.server_tools and req.server_tools_api != API:
+        kinds = ", ".join(str(t.get("type")) for t in req.server_tools)
+        raise c.TranslationError(
+            f"server tools ({kinds}) of {req.server_tools_api} have no OpenAI Responses counterpart"
+        )
+
+    def rename(name: str) -> str:
+        return names.to_provider(name, API)
+
+    custom = {t.name for t in req.tools if t.kind == "custom"}
+    custom_calls: set[str] = set()
+    items: list[dict[str, Any]] = []
+    for msg in req.messages:
+        if msg.role == "system":
+            text = "\n\n".join(p.text for p in msg.parts if isinstance(p, c.Text))
+            items.append(
+                {
+                    "type": "message",
+                    "role": "developer",
+                    "content": [{"type": "input_text", "text": text}],
+                }
+            )
+            continue
+        assistant = msg.role == "assistant"
+        pending: list[dict[str, Any]] = []
+
+        def flush(pending: list[dict[str, Any]] = pending, assistant: bool = assistant) -> None:
+            if pending:
+                role = "assistant" if assistant else "user"
+                items.append({"type": "message", "role": role, "content": list(pending)})
+                pending.clear()
+
+        for part in msg.parts:
+            if isinstance(part, c.Text | c.Image | c.Document):
+                pending.append(_emit_part(part, assistant))
+                continue
+            flush()
+            if isinstance(part, c.Thinking):
+                if part.origin == API and part.signature and not part.redacted:
+                    items.append(
+                        {
+                            "type": "reasoning",
+                            "id": part.item_id or new_id("rs_"),
+                            "summary": [{"type": "summary_text", "text": part.text}]
+                            if part.text
+                            else [],
+                            "encrypted_content": part.signature,
+                        }
+                    )
+            elif isinstance(part, c.ToolCall):
+                if part.kind == "custom" or part.name in custom:
+                    custom_calls.add(part.id)
+                    raw = part.input.get("input") if isinstance(part.input, dict) else part.input
+                    items.append(
+                        {
+                            "type": "custom_tool_call",
+                            "call_id": part.id,
+                            "name": rename(part.name),
+                            "input": raw if isinstance(raw, str) else json.dumps(raw),
+                        }
+                    )
+                else:
+                    items.append(
+                        {
+                            "type": "function_call",
+                            "call_id": part.id,
+                            "name": rename(part.name),
+                            "arguments": c.dump_json_args(part.input),
+                        }
+                    )
+            elif isinstance(part, c.ToolResult):
+                items.append(_emit_result(part, part.call_id in custom_calls))
+        flush()
+    body: dict[str, Any] = {"model": model, "input": items}
+    if req.system:
+        body["instructions"] = "\n\n".join(t.text for t in req.system)
+    tools: list[dict[str, Any]] = []
+    for tool in req.tools:
+        if tool.kind == "custom":
+            entry: dict[str, Any] = {"type": "custom", "name": rename(tool.name)}
+            if tool.description:
+                entry["description"] = tool.description
+            if tool.format:
+                entry["format"] = tool.format
+        else:
+            entry = {
+                "type": "function",
+                "name": rename(tool.name),
+                "parameters": tool.parameters or {"type": "object", "properties": {}},
+                # Responses defaults to strict schemas, which most agents' schemas are not.
+                "strict": bool(tool.strict),
+            }
+            if tool.description:
+                entry["description"] = tool.description
+        tools.append(entry)
+    tools.extend(req.server_tools)
+    if tools:
+        body["tools"] = tools
+        if req.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = req.parallel_tool_calls
+    if req.tool_choice and (tools or req.tool_choice.type == "none"):
+        choice = req.tool_choice
+        if choice.type == "tool" and choice.name:
+            kind = "custom" if choice.name in custom else "function"
+            body["tool_choice"] = {"type": kind, "name": rename(choice.name)}
+        else:
+            body["tool_choice"] = {"any": "required"}.get(choice.type, choice.type)
+        if choice.disable_parallel and tools:
+            body["parallel_tool_calls"] = False
+    if req.max_tokens:
+        body["max_output_tokens"] = req.max_tokens
+    if req.temperature is not None:
+        body["temperature"] = req.temperature
+    if req.top_p is not None:
+        body["top_p"] = req.top_p
+    cfg = req.thinking
+    if cfg is not None and cfg.enabled:
+        effort = (
+            cfg.effort or c.budget_to_effort(cfg.budget) if (cfg.effort or cfg.budget) else None
+        )
+        reasoning: dict[str, Any] = {"summary": "auto"}
+        if effort:
+            reasoning["effort"] = {"max": "high", "xhigh": "high"}.get(effort, effort)
+        body["reasoning"] = reasoning
+        body["include"] = ["reasoning.encrypted_content"]
+    fmt = req.response_format
+    if fmt is not None:
+        if fmt.type == "json_object":
+            body["text"] = {"format": {"type": "json_object"}}
+        else:
+            spec: dict[str, Any] = {
+                "type": "json_schema",
+                "name": fmt.name or "response",
+                "schema": fmt.schema or {},
+            }
+            if fmt.strict is not None:
+                spec["strict"] = fmt.strict
+            body["text"] = {"format": spec}
+    body["store"] = False
+    if req.stream:
+        body["stream"] = True
+    return body
+
+
+def _emit_result(part: c.ToolResult, custom: bool) -> dict[str, Any]:
+    output: Any
+    if all(isinstance(p, c.Text) for p in part.content):
+        output = part.text
+        if part.is_error:
+            output = f"Error: {output}" if output else "Error"
+    else:
+        output = [_emit_part(p) for p in part.content]
+        if part.is_error:
+            output.insert(0, {"type": "input_text", "text": "Error:"})
+    kind = "custom_tool_call_output" if custom else "function_call_output"
+    return {"type": kind, "call_id": part.call_id, "output": output}
+
+
+# ---------------------------------------------------------------- usage, responses
+
+
+def parse_usage(usage: Any) -> Usage:
+    """Responses usage -> canonical (input_tokens includes cached tokens)."""
+    if not isinstance(usage, dict):
+        return Usage()
+    details = usage.get("input_tokens_details")
+    cached = as_int(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    return from_inclusive(
+        as_int(usage.get("input_tokens")), cached, as_int(usage.get("output_tokens"))
+    )
+
+
+def emit_usage(usage: Usage) -> dict[str, Any]:
+    """Canonical usage as Responses usage."""
+    prompt = prompt_total(usage)
+    return {
+        "input_tokens": prompt,
+        "input_tokens_details": {"cached_tokens": usage.cache_read_tokens},
+        "output_tokens": usage.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": prompt + usage.output_tokens,
+    }
+
+
+def _stop(body: dict[str, Any], parts: list[c.Part], refused: bool) -> str:
+    if body.get("status") == "incomplete":
+        reason = (body.get("incomplete_details") or {}).get("reason")
+        return c.REFUSAL if reason == "content_filter" else c.MAX_TOKENS
+    if any(isinstance(p, c.ToolCall) for p in parts):
+        return c.TOOL_USE
+    return c.REFUSAL if refused else c.END_TURN
+
+
+def parse_response(body: dict[str, Any]) -> c.Response:
+    """A whole Responses response in canonical form."""
+    parts, refused = _parse_output_items(body.get("output"))
+    return c.Response(
+        id=str(body.get("id") or new_id("resp_")),
+        model=body.get("model"),
+        content=parts,
+        stop_reason=_stop(body, parts, refused),
+        usage=parse_usage(body.get("usage")),
+    )
+
+
+def _status(stop: str | None) -> tuple[str, dict[str, Any] | None]:
+    if stop == c.MAX_TOKENS:
+        return "incomplete", {"reason": "max_output_tokens"}
+    return "completed", None
+
+
+def _response_object(
+    resp_id: str, model: str, status: str, output: list[dict[str, Any]], usage: Usage | None
+) -> dict[str, Any]:
+    return {
+        "id": resp_id,
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": status,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": None,
+        "model": model,
+        "output": output,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "store": False,
+        "usage": emit_usage(usage) if usage is not None else None,
+    }
+
+
+def emit_response(resp: c.Response, model: str, names: ToolNames = TOOL_NAMES) -> dict[str, Any]:
+    """A canonical response as a Responses response object."""
+    output: list[dict[str, Any]] = []
+    texts: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if texts:
+            output.append(
+                {
+                    "id": new_id("msg_"),
+                    "type": "message",
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": list(texts),
+                }
+            )
+            texts.clear()
+
+    for part in resp.content:
+        if isinstance(part, c.Text):
+            texts.append({"type": "output_text", "text": part.text, "annotations": []})
+            continue
+        flush()
+        if isinstance(part, c.Thinking) and not part.redacted:
+            output.append(_reasoning_item(part))
+        elif isinstance(part, c.ToolCall):
+            output.append(_call_item(part.id, names.from_provider(part.name), part.input, names))
+    flush()
+    status, incomplete = _status(resp.stop_reason)
+    rid = resp.id if resp.id.startswith("resp_") else "resp_" + resp.id
+    obj = _response_object(rid, model, status, output, resp.usage)
+    obj["incomplete_details"] = incomplete
+    return obj
+
+
+def _reasoning_item(part: c.Thinking) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": part.item_id if part.origin == API and part.item_id else new_id("rs_"),
+        "type": "reasoning",
+        "summary": [{"type": "summary_text", "text": part.text}] if part.text else [],
+    }
+    sealed = c.slot_value(part, API)
+    if sealed:
+        item["encrypted_content"] = sealed
+    return item
+
+
+def _call_item(call_id: str, name: str, args: Any, names: ToolNames) -> dict[str, Any]:
+    if names.is_custom(name):
+        raw = args.get("input") if isinstance(args, dict) else args
+        return {
+            "id": new_id("ctc_"),
+            "type": "custom_tool_call",
+            "status": "completed",
+            "call_id": call_id,
+            "name": name,
+            "input": raw if isinstance(raw, str) else json.dumps(raw),
+        }
+    return {
+        "id": new_id("fc_"),
+        "type": "function_call",
+        "status": "completed",
+        "call_id": call_id,
+        "name": name,
+        "arguments": c.dump_json_args(args),
+    }
+
+
+# ---------------------------------------------------------------- streams
+
+
+class StreamParser:
+    """Responses stream events -> canonical events."""
+
+    def __init__(self) -> None:
+        self.done = False
+        self._started = False
+        self._next = 0
+        self._items: dict[int, dict[str, Any]] = {}  # output_index -> state
+        self._texts: dict[tuple[int, int], int] = {}  # (output_index, content_index) -> block
+        self._tools = False
+        self._refused = False
+        self._usage = Usage()
+
+    def _new(self) -> int:
+        index = self._next
+        self._next += 1
+        return index
+
+    @property
+    def usage(self) -> Usage:
+        """Token counts seen so far."""
+        return self._usage
+
+    def feed(self, event: str | None, data: str) -> list[c.Event]:
+        """Canonical events for one SSE event."""
+        if self.done:
+            return []
+        try:
+            ev = json.loads(data)
+        except ValueError:
+            return []
+        if not isinstance(ev, dict):
+            return []
+        kind = ev.get("type") or event
+        out: list[c.Event] = []
+        if kind in ("response.created", "response.in_progress", "response.queued"):
+            if not self._started:
+                self._started = True
+                resp = ev.get("response") or {}
+                out.append(c.Start(str(resp.get("id") or new_id("resp_")), resp.get("model")))
+            return out
+        if not self._started and kind != "error":
+            self._started = True
+            out.append(c.Start(new_id("resp_")))
+        pos = as_int(ev.get("output_index"))
+        if kind == "response.output_item.added":
+            out += self._item_added(pos, ev.get("item") or {})
+        elif kind == "response.content_part.added":
+            part = ev.get("part") or {}
+            key = (pos, as_int(ev.get("content_index")))
+            if key not in self._texts:
+                self._texts[key] = self._new()
+                out.append(c.BlockStart(self._texts[key], "text"))
+                if part.get("text"):
+                    out.append(c.Delta(self._texts[key], "text", part["text"]))
+        elif kind in ("response.output_text.delta", "response.refusal.delta"):
+            self._refused = self._refused or kind == "response.refusal.delta"
+            key = (pos, as_int(ev.get("content_index")))
+            if key not in self._texts:
+                self._texts[key] = self._new()
+                out.append(c.BlockStart(self._texts[key], "text"))
+            out.append(c.Delta(self._texts[key], "text", str(ev.get("delta", ""))))
+        elif kind == "response.content_part.done":
+            key = (pos, as_int(ev.get("content_index")))
+            if key in self._texts:
+                out.append(c.BlockStop(self._texts.pop(key)))
+        elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
+            state = self._items.get(pos)
+            if state and state["kind"] == "reasoning":
+                marker = (kind, ev.get("summary_index", ev.get("content_index")))
+                if state.get("part") not in (None, marker):
+                    out.append(c.Delta(state["index"], "thinking", "\n\n"))
+                state["part"] = marker
+                state["streamed"] = True
+                out.append(c.Delta(state["index"], "thinking", str(ev.get("delta", ""))))
+        elif kind in (
+            "response.function_call_arguments.delta",
+            "response.custom_tool_call_input.delta",
+        ):
+            state = self._items.get(pos)
+            if state and state["kind"] in ("function_call", "custom_tool_call"):
+                state["streamed"] = True
+                delta = str(ev.get("delta", ""))
+                if state["kind"] == "custom_tool_call":
+                    delta = json.dumps(delta)[1:-1]
+                out.append(c.Delta(state["index"], "json", delta))
+        elif kind == "response.output_item.done":
+            out += self._item_done(pos, ev.get("item") or {})
+        elif kind in ("response.completed", "response.incomplete"):
+            resp = ev.get("response") or {}
+            out += self._close_all()
+            parts, refused = _parse_output_items(resp.get("output"))
+            stop = _stop(resp, parts, refused or self._refused)
+            if self._tools and stop == c.END_TURN:
+                stop = c.TOOL_USE
+            self.done = True
+            self._usage = parse_usage(resp.get("usage"))
+            out.append(c.End(stop, None, self._usage))
+        elif kind == "response.failed":
+            resp = ev.get("response") or {}
+            err = resp.get("error") or {}
+            self.done = True
+            out.append(c.StreamError(str(err.get("message") or "response failed"), "api_error"))
+        elif kind == "error":
+            self.done = True
+            msg = ev.get("message") or (ev.get("error") or {}).get("message") or "error"
+            out.append(c.StreamError(str(msg), str(ev.get("code") or "api_error")))
+        return out
+
+    def _item_added(self, pos: int, item: dict[str, Any]) -> list[c.Event]:
+        kind = item.get("type")
+        if kind == "reasoning":
+            index = self._new()
+            self._items[pos] = {"kind": kind, "index": index}
+            return [c.BlockStart(index, "thinking", origin=API, item_id=item.get("id"))]
+        if kind in ("function_call", "custom_tool_call"):
+            index = self._new()
+            self._tools = True
+            self._items[pos] = {"kind": kind, "index": index}
+            out: list[c.Event] = [
+                c.BlockStart(
+                    index,
+                    "tool_use",
+                    id=str(item.get("call_id") or item.get("id") or new_id("call_")),
+                    name=str(item.get("name", "")),
+                )
+            ]
+            if kind == "custom_tool_call":
+                out.append(c.Delta(index, "json", '{"input":"'))
+            return out
+        if kind == "message":
+            self._items[pos] = {"kind": kind}
+        return []
+
+    def _item_done(self, pos: int, item: dict[str, Any]) -> list[c.Event]:
+        state = self._items.pop(pos, None)
+        out: list[c.Event] = []
+        if state is None:
+            # An item announced only when done: replay it whole.
+            added = self._item_added(pos, item)
+            if not added and item.get("type") == "message":
+                for part in item.get("content") or []:
+                    index = self._new()
+                    text = part.get("text") or part.get("refusal") or ""
+                    out += [c.BlockStart(index, "text"), c.Delta(index, "text", text)]
+                    out.append(c.BlockStop(index))
+                self._items.pop(pos, None)
+                return out
+            out += added
+            state = self._items.pop(pos, None)
+            if state is None:
+                return out
+        if state["kind"] == "message":
+            for key in [k for k in self._texts if k[0] == pos]:
+                out.append(c.BlockStop(self._texts.pop(key)))
+            return out
+        index = state["index"]
+        if state["kind"] == "reasoning":
+            if not state.get("streamed"):
+                text = _reasoning_text(item)
+                if text:
+                    out.append(c.Delta(index, "thinking", text))
+            if item.get("encrypted_content"):
+                out.append(c.Delta(index, "signature", str(item["encrypted_content"])))
+        elif state["kind"] == "function_call":
+            if not state.get("streamed") and item.get("arguments"):
+                out.append(c.Delta(index, "json", str(item["arguments"])))
+        elif state["kind"] == "custom_tool_call":
+            if not state.get("streamed") and item.get("input"):
+                out.append(c.Delta(index, "json", json.dumps(str(item["input"]))[1:-1]))
+            out.append(c.Delta(index, "json", '"}'))
+        out.append(c.BlockStop(index))
+        return out
+
+    def _close_all(self) -> list[c.Event]:
+        out: list[c.Event] = [c.BlockStop(i) for i in self._texts.values()]
+        self._texts.clear()
+        for pos in list(self._items):
+            state = self._items.pop(pos)
+            if "index" in state:
+                if state["kind"] == "custom_tool_call":
+                    out.append(c.Delta(state["index"], "json", '"}'))
+                out.append(c.BlockStop(state["index"]))
+        return out
+
+
+class StreamEmitter:
+    """Canonical events -> Responses SSE bytes."""
+
+    def __init__(self, model: str, names: ToolNames = TOOL_NAMES) -> None:
+        self.model = model
+        self.names = names
+        self._seq = 0
+        self._id = new_id("resp_")
+        self._started = False
+        self._ended = False
+        self._blocks: dict[int, dict[str, Any]] = {}
+        self._output: dict[int, dict[str, Any]] = {}  # output_index -> finished item
+        self._next_output = 0
+
+    def _sse(self, data: dict[str, Any]) -> bytes:
+        data["sequence_number"] = self._seq
+        self._seq += 1
+        text = json.dumps(data, ensure_ascii=False)
+        return f"event: {data['type']}\ndata: {text}\n\n".encode()
+
+    def _start(self) -> bytes:
+        self._started = True
+        resp = _response_object(self._id, self.model, "in_progress", [], None)
+        return self._sse({"type": "response.created", "response": resp}) + self._sse(
+            {"type": "response.in_progress", "response": dict(resp)}
+        )
+
+    def emit(self, ev: c.Event) -> bytes:
+        """Bytes for one canonical event."""
+        if self._ended:
+            return b""
+        out = b""
+        if not self._started and not isinstance(ev, c.StreamError | c.Ping):
+            if isinstance(ev, c.Start):
+                self._id = ev.id if ev.id.startswith("resp_") else "resp_" + ev.id
+            out += self._start()
+        if isinstance(ev, c.BlockStart):
+            out += self._block_start(ev)
+        elif isinstance(ev, c.Delta):
+            out += self._delta(ev)
+        elif isinstance(ev, c.BlockStop):
+            out += self._block_stop(ev.index)
+        elif isinstance(ev, c.End):
+            for index in list(self._blocks):
+                out += self._block_stop(index)
+            self._ended = True
+            status, incomplete = _status(ev.stop_reason)
+            output = [self._output[i] for i in sorted(self._output)]
+            resp = _response_object(self._id, self.model, status, output, ev.usage)
+            resp["incomplete_details"] = incomplete
+            kind = "response.completed" if status == "completed" else "response.incomplete"
+            out += self._sse({"type": kind, "response": resp})
+        elif isinstance(ev, c.StreamError):
+            out += self.error(ev.message, ev.kind)
+        return out
+
+    def error(self, message: str, kind: str = "api_error") -> bytes:
+        """An error event followed by response.failed, which ends the stream."""
+        if self._ended:
+            return b""
+        self._ended = True
+        out = self._sse({"type": "error", "code": kind, "message": message, "param": None})
+        resp = _response_object(self._id, self.model, "failed", [], None)
+        resp["error"] = {"code": "server_error", "message": message}
+        return out + self._sse({"type": "response.failed", "response": resp})
+
+    def _block_start(self, ev: c.BlockStart) -> bytes:
+        if ev.kind == "redacted_thinking":
+            return b""
+        pos = self._next_output
+        self._next_output += 1
+        state: dict[str, Any] = {"kind": ev.kind, "pos": pos, "buf": [], "sig": [], "ev": ev}
+        self._blocks[ev.index] = state
+        if ev.kind == "text":
+            item = {
+                "id": new_id("msg_"),
+                "type": "message",
+                "status": "in_progress",
+                "role": "assistant",
+                "content": [],
+            }
+            state["item"] = item
+            part = {"type": "output_text", "text": "", "annotations": []}
+            return self._sse(
+                {"type": "response.output_item.added", "output_index": pos, "item": dict(item)}
+            ) + self._sse(
+                {
+                    "type": "response.content_part.added",
+                    "item_id": item["id"],
+                    "output_index": pos,
+                    "content_index": 0,
+                    "part": part,
+                }
+            )
+        if ev.kind == "thinking":
+            item_id = ev.item_id if ev.origin == API and ev.item_id else new_id("rs_")
+            item = {"id": item_id, "type": "reasoning", "summary": []}
+            state["item"] = item
+            return self._sse(
+                {"type": "response.output_item.added", "output_index": pos, "item": dict(item)}
+            )
+        name = self.names.from_provider(ev.name or "")
+        call_id = ev.id or new_id("call_")
+        if self.names.is_custom(name):
+            state["kind"] = "custom"
+            item = {
+                "id": new_id("ctc_"),
+                "type": "custom_tool_call",
+                "status": "in_progress",
+                "call_id": call_id,
+                "name": name,
+                "input": "",
+            }
+        else:
+            item = {
+                "id": new_id("fc_"),
+                "type": "function_call",
+                "status": "in_progress",
+                "call_id": call_id,
+                "name": name,
+                "arguments": "",
+            }
+        state["item"] = item
+        return self._sse(
+            {"type": "response.output_item.added", "output_index": pos, "item": dict(item)}
+        )
+
+    def _delta(self, ev: c.Delta) -> bytes:
+        state = self._blocks.get(ev.index)
+        if state is None:
+            return b""
+        item = state["item"]
+        pos = state["pos"]
+        if ev.kind == "text" and state["kind"] == "text":
+            state["buf"].append(ev.value)
+            return self._sse(
+                {
+                    "type": "response.output_text.delta",
+                    "item_id": item["id"],
+                    "output_index": pos,
+                    "content_index": 0,
+                    "delta": ev.value,
+                    "logprobs": [],
+                }
+            )
+        if ev.kind == "thinking" and state["kind"] == "thinking":
+            out = b""
+            if not state["buf"]:
+                out += self._sse(
+                    {
+                        "type": "response.reasoning_summary_part.added",
+                        "item_id": item["id"],
+                        "output_index": pos,
+                        "summary_index": 0,
+                        "part": {"type": "summary_text", "text": ""},
+                    }
+                )
+            state["buf"].append(ev.value)
+            return out + self._sse(
+                {
+                    "type": "response.reasoning_summary_text.delta",
+                    "item_id": item["id"],
+                    "output_index": pos,
+                    "summary_index": 0,
+                    "delta": ev.value,
+                }
+            )
+        if ev.kind == "signature":
+            state["sig"].append(ev.value)
+            return b""
+        if ev.kind == "json" and state["kind"] == "tool_use":
+            state["buf"].append(ev.value)
+            return self._sse(
+                {
+                    "type": "response.function_call_arguments.delta",
+                    "item_id": item["id"],
+                    "output_index": pos,
+                    "delta": ev.value,
+                }
+            )
+        if ev.kind == "json" and state["kind"] == "custom":
+            state["buf"].append(ev.value)  # the raw input is only known whole
+        return b""
+
+    def _block_stop(self, index: int) -> bytes:
+        state = self._blocks.pop(index, None)
+        if state is None:
+            return b""
+        item = dict(state["item"])
+        pos = state["pos"]
+        text = "".join(state["buf"])
+        out = b""
+        if state["kind"] == "text":
+            part = {"type": "output_text", "text": text, "annotations": []}
+            base = {"item_id": item["id"], "output_index": pos, "content_index": 0}
+            out += self._sse(
+                {"type": "response.output_text.done", **base, "text": text, "logprobs": []}
+            )
+            out += self._sse({"type": "response.content_part.done", **base, "part": part})
+            item.update(status="completed", content=[part])
+        elif state["kind"] == "thinking":
+            base = {"item_id": item["id"], "output_index": pos, "summary_index": 0}
+            if state["buf"]:
+                part = {"type": "summary_text", "text": text}
+                out += self._sse(
+                    {"type": "response.reasoning_summary_text.done", **base, "text": text}
+                )
+                out += self._sse(
+                    {"type": "response.reasoning_summary_part.done", **base, "part": part}
+                )
+                item["summary"] = [part]
+            start: c.BlockStart = state["ev"]
+            thinking = c.Thinking(
+                text, "".join(state["sig"]) or None, start.origin, item_id=start.item_id
+            )
+            sealed = c.slot_value(thinking, API)
+            if sealed:
+                item["encrypted_content"] = sealed
+        elif state["kind"] == "tool_use":
+            out += self._sse(
+                {
+                    "type": "response.function_call_arguments.done",
+                    "item_id": item["id"],
+                    "output_index": pos,
+                    "arguments": text,
+                }
+            )
+            item.update(status="completed", arguments=text)
+        else:
+            args = c.parse_json_args(text)
+            raw = args.get("input") if isinstance(args, dict) else None
+            raw = raw if isinstance(raw, str) else text
+            base = {"item_id": item["id"], "output_index": pos}
+            out += self._sse(
+                {"type": "response.custom_tool_call_input.delta", **base, "delta": raw}
+            )
+            out += self._sse({"type": "response.custom_tool_call_input.done", **base, "input": raw})
+            item.update(status="completed", input=raw)
+        self._output[pos] = item
+        return out + self._sse(
+            {"type": "response.output_item.done", "output_index": pos, "item": item}
+        )

@@ -1,0 +1,335 @@
+"""The proxy's entry points for calls whose agent and provider speak different APIs.
+
+Everything here goes through the canonical model: parse with the source surface, emit with the
+destination surface. Pure functions and small stateful stream translators; no I/O.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from typing import Any
+
+from agentwrap.pricing import Usage
+from agentwrap.wire import anthropic, gemini, openai_chat, openai_responses
+from agentwrap.wire import canonical as c
+from agentwrap.wire.call import ANTHROPIC, APIS, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
+from agentwrap.wire.common import kind_for_status
+from agentwrap.wire.names import TOOL_NAMES, ToolNames
+from agentwrap.wire.sse import SSEDecoder
+
+TranslationError = c.TranslationError
+
+_SURFACES: dict[str, Any] = {
+    ANTHROPIC: anthropic,
+    OPENAI_CHAT: openai_chat,
+    OPENAI_RESPONSES: openai_responses,
+    GEMINI: gemini,
+}
+_ERRORS: dict[str, Any] = {
+    ANTHROPIC: anthropic,
+    OPENAI_CHAT: openai_chat,
+    OPENAI_RESPONSES: openai_chat,  # same error shape as Chat
+    GEMINI: gemini,
+}
+
+
+def _surface(api: str) -> Any:
+    try:
+        return _SURFACES[api]
+    except KeyError:
+        raise TranslationError(f"unknown API '{api}' (known: {', '.join(APIS)})") from None
+
+
+def upstream_path(api: str, model: str, stream: bool) -> str:
+    """The path to append to a provider's base_url for one call.
+
+    Anthropic base URLs have no /v1; OpenAI ones end in /v1; Gemini's is the host root.
+    """
+    if api == ANTHROPIC:
+        return "/v1/messages"
+    if api == OPENAI_CHAT:
+        return "/chat/completions"
+    if api == OPENAI_RESPONSES:
+        return "/responses"
+    if api == GEMINI:
+        verb = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return f"/v1beta/models/{model}:{verb}"
+    raise TranslationError(f"unknown API '{api}'")
+
+
+def parse_request(body: dict[str, Any], api: str, model: str | None = None) -> c.Request:
+    """An agent's request body in canonical form (`model`: Gemini's model from the path)."""
+    if not isinstance(body, dict):
+        raise TranslationError("the request body is not a JSON object")
+    if api == GEMINI:
+        return gemini.parse_request(body, model)
+    return _surface(api).parse_request(body)
+
+
+def translate_request(
+    body: dict[str, Any],
+    src: str,
+    dst: str,
+    model: str,
+    *,
+    stream: bool | None = None,
+    names: ToolNames = TOOL_NAMES,
+) -> dict[str, Any]:
+    """The agent's request (API `src`) as a provider request (API `dst`) for `model`.
+
+    `stream` overrides the body's stream flag; pass it when `src` is Gemini, whose bodies do
+    not say (the path does). Raises TranslationError for what `dst` cannot express.
+    """
+    if src == dst:
+        out = dict(body)
+        if dst != GEMINI:
+            out["model"] = model
+        return out
+    req = parse_request(body, src)
+    if stream is not None:
+        req.stream = stream
+    return _surface(dst).emit_request(req, model, names)
+
+
+def translate_response(
+    body: dict[str, Any], src: str, dst: str, model: str, *, names: ToolNames = TOOL_NAMES
+) -> dict[str, Any]:
+    """A provider's whole JSON response (API `src`) in the agent's API `dst`.
+
+    `model` is the name shown to the agent (the one it asked for).
+    """
+    if not isinstance(body, dict):
+        raise TranslationError("the response body is not a JSON object")
+    if src == dst:
+        out = dict(body)
+        out["modelVersion" if dst == GEMINI else "model"] = model
+        return out
+    resp = _surface(src).parse_response(body)
+    return _surface(dst).emit_response(resp, model, names)
+
+
+def response_events(resp: c.Response) -> list[c.Event]:
+    """A whole response as the stream of canonical events that would have produced it."""
+    out: list[c.Event] = [c.Start(resp.id, resp.model)]
+    for index, part in enumerate(resp.content):
+        if isinstance(part, c.Text):
+            out += [c.BlockStart(index, "text"), c.Delta(index, "text", part.text)]
+        elif isinstance(part, c.Thinking):
+            if part.redacted:
+                out.append(
+                    c.BlockStart(
+                        index, "redacted_thinking", data=part.signature, origin=part.origin
+                    )
+                )
+            else:
+                out.append(
+                    c.BlockStart(index, "thinking", origin=part.origin, item_id=part.item_id)
+                )
+                if part.text:
+                    out.append(c.Delta(index, "thinking", part.text))
+                if part.signature:
+                    out.append(c.Delta(index, "signature", part.signature))
+        elif isinstance(part, c.ToolCall):
+            out.append(c.BlockStart(index, "tool_use", id=part.id, name=part.name))
+            out.append(c.Delta(index, "json", c.dump_json_args(part.input)))
+        else:
+            continue
+        out.append(c.BlockStop(index))
+    out.append(c.End(resp.stop_reason, resp.stop_sequence, resp.usage))
+    return out
+
+
+class StreamTranslator:
+    """Upstream SSE bytes in API `src` -> SSE bytes in the agent's API `dst`, incrementally."""
+
+    def __init__(self, src: str, dst: str, model: str, *, names: ToolNames = TOOL_NAMES) -> None:
+        self.src, self.dst, self.model = src, dst, model
+        self._decoder = SSEDecoder()
+        self._parser = _surface(src).StreamParser()
+        self._emitter = _surface(dst).StreamEmitter(model, names)
+        self._raw = bytearray()  # kept only until the first SSE event: a JSON body instead
+        self._events = 0
+        self._closed = False
+        self.stop_reason: str | None = None
+        self._usage = Usage()
+        self.upstream_model: str | None = None
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens seen so far (Anthropic semantics: input excludes cache tokens)."""
+        return self._usage
+
+    def _run(self, pairs: list[tuple[str | None, str]]) -> bytes:
+        out = bytearray()
+        for event, data in pairs:
+            self._events += 1
+            for ev in self._parser.feed(event, data):
+                out += self._emit(ev)
+        self._usage = self._parser.usage if not self._closed else self._usage
+        return bytes(out)
+
+    def _emit(self, ev: c.Event) -> bytes:
+        if isinstance(ev, c.Start):
+            self.upstream_model = ev.model
+        elif isinstance(ev, c.End):
+            self.stop_reason = ev.stop_reason
+        return self._emitter.emit(ev)
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Bytes for the agent produced by this upstream chunk (possibly none)."""
+        if self._events == 0 and len(self._raw) < 1 << 20:
+            self._raw += chunk
+        return self._run(self._decoder.feed(chunk))
+
+    def close(self) -> bytes:
+        """Flush at the end of the upstream body; a truncated stream ends with an error event."""
+        out = self._run(self._decoder.close())
+        parser = self._parser
+        if not parser.done and self._events == 0 and self._raw.strip():
+            out += self._whole_body(bytes(self._raw))
+        if not parser.done and getattr(parser, "finished", False):
+            for ev in parser.finish():
+                out += self._emit(ev)
+        self._usage = parser.usage
+        if not parser.done:
+            out += self._emitter.error("the upstream stream ended before the answer was complete")
+        self._closed = True
+        return out
+
+    def _whole_body(self, raw: bytes) -> bytes:
+        # Some servers answer a streamed request with one JSON body (or a JSON error).
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return b""
+        if isinstance(body, dict | list):
+            message, _ = _error_message(body, self.src)
+            if message:
+                self._parser.done = True
+                return self._emitter.error(message)
+        if not isinstance(body, dict):
+            return b""
+        try:
+            resp = _surface(self.src).parse_response(body)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return b""
+        out = b"".join(self._emit(ev) for ev in response_events(resp))
+        self._parser.done = True
+        self._parser._usage = resp.usage
+        return out
+
+    def error_event(self, message: str) -> bytes:
+        """A mid-stream error event in the agent's API."""
+        return self._emitter.error(message)
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _error_message(body: Any, src: str) -> tuple[str | None, str | None]:
+    order = [src, *[a for a in APIS if a != src]]
+    for api in order:
+        message, kind = _ERRORS[api].parse_error(body)
+        if message:
+            return str(message), kind
+    return None, None
+
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def describe_error_body(status: int, body: bytes, content_type: str | None, src: str) -> str:
+    """A provider error body as one readable message (never parses HTML as JSON)."""
+    ctype = (content_type or "").lower()
+    text = body.strip()
+    looks_html = "html" in ctype or text[:1] == b"<"
+    if not looks_html and ("json" in ctype or text[:1] in (b"{", b"[")):
+        try:
+            message, _ = _error_message(json.loads(text), src)
+        except ValueError:
+            message = None
+        if message:
+            return message
+    if looks_html:
+        match = _TITLE.search(text)
+        raw = match.group(1) if match else text
+        words = _TAGS.sub(" ", html.unescape(raw.decode("utf-8", "replace")))
+        words = " ".join(words.split())[:200]
+        return f"the provider answered HTTP {status} with an HTML page" + (
+            f": {words}" if words else ""
+        )
+    snippet = " ".join(text.decode("utf-8", "replace").split())[:500]
+    return snippet or f"the provider answered HTTP {status} with an empty body"
+
+
+def translate_error(
+    status: int, body: bytes, content_type: str | None, src: str, dst: str
+) -> tuple[int, bytes]:
+    """A provider's error (API `src`) as (status, body) in the agent's API `dst`."""
+    message = describe_error_body(status, body, content_type, src)
+    kind: str | None = None
+    if src == ANTHROPIC:
+        try:
+            _, kind = anthropic.parse_error(json.loads(body))
+        except ValueError:
+            kind = None
+    if status < 400:
+        status = 502
+    return status, error_body(dst, status, message, kind)
+
+
+def error_body(api: str, status: int, message: str, kind: str | None = None) -> bytes:
+    """An error the proxy itself makes, in `api`'s error format."""
+    body = _ERRORS[api].error_body(status, message, kind or kind_for_status(status))
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+# ---------------------------------------------------------------- token estimate
+
+
+def count_tokens_estimate(body: dict[str, Any], api: str) -> int:
+    """A local estimate of a request's input tokens (for count_tokens off Anthropic)."""
+    req = parse_request(body, api)
+    chars = sum(len(t.text) for t in req.system)
+    fixed = 0
+    for msg in req.messages:
+        fixed += 4
+        for part in msg.parts:
+            chars_part, fixed_part = _part_size(part)
+            chars += chars_part
+            fixed += fixed_part
+    for tool in req.tools:
+        chars += len(tool.name) + len(tool.description or "")
+        chars += len(json.dumps(tool.parameters or {}, separators=(",", ":")))
+        fixed += 8
+    for server_tool in req.server_tools:
+        chars += len(json.dumps(server_tool))
+    # About 3.5 characters per token for English prose mixed with code and JSON.
+    return max(1, math.ceil(chars / 3.5) + fixed)
+
+
+def _part_size(part: c.Part) -> tuple[int, int]:
+    if isinstance(part, c.Text):
+        return len(part.text), 0
+    if isinstance(part, c.Thinking):
+        return len(part.text), 0
+    if isinstance(part, c.Image):
+        return 0, 1600  # a typical screenshot-sized image
+    if isinstance(part, c.Document):
+        if part.text is not None:
+            return len(part.text), 0
+        return 0, max(1500, len(part.data or "") * 3 // 4 // 50)
+    if isinstance(part, c.ToolCall):
+        return len(part.name) + len(c.dump_json_args(part.input)), 4
+    if isinstance(part, c.ToolResult):
+        total_chars, total_fixed = 0, 4
+        for inner in part.content:
+            ch, fx = _part_size(inner)
+            total_chars += ch
+            total_fixed += fx
+        return total_chars, total_fixed
+    return 0, 0
