@@ -68,6 +68,7 @@ class SessionOptions:
     quiet: bool = False
     is_demo: bool = False
     max_body: int | None = None
+    step_hints: str | None = None  # whose step markers apply; None: detect from each call
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
@@ -93,7 +94,7 @@ class Session:
             pid=os.getpid(),
         )
         self.recorder = Recorder(self.store, self.id)
-        popts = ProxyOptions(agent=options.agent, observe=options.observe, env=options.env)
+        popts = ProxyOptions(agent=options.step_hints, observe=options.observe, env=options.env)
         if options.max_body:
             popts.max_body = options.max_body
         self.proxy = Proxy(options.profile, self.recorder, options=popts)

@@ -81,8 +81,11 @@ def _launch(
     prof = _load(profile, routes, env)
     for note in probe.notes:
         _err(note)
+    hints = agent if agent == claude_agent.NAME else None
     session = Session(
-        SessionOptions(agent=agent, profile=prof, observe=observe, quiet=quiet, env=env),
+        SessionOptions(
+            agent=agent, profile=prof, observe=observe, quiet=quiet, env=env, step_hints=hints
+        ),
         argv_for_record,
     )
     code: int | None = None
@@ -192,7 +195,14 @@ def serve_cmd(
     env = dict(os.environ)
     prof = _load(profile, route, env)
     session = Session(
-        SessionOptions(agent=agent, profile=prof, observe=observe, env=env, max_body=max_body),
+        SessionOptions(
+            agent=agent,
+            profile=prof,
+            observe=observe,
+            env=env,
+            max_body=max_body,
+            step_hints=None if agent == "serve" else agent,
+        ),
         ["serve", *sys.argv[2:]],
     )
     session.proxy.port = port

@@ -155,26 +155,25 @@ def test_every_model_failing_returns_the_last_error(agentwrap_bin, tmp_path):
 
 def test_retry_after_on_the_last_model_is_honoured_once(agentwrap_bin, tmp_path):
     replies = [Reply.error(429, headers={"retry-after": "0.3"}), "after waiting"]
-    with FakeAnthropic(replies) as only:
-        with running_serve(agentwrap_bin, only.base_url) as url:
-            assert ask(url, False) == "after waiting"
-            (call,) = wait_calls(1)
+    with FakeAnthropic(replies) as only, running_serve(agentwrap_bin, only.base_url) as url:
+        assert ask(url, False) == "after waiting"
+        (call,) = wait_calls(1)
     assert [a["outcome"] for a in call["attempts"]] == ["http 429", "http 200"]
     gap = only.message_requests[1].received_at - only.message_requests[0].received_at
     assert gap >= 0.3
 
 
 def test_mid_stream_failure_ends_with_an_anthropic_error_event(agentwrap_bin, tmp_path):
-    with FakeAnthropic([Reply("partial answer that breaks", drop_after=3)]) as fake:
-        with running_serve(agentwrap_bin, fake.base_url) as url:
-            c = anthropic.Anthropic(base_url=url, api_key="k", max_retries=0)
-            with pytest.raises(anthropic.APIStatusError) as err:
-                with c.messages.stream(
-                    model="claude-sonnet-4-6",
-                    max_tokens=20,
-                    messages=[{"role": "user", "content": "x"}],
-                ) as s:
-                    s.get_final_text()
-            (call,) = wait_calls(1)
+    fake = FakeAnthropic([Reply("partial answer that breaks", drop_after=3)])
+    with fake, running_serve(agentwrap_bin, fake.base_url) as url:
+        c = anthropic.Anthropic(base_url=url, api_key="k", max_retries=0)
+        kw = {
+            "model": "claude-sonnet-4-6",
+            "max_tokens": 20,
+            "messages": [{"role": "user", "content": "x"}],
+        }
+        with pytest.raises(anthropic.APIStatusError) as err, c.messages.stream(**kw) as s:
+            s.get_final_text()
+        (call,) = wait_calls(1)
     assert "agentwrap" in str(err.value)
     assert call["status"] == "error"
