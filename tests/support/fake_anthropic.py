@@ -86,7 +86,7 @@ ERROR_TYPES: dict[int, str] = {
     529: "overloaded_error",
 }
 
-DEFAULT_MODELS = ("claude-opus-4-5", "claude-sonnet-4-5", "claude-haiku-4-5")
+DEFAULT_MODELS = ("claude-opus-4-8", "claude-sonnet-5", "claude-haiku-4-5-20251001")
 
 
 @dataclass(frozen=True)
@@ -307,7 +307,7 @@ def _resolve(
     reply: Reply, body: Any, raw: bytes, message_id: str, next_tool_id: Callable[[], str]
 ) -> _Resolved:
     blocks = reply.blocks()
-    tool_ids = [b.id or next_tool_id() if isinstance(b, ToolUse) else "" for b in blocks]
+    tool_ids = [(b.id or next_tool_id()) if isinstance(b, ToolUse) else "" for b in blocks]
     requested = body.get("model") if isinstance(body, dict) else None
     model = reply.model or (requested if isinstance(requested, str) else "claude-fake")
     output = reply.output_tokens
@@ -429,7 +429,11 @@ class FakeAnthropic:
     def wait_for_requests(
         self, count: int, timeout: float = 10.0, endpoint: str = "messages"
     ) -> list[RecordedRequest]:
-        """Block until `count` requests of `endpoint` arrived (TimeoutError otherwise)."""
+        """Block until `count` requests of `endpoint` arrived (TimeoutError otherwise).
+
+        In async mode the server shares the test's loop: call this through
+        `await asyncio.to_thread(fake.wait_for_requests, count)`.
+        """
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
