@@ -14,8 +14,9 @@ Then, in this order, policies that may change the choice — each says so in the
 - **Can it serve the call?** A model is skipped when its provider's key is missing, it
   speaks another API and translation is unavailable, the call has server tools (web search:
   only Anthropic providers run them), images (needs `vision`), tools (needs `tools`), or a
-  prompt larger than its context window. The next alias of its fallback chain is tried; when
-  none fits, the call goes to the requested model on the agent's own provider.
+  prompt larger than its context window. The next alias of its fallback chain is tried (an
+  alias's fallbacks, then theirs, breadth first); when none fits, the call goes to the
+  requested model on the agent's own provider. A decision carries at most three fallbacks.
 - **Sticky main loop.** Switching the main loop's model mid-conversation throws away the
   provider's prompt cache: the next call pays to write the whole prefix again (for a 60k-token
   prompt on a frontier model, about as much as a dozen cached turns). So a main-loop call stays
@@ -36,6 +37,8 @@ from agentwrap.route.features import Features, features
 from agentwrap.route.profile import REQUESTED, Profile, Provider, Rule
 from agentwrap.route.step import Step
 from agentwrap.wire.call import ANTHROPIC, Call
+
+MAX_TARGETS = 4  # the chosen model and up to three fallbacks: bounded retries on an outage
 
 __all__ = [
     "Decision",
@@ -163,7 +166,9 @@ def _decide(
         problem = _unusable(profile, item, call, facts)
         if problem is None:
             usable.append(_target(profile, item, call))
-        elif item == chain[0] or not usable:
+            if len(usable) == MAX_TARGETS:
+                break
+        elif not usable:
             notes.append(f"skipped {item}: {problem}")
     if not usable:
         notes.append("no model in the chain can take this call → the requested model")
@@ -263,8 +268,13 @@ def _match(
 
 
 def _chain(profile: Profile, alias: str) -> list[str]:
-    chain = [alias, *profile.fallbacks.get(alias, [])]
-    return list(dict.fromkeys(chain))
+    """The alias, its fallbacks, then theirs (breadth first, each alias once)."""
+    chain = [alias]
+    for item in chain:  # the list grows while we walk it
+        for fallback in profile.fallbacks.get(item, []):
+            if fallback not in chain:
+                chain.append(fallback)
+    return chain
 
 
 def _target(profile: Profile, alias: str, call: Call) -> Target:
@@ -346,7 +356,7 @@ def _sticky(
             _target(profile, a, call)
             for a in _chain(profile, alias)[1:]
             if _unusable(profile, a, call, facts) is None
-        ]
+        ][: MAX_TARGETS - 1]
         return stay, rest, "main_loop.sticky"
     notes.append(
         f"switches the main loop from {state.main_model} to {new_model}: the prompt cache "

@@ -180,6 +180,32 @@ class Rule:
     last_failed: bool | None = None
     agent: tuple[str, ...] = ()
 
+    def conditions(self) -> str:
+        """The rule's conditions as people read them: "step implement, last step failed"."""
+        out: list[str] = []
+        if self.step:
+            out.append(f"step {' | '.join(self.step)}")
+        if self.subagent:
+            out.append(f"subagent {' | '.join(self.subagent)}")
+        if self.requested_model:
+            out.append(f"requested {' | '.join(self.requested_model)}")
+        if self.tokens_above is not None:
+            out.append(f"tokens > {self.tokens_above}")
+        if self.tokens_below is not None:
+            out.append(f"tokens < {self.tokens_below}")
+        for name, value in (
+            ("thinking", self.thinking),
+            ("images", self.images),
+            ("tools", self.tools),
+        ):
+            if value is not None:
+                out.append(name if value else f"no {name}")
+        if self.last_failed is not None:
+            out.append("last step failed" if self.last_failed else "last step did not fail")
+        if self.agent:
+            out.append(f"agent {' | '.join(self.agent)}")
+        return ", ".join(out) or "always"
+
 
 @dataclass
 class Budget:
@@ -605,14 +631,25 @@ def _apply_routes(profile: Profile, routes: Mapping[str, str]) -> None:
             provider_name, sep, model_id = target.partition(":")
             if sep and provider_name in profile.providers and model_id:
                 provider = profile.providers[provider_name]
-            else:
+            elif _looks_like_model_id(target):
                 provider, model_id = profile.provider_for_api(profile.agent_api), target
                 profile.providers.setdefault(provider.name, provider)
+            else:
+                known = _known([REQUESTED, *profile.models])
+                raise ProfileError(
+                    f"{where}: unknown model alias '{target}'; known: {known} "
+                    "(or a model id such as claude-opus-4-8, or PROVIDER:MODEL_ID)"
+                )
             alias = target
             profile.models[alias] = Model(alias, provider.name, model_id)
             profile.origins[f"models.{alias}"] = Origin("--route")
         profile.overrides[step] = alias
         profile.origins[f"route.{step}"] = Origin("--route")
+
+
+def _looks_like_model_id(text: str) -> bool:
+    # Model ids carry a version ("gpt-5", "claude-haiku-4-5"); a bare word is a mistyped alias.
+    return any(c.isdigit() for c in text) and any(c in "-/." for c in text)
 
 
 def _check_keys_present(profile: Profile, env: Mapping[str, str]) -> None:

@@ -74,9 +74,15 @@ sonnet = ["opus"]
 KEYS = {"CHEAP_KEY": "k"}
 
 
-def profile(text: str = PROFILE, env: dict[str, str] | None = None, **kw: object) -> Profile:
+def profile(
+    text: str = PROFILE, env: dict[str, str] | None = None, translation: bool = False, **kw: object
+) -> Profile:
     return parse_profile_text(
-        textwrap.dedent(text), "p.toml", env=KEYS if env is None else env, translation=False, **kw
+        textwrap.dedent(text),
+        "p.toml",
+        env=KEYS if env is None else env,
+        translation=translation,
+        **kw,
     )
 
 
@@ -118,15 +124,16 @@ def test_decision_table(make, kind: str, target: str, rule: str) -> None:
 
 def test_fallback_chain_in_order_with_providers() -> None:
     d = run(profile(), cw.subagent(cw.EXPLORE_PROMPT))
-    assert aliases(d) == ["flash", "haiku", "sonnet"]
+    # flash's chain, then the chains of its fallbacks (sonnet → opus), breadth first.
+    assert aliases(d) == ["flash", "haiku", "sonnet", "opus"]
     assert d.target.provider.base_url == "http://127.0.0.1:9/cheap"
-    assert [t.provider.name for t in d.fallbacks] == ["anthropic", "anthropic"]
+    assert [t.provider.name for t in d.fallbacks] == ["anthropic"] * 3
 
 
 def test_missing_key_skips_the_provider_visibly() -> None:
     p = profile(env={})
     d = run(p, cw.subagent(cw.EXPLORE_PROMPT))
-    assert aliases(d) == ["haiku", "sonnet"]
+    assert aliases(d) == ["haiku", "sonnet", "opus"]
     assert "skipped flash: provider cheap is unavailable (CHEAP_KEY is not set)" in d.reason
     assert p.warnings and "CHEAP_KEY" in p.warnings[0]
 
@@ -337,3 +344,12 @@ def test_subagents_do_not_touch_the_main_loop_state() -> None:
     _after(p, cw.main_loop(BIG), state)
     _after(p, cw.subagent(cw.EXPLORE_PROMPT), state)
     assert state.main_model == "claude-sonnet-4-6" and state.main_step == "implement"
+
+
+def test_chains_are_bounded_and_cycle_safe() -> None:
+    text = PROFILE.replace(
+        'sonnet = ["opus"]',
+        'sonnet = ["opus"]\nopus = ["gpt", "sonnet"]\nhaiku = ["flash", "opus"]',
+    )
+    d = run(profile(text, translation=True), cw.subagent(cw.EXPLORE_PROMPT))
+    assert aliases(d) == ["flash", "haiku", "sonnet", "opus"]  # gpt would be fifth

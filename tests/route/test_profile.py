@@ -374,3 +374,8 @@ def test_frugal_without_keys_warns_once_per_provider() -> None:
     assert len(profile.warnings) == 3
     keys = {"DEEPSEEK_API_KEY": "1", "ZAI_API_KEY": "2", "MOONSHOT_API_KEY": "3"}
     assert load_profile(explicit="frugal", env=keys, translation=False).warnings == []
+
+
+def test_routes_with_a_mistyped_alias() -> None:
+    message = error_of(GOOD, routes={"plan": "opsu"})
+    assert message.startswith("--route plan=opsu: unknown model alias 'opsu'; known: requested, opus,")

@@ -1,0 +1,334 @@
+"""`agentwrap profile init|show|check`: write, inspect and validate routing profiles."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from agentwrap.cli.main import app
+from agentwrap.route.profile import (
+    PROFILE_FILE,
+    REQUESTED,
+    ROUTING_KEYS,
+    Origin,
+    Profile,
+    ProfileError,
+    load_profile,
+    preset_names,
+    price_text,
+)
+
+profile_app = typer.Typer(
+    help="Routing profiles: which model handles each step (.agentwrap.toml).",
+    no_args_is_help=True,
+)
+app.add_typer(profile_app, name="profile")
+
+ProfileOpt = typer.Option(
+    None, "--profile", "-p", help="A preset name or a profile path (default: discovery)."
+)
+RouteOpt = typer.Option(
+    None,
+    "--route",
+    metavar="STEP=MODEL",
+    help="Override a step's model, as on launch (repeatable).",
+)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print an error the way every agentwrap command does, and give the exit to raise."""
+    typer.echo(f"agentwrap: {message}", err=True)
+    return typer.Exit(2)
+
+
+def parse_routes(items: list[str] | None) -> dict[str, str]:
+    """`--route STEP=MODEL` items as a mapping (a malformed item is an error)."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        step, sep, model = item.partition("=")
+        if not sep or not step.strip() or not model.strip():
+            raise fail(f"--route expects STEP=MODEL, got '{item}'")
+        out[step.strip()] = model.strip()
+    return out
+
+
+def load_or_exit(profile: str | None, routes: list[str] | None = None) -> Profile:
+    """The effective profile for this directory, or a clean error and exit 2."""
+    try:
+        return load_profile(Path.cwd(), profile, os.environ, routes=parse_routes(routes) or None)
+    except ProfileError as exc:
+        raise fail(str(exc)) from None
+
+
+# ---------------------------------------------------------------- init
+
+
+def init_text(preset: str) -> str:
+    """A commented .agentwrap.toml that extends `preset` and shows every section."""
+    base = load_profile(explicit=preset, env={}, translation=True)
+    aliases = list(base.models) or ["my-model"]
+    strong = base.routing.get("plan", aliases[0])
+    strong = strong if strong != REQUESTED else aliases[0]
+    cheap = base.routing.get("background", aliases[-1])
+    cheap = cheap if cheap != REQUESTED else aliases[-1]
+    routing = "\n".join(
+        f'# {kind} = "{base.routing[kind]}"' for kind in ROUTING_KEYS if kind in base.routing
+    )
+    known = ", ".join([REQUESTED, *base.models])
+    return f"""\
+# agentwrap routing profile for this repository.
+# `agentwrap claude` (and every launch command) finds it from anywhere inside the repository.
+# Validate it with `agentwrap profile check`; see the effective values, and where each one
+# comes from, with `agentwrap profile show`. Unknown keys are errors.
+
+# Start from a built-in preset ({", ".join(preset_names())}) or another file.
+extends = "{preset}"
+
+# Which model handles each step kind. The preset routes them like this; uncomment a line
+# to change it. Model aliases known here: {known}.
+# [routing]
+{routing or '# default = "requested"'}
+
+# Providers: where calls go. api = anthropic | openai-chat | openai-responses | gemini.
+# Without key_env the agent's own credentials pass through (Anthropic providers).
+# [providers.deepseek]
+# api = "anthropic"
+# base_url = "https://api.deepseek.com/anthropic"
+# key_env = "DEEPSEEK_API_KEY"
+# auth = "bearer"                        # x-api-key | bearer | x-goog-api-key
+# headers = {{ "x-team" = "core" }}
+
+# Models: an alias for a provider's model id, with what it can do.
+# [models.flash]
+# provider = "deepseek"
+# model = "deepseek-v4-flash"
+# context_window = 1000000
+# capabilities = ["tools", "thinking"]   # tools, vision, thinking, server_tools
+# price = {{ input = 0.3, output = 0.45 }}  # USD per million tokens; overrides the price table
+
+# Rules are tried in order, before [routing]; the first whose conditions all hold wins.
+# Conditions: step, requested_model (glob), tokens_above, tokens_below, thinking, images,
+# tools, subagent (Explore, Plan, general-purpose...), last_failed, agent.
+# [[rules]]
+# name = "escalate-after-failure"
+# step = "implement"
+# last_failed = true
+# use = "{strong}"
+
+# Tried in order when a model fails before its first byte (connection error, timeout,
+# 429, 5xx, 529), or cannot take the call (missing key, images, context window).
+# [fallbacks]
+# {strong} = ["{cheap}"]
+
+# Savings are reported against this model: "requested" (what the agent asked for) or an alias.
+# baseline = "requested"
+
+# [budget]
+# session_usd = 5.0
+# on_exceed = "warn"                     # warn | downgrade | stop
+# downgrade_to = "{cheap}"
+
+# Switching the main loop's model throws away the provider's prompt cache, so within one
+# phase (plan, implement) the main loop keeps its model unless a rule, the budget or a
+# missing capability moves it, or the prompt is still small.
+# [main_loop]
+# sticky = true
+# free_switch_below_tokens = 4096
+"""
+
+
+@profile_app.command("init")
+def init_cmd(
+    preset: str = typer.Option("balanced", "--preset", help="The preset to extend."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a commented .agentwrap.toml in the current directory."""
+    if preset not in preset_names():
+        raise fail(f"unknown preset '{preset}'; known: {', '.join(preset_names())}")
+    target = Path.cwd() / PROFILE_FILE
+    if target.exists() and not force:
+        raise fail(f"{target} already exists; use --force to overwrite it")
+    target.write_text(init_text(preset), encoding="utf-8")
+    typer.echo(f"wrote {target} (extends preset {preset}); check it with: agentwrap profile check")
+
+
+# ---------------------------------------------------------------- show
+
+
+def _from(origin: Origin | None) -> str:
+    return f"  # {origin}" if origin else "  # built-in default"
+
+
+def _key_state(profile: Profile, name: str) -> str:
+    provider = profile.providers[name]
+    if provider.key_env is None:
+        return "the agent's own credentials" if provider.api == "anthropic" else "no key"
+    present = "present" if provider.available(os.environ) else "MISSING"
+    return f"key {provider.key_env} {present}"
+
+
+def show_lines(profile: Profile) -> list[str]:
+    """The effective profile as commented TOML-like lines, each with where it came from."""
+    lines = [f"# profile {profile.name} from {profile.source}"]
+    if len(profile.chain) > 1:
+        lines.append(f"# extends: {' → '.join(profile.chain)}")
+    if profile.description:
+        lines.append(f"# {profile.description}")
+    lines.append("")
+    lines.append("[providers]")
+    for name, p in profile.providers.items():
+        auth = f", auth {p.auth}" if p.auth else ""
+        headers = f", headers {', '.join(p.headers)}" if p.headers else ""
+        lines.append(
+            f"{name} = {p.api} {p.base_url} ({_key_state(profile, name)}{auth}{headers})"
+            + _from(profile.origin(f"providers.{name}"))
+        )
+    lines += ["", "[models]"]
+    for alias, m in profile.models.items():
+        extra = []
+        if m.context_window:
+            extra.append(f"context {m.context_window}")
+        if m.capabilities is not None:
+            extra.append("can " + ", ".join(sorted(m.capabilities)))
+        if m.price:
+            extra.append(price_text(m.price))
+        detail = f" ({'; '.join(extra)})" if extra else ""
+        lines.append(
+            f"{alias} = {m.model} on {m.provider}{detail}"
+            + _from(profile.origin(f"models.{alias}"))
+        )
+    lines += ["", "[routing]"]
+    for kind in ROUTING_KEYS:
+        if kind in profile.overrides:
+            lines.append(f"{kind} = {profile.overrides[kind]}  # --route (this run)")
+        elif kind in profile.routing:
+            lines.append(
+                f"{kind} = {profile.routing[kind]}" + _from(profile.origin(f"routing.{kind}"))
+            )
+    if profile.rules:
+        lines += ["", "[[rules]]  # tried in order before [routing]"]
+        for i, rule in enumerate(profile.rules):
+            lines.append(
+                f"{i + 1}. {rule.name}: when {rule.conditions()} → {rule.use}"
+                + _from(profile.origin(f"rules.{i}"))
+            )
+    if profile.fallbacks:
+        lines += ["", "[fallbacks]"]
+        for alias, chain in profile.fallbacks.items():
+            lines.append(
+                f"{alias} → {', '.join(chain) or '(none)'}"
+                + _from(profile.origin(f"fallbacks.{alias}"))
+            )
+    lines += ["", f"baseline = {profile.baseline}" + _from(profile.origin("baseline"))]
+    if profile.budget:
+        b = profile.budget
+        down = f", downgrade_to {b.downgrade_to}" if b.downgrade_to else ""
+        lines.append(
+            f"budget = ${b.session_usd:g} per session, on_exceed {b.on_exceed}{down}"
+            + _from(profile.origin("budget"))
+        )
+    lines.append(
+        f"main_loop = sticky {str(profile.sticky_main_loop).lower()}, free_switch_below_tokens "
+        f"{profile.free_switch_below_tokens}" + _from(profile.origin("main_loop"))
+    )
+    for warning in profile.warnings:
+        lines.append(f"# warning: {warning}")
+    return lines
+
+
+def show_json(profile: Profile) -> dict[str, Any]:
+    """The effective profile as JSON-ready data, with origins."""
+
+    def origin(key: str) -> str | None:
+        found = profile.origin(key)
+        return str(found) if found else None
+
+    return {
+        "name": profile.name,
+        "source": profile.source,
+        "chain": profile.chain,
+        "providers": {
+            n: {
+                "api": p.api,
+                "base_url": p.base_url,
+                "key_env": p.key_env,
+                "key_present": p.available(os.environ),
+                "from": origin(f"providers.{n}"),
+            }
+            for n, p in profile.providers.items()
+        },
+        "models": {
+            a: {
+                "provider": m.provider,
+                "model": m.model,
+                "context_window": m.context_window,
+                "capabilities": sorted(m.capabilities) if m.capabilities is not None else None,
+                "price": price_text(m.price) if m.price else None,
+                "from": origin(f"models.{a}"),
+            }
+            for a, m in profile.models.items()
+        },
+        "routing": {
+            k: {
+                "use": profile.overrides.get(k, profile.routing.get(k)),
+                "from": "--route" if k in profile.overrides else origin(f"routing.{k}"),
+            }
+            for k in ROUTING_KEYS
+            if k in profile.routing or k in profile.overrides
+        },
+        "rules": [
+            {"name": r.name, "when": r.conditions(), "use": r.use, "from": origin(f"rules.{i}")}
+            for i, r in enumerate(profile.rules)
+        ],
+        "fallbacks": profile.fallbacks,
+        "baseline": profile.baseline,
+        "budget": None
+        if profile.budget is None
+        else {
+            "session_usd": profile.budget.session_usd,
+            "on_exceed": profile.budget.on_exceed,
+            "downgrade_to": profile.budget.downgrade_to,
+        },
+        "main_loop": {
+            "sticky": profile.sticky_main_loop,
+            "free_switch_below_tokens": profile.free_switch_below_tokens,
+        },
+        "warnings": profile.warnings,
+    }
+
+
+@profile_app.command("show")
+def show_cmd(
+    profile: str | None = ProfileOpt,
+    route: list[str] | None = RouteOpt,
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of text."),
+) -> None:
+    """Show the effective profile, with where each value came from."""
+    loaded = load_or_exit(profile, route)
+    if as_json:
+        typer.echo(json.dumps(show_json(loaded), indent=2))
+        return
+    typer.echo("\n".join(show_lines(loaded)))
+
+
+# ---------------------------------------------------------------- check
+
+
+@profile_app.command("check")
+def check_cmd(profile: str | None = ProfileOpt, route: list[str] | None = RouteOpt) -> None:
+    """Validate the profile and list its providers with their keys present or missing."""
+    loaded = load_or_exit(profile, route)
+    typer.echo(f"ok: profile {loaded.name} from {loaded.source}")
+    used = {loaded.models[a].provider for a in loaded.routed_aliases()}
+    used.add(loaded.provider_for_api(loaded.agent_api).name)
+    for name, provider in loaded.providers.items():
+        role = "routed" if name in used else "defined, not routed"
+        typer.echo(
+            f"  provider {name:<12} {provider.api:<17} {_key_state(loaded, name):<34} {role}"
+        )
+    for warning in loaded.warnings:
+        typer.echo(f"warning: {warning}")

@@ -1,0 +1,166 @@
+"""`agentwrap route explain`: how a captured request would be routed, without sending it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from agentwrap.cli.main import app
+from agentwrap.cli.profile import ProfileOpt, RouteOpt, fail, load_or_exit
+from agentwrap.route.decide import Decision, SessionState, Target, classify, decide
+from agentwrap.route.profile import AGENT_APIS
+from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES, Call
+
+route_app = typer.Typer(
+    help="Routing decisions: explain how a request would be routed.", no_args_is_help=True
+)
+app.add_typer(route_app, name="route")
+
+# Path fragments of each API's inference endpoints → (surface, endpoint).
+_PATHS = (
+    ("/messages/count_tokens", ANTHROPIC, "count_tokens"),
+    ("/messages", ANTHROPIC, "messages"),
+    ("/chat/completions", OPENAI_CHAT, "chat"),
+    ("/responses", OPENAI_RESPONSES, "responses"),
+    (":streamGenerateContent", GEMINI, "stream_generate"),
+    (":generateContent", GEMINI, "generate"),
+)
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise fail(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise fail(f"{what} {path} is not valid JSON: {exc}") from None
+
+
+def _surface(body: dict[str, Any], path: str | None, agent: str | None) -> tuple[str, str]:
+    if path:
+        for fragment, surface, endpoint in _PATHS:
+            if fragment in path:
+                return surface, endpoint
+    if agent in AGENT_APIS:
+        surface = AGENT_APIS[agent]
+    elif "contents" in body:
+        surface = GEMINI
+    elif "input" in body:
+        surface = OPENAI_RESPONSES
+    elif "messages" in body and "max_tokens" not in body:
+        surface = OPENAI_CHAT
+    else:
+        surface = ANTHROPIC
+    endpoint = {ANTHROPIC: "messages", OPENAI_CHAT: "chat", OPENAI_RESPONSES: "responses"}
+    return surface, endpoint.get(surface, "generate")
+
+
+def load_request(
+    request: Path, headers_file: Path | None, agent: str | None
+) -> tuple[Call, str | None]:
+    """A Call from a request file: a bare JSON body, or a capture {"headers", "body", ...}."""
+    doc = _read_json(request, "request")
+    if not isinstance(doc, dict):
+        raise fail(f"request {request}: expected a JSON object")
+    headers: dict[str, Any] = {}
+    path = None
+    label = None
+    if isinstance(doc.get("body"), dict):
+        # A capture: the body plus the headers and path it was sent with.
+        body = doc["body"]
+        headers = doc.get("headers") or {}
+        path = doc.get("path")
+        label = doc.get("label")
+    else:
+        body = doc
+    if headers_file is not None:
+        extra = _read_json(headers_file, "headers file")
+        if not isinstance(extra, dict):
+            raise fail(f"headers file {headers_file}: expected a JSON object of header: value")
+        headers = {**headers, **extra}
+    surface, endpoint = _surface(body, path, agent)
+    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    return Call(surface, endpoint, body, lowered), label
+
+
+def _target_json(target: Target, call: Call) -> dict[str, Any]:
+    return {
+        "alias": target.alias,
+        "model": target.model_for(call),
+        "provider": target.provider.name,
+    }
+
+
+def explain_json(call: Call, decision: Decision) -> dict[str, Any]:
+    """The JSON form: {"step", "evidence", "rule", "model", "provider", "reason", "fallbacks"}."""
+    step = decision.step
+    return {
+        "step": step.kind if step else None,
+        "evidence": step.evidence if step else None,
+        "rule": decision.rule,
+        "model": decision.target.model_for(call),
+        "provider": decision.target.provider.name,
+        "reason": decision.reason,
+        "fallbacks": [_target_json(t, call) for t in decision.fallbacks],
+    }
+
+
+@route_app.command("explain")
+def explain_cmd(
+    request: Annotated[
+        Path,
+        typer.Argument(help="A request body as JSON, or a capture {headers, body, path, label}."),
+    ],
+    headers: Annotated[
+        Path | None, typer.Option("--headers", help="A JSON object of the request's HTTP headers.")
+    ] = None,
+    agent: Annotated[
+        str | None,
+        typer.Option(
+            "--agent", help="The agent that sent it (claude, codex, gemini); default: detect."
+        ),
+    ] = None,
+    profile: str | None = ProfileOpt,
+    route: list[str] | None = RouteOpt,
+    cost_so_far: Annotated[
+        float,
+        typer.Option("--cost-so-far", help="The session's cost so far in USD (for the budget)."),
+    ] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of text.")] = False,
+) -> None:
+    """Explain how a captured request would be routed, without sending it."""
+    if agent is not None and agent not in AGENT_APIS:
+        raise fail(f"unknown agent '{agent}'; known: {', '.join(AGENT_APIS)}")
+    call, label = load_request(request, headers, agent)
+    loaded = load_or_exit(profile, route)
+    step = classify(call, agent)
+    decision = decide(loaded, call, step, SessionState(cost_usd=cost_so_far, agent=agent))
+    if as_json:
+        typer.echo(json.dumps(explain_json(call, decision), indent=2, ensure_ascii=False))
+        return
+    target = decision.target
+    rows = [
+        ("step", step.kind + ("" if step.matched else "  (default: no marker matched)")),
+        ("evidence", step.evidence),
+        ("rule", decision.rule),
+        ("model", f"{target.model_for(call)}  ({target.alias or 'requested'})"),
+        ("provider", f"{target.provider.name}  {target.provider.api}  {target.provider.base_url}"),
+        ("reason", decision.reason),
+        (
+            "fallbacks",
+            ", ".join(t.label(call) for t in decision.fallbacks) or "(none)",
+        ),
+        ("baseline", decision.baseline_model or "-"),
+        ("profile", f"{loaded.name} from {loaded.source}"),
+    ]
+    if decision.stop:
+        rows.append(("budget", "stop: the call would not be sent"))
+    if label:
+        rows.append(("captured as", label))
+    for key, value in rows:
+        typer.echo(f"{key:<12}{value}")
+    for warning in loaded.warnings:
+        typer.echo(f"warning: {warning}", err=True)
