@@ -138,6 +138,8 @@ def explain_cmd(
     loaded = load_or_exit(profile, route)
     step = classify(call, agent)
     decision = decide(loaded, call, step, SessionState(cost_usd=cost_so_far, agent=agent))
+    for warning in loaded.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     if as_json:
         typer.echo(json.dumps(explain_json(call, decision), indent=2, ensure_ascii=False))
         return
@@ -162,5 +164,3 @@ def explain_cmd(
         rows.append(("captured as", label))
     for key, value in rows:
         typer.echo(f"{key:<12}{value}")
-    for warning in loaded.warnings:
-        typer.echo(f"warning: {warning}", err=True)

@@ -1,0 +1,131 @@
+"""`agentwrap profile init|show|check` through the real typer app and the installed script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agentwrap.cli.main import _register, app
+from agentwrap.route.profile import load_profile, preset_names
+
+_register()
+runner = CliRunner()
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / ".git").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for var in ("DEEPSEEK_API_KEY", "ZAI_API_KEY", "MOONSHOT_API_KEY", "OPENROUTER_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize("preset", preset_names())
+def test_init_writes_a_profile_that_loads_as_its_preset(repo: Path, preset: str) -> None:
+    result = runner.invoke(app, ["profile", "init", "--preset", preset])
+    assert result.exit_code == 0, result.output
+    written = repo / ".agentwrap.toml"
+    text = written.read_text()
+    assert f'extends = "{preset}"' in text
+    assert "# [budget]" in text and "# [[rules]]" in text
+    (repo / "sub").mkdir()
+    mine = load_profile(repo / "sub", env={}, translation=True)
+    base = load_profile(explicit=preset, env={}, translation=True)
+    assert mine.source == str(written.resolve())
+    assert mine.routing == base.routing
+    assert runner.invoke(app, ["profile", "check"]).exit_code == 0
+
+
+def test_init_refuses_to_overwrite_without_force(repo: Path) -> None:
+    (repo / ".agentwrap.toml").write_text("# mine\n")
+    result = runner.invoke(app, ["profile", "init"])
+    assert result.exit_code == 2
+    assert "already exists; use --force" in result.output
+    assert (repo / ".agentwrap.toml").read_text() == "# mine\n"
+    assert runner.invoke(app, ["profile", "init", "--force"]).exit_code == 0
+    assert 'extends = "balanced"' in (repo / ".agentwrap.toml").read_text()
+
+
+def test_init_unknown_preset(repo: Path) -> None:
+    result = runner.invoke(app, ["profile", "init", "--preset", "cheap"])
+    assert result.exit_code == 2
+    assert "unknown preset 'cheap'; known: balanced, frontier, frugal, passthrough" in result.output
+    assert not (repo / ".agentwrap.toml").exists()
+
+
+def test_show_names_where_each_value_came_from(repo: Path) -> None:
+    (repo / ".agentwrap.toml").write_text('extends = "balanced"\n\n[routing]\nexplore = "sonnet"\n')
+    result = runner.invoke(app, ["profile", "show", "--route", "background=opus"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    explore = next(line for line in lines if line.startswith("explore = "))
+    assert explore.startswith("explore = sonnet  # ") and explore.endswith(".agentwrap.toml:4")
+    plan = next(line for line in lines if line.startswith("plan = "))
+    assert plan.startswith("plan = opus  # preset balanced:")
+    assert "background = opus  # --route (this run)" in lines
+    assert any(
+        line.startswith("1. escalate-after-failure: when step implement, last step failed → opus")
+        for line in lines
+    )
+    assert "baseline = requested  # built-in default" in lines
+
+
+def test_show_json(repo: Path) -> None:
+    result = runner.invoke(app, ["profile", "show", "--profile", "frugal", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["routing"]["implement"]["use"] == "deepseek-pro"
+    assert data["routing"]["implement"]["from"].startswith("preset frugal:")
+    assert data["providers"]["deepseek"]["key_present"] is False
+    assert data["budget"] == {
+        "session_usd": 5.0,
+        "on_exceed": "downgrade",
+        "downgrade_to": "deepseek-flash",
+    }
+
+
+def test_check_lists_keys_present_and_missing(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZAI_API_KEY", "z")
+    result = runner.invoke(app, ["profile", "check", "--profile", "frugal"])
+    assert result.exit_code == 0, result.output
+    rows = {
+        line.split()[1]: line
+        for line in result.output.splitlines()
+        if line.startswith("  provider")
+    }
+    assert "key DEEPSEEK_API_KEY MISSING" in rows["deepseek"]
+    assert "key ZAI_API_KEY present" in rows["zai"]
+    assert "the agent's own credentials" in rows["anthropic"]
+    assert "defined, not routed" in rows["local"]
+    assert "warning: provider 'deepseek' is skipped: DEEPSEEK_API_KEY is not set" in result.output
+    assert "provider 'zai'" not in result.output.split("warning:", 1)[1]
+
+
+def test_check_fails_cleanly_on_a_broken_profile(repo: Path) -> None:
+    (repo / ".agentwrap.toml").write_text('extends = "balanced"\n[routing]\nimplement = "glm"\n')
+    result = runner.invoke(app, ["profile", "check"])
+    assert result.exit_code == 2
+    assert (
+        ".agentwrap.toml:3: unknown model alias 'glm' in routing.implement; known: requested, opus, sonnet, haiku"
+        in result.output
+    )
+    assert "Traceback" not in result.output
+
+
+def test_installed_script_reports_errors_without_traceback(repo: Path, agentwrap_bin: str) -> None:
+    (repo / ".agentwrap.toml").write_text(
+        "[models.x]\nprovider = 'anthropic'\nmodel = 'm'\nprice = 3\n"
+    )
+    proc = subprocess.run(
+        [agentwrap_bin, "profile", "check"], cwd=repo, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith(
+        ".agentwrap.toml:4: models.x.price: expected a table, got an integer"
+    )
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,130 @@
+"""`agentwrap route explain` on real Claude Code captures and hand-made requests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agentwrap.cli.main import _register, app
+
+_register()
+runner = CliRunner()
+CAPTURES = sorted((Path(__file__).parent.parent / "fixtures" / "claude").glob("*.json"))
+KEYS = {"step", "evidence", "rule", "model", "provider", "reason", "fallbacks"}
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / ".git").mkdir()
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=[p.stem for p in CAPTURES])
+def test_explain_json_on_every_capture(path: Path) -> None:
+    label = json.loads(path.read_text())["label"]
+    result = runner.invoke(app, ["route", "explain", str(path), "--profile", "balanced", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data) == KEYS
+    assert data["step"] == label
+    assert data["provider"] == "anthropic"
+    assert data["reason"].startswith(data["rule"])
+    for fallback in data["fallbacks"]:
+        assert set(fallback) == {"alias", "model", "provider"}
+
+
+def test_explain_text_with_profile_file_and_fallbacks(in_tmp: Path) -> None:
+    (in_tmp / ".agentwrap.toml").write_text(
+        'extends = "balanced"\n'
+        '[providers.fast]\napi = "anthropic"\nbase_url = "http://127.0.0.1:9"\nkey_env = "FAST_KEY_X"\n'
+        '[models.flash]\nprovider = "fast"\nmodel = "glm-5.1"\n'
+        '[routing]\nexplore = "flash"\n[fallbacks]\nflash = ["haiku"]\n'
+    )
+    explore = next(p for p in CAPTURES if p.stem == "explore-explore")
+    result = runner.invoke(app, ["route", "explain", str(explore)], env={"FAST_KEY_X": "k"})
+    assert result.exit_code == 0, result.output
+    rows = dict(line.split(None, 1) for line in result.stdout.splitlines() if line.strip())
+    assert rows["step"] == "explore"
+    assert rows["rule"] == "routing.explore"
+    assert rows["model"] == "glm-5.1  (flash)"
+    assert rows["provider"].startswith("fast  anthropic  http://127.0.0.1:9")
+    assert rows["fallbacks"].startswith("haiku (claude-haiku-4-5 on anthropic)")
+    # Without the key the provider is skipped, visibly.
+    result = runner.invoke(
+        app, ["route", "explain", str(explore), "--json"], env={"FAST_KEY_X": ""}
+    )
+    data = json.loads(result.stdout)
+    assert data["model"] == "claude-haiku-4-5"
+    assert "skipped flash: provider fast is unavailable (FAST_KEY_X is not set)" in data["reason"]
+
+
+def test_bare_body_with_headers_file(in_tmp: Path) -> None:
+    body = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 32000,
+        "system": [{"type": "text", "text": "You are a file search specialist for Claude Code."}],
+        "tools": [{"name": "Grep", "input_schema": {"type": "object"}}],
+        "messages": [{"role": "user", "content": "find it"}],
+    }
+    (in_tmp / "req.json").write_text(json.dumps(body))
+    (in_tmp / "h.json").write_text(json.dumps({"X-Claude-Code-Agent-Id": "a7"}))
+    args = ["route", "explain", "req.json", "--agent", "claude", "--profile", "balanced", "--json"]
+    without = json.loads(runner.invoke(app, args).stdout)
+    assert without["step"] == "implement" and "(default)" in without["evidence"]
+    with_headers = json.loads(runner.invoke(app, [*args, "--headers", "h.json"]).stdout)
+    assert with_headers["step"] == "explore"
+    assert with_headers["evidence"].startswith("header x-claude-code-agent-id")
+
+
+def test_route_override_and_budget(in_tmp: Path) -> None:
+    (in_tmp / ".agentwrap.toml").write_text(
+        'extends = "balanced"\n[budget]\nsession_usd = 1\non_exceed = "stop"\n'
+    )
+    plan = next(p for p in CAPTURES if p.stem == "plan-plan-mode")
+    data = json.loads(
+        runner.invoke(
+            app, ["route", "explain", str(plan), "--route", "plan=haiku", "--json"]
+        ).stdout
+    )
+    assert (data["rule"], data["model"]) == ("--route plan=haiku", "claude-haiku-4-5")
+    result = runner.invoke(app, ["route", "explain", str(plan), "--cost-so-far", "2"])
+    assert "budget      stop: the call would not be sent" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.json"], "cannot read request"),
+        (["bad.json"], "is not valid JSON"),
+        (["ok.json", "--agent", "vim"], "unknown agent 'vim'; known: claude, codex, gemini"),
+        (["ok.json", "--route", "plan"], "--route expects STEP=MODEL, got 'plan'"),
+        (["ok.json", "--profile", "nope"], "unknown preset 'nope'"),
+    ],
+)
+def test_errors_exit_2_without_traceback(in_tmp: Path, args: list[str], message: str) -> None:
+    (in_tmp / "bad.json").write_text("{not json")
+    (in_tmp / "ok.json").write_text('{"model": "m", "max_tokens": 10, "messages": []}')
+    result = runner.invoke(app, ["route", "explain", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_installed_script_json(agentwrap_bin: str, in_tmp: Path) -> None:
+    search = next(p for p in CAPTURES if p.stem == "search-websearch")
+    proc = subprocess.run(
+        [agentwrap_bin, "route", "explain", str(search), "--profile", "frugal", "--json"],
+        cwd=in_tmp,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["step"] == "search" and data["provider"] == "anthropic"
+    assert "DEEPSEEK_API_KEY" in proc.stderr  # the missing-key warning goes to stderr
