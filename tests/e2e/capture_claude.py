@@ -21,7 +21,9 @@ Rerun by hand after a Claude Code upgrade:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import os
 import re
 import shutil
 import sys
@@ -49,6 +51,7 @@ from tests.support.fake_anthropic import FakeAnthropic, RecordedRequest, Reply, 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "claude"
 STEP_KINDS = ("plan", "explore", "implement", "subagent", "background", "compact", "search")
 AGENT_ID_HEADER = "x-claude-code-agent-id"
+_panes = itertools.count(1)
 
 
 def role_of(request: RecordedRequest) -> str:
@@ -160,7 +163,8 @@ def run_interactive(ce: ClaudeEnv, turns: Sequence[tuple[str, str]], *args: str)
     Each turn is (prompt, reply): type the prompt, wait for the reply text on screen. A prompt
     of "<BTab>" presses Shift+Tab instead (cycles the permission mode) and waits for `reply`.
     """
-    pane = TmuxPane("capture")
+    # A name of its own, so parallel runs do not share (and kill) one tmux server.
+    pane = TmuxPane(f"capture-{os.getpid()}-{next(_panes)}")
     screens = []
     try:
         pane.start(ce.command(*args), ce.env, ce.cwd)

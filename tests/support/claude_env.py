@@ -52,6 +52,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,7 +112,8 @@ def claude_binary(install: bool = True) -> tuple[Path | None, str]:
     if npm is None:
         _install_attempted.append("npm is not on PATH, so Claude Code cannot be installed")
         return None, _install_attempted[0]
-    with open(AGENTS_DIR / ".install.lock", "w") as lock:
+    # The lock lives outside the checkout so it never shows up in git status.
+    with open(Path(tempfile.gettempdir()) / "agentwrap-test-agents-install.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (binary.exists() and _works(binary)):
             done = subprocess.run(
