@@ -45,7 +45,7 @@ class TopApp(App[None]):
         Binding("m", "cycle_model", "Model"),
         Binding("c", "clear_filters", "Clear"),
         Binding("p,space", "toggle_pause", "Pause"),
-        Binding("enter", "toggle_detail", "Details", show=True, priority=False),
+        Binding("d", "toggle_detail", "Details"),
         Binding("escape", "close_detail", "Close", show=False),
     ]
 
@@ -216,15 +216,16 @@ class TopApp(App[None]):
         if session is None:
             title.append("· no session", style="dim")
             return title
-        title.append(f"· {str(session['id'])[:8]} ")
+        if session.get("is_demo"):
+            # First, so it survives truncation at 80 columns.
+            title.append(" simulated providers ", style="black on magenta")
+            title.append(" ")
+        title.append(f"· {session['id']} ")
         if session.get("agent"):
             title.append(f"{session['agent']} ", style="cyan")
         if session.get("profile"):
             title.append(f"[{session['profile']}] ", style="dim")
         title.append_text(session_state(session, self.clock()))
-        if session.get("is_demo"):
-            title.append("  ")
-            title.append(" simulated providers ", style="black on magenta")
         return title
 
     def _filter_labels(self) -> list[str]:
@@ -267,7 +268,9 @@ class TopApp(App[None]):
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
-        self.action_toggle_detail()
+        # Enter or a click opens the pane; escape or `d` closes it.
+        if not self.detail_open:
+            self.action_toggle_detail()
 
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -40,7 +40,9 @@ def _time(call: dict[str, Any], wide: bool) -> str:
 
 
 def _session(call: dict[str, Any], wide: bool) -> str:
-    return str(call.get("session_id") or "")[:8]
+    # Session ids are "<date>-<time>-<random>": the random tail tells sessions apart.
+    session_id = str(call.get("session_id") or "")
+    return session_id if len(session_id) <= 8 else session_id[-6:]
 
 
 def _step(call: dict[str, Any], wide: bool) -> Text:

@@ -147,7 +147,7 @@ class CallDetail(Static):
     def show(self, call: dict[str, Any] | None) -> None:
         """Render one call's decision, attempts, outcome and error."""
         renderable = detail_renderable(call)
-        console = Console(width=max(self.size.width, 60), record=True, file=io.StringIO())
+        console = Console(width=max(self.app.size.width - 2, 40), record=True, file=io.StringIO())
         console.print(renderable)
         self.plain = console.export_text()
         self.update(renderable)
@@ -209,35 +209,24 @@ def detail_renderable(call: dict[str, Any] | None) -> RenderableType:
         model.append(str(used), style="bold cyan")
     if call.get("provider"):
         model.append(f"  via {call['provider']}", style="dim")
-        if call.get("provider_api"):
-            model.append(f" ({call['provider_api']})", style="dim")
-    title = Text(f"call {call.get('seq', '?')} ", style="bold")
-    title.append(str(call.get("id", "")), style="dim")
-    row("call", title)
     row("model", model)
-    row("step", call.get("step") or "—")
-    row("evidence", _evidence(call.get("evidence")))
-    row("rule", call.get("rule") or "—")
+    step = Text(call.get("step") or "—", style="bold")
+    if call.get("rule"):
+        step.append("  rule ", style="dim")
+        step.append(str(call["rule"]))
+    row("step", step)
     row("reason", call.get("reason") or "—")
-    attempts = q.attempts_of(call)
-    if attempts:
-        row("attempts", Text("\n".join(_attempt(i, a) for i, a in enumerate(attempts, 1))))
+    row("evidence", _evidence(call.get("evidence")))
     status = status_text(call)
     if call.get("http_status"):
         status.append(f"  http {call['http_status']}", style="dim")
     timing = f"  ttfb {q.fmt_ms(call.get('ttfb_ms'))} · total {q.fmt_ms(call.get('total_ms'))}"
     status.append(timing, style="dim")
     row("status", status)
-    if call.get("outcome"):
-        row("outcome", call["outcome"])
     if call.get("error"):
         row("error", call["error"], style="red")
-    tokens = (
-        f"in {call.get('input_tokens') or 0:,} · out {call.get('output_tokens') or 0:,} · "
-        f"cache write {call.get('cache_creation_tokens') or 0:,} · "
-        f"cache read {call.get('cache_read_tokens') or 0:,}"
-    )
-    row("tokens", tokens)
+    if call.get("outcome"):
+        row("outcome", call["outcome"])
     cost = Text(q.fmt_usd(call.get("cost_usd")))
     if call.get("cost_usd") is None and call.get("unpriced_reason"):
         cost.append(f" ({call['unpriced_reason']})", style="yellow")
@@ -247,9 +236,22 @@ def detail_renderable(call: dict[str, Any] | None) -> RenderableType:
     if call.get("baseline_model"):
         cost.append(f" ({call['baseline_model']})", style="dim")
     row("cost", cost)
-    where = f"{call.get('surface') or '?'} {call.get('endpoint') or ''}".strip()
-    ids = [f"thread {call['thread_id']}" for _ in [0] if call.get("thread_id")]
+    tokens = (
+        f"in {call.get('input_tokens') or 0:,} · out {call.get('output_tokens') or 0:,} · "
+        f"cache write {call.get('cache_creation_tokens') or 0:,} · "
+        f"read {call.get('cache_read_tokens') or 0:,}"
+    )
+    row("tokens", tokens)
+    attempts = q.attempts_of(call)
+    # One successful attempt says nothing the status does not.
+    if len(attempts) > 1 or (attempts and call.get("status") != q.OK):
+        row("attempts", Text("\n".join(_attempt(i, a) for i, a in enumerate(attempts, 1))))
+    ids = [f"call {call.get('seq', '?')} {call.get('id', '')}", f"session {call.get('session_id')}"]
+    if call.get("surface"):
+        ids.append(f"{call['surface']} {call.get('endpoint') or ''}".strip())
+    if call.get("thread_id"):
+        ids.append(f"thread {call['thread_id']}")
     if call.get("agent_id"):
         ids.append(f"agent {call['agent_id']}")
-    row("api", where + ("  " + " · ".join(ids) if ids else ""), style="dim")
+    row("ids", " · ".join(ids), style="dim")
     return grid

@@ -1,0 +1,317 @@
+"""The live panel driven with Textual's Pilot, fed through the real Recorder and store."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from textual.widgets import DataTable
+
+from agentwrap import paths
+from agentwrap.trace.live import RecorderFeed, StoreFollower
+from agentwrap.trace.recorder import Recorder
+from agentwrap.trace.store import TraceStore
+from agentwrap.tui.app import TopApp
+from agentwrap.tui.widgets import CallDetail, TotalsHeader
+from tests.support.trace_seed import (
+    SESSION_CALLS,
+    T0,
+    SeedCall,
+    finish_call,
+    first_byte,
+    seed_session,
+    start_call,
+    start_session,
+)
+
+
+def cell(table: DataTable, row: str, column: str) -> str:
+    value = table.get_cell(row, column)
+    return getattr(value, "plain", value)
+
+
+def header(app: TopApp) -> str:
+    return app.query_one(TotalsHeader).plain
+
+
+def follow(session_id: str | None, **kwargs) -> TopApp:
+    store = TraceStore(paths.trace_db())
+    return TopApp(StoreFollower(store, session_id), clock=lambda: T0 + 60, **kwargs)
+
+
+async def test_events_in_rows_totals_and_savings_out() -> None:
+    store = TraceStore(paths.trace_db())
+    start_session(store, "sess-0001", pid=os.getpid())
+    rec = Recorder(store, "sess-0001")
+    app = follow("sess-0001")  # the real 150 ms poll timer
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one(DataTable)
+        assert table.row_count == 0 and "no calls yet" in header(app)
+        for seq, c in enumerate(SESSION_CALLS, start=1):
+            start_call(rec, c, seq)
+            first_byte(rec, c)
+            finish_call(rec, c)
+        rec.flush()
+        deadline = time.monotonic() + 5
+        while table.row_count < 6 and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        assert table.row_count == 6
+        assert [str(k.value) for k in table.rows] == [c.id for c in SESSION_CALLS]
+        assert cell(table, "call-04", "model") == "opus-4-1 → sonnet-4-5"
+        assert cell(table, "call-04", "cost") == "$0.13"
+        assert cell(table, "call-04", "baseline") == "$0.63"
+        assert cell(table, "call-04", "status") == "↻✓ ok"  # fell back once
+        assert cell(table, "call-04", "tokens") == "30.0k/2.0k"
+        assert cell(table, "call-04", "cache") == "0/20.0k"
+        assert cell(table, "call-04", "reason") == "main loop → balanced model"
+        assert cell(table, "call-05", "cost") == "unpriced"
+        assert cell(table, "call-06", "status") == "✗ err 500"
+        assert cell(table, "call-01", "time") == "10:00:00"
+        text = header(app)
+        assert "cost $0.56 +1 unpriced" in text
+        assert "baseline $1.90" in text
+        assert "saved 61% ($0.87) on 4/6" in text
+        assert "6 calls" in text and "1 fallback" in text and "1 failed" in text
+        assert "claude-sonnet-4-5 $0.13×2" in text and "kimi-k2-local unpriced×1" in text
+        assert "● running 1m00s" in text
+        # Autoscroll follows the newest call.
+        assert table.cursor_row == 5
+    rec.close()
+
+
+async def test_a_row_goes_from_waiting_to_streaming_to_done() -> None:
+    store = TraceStore(paths.trace_db())
+    start_session(store, "sess-0001", pid=os.getpid())
+    rec = Recorder(store, "sess-0001")
+    app = follow("sess-0001", poll_interval=None)
+    call = SESSION_CALLS[2]
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = app.query_one(DataTable)
+        start_call(rec, call, 1)
+        rec.flush()
+        app.tick()
+        await pilot.pause()
+        assert cell(table, call.id, "status") == "… waiting"
+        assert cell(table, call.id, "cost") == "…"
+        assert "(1 live)" in header(app)
+        first_byte(rec, call)
+        rec.flush()
+        app.tick()
+        await pilot.pause()
+        assert cell(table, call.id, "status") == "▶ streaming"
+        assert cell(table, call.id, "ttfb") == "310ms"
+        finish_call(rec, call)
+        rec.flush()
+        app.tick()
+        await pilot.pause()
+        assert table.row_count == 1
+        assert cell(table, call.id, "status") == "✓ ok"
+        assert cell(table, call.id, "cost") == "$0.03"
+        assert cell(table, call.id, "total") == "3.9s"
+        assert "live" not in header(app) and "saved 93%" in header(app)
+    rec.close()
+
+
+async def test_selecting_a_row_opens_its_details() -> None:
+    seed_session()
+    app = follow("sess-0001", poll_interval=None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(DataTable)
+        detail = app.query_one(CallDetail)
+        assert not detail.display
+        table.move_cursor(row=table.get_row_index("call-04"))
+        await pilot.press("enter")
+        assert detail.display and app.detail_open
+        text = detail.plain
+        assert "claude-opus-4-1-20250805 → claude-sonnet-4-5-20250929" in text
+        assert "evidence main loop tools" in text
+        assert "step     implement  rule implement" in text
+        assert "1. anthropic/claude-sonnet-4-5-20250929 → http 529 (120ms)" in text
+        assert "2. bedrock/claude-sonnet-4-5-20250929 → ok (2.4s)" in text
+        assert "read 20,000" in text and "cost     $0.13  baseline $0.63" in text
+        # Moving the cursor shows the next call; a failed call shows its error text.
+        await pilot.press("down", "down")
+        assert "upstream 500: internal error" in detail.plain
+        await pilot.press("up")
+        assert "no price for model 'kimi-k2-local'" in detail.plain
+        await pilot.press("escape")
+        assert not detail.display
+        await pilot.press("d")
+        assert detail.display and "kimi-k2-local" in detail.plain
+        await pilot.press("enter")  # selecting again keeps it open
+        assert detail.display
+        await pilot.press("d")
+        assert not detail.display
+
+
+async def test_filters_by_step_and_model() -> None:
+    seed_session()
+    app = follow("sess-0001", poll_interval=None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(DataTable)
+        assert table.row_count == 6
+        await pilot.press("s")  # steps in order: background, explore, implement, plan
+        assert app.step_filter == "background" and table.row_count == 1
+        await pilot.press("s", "s")
+        assert app.step_filter == "implement"
+        assert [str(k.value) for k in table.rows] == ["call-04", "call-05", "call-06"]
+        assert "step=implement" in header(app)
+        await pilot.press("m")  # first model: claude-haiku-4-5, never on implement
+        assert app.model_filter == "claude-haiku-4-5" and table.row_count == 0
+        await pilot.press("m", "m")
+        assert app.model_filter == "claude-sonnet-4-5-20250929"
+        assert [str(k.value) for k in table.rows] == ["call-04", "call-06"]
+        await pilot.press("c")
+        assert table.row_count == 6 and "step=" not in header(app)
+        # Totals stay the session's whatever the filter.
+        await pilot.press("s")
+        assert "6 calls" in header(app)
+
+
+async def test_new_calls_respect_the_filter_and_pause_stops_autoscroll() -> None:
+    store = seed_session(ended=False, pid=os.getpid())
+    rec = Recorder(store, "sess-0001")
+    app = follow("sess-0001", poll_interval=None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(DataTable)
+        assert table.cursor_row == 5
+        await pilot.press("p")
+        assert app.paused and "autoscroll paused" in header(app)
+        table.move_cursor(row=1)
+        extra = [
+            SeedCall("n1", "explore", "claude-opus-4-1", "claude-haiku-4-5", 5, 5, cost=0.001),
+            SeedCall("n2", "background", "claude-opus-4-1", "claude-haiku-4-5", 5, 5, cost=0.001),
+        ]
+        for seq, c in enumerate(extra, start=7):
+            start_call(rec, c, seq)
+            finish_call(rec, c)
+        rec.flush()
+        app.tick()
+        await pilot.pause()
+        assert table.row_count == 8 and table.cursor_row == 1  # paused: cursor stays
+        assert "8 calls" in header(app)
+        await pilot.press("p")
+        assert table.cursor_row == 7
+        await pilot.press("s", "s")  # explore
+        c = SeedCall("n3", "plan", "claude-opus-4-1", "claude-opus-4-1", 5, 5, cost=0.01)
+        start_call(rec, c, 9)
+        finish_call(rec, c)
+        rec.flush()
+        app.tick()
+        await pilot.pause()
+        assert [str(k.value) for k in table.rows] == ["call-03", "n1"]
+        assert "9 calls" in header(app)
+    rec.close()
+
+
+async def test_session_end_and_demo_label() -> None:
+    store = TraceStore(paths.trace_db())
+    start_session(store, "demo-1", pid=os.getpid(), is_demo=True)
+    rec = Recorder(store, "demo-1")
+    app = follow("demo-1", poll_interval=None)
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert "simulated providers" in header(app)
+        assert "● running 1m00s" in header(app)
+        rec.session_event("session_ended", exit_code=0)
+        rec.close()
+        store.update_session("demo-1", ended_at=T0 + 90, exit_code=0)
+        app.tick()
+        await pilot.pause()
+        assert "■ ended" in header(app) and "running" not in header(app)
+
+
+async def test_narrow_terminal_drops_columns_and_wide_brings_them_back() -> None:
+    seed_session()
+    app = follow("sess-0001", poll_interval=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(DataTable)
+        keys = [str(k.value) for k in table.columns]
+        assert keys == ["time", "step", "model", "tokens", "cost", "status"]
+        assert cell(table, "call-04", "model") == "claude-sonnet-4-5"
+        assert not app.query_one("#chart").display
+        # Every visible column fits: no horizontal scrolling at 80 columns.
+        assert table.virtual_size.width <= 80
+        await pilot.resize_terminal(160, 48)
+        await pilot.pause()
+        keys = [str(k.value) for k in table.columns]
+        assert {"reason", "baseline", "ttfb", "total", "cache"} <= set(keys)
+        assert table.row_count == 6 and app.query_one("#chart").display
+        assert cell(table, "call-04", "model") == "opus-4-1 → sonnet-4-5"
+
+
+async def test_all_sessions_shows_the_session_column_and_leaves_demo_out() -> None:
+    seed_session("real-1", SESSION_CALLS[:2])
+    seed_session("demo-1", SESSION_CALLS[:3], is_demo=True)
+    app = follow(None, all_sessions=True, poll_interval=None)
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = app.query_one(DataTable)
+        assert "session" in [str(k.value) for k in table.columns]
+        assert table.row_count == 2
+        assert cell(table, "real-1/call-01", "session") == "real-1"
+        assert "all sessions (1, 0 running)" in header(app)
+        seed_session("real-2", SESSION_CALLS[2:3])
+        app.tick()
+        await pilot.pause()
+        assert table.row_count == 3 and "all sessions (2, 0 running)" in header(app)
+
+
+async def test_in_process_feed_from_the_recorder() -> None:
+    store = TraceStore(paths.trace_db())
+    start_session(store, "inproc", pid=os.getpid())
+    rec = Recorder(store, "inproc")
+    feed = RecorderFeed(rec, store.session("inproc"))
+    app = TopApp(feed, clock=lambda: T0 + 5, poll_interval=0.05)
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = app.query_one(DataTable)
+        c = SESSION_CALLS[1]
+        start_call(rec, c, 1)
+        await pilot.pause(0.2)
+        assert cell(table, c.id, "status") == "… waiting"
+        finish_call(rec, c)
+        await pilot.pause(0.2)
+        assert cell(table, c.id, "status") == "✓ ok" and cell(table, c.id, "cost") == "$0.0004"
+    rec.close()
+
+
+async def test_thousands_of_calls_update_in_place_quickly() -> None:
+    store = TraceStore(paths.trace_db())
+    start_session(store, "big", pid=os.getpid())
+    rec = Recorder(store, "big")
+    n = 3000
+    calls = [
+        SeedCall(f"b{i}", ("implement", "explore", "background")[i % 3], "claude-opus-4-1",
+                 ("claude-sonnet-4-5", "claude-haiku-4-5")[i % 2], 1000 + i, 100,
+                 cost=0.001 * (i % 7), baseline=0.01, offset=i * 0.5)
+        for i in range(n)
+    ]  # fmt: skip
+    for seq, c in enumerate(calls, start=1):
+        start_call(rec, c, seq)
+    rec.flush()
+    app = follow("big", poll_interval=None)
+    t0 = time.perf_counter()
+    async with app.run_test(size=(160, 48)) as pilot:
+        mount_s = time.perf_counter() - t0
+        table = app.query_one(DataTable)
+        assert table.row_count == n
+        # 500 calls finish at once: one batch, rows updated in place.
+        for c in calls[:500]:
+            finish_call(rec, c)
+        rec.flush()
+        t1 = time.perf_counter()
+        app.tick()
+        await pilot.pause()
+        tick_s = time.perf_counter() - t1
+        assert table.row_count == n
+        assert (
+            cell(table, "b0", "status") == "✓ ok" and cell(table, "b600", "status") == "… waiting"
+        )
+        assert app.ledger.total.ok == 500 and app.ledger.total.streaming == n - 500
+        # A quiet tick (nothing changed) costs next to nothing.
+        t2 = time.perf_counter()
+        app.tick()
+        quiet_s = time.perf_counter() - t2
+    rec.close()
+    print(
+        f"mount {n} calls: {mount_s:.2f}s, 500 updates: {tick_s * 1000:.0f}ms, quiet tick: {quiet_s * 1000:.1f}ms"
+    )
+    assert tick_s < 1.0 and quiet_s < 0.02
