@@ -9,13 +9,22 @@ diff of tests/fixtures/claude/, and update the classifier's hints.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 
 import pytest
 
 from tests.e2e.capture_claude import FIXTURES, SCENARIOS, capture
-from tests.support.claude_env import require_claude
+from tests.support.claude_env import (
+    INTERACTIVE_READY,
+    TmuxPane,
+    is_title_request,
+    make_claude_env,
+    require_claude,
+)
 from tests.support.claude_markers import markers, missing_for
+from tests.support.fake_anthropic import FakeAnthropic
 
 INTERACTIVE = {"interactive", "plan-mode-toggled"}
 
@@ -51,3 +60,53 @@ def test_live_capture_matches_the_committed_markers(name: str) -> None:
             f"{name}/{label}: Claude Code's wire changed (new: {sorted(now - then)}, "
             f"gone: {sorted(then - now)}); rerun tests/e2e/capture_claude.py"
         )
+
+
+def test_print_mode_runs_offline_against_the_fake(tmp_path) -> None:
+    """The documented offline set-up: `claude -p` gets the fake's reply, nothing else is sent."""
+    with FakeAnthropic(["Hello from the fake upstream."]) as fake:
+        ce = make_claude_env(tmp_path, fake.base_url)
+        done = ce.run("-p", "hi")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Hello from the fake upstream."
+    (request,) = fake.message_requests
+    assert request.path == "/v1/messages?beta=true"
+    assert request.headers["x-api-key"] == ce.api_key
+    # Besides the call itself, at most a warm-up HEAD of the base URL.
+    others = [(r.method, r.path) for r in fake.requests if r.endpoint != "messages"]
+    assert all(method == "HEAD" for method, _ in others), others
+
+
+@pytest.mark.tmux
+@pytest.mark.parametrize(
+    "exit_keys", [["/exit"], ["C-d", "C-d"]], ids=["slash-exit", "ctrl-d-twice"]
+)
+def test_interactive_mode_in_tmux_without_dialogs(tmp_path, exit_keys: list[str]) -> None:
+    """Interactive: no first-run dialog, a typed prompt gets the reply, and a clean exit."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+
+    def answer(body: dict, headers: dict) -> str:
+        return '{"title": "Greeting"}' if is_title_request(body) else "Hi from the fake upstream."
+
+    with FakeAnthropic(answer) as fake:
+        ce = make_claude_env(tmp_path, fake.base_url)
+        pane = TmuxPane(f"claude-env-{os.getpid()}-{exit_keys[0].strip('/')}")
+        try:
+            pane.start(ce.command(), ce.env, ce.cwd)
+            pane.wait_for(*INTERACTIVE_READY, timeout=60)
+            pane.submit("hello there")
+            pane.wait_for("Hi from the fake upstream.", timeout=60)
+            for key in exit_keys:
+                if key.startswith("/"):
+                    pane.submit(key)
+                else:
+                    pane.press(key)
+                    time.sleep(0.3)
+            screen = pane.wait_for("[exited", timeout=30)
+        finally:
+            pane.kill()
+    assert "[exited 0]" in screen
+    bodies = [r.body for r in fake.message_requests]
+    assert sum(is_title_request(b) for b in bodies) == 1  # one title call per prompt
+    assert sum(not is_title_request(b) for b in bodies) == 1

@@ -68,7 +68,6 @@ __all__ = [
     "Thinking",
     "ToolUse",
     "estimate_tokens",
-    "sse_events",
 ]
 
 # The error `type` the real API uses for each HTTP status.
