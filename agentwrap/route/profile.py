@@ -516,7 +516,9 @@ def build_profile(
         for alias, chain in _table(layer, ("fallbacks",), data.get("fallbacks", {})).items():
             path = ("fallbacks", alias)
             if not isinstance(chain, list) or not all(isinstance(a, str) for a in chain):
-                raise layer.error(path, f"fallbacks.{alias}: expected a list of model aliases")
+                raise layer.error(
+                    path, f"fallbacks.{alias}: expected a list of model aliases{_scope_hint(alias)}"
+                )
             profile.fallbacks[alias] = list(chain)
             profile.origins[f"fallbacks.{alias}"] = layer.origin(*path)
             refs[f"fallbacks.{alias}"] = (layer, path)
@@ -739,9 +741,17 @@ def _check_keys(
     for key in raw:
         if key not in known:
             where = _dotted((*path, key))
+            hint = _scope_hint(key) if path else ""
             raise layer.error(
-                (*path, key), f"unknown key '{where}'; expected one of: {', '.join(known)}"
+                (*path, key), f"unknown key '{where}'; expected one of: {', '.join(known)}{hint}"
             )
+
+
+def _scope_hint(key: str) -> str:
+    # In TOML a key belongs to the table above it: a common slip with top-level keys.
+    if key in _TOP_KEYS:
+        return f" (a top-level '{key}' must come before the first [table])"
+    return ""
 
 
 def _table(layer: _Layer, path: tuple[str | int, ...], raw: Any) -> dict[str, Any]:

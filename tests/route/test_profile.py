@@ -378,4 +378,30 @@ def test_frugal_without_keys_warns_once_per_provider() -> None:
 
 def test_routes_with_a_mistyped_alias() -> None:
     message = error_of(GOOD, routes={"plan": "opsu"})
-    assert message.startswith("--route plan=opsu: unknown model alias 'opsu'; known: requested, opus,")
+    assert message.startswith(
+        "--route plan=opsu: unknown model alias 'opsu'; known: requested, opus,"
+    )
+
+
+def test_the_documented_example_is_a_valid_profile() -> None:
+    doc = Path(__file__).parents[2] / "docs" / "profiles.md"
+    if not doc.exists():
+        pytest.skip("docs/profiles.md moved")
+    example = doc.read_text().split("```toml\n", 1)[1].split("```", 1)[0]
+    profile = parse_profile_text(
+        example, "example", env={"DEEPSEEK_API_KEY": "k"}, translation=False
+    )
+    assert profile.routing["explore"] == "flash"
+    assert [r.name for r in profile.rules][:2] == ["escalate-after-failure", "long-prompts"]
+    assert profile.budget is not None and profile.budget.downgrade_to == "flash"
+
+
+def test_a_top_level_key_written_inside_a_table_gets_a_hint() -> None:
+    message = error_of(GOOD + 'baseline = "opus"\n')
+    assert message == (
+        "p.toml:34: fallbacks.baseline: expected a list of model aliases "
+        "(a top-level 'baseline' must come before the first [table])"
+    )
+    message = error_of('[routing]\nplan = "opus"\nextends = "balanced"\n')
+    assert message.startswith("p.toml:3: unknown key 'routing.extends'")
+    assert message.endswith("(a top-level 'extends' must come before the first [table])")
