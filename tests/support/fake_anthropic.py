@@ -31,7 +31,8 @@ Served (under any path prefix, with or without a query such as `?beta=true`):
 - `POST <prefix>/v1/messages/count_tokens`: `{"input_tokens": N}`, N estimated from the body.
 - `GET <prefix>/v1/models`: a small model list (`models=`).
 
-Anything else is a 404 `not_found_error`. Every request (including those) is recorded in
+Anything else is a 404 `not_found_error`. A callable script that raises answers 400 with the
+exception in the message, and the exception is kept in `fake.script_errors`. Every request (including those) is recorded in
 `fake.requests` as a `RecordedRequest` (method, path with query, lower-cased headers, parsed
 JSON body, raw bytes).
 
@@ -401,6 +402,7 @@ class FakeAnthropic:
         self.models = list(models)
         self.prefix = prefix.rstrip("/")
         self.requests: list[RecordedRequest] = []
+        self.script_errors: list[Exception] = []  # raised by a callable script
         self.port: int | None = None
         self._script_index = 0
         self._ids = itertools.count(1)
@@ -510,7 +512,12 @@ class FakeAnthropic:
     def _next_reply(self, body: Any, headers: dict[str, str]) -> Reply:
         script = self.script
         if callable(script):
-            answer = script(body if isinstance(body, dict) else {}, headers)
+            try:
+                answer = script(body if isinstance(body, dict) else {}, headers)
+            except Exception as exc:
+                # A 400 and not a 5xx: clients retry 5xx with backoff, hiding the bug for minutes.
+                self.script_errors.append(exc)
+                return Reply.error(400, f"fake upstream: the script raised {exc!r}")
         else:
             with self._lock:
                 index = self._script_index

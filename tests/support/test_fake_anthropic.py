@@ -315,3 +315,15 @@ async def test_async_mode_runs_on_the_test_loop() -> None:
         await c.close()
     assert message.content[0].text == "async hello"
     assert fake.requests[0].body["stream"] is True
+
+
+def test_a_script_that_raises_answers_400_and_keeps_the_exception() -> None:
+    def script(body: dict, headers: dict) -> str:
+        raise KeyError("no such step")
+
+    with (
+        FakeAnthropic(script) as fake,
+        pytest.raises(anthropic.BadRequestError, match="no such step"),
+    ):
+        client(fake).messages.create(**ASK)
+    assert [type(e) for e in fake.script_errors] == [KeyError]
