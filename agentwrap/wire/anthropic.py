@@ -357,6 +357,10 @@ def _thinking(
             body["output_config"] = {**body.get("output_config", {}), "effort": cfg.effort}
         return True
     budget = cfg.budget or c.effort_to_budget(cfg.effort)
+    if req.max_tokens is None:
+        # No limit asked for: leave the answer its usual room on top of the thinking budget.
+        max_tokens = budget + DEFAULT_MAX_TOKENS
+        body["max_tokens"] = max_tokens
     if max_tokens <= 1024:
         return False
     budget = max(1024, min(budget, max_tokens - 1))
