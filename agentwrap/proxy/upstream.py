@@ -86,13 +86,15 @@ def upstream_headers(
         }
         out["content-type"] = "application/json"
     if key is not None:
-        if provider.api == ANTHROPIC:
-            out["x-api-key"] = key
-            out.setdefault("anthropic-version", "2023-06-01")
-        elif provider.api == GEMINI:
-            out["x-goog-api-key"] = key
-        else:
+        # A profile may name the header scheme (Anthropic-compatible gateways often want bearer).
+        default = {ANTHROPIC: "x-api-key", GEMINI: "x-goog-api-key"}.get(provider.api, "bearer")
+        scheme = getattr(provider, "auth", None) or default
+        if scheme == "bearer":
             out["authorization"] = f"Bearer {key}"
+        else:
+            out[scheme] = key
+        if provider.api == ANTHROPIC:
+            out.setdefault("anthropic-version", "2023-06-01")
     elif provider.api == ANTHROPIC and provider.api != agent_api:
         out.setdefault("anthropic-version", "2023-06-01")
     out.update(provider.headers)
