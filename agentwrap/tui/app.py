@@ -25,10 +25,12 @@ from textual.widgets import DataTable, Footer, Label, Sparkline
 from agentwrap.trace import queries as q
 from agentwrap.trace.live import POLL_INTERVAL, Feed, LiveBatch
 from agentwrap.tui.cells import Layout, layout_for
-from agentwrap.tui.widgets import CallDetail, TotalsHeader, session_state
+from agentwrap.tui.widgets import CallDetail, TotalsHeader, session_state, spark_text
 
 # Below this width the header is compact and the chart is hidden.
 COMPACT_WIDTH = 120
+# Width of the one-line chart in the compact header.
+COMPACT_SPARK = 12
 # The chart is recomputed at most this often (seconds); it is O(calls).
 CHART_EVERY = 1.0
 
@@ -73,6 +75,7 @@ class TopApp(App[None]):
         self._cells: dict[str, tuple[Any, ...]] = {}
         self._chart_dirty = False
         self._chart_at = 0.0
+        self._spark: list[float] = []
 
     # -- building -------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -237,12 +240,14 @@ class TopApp(App[None]):
         return out
 
     def _redraw_header(self) -> None:
+        compact = self.size.width < COMPACT_WIDTH
         self.query_one(TotalsHeader).show(
             title=self._title(),
             ledger=self.ledger,
             filters=self._filter_labels(),
             paused=self.paused,
-            compact=self.size.width < COMPACT_WIDTH,
+            compact=compact,
+            spark=spark_text(self._spark) if compact else "",
         )
 
     def _redraw_chart(self, force: bool = False) -> None:
@@ -252,11 +257,15 @@ class TopApp(App[None]):
         self._chart_dirty = False
         self._chart_at = now
         spark = self.query_one(Sparkline)
-        width = max(spark.size.width, 24)
         total = self.ledger.total
         spark.data = q.cost_series(
-            self.calls.values(), width, total.first_started, total.last_finished
+            self.calls.values(), max(spark.size.width, 24), total.first_started, total.last_finished
         )
+        self._spark = q.cost_series(
+            self.calls.values(), COMPACT_SPARK, total.first_started, total.last_finished
+        )
+        if self.size.width < COMPACT_WIDTH:
+            self._redraw_header()
         self.query_one("#chart-label", Label).update(
             f"cost over time · {q.fmt_usd(total.cost_usd) if total.priced_calls else '—'}"
         )

@@ -56,6 +56,7 @@ class TotalsHeader(Static):
         filters: list[str],
         paused: bool,
         compact: bool,
+        spark: str = "",
     ) -> None:
         """Redraw from the ledger (cheap: it holds running sums)."""
         total = ledger.total
@@ -115,6 +116,9 @@ class TotalsHeader(Static):
         if not ledger.by_model:
             models.append("no calls yet", style="dim")
 
+        if spark:
+            money.append("  ")
+            money.append(spark, style="cyan")
         lines: list[Text] = [first, money]
         if compact:
             # Three lines at 80 columns: counts and the model split share the last one.
@@ -129,6 +133,19 @@ class TotalsHeader(Static):
         # The plain text, for tests and screen readers of the DOM.
         self.plain = "\n".join(line.plain for line in lines)
         self.update(Group(*lines))
+
+
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def spark_text(series: list[float]) -> str:
+    """A one-line sparkline of the series (for the compact header, where the chart is hidden)."""
+    top = max(series, default=0.0)
+    if top <= 0:
+        return ""
+    return "".join(
+        _BARS[min(int(v / top * (len(_BARS) - 1) + 0.5), len(_BARS) - 1)] for v in series
+    )
 
 
 def _no_cost(tally: q.Tally) -> str:

@@ -8,11 +8,12 @@ import time
 from textual.widgets import DataTable
 
 from agentwrap import paths
+from agentwrap.trace import queries as q
 from agentwrap.trace.live import RecorderFeed, StoreFollower
 from agentwrap.trace.recorder import Recorder
 from agentwrap.trace.store import TraceStore
 from agentwrap.tui.app import TopApp
-from agentwrap.tui.widgets import CallDetail, TotalsHeader
+from agentwrap.tui.widgets import CallDetail, TotalsHeader, spark_text
 from tests.support.trace_seed import (
     SESSION_CALLS,
     T0,
@@ -229,6 +230,12 @@ async def test_narrow_terminal_drops_columns_and_wide_brings_them_back() -> None
         assert keys == ["time", "step", "model", "tokens", "cost", "status"]
         assert cell(table, "call-04", "model") == "claude-sonnet-4-5"
         assert not app.query_one("#chart").display
+        # The chart moves into the header as one line of bars; the plan call is the tallest.
+        money_line = header(app).splitlines()[1]
+        total = app.ledger.total
+        series = q.cost_series(app.calls.values(), 12, total.first_started, total.last_finished)
+        assert money_line.endswith(spark_text(series))
+        assert "█" in money_line
         # Every visible column fits: no horizontal scrolling at 80 columns.
         assert table.virtual_size.width <= 80
         await pilot.resize_terminal(160, 48)
