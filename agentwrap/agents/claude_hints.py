@@ -210,17 +210,19 @@ def _is_compaction(call: Call) -> bool:
 
 
 def _plan_mode(call: Call) -> str | None:
-    state: str | None = None
-    where = ""
-    for message in call.messages:
+    # The newest plan-mode marker decides; scan from the end and stop at the first one.
+    for message in reversed(call.messages):
         role = message.get("role") if isinstance(message, dict) else None
-        for text in _texts(message):
+        for text in reversed(_texts(message)):
+            if "lan mode" not in text:  # cheap filter before lower-casing long texts
+                continue
             lowered = text.lower()
             events = [(m.start(), "on") for m in _PLAN_ON.finditer(lowered)]
             events += [(m.start(), "off") for m in _PLAN_OFF.finditer(lowered)]
-            for _, event in sorted(events):
-                state = event
-                where = "a system message" if role == "system" else f"a {role} message"
-    if state == "on":
-        return f"plan-mode reminder in {where} → plan"
+            if not events:
+                continue
+            if max(events)[1] == "off":
+                return None
+            where = "a system message" if role == "system" else f"a {role} message"
+            return f"plan-mode reminder in {where} → plan"
     return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from agentwrap.route.classify import classify, detect_agent
 from agentwrap.wire.call import Call
 from tests.route import claude_wire as cw
@@ -153,3 +155,32 @@ def test_other_surfaces_get_the_default() -> None:
     call = Call("openai-responses", "responses", {"model": "gpt-5", "input": []}, {})
     step = classify(call)
     assert step.kind == "implement" and not step.matched
+
+
+@pytest.mark.parametrize(
+    "instruction",
+    [
+        "Your task is to create a detailed summary of the conversation so far.",
+        "Please create a detailed summary of this conversation.",
+        "Your task is to create a detailed summary of the RECENT portion of the conversation.",
+    ],
+)
+def test_compaction_variants(instruction: str) -> None:
+    call = cw.compact_call()
+    call.body["messages"][-1]["content"][0]["text"] = instruction
+    assert classify(call).kind == "compact"
+
+
+def test_plan_mode_in_a_long_conversation_uses_the_newest_marker() -> None:
+    filler = [{"role": "user", "content": "x" * 1000}, {"role": "assistant", "content": "ok"}] * 50
+    on = [{"role": "system", "content": cw.PLAN_REMINDER}]
+    off = [{"role": "system", "content": "## Exited Plan Mode\n\nYou have exited plan mode."}]
+    again = [
+        {
+            "role": "user",
+            "content": "<system-reminder>Plan mode still active (see above).</system-reminder>",
+        }
+    ]
+    assert classify(cw.main_loop(on + filler)).kind == "plan"
+    assert classify(cw.main_loop(on + filler + off + filler)).kind == "implement"
+    assert classify(cw.main_loop(on + off + filler + again)).kind == "plan"
