@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
+from agentwrap import panel
 from agentwrap.agents import claude as claude_agent
 from agentwrap.agents.base import LaunchPlan, with_no_proxy
 from agentwrap.cli.main import app
@@ -34,6 +37,12 @@ ObserveOpt = typer.Option(
     help="Forward every call unchanged; record what the profile would have chosen.",
 )
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No summary when the agent exits.")
+PanelOpt = typer.Option(
+    None,
+    "--panel",
+    help="Live panel beside the agent: auto (a tmux split when inside tmux), split (starts tmux "
+    "when outside it), window, off. Default: $AGENTWRAP_PANEL or auto.",
+)
 
 
 def _err(msg: str) -> None:
@@ -49,13 +58,7 @@ def _load(profile: str | None, routes: list[str] | None, env: dict[str, str]) ->
             raise typer.Exit(2)
         overrides[step.strip()] = model.strip()
     try:
-        try:
-            prof = load_profile(Path.cwd(), profile, env, routes=overrides or None)  # type: ignore[call-arg]
-        except TypeError:
-            if overrides:
-                _err("--route needs routing profiles, which this build does not have")
-                raise typer.Exit(2) from None
-            prof = load_profile(Path.cwd(), profile, env)
+        prof = load_profile(Path.cwd(), profile, env, overrides or None)
     except ProfileError as exc:
         _err(str(exc))
         raise typer.Exit(2) from None
@@ -66,19 +69,28 @@ def _load(profile: str | None, routes: list[str] | None, env: dict[str, str]) ->
 
 def _launch(
     agent: str,
-    plan_for: callable,  # type: ignore[valid-type]
+    plan_for: Callable[[str, dict[str, str]], LaunchPlan],
     argv_for_record: list[str],
     profile: str | None,
     routes: list[str] | None,
     observe: bool,
     quiet: bool,
+    panel_mode: str | None,
 ) -> None:
+    wrapped = panel.restore_wrapped_env()  # inside the tmux session we started ourselves
     env = dict(os.environ)
+    try:
+        mode = panel.resolve_mode(panel_mode, env, argv_for_record[1:])
+    except ValueError as exc:
+        _err(str(exc))
+        raise typer.Exit(2) from None
     # First learn where the user's own Anthropic calls go (a gateway), before we replace it.
     probe = plan_for("http://127.0.0.1:0/s/probe", env)
     if probe.anthropic_upstream:
         env["AGENTWRAP_ANTHROPIC_UPSTREAM"] = probe.anthropic_upstream
     prof = _load(profile, routes, env)
+    if mode == "wrap":
+        _run_wrapped(env, quiet)
     for note in probe.notes:
         _err(note)
     hints = agent if agent == claude_agent.NAME else None
@@ -89,17 +101,46 @@ def _launch(
         argv_for_record,
     )
     code: int | None = None
+    pane: panel.TmuxPanel | None = None
     try:
         base_url = session.start()
         plan = plan_for(base_url, env)
+        if mode in ("split", "window"):
+            pane = panel.TmuxPanel(session.id, mode, env)
+            problem = pane.open()
+            if problem:
+                _err(problem)
         code = session.run_child(plan)
     finally:
         session.close(code)
-    if not quiet:
+        if pane is not None:
+            pane.close()
+    if wrapped is not None:
+        panel.write_status(wrapped, code if code is not None else 1, session.id)
+    elif not quiet:
         from agentwrap.cli.summary import print_summary
 
         print_summary(session.store, session.id)
     raise typer.Exit(code if code is not None else 1)
+
+
+def _run_wrapped(env: dict[str, str], quiet: bool) -> None:
+    """Start a tmux session holding agent and panel; report the agent's exit and summary."""
+    with tempfile.TemporaryDirectory(prefix="agentwrap-") as state:
+        state_dir = Path(state)
+        panel.wrap_in_tmux(sys.argv[1:], env, state_dir)
+        status = panel.read_status(state_dir)
+    if status is None:
+        _err("the tmux session ended before the agent reported its exit")
+        raise typer.Exit(1)
+    code, session_id = status
+    if not quiet:
+        from agentwrap import paths
+        from agentwrap.cli.summary import print_summary
+        from agentwrap.trace.store import TraceStore
+
+        print_summary(TraceStore(paths.trace_db()), session_id)
+    raise typer.Exit(code)
 
 
 @app.command(
@@ -113,6 +154,7 @@ def claude_cmd(
     route: list[str] | None = RouteOpt,
     observe: bool = ObserveOpt,
     quiet: bool = QuietOpt,
+    panel_mode: str | None = PanelOpt,
 ) -> None:
     args = list(ctx.args)
     exe = claude_agent.binary(os.environ)
@@ -128,7 +170,7 @@ def claude_cmd(
     def plan_for(base_url: str, env: dict[str, str]) -> LaunchPlan:
         return claude_agent.plan(exe, args, base_url, env)
 
-    _launch("claude", plan_for, ["claude", *args], profile, route, observe, quiet)
+    _launch("claude", plan_for, ["claude", *args], profile, route, observe, quiet, panel_mode)
 
 
 @app.command(
@@ -143,8 +185,9 @@ def run_cmd(
     route: list[str] | None = RouteOpt,
     observe: bool = ObserveOpt,
     quiet: bool = QuietOpt,
+    panel_mode: str | None = PanelOpt,
 ) -> None:
-    args = [a for a in ctx.args]
+    args = list(ctx.args)
     if args and args[0] == "--":
         args = args[1:]
     if not args:
@@ -171,7 +214,7 @@ def run_cmd(
         with_no_proxy(child)
         return LaunchPlan([exe, *args[1:]], child, [], upstream)
 
-    _launch(os.path.basename(args[0]), plan_for, args, profile, route, observe, quiet)
+    _launch(os.path.basename(args[0]), plan_for, args, profile, route, observe, quiet, panel_mode)
 
 
 @app.command("serve", help="Run the proxy alone; prints its base URL on the first line of stdout.")

@@ -172,9 +172,13 @@ def test_interactive_claude_in_tmux(tmp_path):
         pane = TmuxPane(f"aw-int-{os.getpid()}", width=120, height=40)
         pane.start([agentwrap_exe(), "claude"], ce.env, ce.cwd)
         try:
-            pane.wait_for("? for shortcuts", timeout=60)
+            # agentwrap's statusline takes the place of the shortcuts hint under the prompt.
+            pane.wait_for("agentwrap: no calls yet", timeout=60)
             pane.submit("hello there")
             pane.wait_for("Hello from the fake upstream", timeout=60)
+            # After the reply, the statusline names the model that handled the step, and its cost.
+            status = pane.wait_for("claude-opus", "claude-sonnet", timeout=30)
+            assert "$" in status.splitlines()[-1] or "$" in status
             pane.submit("/exit")
             screen = pane.wait_for("[exited 0]", timeout=60)
         finally:
@@ -183,3 +187,43 @@ def test_interactive_claude_in_tmux(tmp_path):
     (sess,) = sessions()
     calls = calls_of(sess["id"])
     assert any(c["input_tokens"] == 2400 and c["status"] == "ok" for c in calls)
+
+
+@pytest.mark.tmux
+def test_panel_opens_in_a_tmux_split_and_shows_the_new_call(tmp_path):
+    with FakeAnthropic(answer) as fake:
+        ce = make_claude_env(tmp_path, base_url=fake.base_url)
+        ce.env["AGENTWRAP_CLAUDE_BIN"] = str(ce.binary)
+        pane = TmuxPane(f"aw-panel-{os.getpid()}", width=200, height=50)
+        # The pane's command starts from a clean env; give it what tmux gives its panes.
+        tmpdir = os.environ.get("TMUX_TMPDIR", "/tmp")
+        ce.env["TMUX"] = f"{tmpdir}/tmux-{os.getuid()}/{pane.socket},0,0"
+        ce.env["TMUX_PANE"] = "%0"
+        pane.start([agentwrap_exe(), "claude"], ce.env, ce.cwd)
+        try:
+            pane.wait_for("agentwrap: no calls yet", timeout=60)
+            panes = pane._tmux("list-panes", "-t", pane.name, "-F", "#{pane_id}").stdout.split()
+            assert len(panes) == 2, "the panel did not open beside the agent"
+            panel_pane = panes[1]
+
+            def panel_screen() -> str:
+                return pane._tmux("capture-pane", "-p", "-t", panel_pane).stdout
+
+            deadline = time.monotonic() + 30
+            while "simulated" not in panel_screen() and "calls" not in panel_screen():
+                assert time.monotonic() < deadline, panel_screen()
+                time.sleep(0.3)
+            before = panel_screen()
+            assert "2,400" not in before
+            pane.submit("hello there")
+            pane.wait_for("Hello from the fake upstream", timeout=60)
+            deadline = time.monotonic() + 20
+            while "2,400" not in panel_screen() and "2.4k" not in panel_screen():
+                assert time.monotonic() < deadline, panel_screen()
+                time.sleep(0.3)
+            pane.submit("/exit")
+            pane.wait_for("[exited 0]", timeout=60)
+            remaining = pane._tmux("list-panes", "-t", pane.name, "-F", "#{pane_id}").stdout.split()
+            assert remaining == panes[:1], "the panel pane was not closed with the session"
+        finally:
+            pane.kill()
