@@ -405,3 +405,11 @@ def test_a_top_level_key_written_inside_a_table_gets_a_hint() -> None:
     message = error_of('[routing]\nplan = "opus"\nextends = "balanced"\n')
     assert message.startswith("p.toml:3: unknown key 'routing.extends'")
     assert message.endswith("(a top-level 'extends' must come before the first [table])")
+
+
+def test_explicit_bare_name_of_an_existing_file(tmp_path: Path) -> None:
+    write(tmp_path / "team", GOOD)
+    profile = load_profile(tmp_path, explicit="team", env={"FAST_KEY": "k"}, translation=False)
+    assert profile.source == str(tmp_path / "team")
+    write(tmp_path / "balanced", GOOD)  # a preset name still means the preset
+    assert load_profile(tmp_path, explicit="balanced", env={}).source == "preset balanced"
