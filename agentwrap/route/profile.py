@@ -432,9 +432,8 @@ def _preset_layer(name: str) -> _Layer:
 
 def _explicit_layer(ref: str, base: Path) -> _Layer:
     looks_like_path = "/" in ref or ref.endswith(".toml") or ref.startswith((".", "~"))
-    if not looks_like_path:
-        if ref in preset_names() or not (base / ref).is_file():
-            return _preset_layer(ref)
+    if not looks_like_path and (ref in preset_names() or not (base / ref).is_file()):
+        return _preset_layer(ref)
     path = Path(ref).expanduser()
     if not path.is_absolute():
         path = base / path
