@@ -206,12 +206,7 @@ class FakeProvider:
             wants_stream = isinstance(body, dict) and bool(body.get("stream"))
         stream = wants_stream if reply.stream is None else reply.stream
         self._counter += 1
-        writer = {
-            "anthropic": _Anthropic,
-            "openai-chat": _Chat,
-            "openai-responses": _Responses,
-            "gemini": _Gemini,
-        }[self.api](reply, self._counter, body if isinstance(body, dict) else {})
+        writer = _WRITERS[self.api](reply, self._counter, body if isinstance(body, dict) else {})
         if not stream:
             return web.json_response(writer.whole())
         resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
@@ -799,3 +794,27 @@ class _Gemini(_Writer):
 
     def stream_error(self, message: str) -> bytes:
         return _sse({"error": {"code": 503, "message": message, "status": "UNAVAILABLE"}})
+
+
+def stream_bytes(api: str, reply: Reply, request: dict[str, Any] | None = None) -> bytes:
+    """The SSE bytes the fake would stream for `reply` (for tests that need no server)."""
+    writer = _WRITERS[api](reply, 1, request or {"stream_options": {"include_usage": True}})
+    events = writer.events()
+    if reply.stream_error is not None:
+        events = events[: writer.content_events] + [writer.stream_error(reply.stream_error)]
+    if reply.cut_after is not None:
+        events = events[: reply.cut_after]
+    return b"".join(events)
+
+
+def whole_body(api: str, reply: Reply) -> dict[str, Any]:
+    """The JSON body the fake would answer for `reply` without streaming."""
+    return _WRITERS[api](reply, 1, {}).whole()
+
+
+_WRITERS: dict[str, type[_Writer]] = {
+    "anthropic": _Anthropic,
+    "openai-chat": _Chat,
+    "openai-responses": _Responses,
+    "gemini": _Gemini,
+}
