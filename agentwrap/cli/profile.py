@@ -137,6 +137,7 @@ extends = "{preset}"
 # missing capability moves it, or the prompt is still small.
 # [main_loop]
 # sticky = true
+# sticky_calls = 8                       # then the step's own model may return
 # free_switch_below_tokens = 4096
 """
 
@@ -232,8 +233,9 @@ def show_lines(profile: Profile) -> list[str]:
             + _from(profile.origin("budget"))
         )
     lines.append(
-        f"main_loop = sticky {str(profile.sticky_main_loop).lower()}, free_switch_below_tokens "
-        f"{profile.free_switch_below_tokens}" + _from(profile.origin("main_loop"))
+        f"main_loop = sticky {str(profile.sticky_main_loop).lower()}, sticky_calls "
+        f"{profile.sticky_calls}, free_switch_below_tokens {profile.free_switch_below_tokens}"
+        + _from(profile.origin("main_loop"))
     )
     for warning in profile.warnings:
         lines.append(f"# warning: {warning}")
@@ -295,6 +297,7 @@ def show_json(profile: Profile) -> dict[str, Any]:
         },
         "main_loop": {
             "sticky": profile.sticky_main_loop,
+            "sticky_calls": profile.sticky_calls,
             "free_switch_below_tokens": profile.free_switch_below_tokens,
         },
         "warnings": profile.warnings,

@@ -19,12 +19,14 @@ Then, in this order, policies that may change the choice — each says so in the
   requested model on the agent's own provider. A decision carries at most three fallbacks.
 - **Sticky main loop.** Switching the main loop's model mid-conversation throws away the
   provider's prompt cache: the next call pays to write the whole prefix again (for a 60k-token
-  prompt on a frontier model, about as much as a dozen cached turns). So a main-loop call stays
-  on the model the main loop is on, unless: the step kind changed (plan → implement is what
-  routing is for), a rule, `--route` or the budget chose the new model, the agent itself asked
-  for a different model, the current model cannot serve the call, or the prompt is under
-  `main_loop.free_switch_below_tokens` (little cache to lose). Compaction rewrites the
-  conversation anyway, so after it the main loop may switch freely.
+  prompt, about as much as ten to twenty cached turns of reading it). So a main-loop call
+  stays on the model the main loop is on, unless: the step kind changed (plan → implement is
+  what routing is for), a rule, `--route` or the budget chose the new model, the agent itself
+  asked for a different model, the current model cannot serve the call, the prompt is under
+  `main_loop.free_switch_below_tokens` (little cache to lose), or the main loop has already
+  made `main_loop.sticky_calls` calls on its model (the cache has paid for itself; e.g. an
+  escalation after a failure lasts that long, then the step's own model returns).
+  Compaction rewrites the conversation anyway, so after it the main loop may switch freely.
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ class SessionState:
     main_target: Target | None = None
     main_step: str | None = None  # the step kind of the last main-loop call
     main_requested: str | None = None  # the model the agent asked for on that call
+    main_calls: int = 0  # main-loop calls in a row on main_model
     agent: str | None = None  # the agent CLI of the session (claude, codex, ...)
     observe: bool = False  # forward unchanged, record what the profile would have chosen
 
@@ -107,9 +110,12 @@ class SessionState:
         if step.kind == "compact":
             # The conversation is rewritten after compaction: no cache to keep.
             self.main_target = self.main_model = self.main_step = None
+            self.main_calls = 0
             return
+        model = decision.target.model_for(call)
+        self.main_calls = self.main_calls + 1 if model == self.main_model else 1
         self.main_target = decision.target
-        self.main_model = decision.target.model_for(call)
+        self.main_model = model
         self.main_step = step.kind
         self.main_requested = call.model
 
@@ -343,12 +349,15 @@ def _sticky(
         why = f"the agent now asks for {call.model}"
     elif facts.tokens < profile.free_switch_below_tokens:
         why = f"the prompt is small ({cache})"
+    elif state.main_calls >= profile.sticky_calls:
+        why = f"after {state.main_calls} calls on it (main_loop.sticky_calls)"
     elif _unusable(profile, current.alias or REQUESTED, call, facts) is not None:
         why = f"{current.alias or REQUESTED} cannot take this call"
     else:
         notes.append(
             f"kept the main loop on {state.main_model}: switching to {new_model} would throw "
-            f"away its prompt cache ({cache}) (main_loop.sticky)"
+            f"away its prompt cache ({cache}) (main_loop.sticky, call {state.main_calls + 1} "
+            f"of {profile.sticky_calls})"
         )
         alias = current.alias or REQUESTED
         stay = Target(current.alias, current.model, current.provider)

@@ -67,7 +67,7 @@ _TOP_KEYS = {
     "fallbacks": "a table: model alias → list of aliases",
     "baseline": f"'{REQUESTED}' or a model alias",
     "budget": "a table with session_usd and on_exceed",
-    "main_loop": "a table with sticky and free_switch_below_tokens",
+    "main_loop": "a table with sticky, sticky_calls and free_switch_below_tokens",
 }
 _PROVIDER_KEYS = {
     "api": f"one of {', '.join(APIS)}",
@@ -104,6 +104,7 @@ _BUDGET_KEYS = {
 }
 _MAIN_LOOP_KEYS = {
     "sticky": "true or false",
+    "sticky_calls": "a positive integer (main-loop calls a model is kept before it may change)",
     "free_switch_below_tokens": "a non-negative integer (estimated prompt tokens)",
 }
 
@@ -242,6 +243,7 @@ class Profile:
     baseline: str = REQUESTED
     budget: Budget | None = None
     sticky_main_loop: bool = True
+    sticky_calls: int = 8
     free_switch_below_tokens: int = 4096
     overrides: dict[str, str] = field(default_factory=dict)  # --route STEP=ALIAS of this run
     agent_api: str = ANTHROPIC
@@ -535,6 +537,9 @@ def build_profile(
             _check_keys(layer, ("main_loop",), raw, _MAIN_LOOP_KEYS)
             if "sticky" in raw:
                 profile.sticky_main_loop = _bool(layer, ("main_loop", "sticky"), raw["sticky"])
+            if "sticky_calls" in raw:
+                path = ("main_loop", "sticky_calls")
+                profile.sticky_calls = _int(layer, path, raw["sticky_calls"])
             if "free_switch_below_tokens" in raw:
                 path = ("main_loop", "free_switch_below_tokens")
                 profile.free_switch_below_tokens = _int(layer, path, raw[path[1]], minimum=0)

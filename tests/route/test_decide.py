@@ -353,3 +353,15 @@ def test_chains_are_bounded_and_cycle_safe() -> None:
     )
     d = run(profile(text, translation=True), cw.subagent(cw.EXPLORE_PROMPT))
     assert aliases(d) == ["flash", "haiku", "sonnet", "opus"]  # gpt would be fifth
+
+
+def test_sticky_lasts_sticky_calls_then_the_steps_model_returns() -> None:
+    p, state = profile(PROFILE + "\n[main_loop]\nsticky_calls = 3\n"), SessionState()
+    assert _after(p, cw.main_loop(BIG + cw.tool_round(True)), state).target.alias == "opus"
+    kept = [_after(p, cw.main_loop(BIG + cw.tool_round(False)), state) for _ in range(2)]
+    assert [d.target.alias for d in kept] == ["opus", "opus"]
+    assert "call 2 of 3" in kept[0].reason and "call 3 of 3" in kept[1].reason
+    back = _after(p, cw.main_loop(BIG + cw.tool_round(False)), state)
+    assert back.target.alias == "sonnet"
+    assert "after 3 calls on it (main_loop.sticky_calls)" in back.reason
+    assert state.main_calls == 1 and state.main_model == "claude-sonnet-4-6"
