@@ -334,6 +334,25 @@ SCENARIOS: dict[str, Scenario] = {
             ],
         ),
         Scenario(
+            "interactive-compact",
+            lambda: Responder(
+                main=[
+                    "Noted.",
+                    "Sure.",
+                    "<analysis>short</analysis>\n<summary>We chatted.</summary>",
+                ]
+            ),
+            lambda ce, fake: run_interactive(
+                ce,
+                [
+                    ("Remember: the magic word is banana.", "Noted."),
+                    ("And the colour is green.", "Sure."),
+                    ("/compact", "Compacted"),
+                ],
+            ),
+            lambda run: [("compact", _compact_request(run))],
+        ),
+        Scenario(
             "plan-mode-toggled",
             lambda: Responder(main=["Hello!", "Plan: add farewell() to app.py.", "Implemented."]),
             lambda ce, fake: run_interactive(

@@ -26,7 +26,7 @@ from tests.support.claude_env import (
 from tests.support.claude_markers import markers, missing_for
 from tests.support.fake_anthropic import FakeAnthropic
 
-INTERACTIVE = {"interactive", "plan-mode-toggled"}
+INTERACTIVE = {"interactive", "interactive-compact", "plan-mode-toggled"}
 
 
 def _params() -> list:
