@@ -95,24 +95,33 @@ def log_cmd(
         for c in calls:
             typer.echo(json.dumps(c, default=str))
         return
-    table = Table(title=f"session {sess['id']} · {sess['agent']} · {len(calls)} calls")
-    for col in (
-        "#",
-        "time",
-        "step",
-        "model",
-        "status",
-        "in",
-        "out",
-        "cache w/r",
-        "cost",
-        "ttfb",
-        "total",
-        "reason",
-    ):
-        table.add_column(
-            col, justify="right" if col in ("#", "in", "out", "cost", "ttfb", "total") else "left"
-        )
+    console = Console()
+    wide = console.width >= 140
+    medium = console.width >= 100
+    table = Table(title=f"session {sess['id']} · {sess['agent']} · {len(calls)} calls", expand=wide)
+    columns: list[tuple[str, str, bool]] = [  # (name, justify, shown)
+        ("#", "right", True),
+        ("time", "left", medium),
+        ("step", "left", True),
+        ("model", "left", True),
+        ("status", "left", True),
+        ("in", "right", True),
+        ("out", "right", True),
+        ("cache w/r", "right", medium),
+        ("cost", "right", True),
+        ("ttfb", "right", wide),
+        ("total", "right", medium),
+        ("reason", "left", wide),
+    ]
+    for name, justify, shown in columns:
+        if shown:
+            table.add_column(
+                name,
+                justify=justify,  # type: ignore[arg-type]
+                no_wrap=name != "reason",
+                overflow="ellipsis",
+                ratio=1 if name == "reason" else None,
+            )
     for c in calls:
         model = c.get("model") or "-"
         if c.get("requested_model") and c.get("requested_model") != c.get("model"):
@@ -120,18 +129,23 @@ def log_cmd(
         status = (
             c["status"] if c["status"] != "error" else f"error {c.get('http_status') or ''}".strip()
         )
-        table.add_row(
-            str(c["seq"]),
-            time.strftime("%H:%M:%S", time.localtime(c["started_at"])),
-            c.get("step") or "-",
-            model,
-            status,
-            _tokens(c.get("input_tokens")),
-            _tokens(c.get("output_tokens")),
-            f"{_tokens(c.get('cache_creation_tokens'))}/{_tokens(c.get('cache_read_tokens'))}",
-            _usd(c.get("cost_usd")) if c["status"] != "refused" else "-",
-            f"{c['ttfb_ms']:.0f}ms" if c.get("ttfb_ms") is not None else "-",
-            f"{c['total_ms']:.0f}ms" if c.get("total_ms") is not None else "-",
-            c.get("reason") or c.get("error") or "",
+        values = {
+            "#": str(c["seq"]),
+            "time": time.strftime("%H:%M:%S", time.localtime(c["started_at"])),
+            "step": c.get("step") or "-",
+            "model": model,
+            "status": status,
+            "in": _tokens(c.get("input_tokens")),
+            "out": _tokens(c.get("output_tokens")),
+            "cache w/r": f"{_tokens(c.get('cache_creation_tokens'))}/{_tokens(c.get('cache_read_tokens'))}",
+            "cost": _usd(c.get("cost_usd")) if c["status"] != "refused" else "-",
+            "ttfb": f"{c['ttfb_ms']:.0f}ms" if c.get("ttfb_ms") is not None else "-",
+            "total": f"{c['total_ms']:.0f}ms" if c.get("total_ms") is not None else "-",
+            "reason": c.get("reason") or c.get("error") or "",
+        }
+        table.add_row(*(values[name] for name, _, shown in columns if shown))
+    console.print(table)
+    if not wide:
+        console.print(
+            "[dim]wider terminals show ttfb and the routing reason; --json has everything[/dim]"
         )
-    Console().print(table)

@@ -1,0 +1,70 @@
+"""`agentwrap sessions` and `agentwrap log` read the trace a real session wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.support.fake_anthropic import FakeAnthropic, Reply
+
+
+def _agentwrap(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    exe = str(Path(sys.executable).parent / "agentwrap")
+    return subprocess.run(
+        [exe, *args], capture_output=True, text=True, timeout=60, env={**os.environ, **env}
+    )
+
+
+def _session_with_calls(fake_url: str, models: list[str]) -> None:
+    code = (
+        "import anthropic\n"
+        "c = anthropic.Anthropic(api_key='sk-test', max_retries=0)\n"
+        f"for m in {models!r}:\n"
+        "    c.messages.create(model=m, max_tokens=64, messages=[{'role':'user','content':'hi'}])\n"
+    )
+    done = _agentwrap(
+        "run", "--quiet", "--", sys.executable, "-c", code, ANTHROPIC_BASE_URL=fake_url
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_sessions_newest_first_and_log_rows(tmp_path):
+    with FakeAnthropic(default=Reply("ok", input_tokens=100, output_tokens=10)) as fake:
+        _session_with_calls(fake.base_url, ["claude-sonnet-4-6"])
+        time.sleep(1.1)  # session ids sort by second
+        _session_with_calls(
+            fake.base_url, ["claude-haiku-4-5", "claude-sonnet-4-6", "no-such-model"]
+        )
+    sessions = json.loads(_agentwrap("sessions", "--json").stdout)
+    assert [s["calls"] for s in sessions] == [3, 1]  # newest first
+    assert sessions[0]["unpriced_calls"] == 1
+    rows = [json.loads(line) for line in _agentwrap("log", "--json").stdout.splitlines()]
+    assert [r["model"] for r in rows] == ["claude-haiku-4-5", "claude-sonnet-4-6", "no-such-model"]
+    assert rows[2]["cost_usd"] is None and "no-such-model" in rows[2]["unpriced_reason"]
+    newest = [
+        json.loads(line) for line in _agentwrap("log", "-n", "1", "--json").stdout.splitlines()
+    ]
+    assert [r["model"] for r in newest] == ["no-such-model"]
+    older = _agentwrap("log", "--session", sessions[1]["id"][:17], "--json").stdout.splitlines()
+    assert len(older) == 1
+    table = _agentwrap("log", COLUMNS="80").stdout
+    assert (
+        "unpriced" in table
+        and "$0.00" in table
+        and max(len(line) for line in table.splitlines()) <= 80
+    )
+
+
+def test_log_of_unknown_session_is_a_clear_error():
+    done = _agentwrap("log", "--session", "nope")
+    assert done.returncode == 1 and "no session matches 'nope'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_sessions_when_nothing_recorded():
+    done = _agentwrap("sessions")
+    assert done.returncode == 0 and "No sessions recorded yet" in done.stdout
