@@ -10,8 +10,9 @@ reason when that is impossible (no npm, no registry).
 - a throwaway HOME whose `~/.claude.json` answers every first-run question:
   `hasCompletedOnboarding: true`; `customApiKeyResponses.approved` holding the *last 20
   characters* of the API key (the CLI compares `key.slice(-20)`); and
-  `projects[<dir>].hasTrustDialogAccepted: true` for the working directory (the CLI looks the
-  trust up under the git root when the directory is inside a repository, so both are set);
+  `projects[<dir>].hasTrustDialogAccepted: true` for the working directory as given and as
+  resolved (the CLI looks trust up by the project's root directory, which is the working
+  directory here: the repository is created at its top);
 - a working directory (a small git repository unless `git_repo=False`);
 - an environment built from scratch (nothing of the caller's ANTHROPIC_*/CLAUDE_*/proxy/XDG
   variables leaks in): PATH, HOME, TERM, LANG, `ANTHROPIC_API_KEY` (a fake key),
@@ -29,20 +30,30 @@ What the CLI does on the wire (2.1.197), seen with these settings:
 Interactive mode in tmux (verified against the fake):
 
 - Start it with a fixed size, e.g. `tmux new-session -d -s S -x 120 -y 40 -c CWD 'env ... claude'`
-  (pass the environment explicitly: a tmux server started earlier keeps its own).
+  (pass the environment explicitly: a tmux server started earlier keeps its own; `TmuxPane`
+  below does this, on a tmux server of its own).
   With the `~/.claude.json` above there is no onboarding, theme, API-key or trust dialog: the
-  screen shows the welcome box and the `>` prompt within a few seconds (wait for the text
-  "? for shortcuts" before typing).
+  screen shows the welcome box and the `❯` prompt within a second or two (wait for one of
+  INTERACTIVE_READY before typing: "? for shortcuts", or "plan mode on" when started with
+  `--permission-mode plan`).
 - Type a prompt with `tmux send-keys -t S -l 'hello'` and then `tmux send-keys -t S Enter` as
-  a separate call (text and Enter in one call can arrive as a paste, and the Enter is then
-  taken as a newline inside the prompt).
-- The reply appears in the pane (`tmux capture-pane -p -t S`), prefixed with "●".
-- Interactive mode sends, per prompt, the main-loop call plus a background call that makes a
-  session title (no tools, `output_config.format` a JSON schema with a `title` property);
-  the two race, so a list script must tolerate either order: script by callable, or tell
-  them apart with `is_title_request()`.
-- Exit cleanly: type `/exit` then Enter (the CLI exits with status 0). Ctrl-D on an empty
-  prompt twice also exits; Ctrl-C twice as well.
+  a separate call, a moment later (a precaution: a burst of text ending in Enter may be read
+  as a paste, whose Enter is a newline inside the prompt).
+- The reply appears in the pane (`tmux capture-pane -p -t S`), prefixed with "●" (the
+  footer also shows a "●", so wait for the reply's own text).
+- Interactive mode sends the main-loop call and, once per session, a background call that
+  makes the session title (haiku model, no tools, `output_config.format` a JSON schema with a
+  `title` property; seen after the first prompt, but not after a bare "hello"). It races the
+  main-loop call, so a list script must tolerate either order: script by callable, and tell
+  them apart with `is_title_request()`. Answer it with JSON such as `{"title": "Demo"}`.
+- `/compact` works both in `-p` (`claude -p "/compact" --continue`, after a few turns) and
+  interactively; the screen then shows "Compacted".
+- Shift+Tab (tmux key `BTab`) cycles the permission mode: default -> accept edits -> plan
+  mode -> auto mode -> default; the footer shows "accept edits on", "plan mode on",
+  "auto mode on", and "? for shortcuts" again for the default.
+- Exit cleanly: type `/exit` then Enter; or Ctrl-D twice, or Ctrl-C twice, on an empty
+  prompt. All three exit with status 0 (/exit and Ctrl-D are checked by
+  tests/e2e/test_claude_captures.py).
 """
 
 from __future__ import annotations
