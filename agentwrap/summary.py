@@ -222,6 +222,9 @@ class SessionSummary:
             item(total.refused, "refused", "red")
         if total.streaming:
             item(total.streaming, "unfinished", "yellow")
+        would = q.fmt_would(total)
+        if would:
+            text.append(f" · observe mode: {would} on {total.would_calls} calls", style="cyan")
         if total.compared_calls and total.uncompared_calls:
             text.append(
                 f" · savings computed on {total.compared_calls} of "

@@ -110,6 +110,9 @@ def statusline_text(
             parts.append(_paint(f"saved {q.fmt_usd(saved)} ({pct:.0f}%)", "saved", color))
         else:
             parts.append(_paint(f"+{q.fmt_usd(-saved)} ({-pct:.0f}%) over baseline", "warn", color))
+    would = total.would_save_pct
+    if would is not None:
+        parts.append(f"routing would save {would:.0f}%")
     return " · ".join(parts)
 
 

@@ -118,6 +118,10 @@ class Tally:
     compared_calls: int = 0
     compared_cost_usd: float = 0.0
     compared_baseline_usd: float = 0.0
+    # Observe mode: what routing would have cost, over calls where that and the cost are known.
+    would_calls: int = 0
+    would_cost_usd: float = 0.0
+    would_actual_usd: float = 0.0
     first_started: float | None = None
     last_finished: float | None = None
 
@@ -156,6 +160,11 @@ class Tally:
                 t.compared_calls = 1
                 t.compared_cost_usd = float(cost)
                 t.compared_baseline_usd = baseline
+        would = call.get("would_cost_usd")
+        if would is not None and cost is not None:
+            t.would_calls = 1
+            t.would_cost_usd = float(would)
+            t.would_actual_usd = float(cost)
         started = call.get("started_at")
         if started is not None:
             t.first_started = float(started)
@@ -204,6 +213,13 @@ class Tally:
         return 100.0 * saved / self.compared_baseline_usd
 
     @property
+    def would_save_pct(self) -> float | None:
+        """Observe mode: the share of the actual cost routing would have saved."""
+        if not self.would_calls or self.would_actual_usd <= 0:
+            return None
+        return 100.0 * (self.would_actual_usd - self.would_cost_usd) / self.would_actual_usd
+
+    @property
     def uncompared_calls(self) -> int:
         """Finished calls left out of the savings (cost or baseline unknown)."""
         return max(0, self.calls - self.streaming - self.refused - self.compared_calls)
@@ -217,6 +233,10 @@ class Tally:
         pct = self.saved_pct
         out["saved_usd"] = None if saved is None else round(saved, 6)
         out["saved_pct"] = None if pct is None else round(pct, 2)
+        for name in ("would_cost_usd", "would_actual_usd"):
+            out[name] = round(out[name], 6)
+        would = self.would_save_pct
+        out["would_save_pct"] = None if would is None else round(would, 2)
         out["tokens"] = self.tokens
         return out
 
@@ -241,6 +261,9 @@ _SUMMED = [
     "compared_calls",
     "compared_cost_usd",
     "compared_baseline_usd",
+    "would_calls",
+    "would_cost_usd",
+    "would_actual_usd",
 ]
 
 
@@ -480,6 +503,17 @@ def fmt_duration(seconds: float | None) -> str:
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def fmt_would(tally: Tally) -> str | None:
+    """Observe mode: 'routing would cost $0.12 instead of $0.40 (-70%)', or None."""
+    pct = tally.would_save_pct
+    if pct is None:
+        return None
+    return (
+        f"routing would cost {fmt_usd(tally.would_cost_usd)} instead of "
+        f"{fmt_usd(tally.would_actual_usd)} ({-pct:+.0f}%)"
+    )
 
 
 def fmt_saving(tally: Tally) -> str:

@@ -9,6 +9,7 @@ filter or the terminal width (the visible columns) changes.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +72,7 @@ class TopApp(App[None]):
         self.model_filter: str | None = None
         self.paused = False
         self.detail_open = False
+        self.feed_error: str | None = None
         self._layout: Layout | None = None
         self._cells: dict[str, tuple[Any, ...]] = {}
         self._chart_dirty = False
@@ -106,7 +108,17 @@ class TopApp(App[None]):
     # -- feeding --------------------------------------------------------------
     def tick(self) -> None:
         """Poll the feed once and apply what changed."""
-        batch = self.feed.poll()
+        try:
+            batch = self.feed.poll()
+        except sqlite3.Error as exc:
+            # A busy or briefly unreadable store: say so, keep the rows, try again next tick.
+            if not self.feed_error:
+                self.feed_error = str(exc)
+                self._redraw_header()
+            return
+        if self.feed_error:
+            self.feed_error = None
+            self._redraw_header()
         if batch:
             self.apply(batch)
         self._redraw_chart()
@@ -214,6 +226,8 @@ class TopApp(App[None]):
             if any(s.get("is_demo") for s in self.sessions.values()):
                 title.append("  ")
                 title.append(" includes simulated providers ", style="black on magenta")
+            if self.feed_error:
+                title.append(f"  store unreadable: {self.feed_error}", style="bold red")
             return title
         session = next(iter(self.sessions.values()), None)
         if session is None:
@@ -229,6 +243,10 @@ class TopApp(App[None]):
         if session.get("profile"):
             title.append(f"[{session['profile']}] ", style="dim")
         title.append_text(session_state(session, self.clock()))
+        if session.get("mode") and session["mode"] != "route":
+            title.append(f"  {session['mode']} mode", style="yellow")
+        if self.feed_error:
+            title.append(f"  store unreadable: {self.feed_error}", style="bold red")
         return title
 
     def _filter_labels(self) -> list[str]:

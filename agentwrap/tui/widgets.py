@@ -116,6 +116,9 @@ class TotalsHeader(Static):
         if not ledger.by_model:
             models.append("no calls yet", style="dim")
 
+        would = q.fmt_would(total)
+        if would:
+            money.append(f"  {would}", style="cyan")
         if spark:
             money.append("  ")
             money.append(spark, style="cyan")
@@ -227,6 +230,12 @@ def detail_renderable(call: dict[str, Any] | None) -> RenderableType:
     if call.get("provider"):
         model.append(f"  via {call['provider']}", style="dim")
     row("model", model)
+    if call.get("would_model"):
+        # Observe mode: what routing would have chosen, and what that would have cost.
+        would = Text(str(call["would_model"]), style="cyan")
+        if call.get("would_cost_usd") is not None:
+            would.append(f"  {q.fmt_usd(call['would_cost_usd'])}")
+        row("would use", would)
     step = Text(call.get("step") or "—", style="bold")
     if call.get("rule"):
         step.append("  rule ", style="dim")

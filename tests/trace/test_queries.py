@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -264,3 +265,35 @@ def test_recorder_feed_merges_events_for_a_consumer_thread() -> None:
     start_call(rec, SeedCall("r2", None, "a", "a", 1, 1), 2)
     assert not feed.poll()  # unsubscribed
     rec.close()
+
+
+def test_observe_mode_reports_what_routing_would_have_cost(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Observe mode: calls run on the requested model; the trace keeps the routed alternative.
+    calls = [
+        SeedCall("o1", "implement", "big", "big", 100, 10, cost=0.40, baseline=0.40),
+        SeedCall("o2", "explore", "big", "big", 100, 10, cost=0.20, baseline=0.20),
+        SeedCall("o3", "explore", "big", "big", 100, 10, cost=None, unpriced_reason="x"),
+    ]
+    store = seed_session("obs-1", calls)
+    for call_id, would in (("obs-1/o1", 0.10), ("obs-1/o2", 0.02), ("obs-1/o3", 0.01)):
+        store.update_call(call_id, would_model="small", would_cost_usd=would)
+    totals = q.session_totals(store, "obs-1")
+    assert totals.saved_usd == pytest.approx(0.0)  # it ran on the baseline
+    assert totals.would_calls == 2  # the unpriced call cannot be compared
+    assert totals.would_cost_usd == pytest.approx(0.12)
+    assert totals.would_save_pct == pytest.approx(80.0)
+    assert q.fmt_would(totals) == "routing would cost $0.12 instead of $0.60 (-80%)"
+    # The summary and the statusline say it too.
+    from rich.console import Console
+
+    from agentwrap.cli.statusline import statusline_text
+    from agentwrap.summary import render_summary
+
+    console = Console(width=160, record=True, file=io.StringIO(), color_system=None)
+    console.print(render_summary(store, "obs-1"))
+    assert "observe mode: routing would cost $0.12 instead of $0.60 (-80%) on 2 calls" in (
+        console.export_text()
+    )
+    monkeypatch.setenv("AGENTWRAP_SESSION_ID", "obs-1")
+    line = statusline_text(paths.trace_db())
+    assert line.endswith("routing would save 80%"), line

@@ -322,3 +322,20 @@ async def test_thousands_of_calls_update_in_place_quickly() -> None:
         f"mount {n} calls: {mount_s:.2f}s, 500 updates: {tick_s * 1000:.0f}ms, quiet tick: {quiet_s * 1000:.1f}ms"
     )
     assert tick_s < 1.0 and quiet_s < 0.02
+
+
+async def test_an_unreadable_store_is_reported_not_fatal() -> None:
+    seed_session()
+    store = TraceStore(paths.trace_db())
+    app = TopApp(StoreFollower(store, "sess-0001"), clock=lambda: T0, poll_interval=None)
+    async with app.run_test(size=(120, 30)) as pilot:
+        store.conn.close()
+        app.tick()
+        await pilot.pause()
+        assert "store unreadable" in header(app)
+        assert app.query_one(DataTable).row_count == 6  # the rows stay
+        # The store comes back: the warning goes away and following resumes.
+        store.conn = TraceStore(paths.trace_db()).conn
+        app.tick()
+        await pilot.pause()
+        assert "store unreadable" not in header(app)
