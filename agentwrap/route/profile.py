@@ -602,11 +602,10 @@ def _check_references(
     for i, rule in enumerate(profile.rules):
         alias_ok(rule.use, f"rule '{rule.name}' (use)", f"rules.{i}")
     for alias, chain in profile.fallbacks.items():
-        if alias not in profile.models:
+        if alias not in aliases:
             layer, path = refs[f"fallbacks.{alias}"]
             raise layer.error(
-                path,
-                f"unknown model alias '{alias}' in fallbacks; known: {_known(profile.models)}",
+                path, f"unknown model alias '{alias}' in fallbacks; known: {_known(aliases)}"
             )
         for item in chain:
             alias_ok(item, f"fallbacks.{alias}", f"fallbacks.{alias}")

@@ -365,3 +365,13 @@ def test_sticky_lasts_sticky_calls_then_the_steps_model_returns() -> None:
     assert back.target.alias == "sonnet"
     assert "after 3 calls on it (main_loop.sticky_calls)" in back.reason
     assert state.main_calls == 1 and state.main_model == "claude-sonnet-4-6"
+
+
+def test_the_requested_model_can_have_fallbacks() -> None:
+    text = (
+        PROFILE.replace('implement = "sonnet"', 'implement = "requested"')
+        + 'requested = ["sonnet", "flash"]\n'
+    )
+    d = run(profile(text), cw.main_loop())
+    assert d.target.alias is None and d.target.model is None
+    assert aliases(d) == [None, "sonnet", "flash", "opus"]
