@@ -64,7 +64,7 @@ class UsageTap:
     def _whole(self, body: Any) -> None:
         if isinstance(body, list) and body and self.api == GEMINI:
             body = body[-1]
-        if not isinstance(body, dict) or "error" in body and body.get("type") != "message":
+        if not isinstance(body, dict) or (body.get("error") and body.get("type") != "message"):
             return
         surface: Any = {
             ANTHROPIC: anthropic,
