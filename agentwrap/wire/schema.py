@@ -106,10 +106,10 @@ def _clean(node: Any, defs: dict[str, Any], depth: int) -> dict[str, Any]:
         elif key == "items":
             out["items"] = _clean(value, defs, depth + 1) if isinstance(value, dict) else {}
         elif key == "anyOf" and isinstance(value, list):
-            options = [_clean(sub, defs, depth + 1) for sub in value if isinstance(sub, dict)]
-            nulls = [o for o in options if o.get("type") == "null"]
-            options = [o for o in options if o.get("type") != "null"]
-            if nulls:
+            subs = [sub for sub in value if isinstance(sub, dict)]
+            real = [sub for sub in subs if sub.get("type") != "null"]
+            options = [_clean(sub, defs, depth + 1) for sub in real]
+            if len(real) < len(subs):
                 out["nullable"] = True
             if len(options) == 1:
                 out.update({k: v for k, v in options[0].items() if k not in out})
