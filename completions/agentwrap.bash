@@ -8,22 +8,36 @@ _agentwrap() {
             ":claude") path="claude" ;;
             ":completions") path="completions" ;;
             ":log") path="log" ;;
+            ":profile") path="profile" ;;
+            "profile:check") path="profile check" ;;
+            "profile:init") path="profile init" ;;
+            "profile:show") path="profile show" ;;
+            ":route") path="route" ;;
+            "route:explain") path="route explain" ;;
             ":run") path="run" ;;
             ":serve") path="serve" ;;
             ":sessions") path="sessions" ;;
+            ":statusline") path="statusline" ;;
             ":top") path="top" ;;
             *) break ;;
         esac
     done
     local words
     case "$path" in
-        "") words="claude completions log run serve sessions top --version -V" ;;
-        "claude") words="--profile --route --observe --quiet -q" ;;
+        "") words="claude completions log profile route run serve sessions statusline top --version -V" ;;
+        "claude") words="--profile --route --observe --quiet -q --panel" ;;
         "completions") words="" ;;
         "log") words="--session -s -n --limit --json" ;;
-        "run") words="--profile --route --observe --quiet -q" ;;
-        "serve") words="--port --profile --route --observe --max-body --agent" ;;
+        "profile") words="check init show" ;;
+        "profile check") words="--profile -p --route" ;;
+        "profile init") words="--preset --force" ;;
+        "profile show") words="--profile -p --route --json" ;;
+        "route") words="explain" ;;
+        "route explain") words="--headers --agent --profile -p --route --cost-so-far --json" ;;
+        "run") words="--profile --route --observe --quiet -q --panel" ;;
+        "serve") words="--port --profile --route --observe --max-body --agent --first-byte-timeout" ;;
         "sessions") words="-n --limit --json --demo" ;;
+        "statusline") words="" ;;
         "top") words="--all -a --demo" ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
