@@ -203,10 +203,14 @@ def _is_compaction(call: Call) -> bool:
         return False
     content = last.get("content")
     blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
-    # Compaction asks in plain text; a tool result in the message means the loop is working.
-    if any(isinstance(b, dict) and b.get("type") not in ("text", None) for b in blocks):
-        return False
-    return any(_COMPACT.search(text.lower()) for text in _texts(last))
+    # The summary request is a text block of its own, appended to the last user message (after
+    # tool results when compaction comes mid-loop); text inside a tool result is file content.
+    texts = [
+        b["text"]
+        for b in blocks
+        if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+    ]
+    return any(_COMPACT.search(text.lower()) for text in texts)
 
 
 def _plan_mode(call: Call) -> str | None:

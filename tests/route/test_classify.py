@@ -184,3 +184,15 @@ def test_plan_mode_in_a_long_conversation_uses_the_newest_marker() -> None:
     assert classify(cw.main_loop(on + filler)).kind == "plan"
     assert classify(cw.main_loop(on + filler + off + filler)).kind == "implement"
     assert classify(cw.main_loop(on + off + filler + again)).kind == "plan"
+
+
+def test_compaction_right_after_a_tool_result() -> None:
+    messages = cw.tool_round(False)
+    messages[-1]["content"].append(
+        {
+            "type": "text",
+            "text": "Your task is to create a detailed summary of the conversation so far.",
+        }
+    )
+    step = classify(cw.main_loop(messages))
+    assert step.kind == "compact"
