@@ -189,6 +189,8 @@ def show_lines(profile: Profile) -> list[str]:
             + _from(profile.origin(f"providers.{name}"))
         )
     lines += ["", "[models]"]
+    if not profile.models:
+        lines.append("# (none: every step keeps the model the agent asks for)")
     for alias, m in profile.models.items():
         extra = []
         if m.context_window:

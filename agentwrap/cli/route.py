@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,6 +33,8 @@ _PATHS = (
 
 def _read_json(path: Path, what: str) -> Any:
     try:
+        if str(path) == "-":
+            return json.loads(sys.stdin.read())
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise fail(f"cannot read {what} {path}: {exc.strerror or exc}") from None
@@ -112,7 +115,9 @@ def explain_json(call: Call, decision: Decision) -> dict[str, Any]:
 def explain_cmd(
     request: Annotated[
         Path,
-        typer.Argument(help="A request body as JSON, or a capture {headers, body, path, label}."),
+        typer.Argument(
+            help="A request body as JSON, or a capture {headers, body, path, label}; - reads stdin."
+        ),
     ],
     headers: Annotated[
         Path | None, typer.Option("--headers", help="A JSON object of the request's HTTP headers.")

@@ -128,3 +128,10 @@ def test_installed_script_json(agentwrap_bin: str, in_tmp: Path) -> None:
     data = json.loads(proc.stdout)
     assert data["step"] == "search" and data["provider"] == "anthropic"
     assert "DEEPSEEK_API_KEY" in proc.stderr  # the missing-key warning goes to stderr
+
+
+def test_request_from_stdin() -> None:
+    explore = next(p for p in CAPTURES if p.stem == "explore-explore")
+    result = runner.invoke(app, ["route", "explain", "-", "--json"], input=explore.read_text())
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["step"] == "explore"
