@@ -306,7 +306,7 @@ def emit_request(req: c.Request, model: str, names: ToolNames = TOOL_NAMES) -> d
     tools.extend(req.server_tools)
     if tools:
         body["tools"] = tools
-    if req.tool_choice and (tools or req.tool_choice.type == "none"):
+    if req.tool_choice and tools:
         choice: dict[str, Any] = {"type": req.tool_choice.type}
         if req.tool_choice.type == "tool" and req.tool_choice.name:
             choice["name"] = rename(req.tool_choice.name)
@@ -334,6 +334,19 @@ def emit_request(req: c.Request, model: str, names: ToolNames = TOOL_NAMES) -> d
     return body
 
 
+def tool_turn_lacks_thinking(messages: list[Any]) -> bool:
+    """Whether the latest assistant turn calls tools without opening with a thinking block."""
+    for msg in reversed(messages):
+        if not isinstance(msg, dict) or msg.get("role") != "assistant":
+            continue
+        content = msg.get("content")
+        if not isinstance(content, list):
+            return False
+        types = [b.get("type") for b in content if isinstance(b, dict)]
+        return "tool_use" in types and types[0] not in ("thinking", "redacted_thinking")
+    return False
+
+
 def _thinking(
     req: c.Request, body: dict[str, Any], messages: list[dict[str, Any]], max_tokens: int
 ) -> bool:
@@ -344,13 +357,8 @@ def _thinking(
         return False
     # With thinking on, Anthropic wants the latest assistant tool turn to open with a signed
     # thinking block; reasoning from another provider cannot be signed, so think no more.
-    for msg in reversed(messages):
-        if msg["role"] != "assistant":
-            continue
-        types = [b["type"] for b in msg["content"]]
-        if "tool_use" in types and types[0] not in ("thinking", "redacted_thinking"):
-            return False
-        break
+    if tool_turn_lacks_thinking(messages):
+        return False
     if cfg.adaptive:
         body["thinking"] = {"type": "adaptive"}
         if cfg.effort:

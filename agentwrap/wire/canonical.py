@@ -182,7 +182,7 @@ class Request:
     thinking: ThinkingConfig | None = None
     response_format: ResponseFormat | None = None
     parallel_tool_calls: bool | None = None
-    user: str | None = None
+    user: str | None = None  # read, never forwarded: an end-user id stays with its provider
 
 
 @dataclass

@@ -21,7 +21,7 @@ from agentwrap.wire.schema import sanitize_for_gemini
 
 API = "gemini"
 # Google's documented placeholder for function calls whose signature was never issued by Gemini.
-_SKIP_SIGNATURE = "skip_thought_signature_validator"
+SKIP_SIGNATURE = "skip_thought_signature_validator"
 
 _FINISH_TO_STOP = {
     "STOP": c.END_TURN,
@@ -86,7 +86,7 @@ def _parse_parts(parts: Any, role: str, turn: int, calls: dict[str, list[str]]) 
             origin, sig, item_id = c.unseal(signature, API)
             out.append(c.Thinking(str(part.get("text", "")), sig, origin or API, item_id=item_id))
             continue
-        if signature and signature != _SKIP_SIGNATURE:
+        if signature and signature != SKIP_SIGNATURE:
             origin, sig, item_id = c.unseal(signature, API)
             out.append(c.Thinking("", sig, origin, item_id=item_id))
         if "text" in part:
@@ -356,7 +356,7 @@ def _emit_parts(msg: c.Message, rename: Any, call_names: dict[str, str]) -> list
             args = part.input if isinstance(part.input, dict) else {"_value": part.input}
             out = {"functionCall": {"name": rename(part.name), "args": args}}
             if first_call and pending_sig is None:
-                pending_sig = _SKIP_SIGNATURE
+                pending_sig = SKIP_SIGNATURE
             first_call = False
         elif isinstance(part, c.ToolResult):
             name = part.name or call_names.get(part.call_id) or "tool"
@@ -560,7 +560,7 @@ class StreamParser:
             if sig:
                 out.append(c.Delta(self._open, "signature", sig))
             return out
-        if sig and signature != _SKIP_SIGNATURE:
+        if sig and signature != SKIP_SIGNATURE:
             out += self._new("thinking", origin=origin, item_id=item_id)
             out.append(c.Delta(self._next - 1, "signature", sig))
             out += self._close()

@@ -312,7 +312,7 @@ def emit_request(req: c.Request, model: str, names: ToolNames = TOOL_NAMES) -> d
         body["tools"] = tools
         if req.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = req.parallel_tool_calls
-    if req.tool_choice and (tools or req.tool_choice.type == "none"):
+    if req.tool_choice and tools:
         choice = req.tool_choice
         if choice.type == "tool" and choice.name:
             body["tool_choice"] = {"type": "function", "function": {"name": rename(choice.name)}}
@@ -347,8 +347,6 @@ def emit_request(req: c.Request, model: str, names: ToolNames = TOOL_NAMES) -> d
             if fmt.strict is not None:
                 spec["strict"] = fmt.strict
             body["response_format"] = {"type": "json_schema", "json_schema": spec}
-    if req.user:
-        body["user"] = req.user[:64]
     if req.stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}

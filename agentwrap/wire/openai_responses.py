@@ -339,7 +339,7 @@ def emit_request(req: c.Request, model: str, names: ToolNames = TOOL_NAMES) -> d
         body["tools"] = tools
         if req.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = req.parallel_tool_calls
-    if req.tool_choice and (tools or req.tool_choice.type == "none"):
+    if req.tool_choice and tools:
         choice = req.tool_choice
         if choice.type == "tool" and choice.name:
             kind = "custom" if choice.name in custom else "function"

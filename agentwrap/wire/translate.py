@@ -226,6 +226,92 @@ class StreamTranslator:
         return self._emitter.error(message)
 
 
+# ---------------------------------------------------------------- same-API reasoning scrub
+
+_SEALED = b"awsig1."
+
+
+def needs_scrub(raw: bytes, api: str) -> bool:
+    """Cheap test on a same-API request body: may it carry reasoning another API issued?
+
+    Such reasoning (a thinking block whose signature is empty or sealed by agentwrap, a
+    Responses reasoning item or Gemini part sealed the same way) reaches the agent when a
+    turn was served by another provider; the agent's own provider would reject it.
+    """
+    if _SEALED in raw:
+        return True
+    return api == ANTHROPIC and re.search(rb'"signature"\s*:\s*""', raw) is not None
+
+
+def scrub_foreign_reasoning(body: dict[str, Any], api: str) -> dict[str, Any]:
+    """A copy of a same-API request without reasoning tokens that API did not issue."""
+    out = dict(body)
+    if api == ANTHROPIC:
+        out["messages"] = [_scrub_anthropic(m) for m in body.get("messages") or []]
+        thinking = out.get("thinking")
+        if (
+            isinstance(thinking, dict)
+            and thinking.get("type") != "disabled"
+            and anthropic.tool_turn_lacks_thinking(out["messages"])
+        ):
+            out.pop("thinking", None)
+    elif api == OPENAI_RESPONSES and isinstance(body.get("input"), list):
+        out["input"] = [
+            item
+            for item in body["input"]
+            if not (
+                isinstance(item, dict)
+                and item.get("type") == "reasoning"
+                and str(item.get("encrypted_content") or "").startswith(_SEALED.decode())
+            )
+        ]
+    elif api == GEMINI and isinstance(body.get("contents"), list):
+        out["contents"] = [_scrub_gemini(content) for content in body["contents"]]
+    return out
+
+
+def _scrub_anthropic(msg: Any) -> Any:
+    if not isinstance(msg, dict) or msg.get("role") != "assistant":
+        return msg
+    content = msg.get("content")
+    if not isinstance(content, list):
+        return msg
+
+    def foreign(block: Any) -> bool:
+        if not isinstance(block, dict) or block.get("type") != "thinking":
+            return False
+        signature = str(block.get("signature") or "")
+        return not signature or signature.startswith(_SEALED.decode())
+
+    kept = [b for b in content if not foreign(b)]
+    if len(kept) == len(content):
+        return msg
+    return {**msg, "content": kept or [{"type": "text", "text": "(reasoning omitted)"}]}
+
+
+def _scrub_gemini(content: Any) -> Any:
+    if not isinstance(content, dict) or not isinstance(content.get("parts"), list):
+        return content
+    parts = []
+    scrubbed = False
+    for part in content["parts"]:
+        sig = part.get("thoughtSignature") if isinstance(part, dict) else None
+        if isinstance(sig, str) and sig.startswith(_SEALED.decode()):
+            scrubbed = True
+            if part.get("thought"):
+                continue
+            part = {k: v for k, v in part.items() if k != "thoughtSignature"}
+        parts.append(part)
+    if scrubbed:
+        # Gemini wants a signature on a turn's first function call; say there is none to check.
+        for i, part in enumerate(parts):
+            if isinstance(part, dict) and "functionCall" in part:
+                if "thoughtSignature" not in part:
+                    parts[i] = {**part, "thoughtSignature": gemini.SKIP_SIGNATURE}
+                break
+    return {**content, "parts": parts}
+
+
 # ---------------------------------------------------------------- errors
 
 

@@ -576,3 +576,78 @@ def test_count_tokens_estimate_tracks_content() -> None:
 def test_usage_object_is_the_pricing_usage() -> None:
     tr = t.StreamTranslator("openai-chat", "anthropic", "m")
     assert isinstance(tr.usage, Usage)
+
+
+# ------------------------------------------------------------------ same-API reasoning scrub
+
+
+def test_reasoning_from_another_api_is_scrubbed_before_going_home() -> None:
+    # Turn 1 was served by a Chat model with reasoning; turn 2 goes to Anthropic untranslated.
+    answer = whole_body("openai-chat", Reply(reasoning="hmm", tool_calls=[Call("Bash", {})]))
+    shown = t.translate_response(answer, "openai-chat", "anthropic", "claude")
+    assert shown["content"][0] == {"type": "thinking", "thinking": "hmm", "signature": ""}
+    body = {
+        "model": "claude",
+        "max_tokens": 100,
+        "thinking": {"type": "enabled", "budget_tokens": 50},
+        "messages": [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": shown["content"]},
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": shown["content"][1]["id"],
+                        "content": "ok",
+                    }
+                ],
+            },
+        ],
+    }
+    raw = json.dumps(body).encode()
+    assert t.needs_scrub(raw, "anthropic")
+    clean = t.scrub_foreign_reasoning(body, "anthropic")
+    assert [b["type"] for b in clean["messages"][1]["content"]] == ["tool_use"]
+    assert "thinking" not in clean
+    assert body["messages"][1]["content"][0]["type"] == "thinking"  # the input is not changed
+    native = {
+        **body,
+        "messages": [
+            {
+                "role": "assistant",
+                "content": [{"type": "thinking", "thinking": "x", "signature": "EqQBCgIYAhIM"}],
+            }
+        ],
+    }
+    assert not t.needs_scrub(json.dumps(native).encode(), "anthropic")
+
+
+def test_sealed_reasoning_is_scrubbed_for_responses_and_gemini() -> None:
+    answer = whole_body(
+        "anthropic", Reply(reasoning="plan", signature="ANTHROPIC-SIG", tool_calls=[Call("f", {})])
+    )
+    shown = t.translate_response(answer, "anthropic", "openai-responses", "gpt")
+    item = shown["output"][0]
+    assert item["type"] == "reasoning" and item["encrypted_content"].startswith("awsig1.")
+    body = {"model": "gpt", "input": [{"role": "user", "content": "q"}, *shown["output"]]}
+    assert t.needs_scrub(json.dumps(body).encode(), "openai-responses")
+    clean = t.scrub_foreign_reasoning(body, "openai-responses")
+    assert [i.get("type", "message") for i in clean["input"]] == ["message", "function_call"]
+    # The same history translated back to Anthropic restores the original signature.
+    back = t.translate_request(body, "openai-responses", "anthropic", "claude")
+    assert back["messages"][1]["content"][0] == {
+        "type": "thinking",
+        "thinking": "plan",
+        "signature": "ANTHROPIC-SIG",
+    }
+    gem = t.translate_response(answer, "anthropic", "gemini", "g")
+    parts = gem["candidates"][0]["content"]["parts"]
+    gbody = {
+        "contents": [{"role": "user", "parts": [{"text": "q"}]}, {"role": "model", "parts": parts}]
+    }
+    assert t.needs_scrub(json.dumps(gbody).encode(), "gemini")
+    gclean = t.scrub_foreign_reasoning(gbody, "gemini")
+    model_parts = gclean["contents"][1]["parts"]
+    assert all(not p.get("thought") for p in model_parts)
+    assert model_parts[0]["thoughtSignature"] == "skip_thought_signature_validator"
