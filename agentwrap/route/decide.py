@@ -105,6 +105,8 @@ class SessionState:
 
     def record(self, call: Call, step: Step, decision: Decision) -> None:
         """Note a call that was sent, so the next decisions know the main loop's model."""
+        # In observe mode the profile's own choices are followed, as if they had been applied.
+        decision = decision.observed or decision
         if decision.stop or not step.main_loop:
             return
         if step.kind == "compact":

@@ -375,3 +375,12 @@ def test_the_requested_model_can_have_fallbacks() -> None:
     d = run(profile(text), cw.main_loop())
     assert d.target.alias is None and d.target.model is None
     assert aliases(d) == [None, "sonnet", "flash", "opus"]
+
+
+def test_observe_mode_follows_the_profiles_own_main_loop() -> None:
+    p, state = profile(), SessionState(observe=True)
+    first = _after(p, cw.main_loop(BIG + cw.tool_round(True)), state)
+    assert first.target.model is None and first.observed.target.alias == "opus"
+    assert state.main_model == "claude-opus-4-8"  # what the profile would be on
+    second = _after(p, cw.main_loop(BIG + cw.tool_round(False)), state)
+    assert second.observed.rule == "main_loop.sticky"
