@@ -103,10 +103,16 @@ class SessionState:
     agent: str | None = None  # the agent CLI of the session (claude, codex, ...)
     observe: bool = False  # forward unchanged, record what the profile would have chosen
 
-    def record(self, call: Call, step: Step, decision: Decision) -> None:
-        """Note a call that was sent, so the next decisions know the main loop's model."""
-        # In observe mode the profile's own choices are followed, as if they had been applied.
-        decision = decision.observed or decision
+    def record(
+        self, call: Call, step: Step, decision: Decision, used: Target | None = None
+    ) -> None:
+        """Note a call that was sent, so the next decisions know the main loop's model.
+
+        `used` is the target that answered when a fallback took over: its cache is the warm one.
+        """
+        if decision.observed is not None:
+            # In observe mode the profile's own choices are followed, as if they had been applied.
+            decision, used = decision.observed, None
         if decision.stop or not step.main_loop:
             return
         if step.kind == "compact":
@@ -114,9 +120,10 @@ class SessionState:
             self.main_target = self.main_model = self.main_step = None
             self.main_calls = 0
             return
-        model = decision.target.model_for(call)
+        target = used or decision.target
+        model = target.model_for(call)
         self.main_calls = self.main_calls + 1 if model == self.main_model else 1
-        self.main_target = decision.target
+        self.main_target = target
         self.main_model = model
         self.main_step = step.kind
         self.main_requested = call.model

@@ -384,3 +384,15 @@ def test_observe_mode_follows_the_profiles_own_main_loop() -> None:
     assert state.main_model == "claude-opus-4-8"  # what the profile would be on
     second = _after(p, cw.main_loop(BIG + cw.tool_round(False)), state)
     assert second.observed.rule == "main_loop.sticky"
+
+
+def test_record_follows_the_fallback_that_answered() -> None:
+    p, state = profile(), SessionState()
+    call = cw.main_loop(BIG)
+    step = classify(call, "claude")
+    d = decide(p, call, step, state)
+    assert d.target.alias == "sonnet" and d.fallbacks[0].alias == "opus"
+    state.record(call, step, d, used=d.fallbacks[0])
+    assert state.main_model == "claude-opus-4-8"
+    again = decide(p, cw.main_loop(BIG), step, state)
+    assert again.target.alias == "opus" and again.rule == "main_loop.sticky"
