@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentwrap.trace.store import TraceStore
+from agentwrap.trace.store import CALL_COLUMNS, TraceStore
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,10 @@ class Recorder:
         if op == "insert":
             self.store.insert_call(id=ev.call_id, session_id=ev.session_id, **ev.fields)
         elif op == "update" and ev.fields:
-            self.store.update_call(ev.call_id, **ev.fields)
+            # Event-only fields (a fallback's attempt number) have no column in the row.
+            row = {k: v for k, v in ev.fields.items() if k in CALL_COLUMNS}
+            if row:
+                self.store.update_call(ev.call_id, **row)
         self.store.insert_event(ev.session_id, ev.kind, ev.call_id, data, ev.ts)
 
     def flush(self, timeout: float = 10.0) -> None:
