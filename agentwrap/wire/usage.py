@@ -1,7 +1,8 @@
 """Usage taps: token counts, model and stop reason read from a response as its bytes pass.
 
-Used on same-API traffic, which is forwarded untouched. Only the few events that carry usage
-are JSON-decoded, so a long stream costs little more than scanning its lines.
+Used on same-API traffic, which is forwarded untouched, so it sits on the hot path: complete
+events are scanned with one regular expression per chunk and only the few lines that can carry
+usage, a stop reason or the model are JSON-decoded.
 """
 
 from __future__ import annotations
@@ -14,10 +15,28 @@ from typing import Any
 from agentwrap.pricing import Usage
 from agentwrap.wire import anthropic, gemini, openai_chat, openai_responses
 from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
-from agentwrap.wire.sse import SSEDecoder
 
-_FINISH_NULL = re.compile(r'"finish_reason"\s*:\s*null')
+# Markers of the data lines worth decoding, per API (the rest is text and argument deltas).
+_MARKERS: dict[str, tuple[bytes, ...]] = {
+    ANTHROPIC: (b'"message_start"', b'"message_delta"'),
+    OPENAI_CHAT: (b'"usage"', b'"finish_reason":"', b'"finish_reason": "'),
+    OPENAI_RESPONSES: (
+        b'"response.created"',
+        b'"response.completed"',
+        b'"response.incomplete"',
+        b'"response.failed"',
+    ),
+    GEMINI: (b'"usageMetadata"', b'"finishReason"'),
+}
+_FIRST_DATA = re.compile(rb"^data: ?(.*?)\r?$", re.M)
+_CALL_MARKERS = {OPENAI_CHAT: b'"tool_calls"', GEMINI: b'"functionCall"'}
 _RESPONSES_END = ("response.completed", "response.incomplete", "response.failed")
+_SURFACES: dict[str, Any] = {
+    ANTHROPIC: anthropic,
+    OPENAI_CHAT: openai_chat,
+    OPENAI_RESPONSES: openai_responses,
+    GEMINI: gemini,
+}
 
 
 class UsageTap:
@@ -32,81 +51,79 @@ class UsageTap:
         self.usage = Usage()
         self.model: str | None = None
         self.stop_reason: str | None = None
-        self._decoder = SSEDecoder() if stream else None
-        self._body = bytearray()
-        self._tools = False
+        self._buf = bytearray()
+        self._calls = False
         self._finish: str | None = None
         self._fields: dict[str, int] = {}
+        self._markers = _MARKERS.get(api, ())
 
     def feed(self, chunk: bytes) -> None:
         """Raw response bytes as they pass (SSE when streaming, JSON otherwise)."""
-        if self._decoder is None:
-            self._body += chunk
+        self._buf += chunk
+        if not self.stream:
             return
-        for event, data in self._decoder.feed(chunk):
-            self._event(event, data)
+        end = self._buf.rfind(b"\n")
+        if end < 0:
+            return
+        block = bytes(self._buf[: end + 1])
+        del self._buf[: end + 1]
+        self._scan(block)
 
     def finish(self) -> None:
         """The body has ended."""
-        if self._decoder is not None:
-            for event, data in self._decoder.close():
-                self._event(event, data)
-            if self.api == OPENAI_CHAT and self._finish is not None:
-                self.stop_reason = openai_chat.stop_from_finish(self._finish, self._tools)
-            if self.api == GEMINI and self._finish is not None:
-                self.stop_reason = gemini.stop_from_finish(self._finish, self._tools)
+        if not self.stream:
+            with contextlib.suppress(ValueError, UnicodeDecodeError):
+                self._whole(json.loads(bytes(self._buf)))
             return
-        with contextlib.suppress(ValueError, UnicodeDecodeError):
-            self._whole(json.loads(bytes(self._body)))
+        if self._buf:
+            self._scan(bytes(self._buf) + b"\n")
+            self._buf.clear()
+        if self._finish is not None:
+            if self.api == OPENAI_CHAT:
+                self.stop_reason = openai_chat.stop_from_finish(self._finish, self._calls)
+            elif self.api == GEMINI:
+                self.stop_reason = gemini.stop_from_finish(self._finish, self._calls)
 
-    # ---------------------------------------------------------------- whole bodies
+    # ---------------------------------------------------------------- scanning
 
-    def _whole(self, body: Any) -> None:
-        if isinstance(body, list) and body and self.api == GEMINI:
-            body = body[-1]
-        if not isinstance(body, dict) or (body.get("error") and body.get("type") != "message"):
-            return
-        surface: Any = {
-            ANTHROPIC: anthropic,
-            OPENAI_CHAT: openai_chat,
-            OPENAI_RESPONSES: openai_responses,
-            GEMINI: gemini,
-        }.get(self.api)
-        if surface is None:
-            return
-        resp = surface.parse_response(body)
-        self.usage = resp.usage
-        self.model = resp.model
-        self.stop_reason = resp.stop_reason
+    def _scan(self, block: bytes) -> None:
+        marker = _CALL_MARKERS.get(self.api)
+        if marker is not None and not self._calls and marker in block:
+            self._calls = True
+        if self.model is None and self.api in (OPENAI_CHAT, GEMINI):
+            first = _FIRST_DATA.search(block)
+            if first:
+                self._line(first.group(1))
+        # bytes.find runs in C: only the lines around a marker are looked at in Python.
+        seen: set[int] = set()
+        for needle in self._markers:
+            pos = block.find(needle)
+            while pos >= 0:
+                start = block.rfind(b"\n", 0, pos) + 1
+                end = block.find(b"\n", pos)
+                end = len(block) if end < 0 else end
+                if start not in seen and block.startswith(b"data:", start):
+                    seen.add(start)
+                    self._line(block[start + 5 : end].strip())
+                pos = block.find(needle, end)
 
-    # ---------------------------------------------------------------- stream events
-
-    def _event(self, event: str | None, data: str) -> None:
-        if self.api == ANTHROPIC:
-            self._anthropic(event, data)
-        elif self.api == OPENAI_CHAT:
-            self._chat(data)
-        elif self.api == OPENAI_RESPONSES:
-            self._responses(event, data)
-        elif self.api == GEMINI:
-            self._gemini(data)
-
-    @staticmethod
-    def _load(data: str) -> dict[str, Any] | None:
+    def _line(self, data: bytes) -> None:
         try:
-            value = json.loads(data)
-        except ValueError:
-            return None
-        return value if isinstance(value, dict) else None
+            doc = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            return
+        if not isinstance(doc, dict):
+            return
+        if self.api == ANTHROPIC:
+            self._anthropic(doc)
+        elif self.api == OPENAI_CHAT:
+            self._chat(doc)
+        elif self.api == OPENAI_RESPONSES:
+            self._responses(doc)
+        else:
+            self._gemini(doc)
 
-    def _anthropic(self, event: str | None, data: str) -> None:
-        if event is not None and event not in ("message_start", "message_delta"):
-            return
-        if event is None and '"message_' not in data:
-            return
-        ev = self._load(data)
-        if ev is None:
-            return
+    def _anthropic(self, ev: dict[str, Any]) -> None:
         if ev.get("type") == "message_start":
             msg = ev.get("message") or {}
             self.model = msg.get("model") or self.model
@@ -136,19 +153,7 @@ class UsageTap:
             f.get("cache_read_input_tokens", 0),
         )
 
-    def _chat(self, data: str) -> None:
-        if '"tool_calls"' in data:
-            self._tools = True
-        wanted = (
-            self.model is None
-            or '"usage"' in data
-            or ('"finish_reason"' in data and not _FINISH_NULL.search(data))
-        )
-        if not wanted:
-            return
-        chunk = self._load(data)
-        if chunk is None:
-            return
+    def _chat(self, chunk: dict[str, Any]) -> None:
         self.model = self.model or chunk.get("model")
         if isinstance(chunk.get("usage"), dict):
             self.usage = openai_chat.parse_usage(chunk["usage"])
@@ -156,16 +161,7 @@ class UsageTap:
             if isinstance(choice, dict) and choice.get("finish_reason"):
                 self._finish = choice["finish_reason"]
 
-    def _responses(self, event: str | None, data: str) -> None:
-        if event is not None and event not in (*_RESPONSES_END, "response.created"):
-            return
-        if event is None and not any(
-            name in data for name in (*_RESPONSES_END, "response.created")
-        ):
-            return
-        ev = self._load(data)
-        if ev is None:
-            return
+    def _responses(self, ev: dict[str, Any]) -> None:
         resp = ev.get("response") or {}
         self.model = resp.get("model") or self.model
         if ev.get("type") in _RESPONSES_END:
@@ -174,21 +170,27 @@ class UsageTap:
             if ev.get("type") != "response.failed":
                 self.stop_reason = openai_responses.parse_response(resp).stop_reason
 
-    def _gemini(self, data: str) -> None:
-        if '"functionCall"' in data:
-            self._tools = True
-        if (
-            self.model is not None
-            and '"usageMetadata"' not in data
-            and '"finishReason"' not in data
-        ):
-            return
-        chunk = self._load(data)
-        if chunk is None:
-            return
+    def _gemini(self, chunk: dict[str, Any]) -> None:
         self.model = self.model or chunk.get("modelVersion")
         if isinstance(chunk.get("usageMetadata"), dict):
             self.usage = gemini.parse_usage(chunk["usageMetadata"])
         for cand in chunk.get("candidates") or []:
             if isinstance(cand, dict) and cand.get("finishReason"):
                 self._finish = cand["finishReason"]
+
+    # ---------------------------------------------------------------- whole bodies
+
+    def _whole(self, body: Any) -> None:
+        if isinstance(body, list) and body and self.api == GEMINI:
+            body = body[-1]  # a JSON-array stream: the last element has the totals
+        if not isinstance(body, dict) or body.get("type") == "error":
+            return
+        if body.get("error") and not any(k in body for k in ("choices", "output", "candidates")):
+            return
+        surface = _SURFACES.get(self.api)
+        if surface is None:
+            return
+        resp = surface.parse_response(body)
+        self.usage = resp.usage
+        self.model = resp.model
+        self.stop_reason = resp.stop_reason

@@ -20,6 +20,7 @@ Each POST consumes the next Reply; when the script runs out the fake answers HTT
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 from dataclasses import dataclass, field
@@ -562,7 +563,7 @@ class _Responses(_Writer):
         return self.response("completed", self.items(), True)
 
     def events(self) -> list[bytes]:
-        seq = iter(range(10_000))
+        seq = itertools.count()
 
         def ev(data: dict[str, Any]) -> bytes:
             data["sequence_number"] = next(seq)
