@@ -30,6 +30,14 @@ SUBAGENT_PROMPTS = (
         "general-purpose",
         "general-purpose system prompt",
     ),
+    ("status line setup agent", "subagent", "statusline-setup", "status-line setup prompt"),
+    # A fork inherits the main loop's conversation and system prompt.
+    (
+        "helps users with software engineering tasks",
+        "subagent",
+        "fork",
+        "main-loop system prompt (a fork)",
+    ),
 )
 _COMPACT = re.compile(
     r"create a detailed summary of (the|this) (recent portion of the )?conversation"

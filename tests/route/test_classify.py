@@ -196,3 +196,15 @@ def test_compaction_right_after_a_tool_result() -> None:
     )
     step = classify(cw.main_loop(messages))
     assert step.kind == "compact"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "subagent_type"),
+    [
+        (cw.MAIN_PROMPT, "fork"),
+        ("You are a status line setup agent for Claude Code.", "statusline-setup"),
+    ],
+)
+def test_other_builtin_subagents(prompt: str, subagent_type: str) -> None:
+    step = classify(cw.subagent(prompt))
+    assert (step.kind, step.subagent_type) == ("subagent", subagent_type)
