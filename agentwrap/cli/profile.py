@@ -88,6 +88,10 @@ def init_text(preset: str) -> str:
 # Start from a built-in preset ({", ".join(preset_names())}) or another file.
 extends = "{preset}"
 
+# Savings are reported against this model: "requested" (what the agent asked for) or an alias.
+# Top-level keys like this one go before the first [table].
+# baseline = "requested"
+
 # Which model handles each step kind. The preset routes them like this; uncomment a line
 # to change it. Model aliases known here: {known}.
 # [routing]
@@ -123,9 +127,6 @@ extends = "{preset}"
 # 429, 5xx, 529), or cannot take the call (missing key, images, context window).
 # [fallbacks]
 # {strong} = ["{cheap}"]
-
-# Savings are reported against this model: "requested" (what the agent asked for) or an alias.
-# baseline = "requested"
 
 # [budget]
 # session_usd = 5.0

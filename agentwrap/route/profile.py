@@ -455,7 +455,7 @@ def _layer_chain(top: _Layer) -> list[_Layer]:
             raise current.error(("extends",), f"extends: expected {_TOP_KEYS['extends']}")
         try:
             if current.base_dir is None and ("/" in ref or ref.endswith(".toml")):
-                raise ProfileError(f"a preset can only extend presets, not '{ref}'")
+                raise ProfileError(f"only presets can be extended from here, not '{ref}'")
             parent = _explicit_layer(ref, current.base_dir or Path.cwd())
         except ProfileError as exc:
             raise current.error(("extends",), f"extends = '{ref}': {exc}") from None

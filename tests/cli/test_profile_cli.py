@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -129,3 +130,16 @@ def test_installed_script_reports_errors_without_traceback(repo: Path, agentwrap
         ".agentwrap.toml:4: models.x.price: expected a table, got an integer"
     )
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("preset", ["balanced", "frugal", "frontier"])
+def test_uncommenting_every_example_of_init_gives_a_valid_profile(repo: Path, preset: str) -> None:
+    assert runner.invoke(app, ["profile", "init", "--preset", preset]).exit_code == 0
+    path = repo / ".agentwrap.toml"
+    example = re.compile(r"^# (\[|[a-z_]+ = )")
+    lines = [line[2:] if example.match(line) else line for line in path.read_text().splitlines()]
+    path.write_text("\n".join(lines) + "\n")
+    profile = load_profile(repo, env={"DEEPSEEK_API_KEY": "k"}, translation=True)
+    assert profile.models["flash"].model == "deepseek-v4-flash"
+    assert profile.rules[0].name == "escalate-after-failure"
+    assert profile.budget is not None and profile.sticky_calls == 8
