@@ -176,7 +176,9 @@ class TopApp(App[None]):
         self._cells.clear()
         widths = self._layout.widths()
         for column in self._layout.columns:
-            table.add_column(column.label, width=widths[column.key], key=column.key)
+            table.add_column(
+                column.label_in(self._layout.mode), width=widths[column.key], key=column.key
+            )
         rows = []
         keys = []
         for call in self.calls.values():
@@ -219,7 +221,8 @@ class TopApp(App[None]):
 
     # -- header and chart -----------------------------------------------------
     def _title(self) -> Text:
-        title = Text("agentwrap ", style="bold")
+        # A split pane is obviously the panel; a full terminal says whose it is.
+        title = Text("agentwrap ", style="bold") if self.size.width >= 80 else Text()
         if self.all_sessions:
             running = sum(1 for s in self.sessions.values() if q.session_running(s))
             title.append(f"· all sessions ({len(self.sessions)}, {running} running)")
@@ -237,16 +240,17 @@ class TopApp(App[None]):
             # First, so it survives truncation at 80 columns.
             title.append(" simulated providers ", style="black on magenta")
             title.append(" ")
-        title.append(f"· {session['id']} ")
-        if session.get("agent"):
-            title.append(f"{session['agent']} ", style="cyan")
-        if session.get("profile"):
-            title.append(f"[{session['profile']}] ", style="dim")
+        # Most telling first: a split pane may show only the start of the line.
+        if self.feed_error:
+            title.append(f"store unreadable: {self.feed_error}  ", style="bold red")
         title.append_text(session_state(session, self.clock()))
         if session.get("mode") and session["mode"] != "route":
-            title.append(f"  {session['mode']} mode", style="yellow")
-        if self.feed_error:
-            title.append(f"  store unreadable: {self.feed_error}", style="bold red")
+            title.append(f" · {session['mode']} mode", style="yellow")
+        if session.get("agent"):
+            title.append(f" · {session['agent']}", style="cyan")
+        if session.get("profile"):
+            title.append(f" [{session['profile']}]", style="dim")
+        title.append(f" · {session['id']}", style="dim")
         return title
 
     def _filter_labels(self) -> list[str]:

@@ -7,6 +7,7 @@ the table compares them with the previous render and updates only cells that cha
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,12 @@ from rich.text import Text
 
 from agentwrap.trace import queries as q
 
-Render = Callable[[dict[str, Any], bool], "str | Text"]
+# Layout modes, widest first: "wide" shows requested → used; "narrow" the used model only;
+# "tight" (a split pane of 40-60 columns) also drops the clock and shortens step and status.
+WIDE, NARROW, TIGHT = "wide", "narrow", "tight"
+MODES = (WIDE, NARROW, TIGHT)
+
+Render = Callable[[dict[str, Any], str], "str | Text"]
 
 # DataTable pads each cell by one column on each side.
 CELL_PADDING = 2
@@ -32,22 +38,45 @@ class Column:
     priority: int  # 1 = always shown; higher numbers are dropped first
     render: Render
     all_sessions_only: bool = False
+    narrow_width: int | None = None
+    tight_width: int | None = None
+    tight_priority: int | None = None
+    narrow_label: str | None = None
+
+    def label_in(self, mode: str) -> str:
+        return self.narrow_label if mode != WIDE and self.narrow_label else self.label
+
+    def width_in(self, mode: str) -> int:
+        if mode == TIGHT and self.tight_width is not None:
+            return self.tight_width
+        if mode in (NARROW, TIGHT) and self.narrow_width is not None:
+            return self.narrow_width
+        return self.width
+
+    def priority_in(self, mode: str) -> int:
+        return self.tight_priority if mode == TIGHT and self.tight_priority else self.priority
 
 
-def _time(call: dict[str, Any], wide: bool) -> str:
+def _time(call: dict[str, Any], mode: str) -> str:
     started = call.get("started_at")
     return time.strftime("%H:%M:%S", time.localtime(started)) if started else "—"
 
 
-def _session(call: dict[str, Any], wide: bool) -> str:
+def _session(call: dict[str, Any], mode: str) -> str:
     # Session ids are "<date>-<time>-<random>": the random tail tells sessions apart.
     session_id = str(call.get("session_id") or "")
     return session_id if len(session_id) <= 8 else session_id[-6:]
 
 
-def _step(call: dict[str, Any], wide: bool) -> Text:
+def _step(call: dict[str, Any], mode: str) -> Text:
     step = call.get("step")
-    return Text(step, style=_STEP_STYLES.get(step, "")) if step else Text("—", style="dim")
+    if not step:
+        return Text("—", style="dim")
+    label = _STEP_SHORT.get(step, step) if mode == TIGHT else step
+    return Text(label, style=_STEP_STYLES.get(step, ""))
+
+
+_STEP_SHORT = {"implement": "impl", "background": "bg", "subagent": "sub"}
 
 
 _STEP_STYLES = {
@@ -61,41 +90,48 @@ _STEP_STYLES = {
 }
 
 
-def _model(call: dict[str, Any], wide: bool) -> Text:
+def _model(call: dict[str, Any], mode: str) -> Text:
     requested = call.get("requested_model")
     used = call.get("model")
     if not used:
         return Text(q.short_model(requested), style="dim")
     rerouted = bool(requested) and requested != used
-    if wide and rerouted:
+    if mode == WIDE and rerouted:
         before, after = q.route_names(q.short_model(requested), q.short_model(used))
         text = Text(before, style="dim")
         text.append(" → ")
         text.append(after, style="bold cyan")
         return text
-    return Text(q.short_model(used), style="bold cyan" if rerouted else "")
+    name = q.short_model(used)
+    if mode == TIGHT:
+        name = _TIGHT_PREFIX.sub("", name)
+    return Text(name, style="bold cyan" if rerouted else "")
 
 
-def _reason(call: dict[str, Any], wide: bool) -> Text:
+# In a split pane "claude-" says nothing the rest of the name does not.
+_TIGHT_PREFIX = re.compile(r"^claude-")
+
+
+def _reason(call: dict[str, Any], mode: str) -> Text:
     reason = call.get("reason") or call.get("rule")
     return Text(str(reason), style="italic") if reason else Text("—", style="dim")
 
 
-def _in_out(call: dict[str, Any], wide: bool) -> str:
+def _in_out(call: dict[str, Any], mode: str) -> str:
     tokens_in, tokens_out = call.get("input_tokens"), call.get("output_tokens")
     if tokens_in is None and tokens_out is None:
         return "—"
     return f"{q.fmt_tokens(tokens_in or 0)}/{q.fmt_tokens(tokens_out or 0)}"
 
 
-def _cache(call: dict[str, Any], wide: bool) -> str:
+def _cache(call: dict[str, Any], mode: str) -> str:
     write, read = call.get("cache_creation_tokens"), call.get("cache_read_tokens")
     if write is None and read is None:
         return "—"
     return f"{q.fmt_tokens(write or 0)}/{q.fmt_tokens(read or 0)}"
 
 
-def _cost(call: dict[str, Any], wide: bool) -> Text:
+def _cost(call: dict[str, Any], mode: str) -> Text:
     cost = call.get("cost_usd")
     if cost is not None:
         return Text(q.fmt_usd(cost))
@@ -106,7 +142,7 @@ def _cost(call: dict[str, Any], wide: bool) -> Text:
     return Text("—", style="dim")
 
 
-def _baseline(call: dict[str, Any], wide: bool) -> Text:
+def _baseline(call: dict[str, Any], mode: str) -> Text:
     baseline = q.effective_baseline(call)
     if baseline is None:
         return Text("—", style="dim")
@@ -116,42 +152,57 @@ def _baseline(call: dict[str, Any], wide: bool) -> Text:
 
 
 def _ms(key: str) -> Render:
-    def render(call: dict[str, Any], wide: bool) -> str:
+    def render(call: dict[str, Any], mode: str) -> str:
         return q.fmt_ms(call.get(key))
 
     return render
 
 
-def status_text(call: dict[str, Any]) -> Text:
-    """The status cell: a live 'waiting'/'streaming' state, then the outcome."""
+def status_text(call: dict[str, Any], short: bool = False) -> Text:
+    """The status cell: a live 'waiting'/'streaming' state, then the outcome.
+
+    `short` fits six columns (a split pane): "… wait", "▶ live", "✓ ok", "✗ 529".
+    """
     status = call.get("status") or "?"
     fallback = "↻" if len(q.attempts_of(call)) > 1 else ""
     if status == q.STREAMING:
         if call.get("ttfb_ms") is None:
-            return Text(f"{fallback}… waiting", style="yellow")
-        return Text(f"{fallback}▶ streaming", style="bold yellow")
+            return Text(f"{fallback}… {'wait' if short else 'waiting'}", style="yellow")
+        return Text(f"{fallback}▶ {'live' if short else 'streaming'}", style="bold yellow")
     if status == q.OK:
         return Text(f"{fallback}✓ ok", style="green")
     if status in q.ERROR_STATUSES:
         code = call.get("http_status")
-        label = "proxy err" if status == "proxy_error" else f"err {code}" if code else "error"
+        if short:
+            label = "prx" if status == "proxy_error" else str(code or "err")
+        else:
+            label = "proxy err" if status == "proxy_error" else f"err {code}" if code else "error"
         return Text(f"{fallback}✗ {label}", style="bold red")
     if status == q.ABORTED:
-        return Text(f"{fallback}■ aborted", style="magenta")
+        return Text(f"{fallback}■ {'abrt' if short else 'aborted'}", style="magenta")
     if status == q.REFUSED:
-        return Text(f"{fallback}⊘ refused", style="red")
+        return Text(f"{fallback}⊘ {'rfsd' if short else 'refused'}", style="red")
     return Text(f"{fallback}{status}")
 
 
-def _status(call: dict[str, Any], wide: bool) -> Text:
-    return status_text(call)
+def _status(call: dict[str, Any], mode: str) -> Text:
+    return status_text(call, short=mode == TIGHT)
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("time", "time", 8, 1, _time),
+    Column("time", "time", 8, 1, _time, tight_priority=2),
     Column("session", "session", 8, 3, _session, all_sessions_only=True),
-    Column("step", "step", 10, 1, _step),
-    Column("model", "requested → used", 30, 1, _model),
+    Column("step", "step", 10, 1, _step, tight_width=7),
+    Column(
+        "model",
+        "requested → used",
+        30,
+        1,
+        _model,
+        narrow_width=18,
+        tight_width=13,
+        narrow_label="model",
+    ),
     Column("reason", "reason", 25, 7, _reason),
     Column("tokens", "in/out", 11, 3, _in_out),
     Column("cache", "cache w/r", 11, 6, _cache),
@@ -159,51 +210,55 @@ COLUMNS: tuple[Column, ...] = (
     Column("baseline", "baseline", 8, 4, _baseline),
     Column("ttfb", "ttfb", 6, 5, _ms("ttfb_ms")),
     Column("total", "total", 6, 5, _ms("total_ms")),
-    Column("status", "status", 11, 1, _status),
+    Column("status", "status", 11, 1, _status, tight_width=7),
 )
-
-NARROW_MODEL_WIDTH = 18
 
 
 @dataclass(frozen=True)
 class Layout:
-    """The columns that fit a width, and whether the model column shows requested → used."""
+    """The columns that fit a width, and the mode they render in (see MODES)."""
 
     columns: tuple[Column, ...]
-    wide: bool
+    mode: str
 
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(c.key for c in self.columns)
 
     def widths(self) -> dict[str, int]:
-        return {
-            c.key: (c.width if self.wide or c.key != "model" else NARROW_MODEL_WIDTH)
-            for c in self.columns
-        }
+        return {c.key: c.width_in(self.mode) for c in self.columns}
 
     def render(self, call: dict[str, Any]) -> tuple[str | Text, ...]:
-        return tuple(c.render(call, self.wide) for c in self.columns)
+        return tuple(c.render(call, self.mode) for c in self.columns)
+
+
+def _fit(candidates: list[Column], mode: str, budget: int) -> tuple[set[str], bool]:
+    """Columns by priority while they fit; also whether every must-have column fit."""
+    chosen: set[str] = set()
+    used = 0
+    complete = True
+    for column in sorted(candidates, key=lambda c: c.priority_in(mode)):
+        cost = column.width_in(mode) + CELL_PADDING
+        if not complete and column.priority_in(mode) > 1:
+            break  # no extras in the room a must-have column needed
+        if used + cost > budget:
+            if column.priority_in(mode) == 1:
+                complete = False
+            continue
+        chosen.add(column.key)
+        used += cost
+    return chosen, complete
 
 
 def layout_for(width: int, all_sessions: bool) -> Layout:
     """Choose the columns for a terminal width: highest priorities first, table order kept."""
     candidates = [c for c in COLUMNS if all_sessions or not c.all_sessions_only]
     budget = width - SCROLLBAR
-    full_model = next(c.width for c in COLUMNS if c.key == "model")
-    for wide in (True, False):
-        model_width = full_model if wide else NARROW_MODEL_WIDTH
-        chosen: set[str] = set()
-        used = 0
-        for column in sorted(candidates, key=lambda c: c.priority):
-            cost = (model_width if column.key == "model" else column.width) + CELL_PADDING
-            if used + cost > budget:
-                if column.priority == 1:
-                    break
-                continue
-            chosen.add(column.key)
-            used += cost
-        # The wide model column is worth it only if it leaves room for the token columns.
-        if not wide or "tokens" in chosen:
-            return Layout(tuple(c for c in candidates if c.key in chosen), wide)
+    for mode in MODES:
+        chosen, complete = _fit(candidates, mode, budget)
+        # The wide model column is worth it only if it leaves room for the token column.
+        if mode == WIDE and "tokens" not in chosen:
+            continue
+        if complete or mode == TIGHT:
+            return Layout(tuple(c for c in candidates if c.key in chosen), mode)
     raise AssertionError("unreachable")

@@ -76,8 +76,6 @@ class TotalsHeader(Static):
         )
         if total.priced_calls and total.unpriced_calls:
             money.append(f" +{total.unpriced_calls} unpriced", style="yellow")
-        money.append("  baseline ", style="dim")
-        money.append(q.fmt_usd(total.baseline_usd) if total.baseline_calls else "—")
         money.append("  ")
         saved = total.saved_usd
         saving_style = "bold green" if saved is not None and saved > 0 else "bold"
@@ -85,6 +83,8 @@ class TotalsHeader(Static):
         if total.compared_calls and total.uncompared_calls:
             # Savings cover only calls whose cost and baseline are both known.
             money.append(f" on {total.compared_calls}/{total.calls - total.streaming}", style="dim")
+        money.append("  baseline ", style="dim")
+        money.append(q.fmt_usd(total.baseline_usd) if total.baseline_calls else "—")
 
         counts = Text()
         counts.append(f"{total.calls} calls", style="bold")

@@ -57,3 +57,9 @@ def test_running_demo_session_with_details_at_160x48(snap_compare) -> None:
 def test_step_filter_at_160x48(snap_compare) -> None:
     seed_session()
     assert snap_compare(panel("sess-0001"), terminal_size=(160, 48), press=["s", "s", "s"])
+
+
+def test_split_pane_at_46x24(snap_compare) -> None:
+    # What the in-session panel looks like in a tmux split beside the agent.
+    seed_session(ended=False, pid=os.getpid())
+    assert snap_compare(panel("sess-0001"), terminal_size=(46, 24))

@@ -347,3 +347,22 @@ async def test_an_unreadable_store_is_reported_not_fatal() -> None:
         app.tick()
         await pilot.pause()
         assert "store unreadable" not in header(app)
+
+
+async def test_a_split_pane_of_46_columns_keeps_model_cost_and_status() -> None:
+    # The in-session panel is a tmux split of ~38% of the terminal.
+    seed_session(ended=False, pid=os.getpid())
+    app = follow("sess-0001", poll_interval=None)
+    async with app.run_test(size=(46, 24)):
+        table = app.query_one(DataTable)
+        assert [str(k.value) for k in table.columns] == ["step", "model", "cost", "status"]
+        assert table.virtual_size.width <= 46
+        assert cell(table, "call-04", "model") == "sonnet-4-5"
+        assert cell(table, "call-04", "step") == "impl"
+        assert cell(table, "call-04", "status") == "↻✓ ok"
+        assert cell(table, "call-05", "cost") == "unpriced"
+        assert cell(table, "call-06", "status") == "✗ 500"
+        # The header leads with what matters when only its start is visible.
+        first, money = header(app).splitlines()[:2]
+        assert first.startswith("● running 1m00s")
+        assert money.startswith("cost $0.56 +1 unpriced  saved 61%")
