@@ -271,7 +271,12 @@ def emit_request(req: c.Request, model: str, names: ToolNames = TOOL_NAMES) -> d
             system.extend(emit_block(p, rename) for p in msg.parts if isinstance(p, c.Text))
             continue
         # Only Anthropic can check an Anthropic signature: other reasoning is dropped.
-        parts = [p for p in msg.parts if not isinstance(p, c.Thinking) or p.origin == API]
+        parts = [
+            p
+            for p in msg.parts
+            if (not isinstance(p, c.Thinking) or p.origin == API)
+            and not (isinstance(p, c.Text) and not p.text)  # Anthropic rejects empty text
+        ]
         blocks = [b for b in (emit_block(p, rename) for p in parts) if b is not None]
         if not blocks:
             continue

@@ -82,15 +82,28 @@ def _parse_parts(parts: Any, role: str, turn: int, calls: dict[str, list[str]]) 
         if not isinstance(part, dict):
             continue
         signature = part.get("thoughtSignature")
+        last = out[-1] if out else None
         if part.get("thought"):
             origin, sig, item_id = c.unseal(signature, API)
-            out.append(c.Thinking(str(part.get("text", "")), sig, origin or API, item_id=item_id))
+            text = str(part.get("text", ""))
+            # A streamed answer comes back as many thought parts: they are one reasoning.
+            if isinstance(last, c.Thinking) and last.signature is None and not last.redacted:
+                last.text += text
+                if sig:
+                    last.signature, last.origin, last.item_id = sig, origin, item_id
+            else:
+                out.append(c.Thinking(text, sig, origin or API, item_id=item_id))
             continue
         if signature and signature != SKIP_SIGNATURE:
             origin, sig, item_id = c.unseal(signature, API)
             out.append(c.Thinking("", sig, origin, item_id=item_id))
+            last = None
         if "text" in part:
-            out.append(c.Text(str(part["text"])))
+            text = str(part["text"])
+            if isinstance(last, c.Text):
+                last.text += text  # streamed text pieces are one text
+            elif text:
+                out.append(c.Text(text))
         elif isinstance(part.get("inlineData"), dict):
             inline = part["inlineData"]
             out.append(_media(inline.get("mimeType"), inline.get("data")))
@@ -636,7 +649,7 @@ class StreamEmitter:
             self._id = ev.id
             return b""
         if isinstance(ev, c.BlockStart):
-            self._blocks[ev.index] = {"ev": ev, "buf": [], "sig": []}
+            self._blocks[ev.index] = {"ev": ev, "buf": [], "sig": [], "text": False}
             return b""
         if isinstance(ev, c.Delta):
             state = self._blocks.get(ev.index)
@@ -645,6 +658,7 @@ class StreamEmitter:
             if ev.kind == "text":
                 return self._chunk([self._with_sig({"text": ev.value})])
             if ev.kind == "thinking":
+                state["text"] = True
                 return self._chunk([{"text": ev.value, "thought": True}])
             if ev.kind in ("json", "signature"):
                 state["buf" if ev.kind == "json" else "sig"].append(ev.value)
@@ -671,7 +685,11 @@ class StreamEmitter:
             thinking = c.Thinking(
                 signature="".join(state["sig"]), origin=start.origin, item_id=start.item_id
             )
-            self._pending_sig = c.slot_value(thinking, API)
+            sealed = c.slot_value(thinking, API)
+            if state["text"]:
+                # The signature closes the thought it signs, as Gemini's own thought parts do.
+                return self._chunk([{"text": "", "thought": True, "thoughtSignature": sealed}])
+            self._pending_sig = sealed  # a bare signature rides on the next part
             return b""
         if start.kind == "tool_use":
             args = c.parse_json_args("".join(state["buf"]))
