@@ -15,7 +15,11 @@ def top(
         "else the newest.",
     ),
     all_sessions: bool = typer.Option(
-        False, "--all", "-a", help="Follow every session's calls in one table."
+        False,
+        "--all",
+        "-a",
+        help="Follow every session's calls in one table (the 20 newest sessions, then every "
+        "session that makes a call).",
     ),
     include_demo: bool = typer.Option(
         False, "--demo", help="With --all, include demo sessions (simulated providers)."

@@ -63,11 +63,17 @@ class StoreFollower:
     """
 
     def __init__(
-        self, store: TraceStore, session_id: str | None, include_demo: bool = False
+        self,
+        store: TraceStore,
+        session_id: str | None,
+        include_demo: bool = False,
+        max_sessions: int = 20,
     ) -> None:
         self.store = store
         self.session_id = session_id
         self.include_demo = include_demo
+        # Following all sessions starts from the newest few, not months of history.
+        self.max_sessions = max_sessions
         self._last_event = 0
         self._sessions: dict[str, dict[str, Any]] = {}
         self._polls = 0
@@ -80,7 +86,10 @@ class StoreFollower:
         if self.session_id:
             calls = self.store.calls(self.session_id)
         else:
-            calls = [c for c in self.store.calls() if c["session_id"] in self._sessions]
+            calls = []
+            for sid in self._sessions:
+                calls.extend(self.store.calls(sid))
+            calls.sort(key=lambda c: (c["started_at"], c["seq"]))
         return LiveBatch(calls=calls, sessions=sessions)
 
     def poll(self) -> LiveBatch:
@@ -139,10 +148,14 @@ class StoreFollower:
             session = self.store.session(self.session_id)
             rows = [session] if session else []
         else:
+            demo = "" if self.include_demo else "WHERE is_demo = 0"
             rows = [
                 row_to_dict(r)
-                for r in self.store.conn.execute("SELECT * FROM sessions ORDER BY started_at")
-            ]
+                for r in self.store.conn.execute(
+                    f"SELECT * FROM sessions {demo} ORDER BY started_at DESC LIMIT ?",
+                    (self.max_sessions,),
+                )
+            ][::-1]
         rows = [s for s in rows if self._wanted(s)]
         for s in rows:
             s["running"] = session_running(s)

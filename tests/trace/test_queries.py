@@ -198,6 +198,13 @@ def test_store_follower_all_sessions_leaves_demo_out_unless_asked() -> None:
     both = StoreFollower(store, None, include_demo=True).snapshot()
     assert len(both.calls) == 5
 
+    # Following all sessions starts from the newest few.
+    seed_session("real-0", SESSION_CALLS[:1])
+    store.update_session("real-0", started_at=T0 - 3600)
+    newest = StoreFollower(store, None, max_sessions=1).snapshot()
+    assert [s["id"] for s in newest.sessions] == ["real-1"]
+    assert {c["session_id"] for c in newest.calls} == {"real-1"}
+
     follower = StoreFollower(store, None)
     follower.snapshot()
     seed_session("real-2", SESSION_CALLS[4:5])
