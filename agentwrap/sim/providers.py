@@ -331,6 +331,9 @@ class Received:
     exchange: str | None
     status: int
     at: float
+    path: str = ""
+    headers: dict[str, str] = field(default_factory=dict)  # kept when record_requests is set
+    body: dict[str, Any] | None = None
 
 
 # ---------------------------------------------------------------- the server
@@ -339,10 +342,18 @@ class Received:
 class SimProviders:
     """The simulated providers' server. `await start()` returns its root URL."""
 
-    def __init__(self, speed: float = 1.0, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        speed: float = 1.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        record_requests: bool = False,
+    ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.speed = speed
+        self.record_requests = record_requests
         self.host = host
         self.port = port
         self.received: list[Received] = []
@@ -409,21 +420,32 @@ class SimProviders:
         if api != GEMINI:
             stream = bool(body.get("stream"))
 
+        def note(exchange_name: str | None, status: int) -> None:
+            kept = self.record_requests
+            self.received.append(
+                Received(
+                    provider,
+                    api,
+                    model,
+                    stream,
+                    exchange_name,
+                    status,
+                    time.time(),
+                    request.path_qs,
+                    {k.lower(): v for k, v in request.headers.items()} if kept else {},
+                    body if kept else None,
+                )
+            )
+
         whole = "\n".join(_strings(body))
         exchange = scenario.match(trailing_text(api, body), whole)
         if exchange is not None and exchange.fail_first and not self._failed[exchange.name]:
             self._failed[exchange.name] += 1
-            self.received.append(
-                Received(
-                    provider, api, model, stream, exchange.name, exchange.fail_first, time.time()
-                )
-            )
+            note(exchange.name, exchange.fail_first)
             await self._sleep(0.3)
             return _error(api, exchange.fail_first, "Overloaded (simulated)")
         answer = self._answer(provider, api, model, body, exchange)
-        self.received.append(
-            Received(provider, api, model, stream, answer.exchange, 200, time.time())
-        )
+        note(answer.exchange, 200)
         writer = {
             ANTHROPIC: _anthropic,
             OPENAI_CHAT: _openai_chat,
