@@ -1,1 +1,7 @@
-"""agentwrap.route"""
+"""Routing: which model handles each call, and why.
+
+profile   the TOML format, discovery, presets, validation (Profile, Provider, load_profile)
+classify  the step kind of a call, from agent hints in agentwrap/agents/*_hints.py (Step)
+features  what rules look at: size, images, thinking, tools, server tools, last outcome
+decide    the decision: rules, routing, fallbacks, budget, sticky main loop (Decision)
+"""
