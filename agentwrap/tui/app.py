@@ -74,7 +74,9 @@ class TopApp(App[None]):
         self.detail_open = False
         self.feed_error: str | None = None
         self._layout: Layout | None = None
+        # Rendered cells per call under the current layout, and the calls the table shows.
         self._cells: dict[str, tuple[Any, ...]] = {}
+        self._shown: set[str] = set()
         self._chart_dirty = False
         self._chart_at = 0.0
         self._spark: list[float] = []
@@ -133,11 +135,13 @@ class TopApp(App[None]):
             call_id = call["id"]
             self.calls[call_id] = call
             self.ledger.upsert(call)
-            if call_id in self._cells:
+            if call_id in self._shown:
                 self._update_row(table, call)
             elif self._matches(call):
                 self._add_row(table, call)
                 added = True
+            else:
+                self._cells.pop(call_id, None)  # filtered out: render again when shown
         if batch.calls:
             self._chart_dirty = True
         if added and not self.paused and table.row_count:
@@ -157,6 +161,7 @@ class TopApp(App[None]):
         cells = self._layout.render(call)
         table.add_row(*cells, key=call["id"])
         self._cells[call["id"]] = cells
+        self._shown.add(call["id"])
 
     def _update_row(self, table: DataTable[Any], call: dict[str, Any]) -> None:
         assert self._layout is not None
@@ -173,7 +178,7 @@ class TopApp(App[None]):
         table = self.query_one(DataTable)
         selected = self.selected_call_id()
         table.clear(columns=True)
-        self._cells.clear()
+        self._shown.clear()
         widths = self._layout.widths()
         for column in self._layout.columns:
             table.add_column(
@@ -183,13 +188,16 @@ class TopApp(App[None]):
         keys = []
         for call in self.calls.values():
             if self._matches(call):
-                cells = self._layout.render(call)
+                # Rendered cells survive a filter change; only a new layout renders again.
+                cells = self._cells.get(call["id"])
+                if cells is None:
+                    cells = self._cells[call["id"]] = self._layout.render(call)
                 rows.append(cells)
                 keys.append(call["id"])
-                self._cells[call["id"]] = cells
         for key, cells in zip(keys, rows, strict=True):
             table.add_row(*cells, key=key)
-        if selected in self._cells:
+        self._shown.update(keys)
+        if selected in self._shown:
             table.move_cursor(row=table.get_row_index(selected), animate=False)
         elif table.row_count and not self.paused:
             table.move_cursor(row=table.row_count - 1, animate=False)
@@ -202,6 +210,7 @@ class TopApp(App[None]):
         self.query_one("#chart").display = not compact
         if self._layout is None or layout != self._layout:
             self._layout = layout
+            self._cells.clear()
             self._rebuild_table()
         self._redraw_header()
 

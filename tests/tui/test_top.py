@@ -202,6 +202,14 @@ async def test_new_calls_respect_the_filter_and_pause_stops_autoscroll() -> None
         await pilot.pause()
         assert [str(k.value) for k in table.rows] == ["call-03", "n1"]
         assert "9 calls" in header(app)
+        # A hidden call that changes shows its latest state once the filter is cleared.
+        rec.call_event("finished", "n2", status="error", http_status=529)
+        rec.flush()
+        app.tick()
+        await pilot.pause()
+        await pilot.press("c")
+        assert table.row_count == 9 and cell(table, "n2", "status") == "✗ err 529"
+        assert cell(table, "n3", "status") == "✓ ok"
     rec.close()
 
 
