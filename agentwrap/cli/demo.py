@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -108,7 +109,8 @@ def demo_cmd(
             raise typer.Exit(1) from None
         assert demo.session is not None
         typer.echo(
-            f"session {demo.session_id} · profile {demo.session.options.profile.name} · "
+            f"session {demo.session_id} · profile {demo.session.options.profile.name} "
+            f"({demo.session.options.profile.source}) · "
             f"speed ×{speed:g}"
         )
         if mode == "tmux":
@@ -172,10 +174,9 @@ def _run_inline_panel(demo: object) -> int:
         except Exception as exc:  # the agent's failure is shown, then reported on exit
             outcome["code"] = 1
             message = f"The scripted session failed: {exc}"
-        try:
+        # RuntimeError: the panel was already closed.
+        with contextlib.suppress(RuntimeError):
             panel.call_from_thread(panel.notify, message, timeout=3600)
-        except RuntimeError:
-            pass  # the panel was already closed
 
     threading.Thread(target=watch, name="agentwrap-demo-watch", daemon=True).start()
     panel.run()

@@ -103,7 +103,8 @@ def demo_profile(root: str, *, cross_api: bool | None = None) -> Profile:
         env=demo_env(),
         translation=cross_api,
     )
-    profile.name = f"{PRESET} (simulated providers)"
+    # Shown as "balanced (simulated providers)" in the trace, the panel and the summary.
+    profile.name, profile.source = PRESET, "simulated providers"
     return profile
 
 

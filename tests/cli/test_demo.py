@@ -1,0 +1,171 @@
+"""`agentwrap demo` as a real subprocess: it runs to the end and its summary tells the truth.
+
+The truth is taken from two places the demo does not print from: the scripted agent's own
+count of what it sent (its last line), and the trace in this test's AGENTWRAP_HOME.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from agentwrap import paths
+from agentwrap.route.profile import translation_available
+from agentwrap.sim import scenario
+from agentwrap.trace import queries as q
+from agentwrap.trace.store import TraceStore
+
+STEP_KINDS = ("plan", "explore", "implement", "subagent", "background", "compact", "search")
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory, agentwrap_bin_module: str) -> dict:
+    """One headless demo at high speed, shared by the tests of this module."""
+    home = tmp_path_factory.mktemp("demo-home")
+    env = {**os.environ, "AGENTWRAP_HOME": str(home), "COLUMNS": "160"}
+    done = subprocess.run(
+        [agentwrap_bin_module, "demo", "--no-panel", "--speed", "50"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    return {"done": done, "home": home, "env": env}
+
+
+@pytest.fixture(scope="module")
+def agentwrap_bin_module() -> str:
+    exe = Path(sys.executable).parent / "agentwrap"
+    if not exe.exists():
+        pytest.fail(f"agentwrap is not installed in {exe.parent}; run ./install.sh --dev")
+    return str(exe)
+
+
+@pytest.fixture
+def trace(demo_run: dict, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AGENTWRAP_HOME", str(demo_run["home"]))
+    store = TraceStore(paths.trace_db())
+    session_id = _session_id(demo_run["done"].stdout)
+    try:
+        yield store, session_id, store.calls(session_id)
+    finally:
+        store.close()
+
+
+def _session_id(stdout: str) -> str:
+    match = re.search(r"^session (\S+) ·", stdout, re.M)
+    assert match, stdout
+    return match.group(1)
+
+
+def _agent_tally(stdout: str) -> Counter[str]:
+    match = re.search(r"^scripted agent: (\d+) calls — (.*)$", stdout, re.M)
+    assert match, stdout
+    counts = Counter({k: int(n) for k, n in re.findall(r"(\w+) (\d+)", match.group(2))})
+    assert sum(counts.values()) == int(match.group(1))
+    return counts
+
+
+def _summary_rows(stderr: str, label: str) -> dict[str, int]:
+    """Name → calls from the summary's 'by <label>' table."""
+    section = stderr.split(f"by {label}", 1)[1]
+    rows: dict[str, int] = {}
+    for line in section.splitlines()[1:]:
+        cells = line.split()
+        if not cells or cells[0] == label or set(cells[0]) <= {"─", "━"}:
+            continue
+        if cells[0] == "total":
+            break
+        rows[cells[0]] = int(cells[1])
+    return rows
+
+
+def test_demo_runs_to_completion(demo_run: dict) -> None:
+    done = demo_run["done"]
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "SIMULATED providers" in done.stdout  # said plainly, first
+    assert "demo, simulated providers" in done.stderr  # and in the summary's headline
+    assert "Traceback" not in done.stderr
+
+
+def test_trace_matches_what_the_agent_sent(demo_run: dict, trace) -> None:
+    store, session_id, calls = trace
+    sent = _agent_tally(demo_run["done"].stdout)
+    assert sent == Counter(e.kind for e in scenario.EXCHANGES)
+    assert Counter(c["step"] for c in calls) == sent
+    assert all(c["status"] == "ok" for c in calls), [c["error"] for c in calls]
+    session = store.session(session_id)
+    assert session["is_demo"] == 1 and session["exit_code"] == 0
+    assert session["profile"] == "balanced (simulated providers)"
+
+
+def test_summary_matches_the_trace(demo_run: dict, trace) -> None:
+    _, _, calls = trace
+    stderr = demo_run["done"].stderr
+    by_step = _summary_rows(stderr, "step")
+    assert by_step == dict(Counter(c["step"] for c in calls))
+    by_model = _summary_rows(stderr, "model")
+    assert by_model == dict(Counter(q.short_model(c["model"]) for c in calls))
+    assert re.search(r"^1 fallback · 0 failed", stderr, re.M)
+
+
+def test_one_line_per_call_while_it_runs(demo_run: dict, trace) -> None:
+    _, _, calls = trace
+    lines = re.findall(r"^\s+\d+\.\ds\s+(\w+)\s", demo_run["done"].stdout, re.M)
+    assert Counter(lines) == Counter(c["step"] for c in calls)
+
+
+def test_routing_of_the_balanced_preset(trace) -> None:
+    _, _, calls = trace
+    plans = [c for c in calls if c["step"] == "plan"]
+    # The frontier model plans; once it is overloaded and the call falls back to Sonnet.
+    assert {c["model"] for c in plans} == {"claude-opus-4-8", "claude-sonnet-4-6"}
+    (fell_back,) = [c for c in calls if len(c["attempts"] or []) > 1]
+    assert fell_back["step"] == "plan"
+    assert [a["outcome"] for a in fell_back["attempts"]] == ["http 529", "http 200"]
+    # A failed step (the edit, the test run) sends the next main-loop call to the frontier model.
+    escalated = [c for c in calls if c["rule"] == "rule 'escalate-after-failure'"]
+    assert len(escalated) == 2 and {c["model"] for c in escalated} == {"claude-opus-4-8"}
+    assert any(c["model"] == "claude-sonnet-4-6" for c in calls if c["step"] == "implement")
+    assert {c["model"] for c in calls if c["step"] == "search"} == {"claude-haiku-4-5"}
+
+
+@pytest.mark.skipif(not translation_available(), reason="this build cannot translate APIs")
+def test_cross_api_calls_are_translated(trace) -> None:
+    _, _, calls = trace
+    apis = {c["step"]: set() for c in calls}
+    for c in calls:
+        apis[c["step"]].add(c["provider_api"])
+    assert apis["explore"] == {"gemini"}
+    assert apis["background"] == {"openai-chat"}
+    assert apis["compact"] == {"openai-responses"}
+    # The providers' usage came back through translation: every translated call has tokens.
+    translated = [c for c in calls if c["provider_api"] != "anthropic"]
+    assert len(translated) == 11
+    assert all(c["input_tokens"] > 0 and c["output_tokens"] > 0 for c in translated)
+    assert all(c["cost_usd"] and c["cost_usd"] < c["baseline_cost_usd"] for c in translated)
+
+
+def test_demo_sessions_are_left_out_of_reports_unless_asked(demo_run: dict, trace) -> None:
+    _, session_id, _ = trace
+
+    def sessions(*flags: str) -> list[str]:
+        done = subprocess.run(
+            [Path(sys.executable).parent / "agentwrap", "sessions", "--json", *flags],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=demo_run["env"],
+        )
+        assert done.returncode == 0, done.stderr
+        return [row["id"] for row in json.loads(done.stdout)]
+
+    assert session_id not in sessions()
+    assert session_id in sessions("--demo")
