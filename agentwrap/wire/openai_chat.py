@@ -567,6 +567,8 @@ class StreamParser:
                 out += self._tool_delta(call)
             if choice.get("finish_reason"):
                 self._finish = choice["finish_reason"]
+            if isinstance(choice.get("usage"), dict):  # Moonshot puts usage in the choice
+                self._usage = parse_usage(choice["usage"])
         return out
 
     def _at(self) -> int:

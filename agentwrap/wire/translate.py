@@ -21,6 +21,8 @@ from agentwrap.wire.names import TOOL_NAMES, ToolNames
 from agentwrap.wire.sse import SSEDecoder
 
 TranslationError = c.TranslationError
+# What a body of an unexpected shape makes the parsers raise.
+_MALFORMED = (TypeError, AttributeError, KeyError, IndexError, ValueError)
 
 _SURFACES: dict[str, Any] = {
     ANTHROPIC: anthropic,
@@ -88,10 +90,15 @@ def translate_request(
         if dst != GEMINI:
             out["model"] = model
         return out
-    req = parse_request(body, src)
-    if stream is not None:
-        req.stream = stream
-    return _surface(dst).emit_request(req, model, names)
+    try:
+        req = parse_request(body, src)
+        if stream is not None:
+            req.stream = stream
+        return _surface(dst).emit_request(req, model, names)  # type: ignore[no-any-return]
+    except TranslationError:
+        raise
+    except _MALFORMED as exc:
+        raise TranslationError(f"the {src} request has an unexpected shape: {exc!r}") from exc
 
 
 def translate_response(
@@ -107,8 +114,11 @@ def translate_response(
         out = dict(body)
         out["modelVersion" if dst == GEMINI else "model"] = model
         return out
-    resp = _surface(src).parse_response(body)
-    return _surface(dst).emit_response(resp, model, names)
+    try:
+        resp = _surface(src).parse_response(body)
+        return _surface(dst).emit_response(resp, model, names)  # type: ignore[no-any-return]
+    except _MALFORMED as exc:
+        raise TranslationError(f"the {src} response has an unexpected shape: {exc!r}") from exc
 
 
 def response_events(resp: c.Response) -> list[c.Event]:
@@ -152,6 +162,7 @@ class StreamTranslator:
         self._emitter = _surface(dst).StreamEmitter(model, names)
         self._raw = bytearray()  # kept only until the first SSE event: a JSON body instead
         self._events = 0
+        self.malformed = 0  # upstream events skipped because of their shape
         self._closed = False
         self.stop_reason: str | None = None
         self._usage = Usage()
@@ -166,7 +177,13 @@ class StreamTranslator:
         out = bytearray()
         for event, data in pairs:
             self._events += 1
-            for ev in self._parser.feed(event, data):
+            try:
+                events = self._parser.feed(event, data)
+            except _MALFORMED:
+                # One event of an unexpected shape is skipped, not allowed to end the answer.
+                self.malformed += 1
+                continue
+            for ev in events:
                 out += self._emit(ev)
         self._usage = self._parser.usage if not self._closed else self._usage
         return bytes(out)
@@ -176,7 +193,11 @@ class StreamTranslator:
             self.upstream_model = ev.model
         elif isinstance(ev, c.End):
             self.stop_reason = ev.stop_reason
-        return self._emitter.emit(ev)
+        try:
+            return self._emitter.emit(ev)  # type: ignore[no-any-return]
+        except _MALFORMED:
+            self.malformed += 1
+            return b""
 
     def feed(self, chunk: bytes) -> bytes:
         """Bytes for the agent produced by this upstream chunk (possibly none)."""
@@ -191,7 +212,11 @@ class StreamTranslator:
         if not parser.done and self._events == 0 and self._raw.strip():
             out += self._whole_body(bytes(self._raw))
         if not parser.done and getattr(parser, "finished", False):
-            for ev in parser.finish():
+            try:
+                tail = parser.finish()
+            except _MALFORMED:
+                tail = []
+            for ev in tail:
                 out += self._emit(ev)
         self._usage = parser.usage
         if not parser.done:

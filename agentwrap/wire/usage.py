@@ -72,7 +72,7 @@ class UsageTap:
     def finish(self) -> None:
         """The body has ended."""
         if not self.stream:
-            with contextlib.suppress(ValueError, UnicodeDecodeError):
+            with contextlib.suppress(TypeError, AttributeError, KeyError, IndexError, ValueError):
                 self._whole(json.loads(bytes(self._buf)))
             return
         if self._buf:
@@ -114,14 +114,14 @@ class UsageTap:
             return
         if not isinstance(doc, dict):
             return
-        if self.api == ANTHROPIC:
-            self._anthropic(doc)
-        elif self.api == OPENAI_CHAT:
-            self._chat(doc)
-        elif self.api == OPENAI_RESPONSES:
-            self._responses(doc)
-        else:
-            self._gemini(doc)
+        handler = {
+            ANTHROPIC: self._anthropic,
+            OPENAI_CHAT: self._chat,
+            OPENAI_RESPONSES: self._responses,
+        }.get(self.api, self._gemini)
+        # The tap watches traffic it does not own: an odd event must never break the relay.
+        with contextlib.suppress(TypeError, AttributeError, KeyError, IndexError, ValueError):
+            handler(doc)
 
     def _anthropic(self, ev: dict[str, Any]) -> None:
         if ev.get("type") == "message_start":
