@@ -312,10 +312,11 @@ async def test_thousands_of_calls_update_in_place_quickly() -> None:
         for c in calls[:500]:
             finish_call(rec, c)
         rec.flush()
-        t1 = time.perf_counter()
+        # CPU time of our part (process time: other load on the machine does not count).
+        t1 = time.process_time()
         app.tick()
+        tick_s = time.process_time() - t1
         await pilot.pause()
-        tick_s = time.perf_counter() - t1
         assert table.row_count == n
         assert (
             cell(table, "b0", "status") == "✓ ok" and cell(table, "b600", "status") == "… waiting"
@@ -337,7 +338,7 @@ async def test_thousands_of_calls_update_in_place_quickly() -> None:
         f"mount {n} calls: {mount_s:.2f}s, 500 updates: {tick_s * 1000:.0f}ms, "
         f"one update: {one_s * 1000:.1f}ms, quiet tick: {quiet_s * 1000:.1f}ms"
     )
-    assert tick_s < 1.0 and one_s < 0.05 and quiet_s < 0.02
+    assert tick_s < 0.5 and one_s < 0.05 and quiet_s < 0.02
 
 
 async def test_an_unreadable_store_is_reported_not_fatal() -> None:
