@@ -5,30 +5,22 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 import sys
 import threading
-from pathlib import Path
+import time
+from typing import TYPE_CHECKING
 
 import typer
 
 from agentwrap.cli.main import app
 
+if TYPE_CHECKING:
+    from agentwrap.sim.demo import CallLine, Demo
+
 SIMULATED_NOTE = (
     "agentwrap demo: a scripted Claude-Code-like session against SIMULATED providers on "
     "127.0.0.1 (no keys, no network, nothing is billed)."
 )
-
-
-def _agentwrap_argv() -> list[str]:
-    """How to run this same agentwrap in another process (the panel in a tmux pane)."""
-    beside = Path(sys.executable).with_name("agentwrap")
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("agentwrap")
-    if found:
-        return [found]
-    return [sys.executable, "-c", "from agentwrap.cli.main import run; run()"]
 
 
 def _panel_mode(no_panel: bool) -> str:
@@ -40,10 +32,10 @@ def _panel_mode(no_panel: bool) -> str:
     return "inline"
 
 
-def _fmt_line(line: object) -> str:
+def _fmt_line(line: CallLine) -> str:
     from agentwrap.trace import queries as q
 
-    row = line.fields  # type: ignore[attr-defined]
+    row = line.fields
     asked = q.short_model(row.get("requested_model"))
     used = q.short_model(row.get("model"))
     target = asked if used == asked else f"{asked} → {used}"
@@ -53,7 +45,7 @@ def _fmt_line(line: object) -> str:
     status = row.get("status")
     if status != "ok":
         return (
-            f"{line.at:7.1f}s  {row.get('step') or '?':<10} {target}  "  # type: ignore[attr-defined]
+            f"{line.at:7.1f}s  {row.get('step') or '?':<10} {target}  "
             f"FAILED: {row.get('error') or status}"
         )
     tokens = (row.get("input_tokens") or 0) + (row.get("cache_read_tokens") or 0)
@@ -62,7 +54,7 @@ def _fmt_line(line: object) -> str:
     api = row.get("provider_api")
     via = f" via {api}" if api and api != "anthropic" else ""
     return (
-        f"{line.at:7.1f}s  {row.get('step') or '?':<10} {target}{via}  "  # type: ignore[attr-defined]
+        f"{line.at:7.1f}s  {row.get('step') or '?':<10} {target}{via}  "
         f"{q.fmt_tokens(tokens)} in · {q.fmt_tokens(row.get('output_tokens'))} out  {cost}"
     )
 
@@ -92,7 +84,7 @@ def demo_cmd(
     mode = _panel_mode(no_panel)
     lock = threading.Lock()
 
-    def show(line: object) -> None:
+    def show(line: CallLine) -> None:
         if quiet or mode == "inline":
             return
         with lock:
@@ -103,7 +95,7 @@ def demo_cmd(
     code = 1
     try:
         try:
-            demo.start()
+            demo.start(agent=mode != "inline")
         except Exception as exc:
             typer.echo(f"agentwrap demo: could not start: {exc}", err=True)
             raise typer.Exit(1) from None
@@ -143,44 +135,50 @@ def demo_cmd(
 
 
 def _open_tmux_panel(session_id: str) -> None:
-    """The live panel in a tmux pane beside this one (it stays until you press q)."""
-    command = [*_agentwrap_argv(), "top", session_id]
-    try:
-        subprocess.run(
-            ["tmux", "split-window", "-h", "-d", "-l", "60%", "--", *command],
-            check=True,
-            capture_output=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        typer.echo(f"agentwrap demo: could not open the panel in tmux ({exc})", err=True)
+    """The live panel in a tmux pane beside this one; it stays after the demo (q closes it)."""
+    from agentwrap.panel import TmuxPanel
+
+    error = TmuxPanel(session_id, "split", os.environ).open()
+    if error:
+        typer.echo(f"agentwrap demo: {error}", err=True)
+    else:
+        typer.echo("The live panel is open in the pane beside this one (q closes it).")
 
 
-def _run_inline_panel(demo: object) -> int:
+def _run_inline_panel(demo: Demo) -> int:
     """The live panel in this terminal while the session replays; q quits it."""
     from agentwrap.trace.live import RecorderFeed
     from agentwrap.tui.app import TopApp
 
-    session = demo.session  # type: ignore[attr-defined]
+    session = demo.session
     feed = RecorderFeed(session.recorder, session.store.session(session.id))
     panel = TopApp(feed)
+    demo.start_agent()
     outcome: dict[str, int] = {}
+    closed = threading.Event()
 
     def watch() -> None:
         try:
-            demo.wait()  # type: ignore[attr-defined]
+            demo.wait()
             outcome["code"] = 0
             message = "Demo finished. Press q to quit and see the summary."
         except Exception as exc:  # the agent's failure is shown, then reported on exit
             outcome["code"] = 1
             message = f"The scripted session failed: {exc}"
+        # At high speed the replay can end before the panel has started.
+        deadline = time.monotonic() + 10
+        while not panel.is_running and time.monotonic() < deadline and not closed.is_set():
+            time.sleep(0.05)
         # RuntimeError: the panel was already closed.
         with contextlib.suppress(RuntimeError):
             panel.call_from_thread(panel.notify, message, timeout=3600)
 
     threading.Thread(target=watch, name="agentwrap-demo-watch", daemon=True).start()
-    panel.run()
+    try:
+        panel.run()
+    finally:
+        closed.set()
     if "code" not in outcome:
-        demo.cancel()  # type: ignore[attr-defined]
+        demo.cancel()
         return 130
     return outcome["code"]

@@ -78,6 +78,7 @@ class Demo:
         self.session: Session | None = None
         self.agent: ScriptedAgent | None = None
         self.result: concurrent.futures.Future[AgentReport] | None = None
+        self.base_url = ""
         self.started = time.monotonic()
         self._rows: dict[str, dict[str, Any]] = {}
 
@@ -86,18 +87,27 @@ class Demo:
         assert self.session is not None
         return self.session.id
 
-    def start(self) -> str:
-        """Start the simulators, the session and its proxy, then the agent; returns the proxy URL."""
+    def start(self, *, agent: bool = True) -> str:
+        """Start the simulators, the session and its proxy, then (unless told not to) the agent.
+
+        Returns the proxy's base URL. With `agent=False`, call `start_agent()` once whatever
+        follows the session (a panel) is subscribed, so it sees the first calls too.
+        """
         root = self.loop.run(self.sim.start())
         profile = demo_profile(root)
         options = SessionOptions(agent="claude", profile=profile, is_demo=True, env=demo_env())
         self.session = Session(options, self.argv)
         self.session.recorder.subscribe(self._on_event)
-        base_url = self.session.start()
+        self.base_url = self.session.start()
+        if agent:
+            self.start_agent()
+        return self.base_url
+
+    def start_agent(self) -> None:
+        """Start replaying the scripted session against the proxy."""
         self.started = time.monotonic()
-        self.agent = ScriptedAgent(base_url, speed=self.speed)
+        self.agent = ScriptedAgent(self.base_url, speed=self.speed)
         self.result = self.loop.submit(self.agent.run())
-        return base_url
 
     def _on_event(self, event: ev.CallEvent) -> None:
         if event.call_id is None:

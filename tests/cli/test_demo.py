@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -169,3 +171,65 @@ def test_demo_sessions_are_left_out_of_reports_unless_asked(demo_run: dict, trac
 
     assert session_id not in sessions()
     assert session_id in sessions("--demo")
+
+
+# ---------------------------------------------------------------- with a terminal
+
+
+def _pane_env(home: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(home)),
+        "TERM": "xterm-256color",
+        "LANG": "C.UTF-8",
+        "AGENTWRAP_HOME": str(home),
+    }
+
+
+@pytest.mark.tmux
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_panel_in_this_terminal_outside_tmux(tmp_path: Path, agentwrap_bin_module: str) -> None:
+    from tests.support.claude_env import TmuxPane
+
+    pane = TmuxPane(f"demo-inline-{os.getpid()}", width=120, height=36)
+    pane.start([agentwrap_bin_module, "demo", "--speed", "20"], _pane_env(tmp_path), tmp_path)
+    try:
+        # The live panel, labelled, fills in while the session replays.
+        screen = pane.wait_for("requested → used", timeout=30)
+        assert "simulated providers" in screen.splitlines()[0]
+        screen = pane.wait_for("Demo finished", timeout=90)
+        assert "27 calls" in screen  # every call, the first ones included
+        assert "explore" in screen or "implement" in screen
+        pane.type("q")
+        screen = pane.wait_for("[exited", timeout=30)
+        assert "[exited 0]" in screen
+        assert "by step" in screen and "every provider above was simulated" in screen
+    finally:
+        pane.kill()
+
+
+@pytest.mark.tmux
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_panel_in_a_split_inside_tmux(tmp_path: Path, agentwrap_bin_module: str) -> None:
+    from tests.support.claude_env import TmuxPane
+
+    pane = TmuxPane(f"demo-split-{os.getpid()}", width=200, height=40)
+    env = _pane_env(tmp_path)
+    # The pane's command starts from a clean environment: give it what tmux gives its panes.
+    env["TMUX"] = f"{os.environ.get('TMUX_TMPDIR', '/tmp')}/tmux-{os.getuid()}/{pane.socket},0,0"
+    env["TMUX_PANE"] = "%0"
+    pane.start([agentwrap_bin_module, "demo", "--speed", "20"], env, tmp_path)
+    try:
+        screen = pane.wait_for("[exited", timeout=120)
+        assert "[exited 0]" in screen and "by step" in screen
+        panes = pane._tmux("list-panes", "-t", pane.name, "-F", "#{pane_id}").stdout.split()
+        assert len(panes) == 2, "the panel did not open beside the demo"
+        deadline = time.monotonic() + 20
+        while True:
+            panel = pane._tmux("capture-pane", "-p", "-t", panes[1], check=False).stdout
+            if "27 calls" in panel or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert "simulated providers" in panel and "27 calls" in panel, panel
+    finally:
+        pane.kill()
