@@ -26,7 +26,7 @@ from aiohttp import web
 
 from agentwrap.pricing import PriceBook, Usage
 from agentwrap.proxy.upstream import UpstreamPool, response_headers, upstream_headers
-from agentwrap.route.decide import Decision, SessionState, Target, classify, decide
+from agentwrap.route.decide import Decision, SessionState, Step, Target, classify, decide
 from agentwrap.route.profile import Profile
 from agentwrap.trace import recorder as ev
 from agentwrap.trace.recorder import Recorder
@@ -260,8 +260,6 @@ class Proxy:
                 ev.FAILED, call_id, status="refused", http_status=400, error=msg, total_ms=_ms(t0)
             )
             return _json_error(call.surface, 400, msg)
-        if step is not None:
-            self.state.record(call, step, decision)
 
         response: web.StreamResponse | None = None
         outcome = _Outcome()
@@ -290,7 +288,7 @@ class Proxy:
             self._finish(
                 call_id,
                 call,
-                step.kind if step else None,
+                step,
                 decision,
                 would,
                 used,
@@ -631,7 +629,7 @@ class Proxy:
         self,
         call_id: str,
         call: Call,
-        step: str | None,
+        step: Step | None,
         decision: Decision,
         would: Decision | None,
         used: Target,
@@ -677,6 +675,9 @@ class Proxy:
             ).usd
         if cost.usd:
             self.state.cost_usd += cost.usd
+        if step is not None and outcome.status == "ok":
+            # After the answer, so a fallback's model is the one whose prompt cache is warm.
+            self.state.record(call, step, decision, used)
         kind = ev.FINISHED if outcome.status == "ok" else ev.FAILED
         self.recorder.call_event(kind, call_id, **fields)
 
