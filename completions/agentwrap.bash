@@ -7,6 +7,7 @@ _agentwrap() {
         case "$path:$w" in
             ":claude") path="claude" ;;
             ":completions") path="completions" ;;
+            ":demo") path="demo" ;;
             ":log") path="log" ;;
             ":profile") path="profile" ;;
             "profile:check") path="profile check" ;;
@@ -24,9 +25,10 @@ _agentwrap() {
     done
     local words
     case "$path" in
-        "") words="claude completions log profile route run serve sessions statusline top --version -V" ;;
+        "") words="claude completions demo log profile route run serve sessions statusline top --version -V" ;;
         "claude") words="--profile --route --observe --quiet -q --panel" ;;
         "completions") words="" ;;
+        "demo") words="--speed --no-panel --quiet -q" ;;
         "log") words="--session -s -n --limit --json" ;;
         "profile") words="check init show" ;;
         "profile check") words="--profile -p --route" ;;
