@@ -78,12 +78,15 @@ def translate_request(
     model: str,
     *,
     stream: bool | None = None,
+    max_output_tokens: int | None = None,
     names: ToolNames = TOOL_NAMES,
 ) -> dict[str, Any]:
     """The agent's request (API `src`) as a provider request (API `dst`) for `model`.
 
     `stream` overrides the body's stream flag; pass it when `src` is Gemini, whose bodies do
-    not say (the path does). Raises TranslationError for what `dst` cannot express.
+    not say (the path does). `max_output_tokens` caps the answer length for a model that
+    accepts less than the agent asks for (Claude Code asks for 64000); without it a few
+    well-known limits apply. Raises TranslationError for what `dst` cannot express.
     """
     if src == dst:
         out = dict(body)
@@ -94,11 +97,36 @@ def translate_request(
         req = parse_request(body, src)
         if stream is not None:
             req.stream = stream
+        cap = max_output_tokens or known_output_limit(model)
+        if cap and req.max_tokens and req.max_tokens > cap:
+            req.max_tokens = cap
         return _surface(dst).emit_request(req, model, names)  # type: ignore[no-any-return]
     except TranslationError:
         raise
     except _MALFORMED as exc:
         raise TranslationError(f"the {src} request has an unexpected shape: {exc!r}") from exc
+
+
+# Output limits of a few popular models that reject larger max_tokens (longest prefix wins).
+_OUTPUT_LIMITS = {
+    "deepseek-chat": 8192,
+    "deepseek-reasoner": 65536,
+    "gpt-4o": 16384,
+    "gpt-4.1": 32768,
+    "gpt-3.5": 4096,
+    "gpt-5": 128000,
+    "o3": 100000,
+    "o4-mini": 100000,
+    "gemini-2.0": 8192,
+    "gemini-2.5": 65536,
+}
+
+
+def known_output_limit(model: str) -> int | None:
+    """The largest max_tokens a well-known model accepts, or None when not known."""
+    name = model.rsplit("/", 1)[-1].lower()
+    best = max((p for p in _OUTPUT_LIMITS if name.startswith(p)), key=len, default=None)
+    return _OUTPUT_LIMITS[best] if best else None
 
 
 def translate_response(

@@ -111,7 +111,7 @@ def test_anthropic_to_chat_keeps_mid_system_images_documents() -> None:
         "file_data": f"data:application/pdf;base64,{PDF}",
     }
     assert user[3] == {"type": "text", "text": "plain notes"}
-    assert out["max_tokens"] == 32000 and out["reasoning_effort"] == "high"
+    assert out["max_tokens"] == 8192 and out["reasoning_effort"] == "high"  # DeepSeek caps at 8K
     assert out["stream_options"] == {"include_usage": True}
 
 
@@ -651,3 +651,19 @@ def test_sealed_reasoning_is_scrubbed_for_responses_and_gemini() -> None:
     model_parts = gclean["contents"][1]["parts"]
     assert all(not p.get("thought") for p in model_parts)
     assert model_parts[0]["thoughtSignature"] == "skip_thought_signature_validator"
+
+
+def test_max_tokens_are_capped_for_models_that_accept_less() -> None:
+    body = {"model": "c", "max_tokens": 64000, "messages": [{"role": "user", "content": "q"}]}
+    assert (
+        t.translate_request(body, "anthropic", "openai-chat", "deepseek-chat")["max_tokens"] == 8192
+    )
+    assert (
+        t.translate_request(body, "anthropic", "openai-chat", "openrouter/gpt-4o-mini")[
+            "max_tokens"
+        ]
+        == 16384
+    )
+    assert t.translate_request(body, "anthropic", "openai-chat", "glm-4.6")["max_tokens"] == 64000
+    capped = t.translate_request(body, "anthropic", "gemini", "g", max_output_tokens=1000)
+    assert capped["generationConfig"]["maxOutputTokens"] == 1000
