@@ -17,7 +17,7 @@ complete -c agentwrap -n '__fish_seen_subcommand_from claude' -l route -r -d 'Se
 complete -c agentwrap -n '__fish_seen_subcommand_from claude' -l observe -d 'Forward every call unchanged; record what the profile would have chosen'
 complete -c agentwrap -n '__fish_seen_subcommand_from claude' -l quiet -s q -d 'No summary when the agent exits'
 complete -c agentwrap -n '__fish_seen_subcommand_from claude' -l panel -r -d 'Live panel beside the agent: auto (a tmux split when inside tmux), split (starts tmux when outside it), window, off. Default: $AGENTWRAP_PANEL or auto'
-complete -c agentwrap -n '__fish_seen_subcommand_from demo' -l speed -r -d 'Replay speed: 1 is real time (about two minutes), 10 is ten times faster'
+complete -c agentwrap -n '__fish_seen_subcommand_from demo' -l speed -r -d 'Replay speed: 1 is real time (about a minute), 10 is ten times faster'
 complete -c agentwrap -n '__fish_seen_subcommand_from demo' -l no-panel -d 'No live panel: print each call as it finishes, then the summary (automatic when stdout is not a terminal)'
 complete -c agentwrap -n '__fish_seen_subcommand_from demo' -l quiet -s q -d 'No per-call lines'
 complete -c agentwrap -n '__fish_seen_subcommand_from log' -l session -s s -r -d 'Session id, unique prefix, or \'last\''

@@ -65,7 +65,7 @@ def demo_cmd(
         1.0,
         "--speed",
         min=0.1,
-        help="Replay speed: 1 is real time (about two minutes), 10 is ten times faster.",
+        help="Replay speed: 1 is real time (about a minute), 10 is ten times faster.",
     ),
     no_panel: bool = typer.Option(
         False,
