@@ -541,7 +541,7 @@ class StreamParser:
             for part in (cand.get("content") or {}).get("parts") or []:
                 if isinstance(part, dict):
                     out += self._part(part)
-            if cand.get("finishReason"):
+            if isinstance(cand.get("finishReason"), str):
                 self._finish = cand["finishReason"]
         if (chunk.get("promptFeedback") or {}).get("blockReason"):
             self._finish = self._finish or "SAFETY"

@@ -565,7 +565,7 @@ class StreamParser:
                     out.append(c.Delta(self._at(), "text", text))
             for call in delta.get("tool_calls") or []:
                 out += self._tool_delta(call)
-            if choice.get("finish_reason"):
+            if isinstance(choice.get("finish_reason"), str):
                 self._finish = choice["finish_reason"]
             if isinstance(choice.get("usage"), dict):  # Moonshot puts usage in the choice
                 self._usage = parse_usage(choice["usage"])

@@ -158,7 +158,7 @@ class UsageTap:
         if isinstance(chunk.get("usage"), dict):
             self.usage = openai_chat.parse_usage(chunk["usage"])
         for choice in chunk.get("choices") or []:
-            if isinstance(choice, dict) and choice.get("finish_reason"):
+            if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str):
                 self._finish = choice["finish_reason"]
 
     def _responses(self, ev: dict[str, Any]) -> None:
@@ -175,7 +175,7 @@ class UsageTap:
         if isinstance(chunk.get("usageMetadata"), dict):
             self.usage = gemini.parse_usage(chunk["usageMetadata"])
         for cand in chunk.get("candidates") or []:
-            if isinstance(cand, dict) and cand.get("finishReason"):
+            if isinstance(cand, dict) and isinstance(cand.get("finishReason"), str):
                 self._finish = cand["finishReason"]
 
     # ---------------------------------------------------------------- whole bodies
