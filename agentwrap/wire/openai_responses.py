@@ -133,6 +133,12 @@ def _parse_output_items(items: Any) -> tuple[list[c.Part], bool]:
 
 def parse_request(body: dict[str, Any]) -> c.Request:
     """A Responses request body in canonical form."""
+    if body.get("previous_response_id") or body.get("conversation"):
+        # The earlier turns live only in the provider's store: another API cannot see them.
+        raise c.TranslationError(
+            "a Responses request that continues a stored response (previous_response_id or "
+            "conversation) can only go to the provider that stored it"
+        )
     req = c.Request(model=body.get("model"), stream=bool(body.get("stream")))
     if isinstance(body.get("instructions"), str) and body["instructions"]:
         req.system.append(c.Text(body["instructions"]))

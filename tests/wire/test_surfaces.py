@@ -667,3 +667,9 @@ def test_max_tokens_are_capped_for_models_that_accept_less() -> None:
     assert t.translate_request(body, "anthropic", "openai-chat", "glm-4.6")["max_tokens"] == 64000
     capped = t.translate_request(body, "anthropic", "gemini", "g", max_output_tokens=1000)
     assert capped["generationConfig"]["maxOutputTokens"] == 1000
+
+
+def test_stored_responses_state_cannot_cross_apis() -> None:
+    body = {"model": "gpt", "input": "and then?", "previous_response_id": "resp_123"}
+    with pytest.raises(t.TranslationError, match="previous_response_id"):
+        t.translate_request(body, "openai-responses", "anthropic", "claude")
