@@ -68,3 +68,38 @@ async def test_claude_code_runs_a_tool_through_translation(upstream: str, tmp_pa
     else:
         parts = [p for c in second["contents"] for p in c["parts"] if "functionResponse" in p]
         assert parts[0]["functionResponse"]["name"] == "Bash"
+
+
+@pytest.mark.parametrize("upstream", ["openai-chat", "gemini"])
+async def test_claude_code_parallel_tools_through_translation(
+    upstream: str, tmp_path: Path
+) -> None:
+    env_probe = tmp_path / "repo"
+    script = [
+        Reply(
+            text="Looking at two things at once.",
+            tool_calls=[
+                Call("Bash", {"command": "git log --oneline", "description": "Log"}),
+                Call("Read", {"file_path": str(env_probe / "app.py")}),
+            ],
+        ),
+        Reply(text="FINAL: one commit; app.py greets the world."),
+    ]
+    async with FakeProvider(upstream, script) as fake, Bridge("anthropic", fake) as bridge:
+        env = make_claude_env(tmp_path, bridge.root)
+        assert env.cwd == env_probe
+        proc = await asyncio.create_subprocess_exec(
+            *env.command("-p", "Summarise this repo.", "--allowedTools", "Bash,Read"),
+            cwd=env.cwd,
+            env=env.env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 150)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert "FINAL: one commit; app.py greets the world." in out.decode()
+    second = [r for r in fake.requests if r.method == "POST"][1].body
+    text = str(second)
+    assert "initial commit" in text  # git log ran
+    assert "def greet" in text  # the file was read
