@@ -527,8 +527,9 @@ class Proxy:
         if translator is not None:
             hdrs = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
         resp = web.StreamResponse(status=upstream.status, headers=hdrs)
-        await resp.prepare(request)
         try:
+            # Inside the try: the agent may have gone away before the first byte.
+            await resp.prepare(request)
             async for chunk in upstream.content.iter_any():
                 tap.feed(chunk)
                 out = translator.feed(chunk) if translator is not None else chunk
