@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import typer
@@ -111,7 +113,8 @@ def demo_cmd(
             code = _run_inline_panel(demo)
         else:
             try:
-                demo.wait()
+                with _interrupt_on(signal.SIGTERM, signal.SIGHUP):
+                    demo.wait()
                 code = 0
             except KeyboardInterrupt:
                 demo.cancel()
@@ -132,6 +135,21 @@ def demo_cmd(
         "agentwrap with: agentwrap claude"
     )
     raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _interrupt_on(*signals: signal.Signals) -> Iterator[None]:
+    """Treat these signals like Ctrl-C while waiting, so the session still ends cleanly."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _open_tmux_panel(session_id: str) -> None:

@@ -10,7 +10,6 @@ GPT-5.1 (OpenAI Responses). Keys are placeholders the simulators accept; nothing
 from __future__ import annotations
 
 from agentwrap.route.profile import Profile, parse_profile_text, translation_available
-from agentwrap.sim.providers import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
 
 DEMO_KEY_ENV = "AGENTWRAP_DEMO_KEY"
 DEMO_KEY = "demo-key-for-simulated-providers"
@@ -106,7 +105,3 @@ def demo_profile(root: str, *, cross_api: bool | None = None) -> Profile:
     # Shown as "balanced (simulated providers)" in the trace, the panel and the summary.
     profile.name, profile.source = PRESET, "simulated providers"
     return profile
-
-
-# The APIs the demo's providers speak, for reports.
-DEMO_APIS = (ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES)

@@ -25,7 +25,7 @@ import secrets
 import string
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ CHARS_PER_TOKEN = 4
 CACHE_MIN_TOKENS = 1024  # shorter prefixes are never cached (as with the real providers)
 PREFILL_TOKENS_PER_S = 40_000  # reading the prompt adds to the time to first token
 CHUNK_TOKENS = 3  # tokens per streamed delta
+_STREAM_KEY = "agentwrap.sim.stream"  # the request's prepared streaming response
 DEFAULT_REPLY = Reply(text="(simulated provider: no scripted reply matches this request) OK.")
 
 
@@ -452,7 +453,11 @@ class SimProviders:
             OPENAI_RESPONSES: _openai_responses,
             GEMINI: _gemini,
         }[api]
-        return await writer(self, request, body, answer, stream)
+        try:
+            return await writer(self, request, body, answer, stream)
+        except ConnectionResetError:
+            # The client went away mid-answer (the agent was stopped): nothing more to send.
+            return request.get(_STREAM_KEY) or web.Response(status=499)
 
     def _answer(
         self, provider: str, api: str, model: str, body: dict[str, Any], exchange: Exchange | None
@@ -550,6 +555,7 @@ async def _sse(request: web.Request) -> web.StreamResponse:
         headers={"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"},
     )
     await resp.prepare(request)
+    request[_STREAM_KEY] = resp
     return resp
 
 
@@ -1011,8 +1017,3 @@ async def _gemini(
         await resp.write(_event(None, _gemini_doc(answer, calls, True, resp_id)))
     await resp.write_eof()
     return resp
-
-
-def summarise(received: Iterable[Received]) -> dict[str, int]:
-    """Successful requests per 'provider/model', for reports."""
-    return dict(Counter(f"{r.provider}/{r.model}" for r in received if r.status == 200))

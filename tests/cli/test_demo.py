@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -233,3 +234,40 @@ def test_panel_in_a_split_inside_tmux(tmp_path: Path, agentwrap_bin_module: str)
         assert "simulated providers" in panel and "27 calls" in panel, panel
     finally:
         pane.kill()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_demo_ends_its_session_cleanly(
+    tmp_path: Path, agentwrap_bin_module: str, sig: signal.Signals
+) -> None:
+    env = {**os.environ, "AGENTWRAP_HOME": str(tmp_path)}
+    proc = subprocess.Popen(
+        [agentwrap_bin_module, "demo", "--no-panel", "--speed", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # interrupt once the first call has finished
+            if re.match(r"^\s+\d+\.\ds\s", line):
+                break
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert "demo, simulated providers" in err  # the summary of what ran
+    done = subprocess.run(
+        [agentwrap_bin_module, "sessions", "--demo", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    (session,) = json.loads(done.stdout)
+    assert session["exit_code"] == 130 and session["ended_at"] is not None
+    assert 1 <= session["calls"] < len(scenario.EXCHANGES)
