@@ -336,7 +336,37 @@ def emit_request(req: c.Request, model: str, names: ToolNames = TOOL_NAMES) -> d
         }
     if req.stream:
         body["stream"] = True
+    if not _has_cache_marks(req):
+        _add_cache_breakpoints(body)
     return body
+
+
+_CACHEABLE = ("text", "image", "document", "tool_result", "tool_use")
+_EPHEMERAL = {"type": "ephemeral"}
+
+
+def _has_cache_marks(req: c.Request) -> bool:
+    parts: list[Any] = [*req.system, *req.tools]
+    for msg in req.messages:
+        parts.extend(msg.parts)
+    return any(getattr(p, "cache_control", None) for p in parts)
+
+
+def _add_cache_breakpoints(body: dict[str, Any]) -> None:
+    # Agents of other APIs never mark cache breakpoints, and without them Anthropic caches
+    # nothing: every turn of a long session would pay full price for the same prefix. Mark
+    # the tools, the system prompt and the last two user turns (Anthropic allows four).
+    marks: list[dict[str, Any]] = []
+    if body.get("tools") and "input_schema" in body["tools"][-1]:
+        marks.append(body["tools"][-1])
+    if body.get("system"):
+        marks.append(body["system"][-1])
+    users = [m for m in body["messages"] if m["role"] == "user"]
+    for msg in users[-2:]:
+        if msg["content"] and msg["content"][-1].get("type") in _CACHEABLE:
+            marks.append(msg["content"][-1])
+    for block in marks[:4]:
+        block["cache_control"] = dict(_EPHEMERAL)
 
 
 def tool_turn_lacks_thinking(messages: list[Any]) -> bool:

@@ -359,8 +359,12 @@ async def test_chat_sdk_text_and_usage(upstream: str) -> None:
     assert done.model == "gpt-test"
     sent = fake.requests[0].body
     if upstream == "anthropic":
-        assert sent["system"] == [{"type": "text", "text": "Be brief."}]
-        assert sent["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+        # Chat agents mark no cache breakpoints: the translation adds them.
+        eph = {"type": "ephemeral"}
+        assert sent["system"] == [{"type": "text", "text": "Be brief.", "cache_control": eph}]
+        assert sent["messages"] == [
+            {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": eph}]}
+        ]
 
 
 @pytest.mark.parametrize("upstream", UPSTREAMS_FOR_CHAT)

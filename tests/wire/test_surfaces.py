@@ -673,3 +673,30 @@ def test_stored_responses_state_cannot_cross_apis() -> None:
     body = {"model": "gpt", "input": "and then?", "previous_response_id": "resp_123"}
     with pytest.raises(t.TranslationError, match="previous_response_id"):
         t.translate_request(body, "openai-responses", "anthropic", "claude")
+
+
+def test_cache_breakpoints_are_added_for_anthropic_targets_only_when_none_exist() -> None:
+    chat = {
+        "model": "x",
+        "messages": [
+            {"role": "system", "content": "sys"},
+            {"role": "user", "content": "one"},
+            {"role": "assistant", "content": "two"},
+            {"role": "user", "content": "three"},
+        ],
+        "tools": [
+            {"type": "function", "function": {"name": "a", "parameters": {}}},
+            {"type": "function", "function": {"name": "b", "parameters": {}}},
+        ],
+    }
+    out = t.translate_request(chat, "openai-chat", "anthropic", "claude")
+    marked = [b for b in [*out["system"], *out["tools"]] if "cache_control" in b]
+    marked += [b for m in out["messages"] for b in m["content"] if "cache_control" in b]
+    assert [b.get("name") or b.get("text") for b in marked] == ["sys", "b", "one", "three"]
+    mine = dict(
+        CLAUDE_CODE_LIKE,
+        system=[{"type": "text", "text": "s", "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+    )
+    gem = t.translate_request(mine, "anthropic", "gemini", "g")
+    back = t.translate_request(gem, "gemini", "anthropic", "c")
+    assert sum(json.dumps(back).count("cache_control") for _ in [0]) == 4
