@@ -693,10 +693,16 @@ def test_cache_breakpoints_are_added_for_anthropic_targets_only_when_none_exist(
     marked = [b for b in [*out["system"], *out["tools"]] if "cache_control" in b]
     marked += [b for m in out["messages"] for b in m["content"] if "cache_control" in b]
     assert [b.get("name") or b.get("text") for b in marked] == ["sys", "b", "one", "three"]
-    mine = dict(
-        CLAUDE_CODE_LIKE,
-        system=[{"type": "text", "text": "s", "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
-    )
-    gem = t.translate_request(mine, "anthropic", "gemini", "g")
-    back = t.translate_request(gem, "gemini", "anthropic", "c")
-    assert sum(json.dumps(back).count("cache_control") for _ in [0]) == 4
+    from agentwrap.wire import anthropic
+
+    own = {
+        "model": "c",
+        "max_tokens": 10,
+        "system": [
+            {"type": "text", "text": "s", "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+        ],
+        "messages": [{"role": "user", "content": "q"}],
+    }
+    again = anthropic.emit_request(anthropic.parse_request(own), "c")
+    assert json.dumps(again).count("cache_control") == 1  # the agent's own marks are kept as is
+    assert again["system"][0]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
