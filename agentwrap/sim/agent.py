@@ -552,6 +552,7 @@ class ScriptedAgent:
             "metadata": self._metadata(),
             "max_tokens": 32000,
             "thinking": {"type": "disabled"},
+            "output_config": {"effort": "high"},
             "stream": True,
         }
         answer = await self._call("search", body)

@@ -43,7 +43,12 @@ CHARS_PER_TOKEN = 4
 CACHE_MIN_TOKENS = 1024  # shorter prefixes are never cached (as with the real providers)
 PREFILL_TOKENS_PER_S = 40_000  # reading the prompt adds to the time to first token
 CHUNK_TOKENS = 3  # tokens per streamed delta
-_STREAM_KEY = "agentwrap.sim.stream"  # the request's prepared streaming response
+# The request's prepared streaming response, to hand back when the client goes away.
+_STREAM_KEY: Any = (
+    web.RequestKey("agentwrap.sim.stream", web.StreamResponse)
+    if hasattr(web, "RequestKey")  # aiohttp >= 3.13; plain string keys before
+    else "agentwrap.sim.stream"
+)
 DEFAULT_REPLY = Reply(text="(simulated provider: no scripted reply matches this request) OK.")
 
 
