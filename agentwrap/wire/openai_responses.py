@@ -518,10 +518,19 @@ def _reasoning_item(part: c.Thinking) -> dict[str, Any]:
         "type": "reasoning",
         "summary": [{"type": "summary_text", "text": part.text}] if part.text else [],
     }
-    sealed = c.slot_value(part, API)
+    sealed = _slot(part)
     if sealed:
         item["encrypted_content"] = sealed
     return item
+
+
+def _slot(thinking: c.Thinking) -> str | None:
+    # Reasoning from another API is always sealed, even without a signature: with store=false
+    # OpenAI rejects a reasoning item it cannot decrypt, so a same-API call must be able to
+    # recognise and drop it (see translate.scrub_foreign_reasoning).
+    if thinking.origin == API:
+        return thinking.signature
+    return c.seal(thinking)
 
 
 def _call_item(call_id: str, name: str, args: Any, names: ToolNames) -> dict[str, Any]:
@@ -949,7 +958,7 @@ class StreamEmitter:
             thinking = c.Thinking(
                 text, "".join(state["sig"]) or None, start.origin, item_id=start.item_id
             )
-            sealed = c.slot_value(thinking, API)
+            sealed = _slot(thinking)
             if sealed:
                 item["encrypted_content"] = sealed
         elif state["kind"] == "tool_use":

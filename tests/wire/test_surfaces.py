@@ -706,3 +706,13 @@ def test_cache_breakpoints_are_added_for_anthropic_targets_only_when_none_exist(
     again = anthropic.emit_request(anthropic.parse_request(own), "c")
     assert json.dumps(again).count("cache_control") == 1  # the agent's own marks are kept as is
     assert again["system"][0]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
+
+
+def test_unsigned_foreign_reasoning_shown_to_responses_agents_is_scrubbable() -> None:
+    answer = whole_body("openai-chat", Reply(reasoning="thinking aloud", text="hi"))
+    shown = t.translate_response(answer, "openai-chat", "openai-responses", "gpt")
+    item = shown["output"][0]
+    assert item["type"] == "reasoning" and item["summary"][0]["text"] == "thinking aloud"
+    body = {"model": "gpt", "store": False, "input": [{"role": "user", "content": "q"}, item]}
+    assert t.needs_scrub(json.dumps(body).encode(), "openai-responses")
+    assert len(t.scrub_foreign_reasoning(body, "openai-responses")["input"]) == 1
