@@ -14,7 +14,9 @@ an honest counterpart rather than against itself.
 
 `base_url` follows the provider convention: Anthropic and Gemini at the root, OpenAI at /v1.
 Every request is recorded (method, path with query, lower-cased headers, parsed JSON body).
-Each POST consumes the next Reply; when the script runs out the fake answers HTTP 400.
+Each POST consumes the next script item — a Reply, or a callable given the request body that
+returns one; when the script runs out the fake answers HTTP 400. `stream_bytes(api, reply)`
+and `whole_body(api, reply)` give the same wire bytes without a server.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import asyncio
 import itertools
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +53,8 @@ class Reply:
     Gemini thoughtSignature). status >= 400 answers an error with `error` as its message, or
     `error_body` verbatim with `content_type` (an HTML page, say). `cut_after` ends a stream
     after that many events without its terminal event; `stream_error` sends an error event
-    after the content instead of the normal end.
+    after the content instead of the normal end. `delay` waits between stream events,
+    `first_byte_delay` before the response starts (to test timeouts and fallbacks).
     """
 
     text: str = ""
@@ -65,6 +69,7 @@ class Reply:
     content_type: str | None = None
     stream: bool | None = None
     delay: float = 0.0
+    first_byte_delay: float = 0.0
     cut_after: int | None = None
     stream_error: str | None = None
     model: str = "fake-model-1"
@@ -92,7 +97,9 @@ def _u(reply: Reply, key: str) -> int:
 class FakeProvider:
     """An aiohttp app speaking one API, answering a script."""
 
-    def __init__(self, api: str, script: list[Reply] | None = None) -> None:
+    def __init__(
+        self, api: str, script: list[Reply | Callable[[Any], Reply]] | None = None
+    ) -> None:
         if api not in APIS:
             raise ValueError(f"unknown api {api}")
         self.api = api
@@ -192,7 +199,10 @@ class FakeProvider:
             return self._error(404, f"no route {request.method} {request.path}")
         if not self.script:
             return self._error(400, "the fake provider's script ran out")
-        reply = self.script.pop(0)
+        item = self.script.pop(0)
+        reply = item(body) if callable(item) else item
+        if reply.first_byte_delay:
+            await asyncio.sleep(reply.first_byte_delay)
         if reply.status >= 400:
             if reply.error_body is not None:
                 return web.Response(

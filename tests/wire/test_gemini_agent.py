@@ -146,3 +146,21 @@ async def test_gemini_agent_whole_response_and_error() -> None:
         "message": "Too many tokens per minute",
         "status": "RESOURCE_EXHAUSTED",
     }
+
+
+async def test_fake_provider_script_callables_and_first_byte_delay() -> None:
+    import time
+
+    def answer(body: dict) -> Reply:
+        return Reply(text=f"saw {len(body['messages'])} message(s)", first_byte_delay=0.2)
+
+    async with FakeProvider("openai-chat", [answer]) as fake, aiohttp.ClientSession() as s:
+        t0 = time.monotonic()
+        async with s.post(
+            fake.base_url + "/chat/completions",
+            json={"model": "m", "messages": [{"role": "user", "content": "x"}]},
+        ) as r:
+            doc = await r.json()
+        assert time.monotonic() - t0 >= 0.2
+    assert doc["choices"][0]["message"]["content"] == "saw 1 message(s)"
+    assert fake.requests[0].path == "/v1/chat/completions"
