@@ -30,6 +30,7 @@ from agentwrap.route.decide import Decision, SessionState, Step, Target, classif
 from agentwrap.route.profile import Profile
 from agentwrap.trace import recorder as ev
 from agentwrap.trace.recorder import Recorder
+from agentwrap.wire import translate
 from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES, Call
 from agentwrap.wire.errors import error_body, error_event
 from agentwrap.wire.usage import UsageTap
@@ -106,6 +107,7 @@ class _Outcome:
     ttfb_ms: float | None = None
     response_bytes: int = 0
     model_seen: str | None = None
+    stop_reason: str | None = None
 
 
 class Proxy:
@@ -318,6 +320,14 @@ class Proxy:
             is_last = i == len(chain) - 1
             model = target.model or call.model
             ta = time.perf_counter()
+            if call.endpoint == "count_tokens" and target.provider.api != call.surface:
+                # Only Anthropic counts tokens; for another provider agentwrap estimates.
+                n = translate.count_tokens_estimate(call.body, call.surface)
+                estimate = _dumps({"input_tokens": n})
+                attempts.append(Attempt(model, target.provider.name, "estimated locally", 0.0))
+                local = _Outcome(http_status=200, response_bytes=len(estimate), ttfb_ms=_ms(t0))
+                resp = web.Response(status=200, body=estimate, content_type="application/json")
+                return resp, local, target
             try:
                 url, out_body = self._build_request(call, body_bytes, query, target, model)
             except ValueError as exc:  # cannot be expressed for this provider
@@ -445,9 +455,14 @@ class Proxy:
         provider = target.provider
         base = provider.base_url.rstrip("/")
         if provider.api == call.surface:
+            changed: dict[str, Any] | None = None
+            if translate.needs_scrub(body_bytes, call.surface):
+                # Reasoning another provider issued would be rejected by this one.
+                changed = translate.scrub_foreign_reasoning(call.body, call.surface)
             if call.surface == GEMINI:
                 action = "streamGenerateContent?alt=sse" if call.stream else "generateContent"
-                return f"{base}/v1beta/models/{model}:{action}", _dumps(call.body)
+                out = body_bytes if changed is None else _dumps(changed)
+                return f"{base}/v1beta/models/{model}:{action}", out
             path = {
                 ANTHROPIC: "/v1/messages"
                 + ("/count_tokens" if call.endpoint == "count_tokens" else ""),
@@ -456,14 +471,14 @@ class Proxy:
             }[call.surface]
             if query:
                 path += f"?{query}"
-            if model == call.model:
+            if model == call.model and changed is None:
                 return base + path, body_bytes  # byte-faithful: nothing to change
-            body = dict(call.body)
+            body = dict(changed if changed is not None else call.body)
             body["model"] = model
             return base + path, _dumps(body)
-        from agentwrap.wire import translate  # cross-API only
-
-        out = translate.translate_request(call.body, call.surface, provider.api, model or "")
+        out = translate.translate_request(
+            call.body, call.surface, provider.api, model or "", stream=call.stream
+        )
         return base + translate.upstream_path(provider.api, model or "", call.stream), _dumps(out)
 
     def _error_for_agent(
@@ -471,7 +486,6 @@ class Proxy:
     ) -> tuple[int, bytes, str | None]:
         if target.provider.api == call.surface:
             return status, body, ctype
-        from agentwrap.wire import translate
 
         st, out = translate.translate_error(status, body, ctype, target.provider.api, call.surface)
         return st, out, "application/json"
@@ -513,13 +527,12 @@ class Proxy:
                 tap.model,
                 len(data),
             )
+            outcome.stop_reason = tap.stop_reason
             self.recorder.call_event(ev.FIRST_BYTE, call_id, ttfb_ms=outcome.ttfb_ms)
             return resp, outcome
 
         translator = None
         if not same_api:
-            from agentwrap.wire import translate
-
             translator = translate.StreamTranslator(
                 target.provider.api, call.surface, call.model or model or ""
             )
@@ -569,11 +582,11 @@ class Proxy:
             tap.finish()
             usage = translator.usage if translator is not None else tap.usage
             outcome.usage, outcome.model_seen = usage, tap.model
+            source = translator if translator is not None else tap
+            outcome.stop_reason = source.stop_reason
         return resp, outcome
 
     def _translate_whole(self, call: Call, target: Target, data: bytes) -> bytes:
-        from agentwrap.wire import translate
-
         try:
             doc = json.loads(data)
         except ValueError:
@@ -666,6 +679,7 @@ class Proxy:
             "ttfb_ms": outcome.ttfb_ms,
             "total_ms": _ms(t0),
             "response_bytes": outcome.response_bytes,
+            "stop_reason": outcome.stop_reason,
             "attempts": [a.as_dict() for a in attempts],
         }
         if would is not None:

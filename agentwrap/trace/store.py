@@ -86,6 +86,10 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX events_session ON events(session_id, id);
         """,
     ),
+    (
+        "calls.stop_reason: why the model stopped (tool_use, end_turn...), for outcome labels",
+        "ALTER TABLE calls ADD COLUMN stop_reason TEXT",
+    ),
 ]
 
 CALL_COLUMNS = [
@@ -128,6 +132,7 @@ CALL_COLUMNS = [
     "agent_id",
     "outcome",
     "features",
+    "stop_reason",
 ]
 SESSION_COLUMNS = [
     "id",

@@ -1,100 +1,95 @@
-"""A minimal translating relay for tests: agent SDK -> this server -> a fake provider.
+"""agentwrap's real proxy, in-process, routing every call to one fake provider.
 
-It does only what the proxy does around agentwrap.wire (translate the request, forward it,
-translate the answer, stream or whole, and errors), so the official SDKs can judge the
-translation without the rest of the proxy.
+The official SDKs judge translation through the same front door agents use: the proxy
+classifies, decides (a one-model profile pointing at the fake provider), translates the
+request, relays the answer and records the call. `calls()` reads back what it recorded.
 """
 
 from __future__ import annotations
 
-import json
+import tempfile
+import time
+from pathlib import Path
 from typing import Any
 
-import aiohttp
-from aiohttp import web
-
-from agentwrap.wire import translate as t
+from agentwrap import paths
+from agentwrap.proxy.server import Proxy
+from agentwrap.route.profile import load_profile
+from agentwrap.trace.recorder import Recorder
+from agentwrap.trace.store import TraceStore
 from tests.support.fake_providers import FakeProvider
+
+PROFILE = """
+[providers.fake]
+api = "{api}"
+base_url = "{base_url}"
+
+[models.routed]
+provider = "fake"
+model = "{model}"
+capabilities = ["tools", "vision", "thinking"]
+
+[routing]
+default = "routed"
+plan = "routed"
+explore = "routed"
+implement = "routed"
+subagent = "routed"
+background = "routed"
+compact = "routed"
+"""
 
 
 class Bridge:
-    """Serves API `agent_api` on 127.0.0.1 and relays every call to `provider`."""
+    """Serves every API surface at `root` and routes every call to `provider`."""
 
-    def __init__(self, agent_api: str, provider: FakeProvider, model: str = "routed-model"):
+    def __init__(
+        self,
+        agent_api: str,
+        provider: FakeProvider,
+        model: str = "routed-model",
+        anthropic_upstream: str | None = None,
+    ):
+        self.env = (
+            {"AGENTWRAP_ANTHROPIC_UPSTREAM": anthropic_upstream} if anthropic_upstream else {}
+        )
         self.agent_api = agent_api
         self.provider = provider
         self.model = model
-        self.port = 0
-        self.sent: list[dict[str, Any]] = []  # translated request bodies
-        self.translators: list[t.StreamTranslator] = []
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self.root = ""
+        self._proxy: Proxy | None = None
+        self._recorder: Recorder | None = None
+        self._store: TraceStore | None = None
+        self._session = f"bridge-{time.time_ns()}"
+        self._tmp = tempfile.TemporaryDirectory(prefix="agentwrap-bridge-")
 
     @property
-    def root(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def sent(self) -> list[dict[str, Any]]:
+        """The translated request bodies the provider received."""
+        return [r.body for r in self.provider.requests if r.method == "POST"]
+
+    def calls(self) -> list[dict[str, Any]]:
+        """The calls the proxy recorded, oldest first."""
+        assert self._recorder is not None and self._store is not None
+        self._recorder.flush()
+        return self._store.calls(self._session)
 
     async def __aenter__(self) -> Bridge:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._session = aiohttp.ClientSession()
+        profile_path = Path(self._tmp.name) / "profile.toml"
+        profile_path.write_text(
+            PROFILE.format(api=self.provider.api, base_url=self.provider.base_url, model=self.model)
+        )
+        profile = load_profile(None, str(profile_path), self.env, agent_api=self.agent_api)
+        self._store = TraceStore(paths.trace_db())
+        self._store.insert_session(id=self._session, agent="test", started_at=time.time())
+        self._recorder = Recorder(self._store, self._session)
+        self._proxy = Proxy(profile, self._recorder)
+        self.root = await self._proxy.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        if self.agent_api == "gemini":
-            agent_model = request.path.rsplit("/", 1)[-1].split(":")[0]
-            stream = ":streamGenerateContent" in request.path
-        else:
-            agent_model = body.get("model", "")
-            stream = bool(body.get("stream"))
-        try:
-            out = t.translate_request(
-                body, self.agent_api, self.provider.api, self.model, stream=stream
-            )
-        except t.TranslationError as exc:
-            return web.Response(
-                status=400,
-                body=t.error_body(self.agent_api, 400, str(exc)),
-                content_type="application/json",
-            )
-        self.sent.append(out)
-        base = self.provider.root + ("/v1" if self.provider.api.startswith("openai") else "")
-        url = base + t.upstream_path(self.provider.api, self.model, stream)
-        assert self._session is not None
-        async with self._session.post(url, data=json.dumps(out).encode()) as up:
-            if up.status >= 400:
-                status, data = t.translate_error(
-                    up.status,
-                    await up.read(),
-                    up.headers.get("content-type"),
-                    self.provider.api,
-                    self.agent_api,
-                )
-                return web.Response(status=status, body=data, content_type="application/json")
-            if "text/event-stream" not in up.headers.get("content-type", ""):
-                doc = await up.json()
-                answer = t.translate_response(doc, self.provider.api, self.agent_api, agent_model)
-                return web.json_response(answer)
-            translator = t.StreamTranslator(self.provider.api, self.agent_api, agent_model)
-            self.translators.append(translator)
-            resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
-            await resp.prepare(request)
-            async for chunk in up.content.iter_any():
-                data = translator.feed(chunk)
-                if data:
-                    await resp.write(data)
-            await resp.write(translator.close())
-            await resp.write_eof()
-            return resp
+        if self._proxy is not None:
+            await self._proxy.stop()
+        if self._recorder is not None:
+            self._recorder.close()
+        self._tmp.cleanup()

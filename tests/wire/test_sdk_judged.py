@@ -115,8 +115,9 @@ async def test_anthropic_sdk_text(upstream: str) -> None:
     assert msg.usage.input_tokens == 120
     assert msg.usage.cache_read_input_tokens == 64
     assert msg.usage.output_tokens == 9
-    assert bridge.translators[0].usage.input_tokens == 120
-    assert bridge.translators[0].stop_reason == "end_turn"
+    (call,) = bridge.calls()
+    assert (call["input_tokens"], call["cache_read_tokens"], call["output_tokens"]) == (120, 64, 9)
+    assert call["stop_reason"] == "end_turn" and call["provider_api"] == upstream
     sent = json.dumps(fake.requests[0].body)
     assert "Be brief." in sent and "cache_control" not in sent
 
@@ -296,16 +297,25 @@ async def test_anthropic_sdk_upstream_errors(upstream: str) -> None:
         assert "ended before the answer was complete" in str(cut.value)
 
 
-async def test_anthropic_server_tool_refused_for_other_apis() -> None:
-    async with FakeProvider("openai-chat", []) as fake, Bridge("anthropic", fake) as bridge:
-        with pytest.raises(anthropic.BadRequestError) as err:
-            await _a_stream(
-                bridge,
-                tools=[{"type": "web_search_20250305", "name": "web_search", "max_uses": 8}],
-                messages=[{"role": "user", "content": "search the web"}],
-            )
-    assert "web_search_20250305" in str(err.value)
+async def test_anthropic_server_tool_is_rerouted_to_anthropic_visibly() -> None:
+    # Web search runs on Anthropic's side only: the proxy does not translate such a call to
+    # another API, it sends it to the agent's own Anthropic provider and says so.
+    search_reply = Reply(text="Search results: ...", usage={"input": 30, "output": 6})
+    async with (
+        FakeProvider("openai-chat", []) as fake,
+        FakeProvider("anthropic", [search_reply]) as own,
+        Bridge("anthropic", fake, anthropic_upstream=own.base_url) as bridge,
+    ):
+        msg = await _a_stream(
+            bridge,
+            tools=[{"type": "web_search_20250305", "name": "web_search", "max_uses": 8}],
+            messages=[{"role": "user", "content": "search the web"}],
+        )
+        (call,) = bridge.calls()
+    assert msg.content[0].text == "Search results: ..."
     assert fake.requests == []
+    assert own.requests[0].body["tools"][0]["type"] == "web_search_20250305"
+    assert call["provider_api"] == "anthropic" and "server tool" in call["reason"]
 
 
 # =========================================================================== OpenAI Chat agent

@@ -1,0 +1,85 @@
+"""The trace store: migrations recorded in the database, WAL, and the recorder's guarantees."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from agentwrap.trace.recorder import Recorder
+from agentwrap.trace.store import MIGRATIONS, TraceStore, connect, migrate
+
+
+def test_a_new_store_is_at_the_newest_schema_in_wal_mode(tmp_path):
+    conn = connect(tmp_path / "t.db")
+    versions = [
+        r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")
+    ]
+    assert versions == list(range(1, len(MIGRATIONS) + 1))
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(calls)")}
+    assert {"stop_reason", "attempts", "baseline_cost_usd", "step"} <= columns
+
+
+def test_an_old_store_is_migrated_forward_once(tmp_path):
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    for statement in MIGRATIONS[0][1].split(";"):
+        if statement.strip():
+            old.execute(statement)
+    old.execute("INSERT INTO schema_migrations VALUES (1, 'initial schema', 0)")
+    old.execute("INSERT INTO sessions(id, agent, started_at) VALUES ('s1', 'claude', 1)")
+    old.close()
+    store = TraceStore(path)
+    assert store.session("s1")["agent"] == "claude"  # data kept
+    assert migrate(store.conn) == len(MIGRATIONS)  # running again changes nothing
+    rows = store.conn.execute("SELECT version FROM schema_migrations").fetchall()
+    assert len(rows) == len(MIGRATIONS)
+
+
+def test_recorder_writes_calls_and_events_and_loses_nothing_at_close(tmp_path):
+    store = TraceStore(tmp_path / "t.db")
+    store.insert_session(id="s", agent="test", started_at=time.time())
+    rec = Recorder(store, "s")
+    seen = []
+    rec.subscribe(seen.append)
+    for i in range(200):
+        rec.call_started(f"c{i}", seq=i, surface="anthropic", endpoint="messages")
+        rec.call_event(
+            "finished", f"c{i}", status="ok", input_tokens=i, stop_reason="end_turn", attempt=1
+        )
+    rec.close()
+    reader = TraceStore(tmp_path / "t.db")
+    calls = reader.calls("s")
+    assert len(calls) == 200 and all(c["status"] == "ok" for c in calls)
+    assert sum(c["input_tokens"] for c in calls) == sum(range(200))
+    assert {c["stop_reason"] for c in calls} == {"end_turn"}
+    assert len(reader.events_after(0, "s")) == 400
+    assert len(seen) == 400  # in-process subscribers saw every event as it happened
+
+
+def test_recorder_flush_makes_writes_visible_to_another_connection(tmp_path):
+    store = TraceStore(tmp_path / "t.db")
+    store.insert_session(id="s", agent="test", started_at=time.time())
+    rec = Recorder(store, "s")
+    rec.call_started("c1", seq=1, surface="anthropic", endpoint="messages")
+    rec.flush()
+    other = TraceStore(tmp_path / "t.db")
+    assert other.call("c1")["status"] == "streaming"
+    rec.close()
+
+
+def test_a_broken_subscriber_does_not_stop_recording(tmp_path):
+    store = TraceStore(tmp_path / "t.db")
+    store.insert_session(id="s", agent="test", started_at=time.time())
+    rec = Recorder(store, "s")
+
+    def broken(_event):
+        raise RuntimeError("panel crashed")
+
+    rec.subscribe(broken)
+    rec.call_started("c1", seq=1, surface="anthropic", endpoint="messages")
+    rec.close()
+    assert TraceStore(tmp_path / "t.db").call("c1") is not None
