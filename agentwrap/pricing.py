@@ -118,19 +118,30 @@ class PriceBook:
                 last_error = f"price lookup failed: {exc}"
                 continue
             mp = result.model_price
-            parts = [mp.input_mtok, mp.output_mtok, mp.cache_write_mtok, mp.cache_read_mtok]
-            if all(p is None or isinstance(p, Decimal) for p in parts) and parts[0] is not None:
+            flat = [
+                _flat(p)
+                for p in (mp.input_mtok, mp.output_mtok, mp.cache_write_mtok, mp.cache_read_mtok)
+            ]
+            if all(f is not False for f in flat) and isinstance(flat[0], Decimal):
+                out, cw, cr = flat[1], flat[2], flat[3]
                 return Price(
-                    parts[0],
-                    parts[1] if parts[1] is not None else Decimal(0),
-                    parts[2],
-                    parts[3],
+                    flat[0],
+                    out if isinstance(out, Decimal) else Decimal(0),
+                    cw if isinstance(cw, Decimal) else None,
+                    cr if isinstance(cr, Decimal) else None,
                 )
             return (provider_id, calc_price, _genai_usage)
         return f"no price for model '{model}' ({last_error})"
 
     def has_price(self, model: str, provider: str | None = None) -> bool:
         return self.cost(model, Usage(1, 1), provider).priced
+
+
+def _flat(price: object) -> Decimal | None | bool:
+    """A flat per-MTok price, None when absent, False when tiered (depends on call size)."""
+    if price is None or isinstance(price, Decimal):
+        return price
+    return False
 
 
 def _genai_usage(usage: Usage):  # type: ignore[no-untyped-def]

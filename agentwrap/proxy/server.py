@@ -32,7 +32,6 @@ from agentwrap.trace import recorder as ev
 from agentwrap.trace.recorder import Recorder
 from agentwrap.wire import translate
 from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES, Call
-from agentwrap.wire.errors import error_body, error_event
 from agentwrap.wire.usage import UsageTap
 
 log = logging.getLogger(__name__)
@@ -334,7 +333,7 @@ class Proxy:
                 attempts.append(Attempt(model, target.provider.name, f"refused: {exc}", 0.0))
                 last_error = (
                     400,
-                    error_body(call.surface, 400, f"agentwrap: {exc}"),
+                    translate.error_body(call.surface, 400, f"agentwrap: {exc}"),
                     "application/json",
                 )
                 i += 1
@@ -369,7 +368,7 @@ class Proxy:
                 )
                 last_error = (
                     504,
-                    error_body(
+                    translate.error_body(
                         call.surface,
                         504,
                         f"agentwrap: {target.provider.name} did not answer within {self.options.first_byte_timeout:g}s",
@@ -384,7 +383,7 @@ class Proxy:
                 )
                 last_error = (
                     502,
-                    error_body(
+                    translate.error_body(
                         call.surface,
                         502,
                         f"agentwrap: cannot reach {target.provider.name} ({target.provider.base_url}): {exc}",
@@ -438,7 +437,7 @@ class Proxy:
 
         status, body, ctype = last_error or (
             502,
-            error_body(call.surface, 502, "agentwrap: no provider could take the call"),
+            translate.error_body(call.surface, 502, "agentwrap: no provider could take the call"),
             "application/json",
         )
         outcome = _Outcome(
@@ -572,7 +571,9 @@ class Proxy:
             with contextlib.suppress(Exception):
                 msg = f"agentwrap: the provider's stream ended early: {exc}"
                 await resp.write(
-                    translator.error_event(msg) if translator else error_event(call.surface, msg)
+                    translator.error_event(msg)
+                    if translator
+                    else translate.error_event(call.surface, msg)
                 )
                 await resp.write_eof()
         except asyncio.CancelledError:
@@ -716,7 +717,9 @@ async def _read_bounded(request: web.Request, limit: int) -> tuple[bytes, bool]:
 
 def _json_error(api: str, status: int, message: str) -> web.Response:
     return web.Response(
-        status=status, body=error_body(api, status, message), content_type="application/json"
+        status=status,
+        body=translate.error_body(api, status, message),
+        content_type="application/json",
     )
 
 

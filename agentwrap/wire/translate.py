@@ -421,6 +421,11 @@ def translate_error(
     return status, error_body(dst, status, message, kind)
 
 
+def error_event(api: str, message: str) -> bytes:
+    """A mid-stream error event in `api`'s streaming format (the proxy's own failures)."""
+    return _surface(api).StreamEmitter("", TOOL_NAMES).error(message)  # type: ignore[no-any-return]
+
+
 def error_body(api: str, status: int, message: str, kind: str | None = None) -> bytes:
     """An error the proxy itself makes, in `api`'s error format."""
     body = _ERRORS[api].error_body(status, message, kind or kind_for_status(status))
