@@ -37,7 +37,7 @@ _agentwrap() {
         "route") words="explain" ;;
         "route explain") words="--headers --agent --profile -p --route --cost-so-far --json" ;;
         "run") words="--profile --route --observe --quiet -q --panel" ;;
-        "serve") words="--port --profile --route --observe --max-body --agent --first-byte-timeout" ;;
+        "serve") words="--port --profile --route --observe --max-body --agent --first-byte-timeout --stall-timeout" ;;
         "sessions") words="-n --limit --json --demo" ;;
         "statusline") words="" ;;
         "top") words="--all -a --demo" ;;

@@ -52,6 +52,7 @@ complete -c agentwrap -n '__fish_seen_subcommand_from serve' -l observe -d 'Forw
 complete -c agentwrap -n '__fish_seen_subcommand_from serve' -l max-body -r -d 'Largest request body in bytes (413 above)'
 complete -c agentwrap -n '__fish_seen_subcommand_from serve' -l agent -r -d 'Agent name recorded for this session (for step hints)'
 complete -c agentwrap -n '__fish_seen_subcommand_from serve' -l first-byte-timeout -r -d 'Seconds to wait for a provider\'s first byte before falling back'
+complete -c agentwrap -n '__fish_seen_subcommand_from serve' -l stall-timeout -r -d 'Seconds of silence inside a stream before it is ended as broken'
 complete -c agentwrap -n '__fish_seen_subcommand_from sessions' -s n -l limit -r -d 'How many sessions'
 complete -c agentwrap -n '__fish_seen_subcommand_from sessions' -l json -d 'One JSON object per session, as a list'
 complete -c agentwrap -n '__fish_seen_subcommand_from sessions' -l demo -d 'Include demo sessions'

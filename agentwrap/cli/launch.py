@@ -234,6 +234,11 @@ def serve_cmd(
         "--first-byte-timeout",
         help="Seconds to wait for a provider's first byte before falling back.",
     ),
+    stall_timeout: float = typer.Option(
+        300.0,
+        "--stall-timeout",
+        help="Seconds of silence inside a stream before it is ended as broken.",
+    ),
 ) -> None:
     env = dict(os.environ)
     prof = _load(profile, route, env)
@@ -250,6 +255,7 @@ def serve_cmd(
     )
     session.proxy.port = port
     session.proxy.options.first_byte_timeout = first_byte_timeout
+    session.proxy.options.stall_timeout = stall_timeout
     try:
         base_url = session.start()
     except RuntimeError as exc:

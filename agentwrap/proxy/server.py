@@ -91,6 +91,7 @@ class Attempt:
 class ProxyOptions:
     max_body: int = DEFAULT_MAX_BODY
     first_byte_timeout: float = 120.0
+    stall_timeout: float = 300.0  # longest silence inside a stream before it counts as broken
     max_retry_after: float = 5.0
     agent: str | None = None
     observe: bool = False
@@ -542,7 +543,15 @@ class Proxy:
         try:
             # Inside the try: the agent may have gone away before the first byte.
             await resp.prepare(request)
-            async for chunk in upstream.content.iter_any():
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(
+                        upstream.content.readany(), self.options.stall_timeout
+                    )
+                except TimeoutError:
+                    raise _Stalled(self.options.stall_timeout) from None
+                if not chunk:
+                    break
                 tap.feed(chunk)
                 out = translator.feed(chunk) if translator is not None else chunk
                 if not out:
@@ -563,7 +572,7 @@ class Proxy:
                 "aborted",
                 f"the agent closed the connection mid-stream ({exc})",
             )
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
+        except (_Stalled, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
             outcome.status, outcome.error = (
                 "error",
                 f"upstream stream broke: {type(exc).__name__}: {exc}",
@@ -699,6 +708,11 @@ class Proxy:
 
 
 # -- helpers ------------------------------------------------------------------
+class _Stalled(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the provider sent nothing for {seconds:g}s")
+
+
 def _passthrough(profile: Profile, call: Call, reason: str) -> Decision:
     provider = profile.provider_for_api(call.surface)
     return Decision(Target(None, None, provider), "passthrough", reason, [], call.model)

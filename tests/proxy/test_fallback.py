@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 import anthropic
 import httpx
@@ -177,3 +178,22 @@ def test_mid_stream_failure_ends_with_an_anthropic_error_event(agentwrap_bin, tm
         (call,) = wait_calls(1)
     assert "agentwrap" in str(err.value)
     assert call["status"] == "error"
+
+
+def test_a_stalled_stream_is_ended_with_an_error_event_and_recorded(agentwrap_bin, tmp_path):
+    release = threading.Event()
+    stalled = Reply("starts then goes quiet", hold_after=3, release=release, hold_timeout=20)
+    with FakeAnthropic([stalled]) as fake:
+        with running_serve(agentwrap_bin, fake.base_url, "--stall-timeout", "0.5") as url:
+            c = anthropic.Anthropic(base_url=url, api_key="k", max_retries=0)
+            kw = {
+                "model": "claude-sonnet-4-6",
+                "max_tokens": 20,
+                "messages": [{"role": "user", "content": "x"}],
+            }
+            with pytest.raises(anthropic.APIStatusError) as err, c.messages.stream(**kw) as s:
+                s.get_final_text()
+            (call,) = wait_calls(1)
+        release.set()
+    assert "sent nothing for 0.5s" in str(err.value)
+    assert call["status"] == "error" and "sent nothing" in call["error"]
