@@ -15,8 +15,10 @@ from agentwrap import panel
 from agentwrap.agents import claude as claude_agent
 from agentwrap.agents.base import LaunchPlan, with_no_proxy
 from agentwrap.cli.main import app
-from agentwrap.route.profile import Profile, ProfileError, load_profile
+from agentwrap.route.classify import HINT_MODULES
+from agentwrap.route.profile import AGENT_APIS, Profile, ProfileError, load_profile
 from agentwrap.session import Session, SessionOptions
+from agentwrap.wire.call import ANTHROPIC
 
 PASSTHROUGH = {
     "allow_extra_args": True,
@@ -49,7 +51,12 @@ def _err(msg: str) -> None:
     typer.echo(f"agentwrap: {msg}", err=True)
 
 
-def _load(profile: str | None, routes: list[str] | None, env: dict[str, str]) -> Profile:
+def _load(
+    profile: str | None,
+    routes: list[str] | None,
+    env: dict[str, str],
+    agent_api: str = ANTHROPIC,
+) -> Profile:
     overrides: dict[str, str] = {}
     for item in routes or []:
         step, sep, model = item.partition("=")
@@ -58,7 +65,7 @@ def _load(profile: str | None, routes: list[str] | None, env: dict[str, str]) ->
             raise typer.Exit(2)
         overrides[step.strip()] = model.strip()
     try:
-        prof = load_profile(Path.cwd(), profile, env, overrides or None)
+        prof = load_profile(Path.cwd(), profile, env, overrides or None, agent_api=agent_api)
     except ProfileError as exc:
         _err(str(exc))
         raise typer.Exit(2) from None
@@ -88,12 +95,12 @@ def _launch(
     probe = plan_for("http://127.0.0.1:0/s/probe", env)
     if probe.anthropic_upstream:
         env["AGENTWRAP_ANTHROPIC_UPSTREAM"] = probe.anthropic_upstream
-    prof = _load(profile, routes, env)
+    prof = _load(profile, routes, env, AGENT_APIS.get(agent, ANTHROPIC))
     if mode == "wrap":
         _run_wrapped(env, quiet)
     for note in probe.notes:
         _err(note)
-    hints = agent if agent == claude_agent.NAME else None
+    hints = agent if agent in HINT_MODULES else None
     session = Session(
         SessionOptions(
             agent=agent, profile=prof, observe=observe, quiet=quiet, env=env, step_hints=hints
@@ -241,7 +248,7 @@ def serve_cmd(
     ),
 ) -> None:
     env = dict(os.environ)
-    prof = _load(profile, route, env)
+    prof = _load(profile, route, env, AGENT_APIS.get(agent, ANTHROPIC))
     session = Session(
         SessionOptions(
             agent=agent,

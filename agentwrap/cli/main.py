@@ -41,7 +41,7 @@ def _register() -> None:
     # Each command group lives in its own module and registers itself on `app`.
     from agentwrap.cli import launch, logs  # noqa: F401
 
-    for optional in ("profile", "route", "top", "statusline", "demo", "completions"):
+    for optional in ("profile", "route", "top", "statusline", "demo", "completions", "codex"):
         try:
             __import__(f"agentwrap.cli.{optional}")
         except ModuleNotFoundError as exc:

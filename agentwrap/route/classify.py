@@ -15,7 +15,10 @@ from agentwrap.route.step import DEFAULT_KIND, STEP_KINDS, Step
 from agentwrap.wire.call import Call
 
 # Agent name → module with its step hints. Other agents add their line here.
-HINT_MODULES = {"claude": "agentwrap.agents.claude_hints"}
+HINT_MODULES = {
+    "claude": "agentwrap.agents.claude_hints",
+    "codex": "agentwrap.agents.codex_hints",
+}
 PROBE_MAX_TOKENS = 16
 
 __all__ = ["STEP_KINDS", "Step", "classify", "detect_agent"]

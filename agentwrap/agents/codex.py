@@ -1,0 +1,107 @@
+"""Codex CLI: launch through the proxy.
+
+Codex ignores OPENAI_BASE_URL. It takes a model provider from its config instead, and `-c`
+overrides on the command line set one for this run only, so the user's config.toml is never
+edited:
+
+    codex -c model_provider=agentwrap \\
+          -c 'model_providers.agentwrap={name="...", base_url="<proxy>/v1", ...}' ARGS...
+
+Requests then arrive at `<proxy>/v1/responses` (Responses API, always streamed). The `-c`
+flags go before the user's arguments: Codex accepts them ahead of any subcommand (`exec`,
+`resume`, ...), and a `-c` the user gives later wins.
+
+Credentials stay the user's. With OPENAI_API_KEY in the environment the provider reads it
+(`env_key`) and Codex sends it as `authorization: Bearer ...`; otherwise the provider asks
+for Codex's own login (`requires_openai_auth`), the key or ChatGPT sign-in kept in
+`$CODEX_HOME/auth.json`. Either way the proxy forwards the header to OpenAI untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+from agentwrap.agents.base import LaunchPlan, find_binary, with_no_proxy
+
+NAME = "codex"
+BINARY_ENV = "AGENTWRAP_CODEX_BIN"
+INSTALL_HINT = "npm install -g @openai/codex"
+PROVIDER_ID = "agentwrap"  # the model provider's key in Codex's config, for this run
+KEY_ENV = "OPENAI_API_KEY"
+
+
+def binary(env: Mapping[str, str]) -> str | None:
+    """The `codex` executable: AGENTWRAP_CODEX_BIN, else `codex` on PATH."""
+    return find_binary("codex", BINARY_ENV, env)
+
+
+def codex_home(env: Mapping[str, str]) -> Path:
+    """Codex's config folder: $CODEX_HOME, else ~/.codex."""
+    if env.get("CODEX_HOME"):
+        return Path(env["CODEX_HOME"]).expanduser()
+    return Path(env.get("HOME") or Path.home()) / ".codex"
+
+
+def _toml_string(value: str) -> str:
+    # A TOML basic string; JSON escaping is a subset TOML accepts for these characters.
+    return json.dumps(value)
+
+
+def provider_table(base_url: str, env: Mapping[str, str]) -> str:
+    """The inline TOML table of the model provider that points Codex at `base_url`."""
+    fields = {
+        "name": _toml_string("OpenAI via agentwrap"),
+        "base_url": _toml_string(base_url.rstrip("/") + "/v1"),
+        "wire_api": _toml_string("responses"),
+    }
+    if env.get(KEY_ENV):
+        fields["env_key"] = _toml_string(KEY_ENV)
+    else:
+        # No key in the environment: Codex's own login (API key or ChatGPT) supplies it.
+        fields["requires_openai_auth"] = "true"
+    return "{" + ", ".join(f"{k} = {v}" for k, v in fields.items()) + "}"
+
+
+def provider_args(base_url: str, env: Mapping[str, str]) -> list[str]:
+    """The `-c` overrides that make Codex send its model calls to `base_url`."""
+    return [
+        "-c",
+        f"model_provider={_toml_string(PROVIDER_ID)}",
+        "-c",
+        f"model_providers.{PROVIDER_ID}={provider_table(base_url, env)}",
+    ]
+
+
+def _configured_provider(env: Mapping[str, str]) -> str | None:
+    """The model_provider the user's config.toml selects, when it is not OpenAI's own."""
+    try:
+        doc = tomllib.loads((codex_home(env) / "config.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+    name = doc.get("model_provider")
+    if isinstance(name, str) and name not in ("openai", PROVIDER_ID):
+        return name
+    return None
+
+
+def plan(exe: str, args: list[str], base_url: str, env: Mapping[str, str]) -> LaunchPlan:
+    """The command and environment that make Codex call `base_url`."""
+    child = dict(env)
+    notes: list[str] = []
+    own = _configured_provider(env)
+    if own:
+        notes.append(
+            f"config.toml selects model_provider '{own}': for this run Codex talks to agentwrap, "
+            "which passes calls through to OpenAI (add a provider to a profile to keep '"
+            f"{own}')"
+        )
+    if any(a == "--oss" or a.startswith("--local-provider") for a in args):
+        notes.append(
+            "--oss makes Codex call a local model server directly: its calls will NOT pass "
+            "through agentwrap (nothing is routed or recorded)"
+        )
+    with_no_proxy(child)
+    return LaunchPlan([exe, *provider_args(base_url, env), *args], child, notes)

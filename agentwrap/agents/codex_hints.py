@@ -1,0 +1,106 @@
+"""Codex CLI's step markers: how to tell its turns, compactions and subagents apart.
+
+Observed on Codex CLI 0.169 (`codex exec` against a local server): every model call is a
+streamed `POST /v1/responses` carrying
+
+- `originator: codex_exec` (`codex_cli_rs` and others for the interactive and IDE clients)
+  and `user-agent: <originator>/<version> ...`;
+- `x-codex-turn-metadata`, a JSON object with session_id, thread_id, turn_id, agent_name
+  ("/root" for the main agent) and `request_kind`: "turn", or "compaction" when Codex asks
+  the model to summarise the conversation;
+- `x-openai-subagent` on calls made for a subagent (its value names the kind: review,
+  compact, thread_spawn, memory_consolidation, ...).
+
+Each marker is a small, named check; a Codex request that matches none is a main-loop turn
+and the evidence says so. Pure: reads the Call view only.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agentwrap.route.step import Step
+from agentwrap.wire.call import OPENAI_RESPONSES, Call
+
+TURN_METADATA_HEADER = "x-codex-turn-metadata"
+SUBAGENT_HEADER = "x-openai-subagent"
+MEMGEN_HEADER = "x-openai-memgen-request"
+ORIGINATOR_HEADER = "originator"
+ROOT_AGENT = "/root"
+
+# x-openai-subagent values → step kind. Work the user asked for (a review, a spawned agent)
+# is a subagent; Codex's own housekeeping runs in the background.
+SUBAGENT_KINDS = {
+    "compact": "compact",
+    "memory_consolidation": "background",
+    "guardian": "background",
+}
+
+
+def turn_metadata(call: Call) -> dict[str, Any]:
+    """The parsed x-codex-turn-metadata header ({} when absent or not a JSON object)."""
+    raw = call.header(TURN_METADATA_HEADER)
+    if not raw:
+        return {}
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def is_codex(call: Call) -> bool:
+    """Whether the request looks like it came from the Codex CLI."""
+    originator = (call.header(ORIGINATOR_HEADER) or "").lower()
+    user_agent = (call.header("user-agent") or "").lower()
+    return (
+        originator.startswith("codex")
+        or user_agent.startswith("codex")
+        or call.header(TURN_METADATA_HEADER) is not None
+    )
+
+
+detect = is_codex
+
+
+def classify(call: Call) -> Step | None:
+    """The step kind of a Codex request, or None when it is not a Codex Responses call."""
+    if call.surface != OPENAI_RESPONSES or not is_codex(call):
+        return None
+    meta = turn_metadata(call)
+    subagent = (call.header(SUBAGENT_HEADER) or "").strip()
+    kind = meta.get("request_kind")
+    if kind == "compaction":
+        where = f"header {SUBAGENT_HEADER}: {subagent} + " if subagent else ""
+        return Step(
+            "compact",
+            f"{where}turn metadata request_kind=compaction → compact",
+            main_loop=not subagent,
+        )
+    if subagent:
+        step = SUBAGENT_KINDS.get(subagent.lower(), "subagent")
+        return Step(
+            step,
+            f"header {SUBAGENT_HEADER}: {subagent} → {step}",
+            subagent_type=subagent if step == "subagent" else None,
+        )
+    if call.header(MEMGEN_HEADER) is not None:
+        return Step("background", f"header {MEMGEN_HEADER} (memory generation) → background")
+    agent_name = meta.get("agent_name")
+    if isinstance(agent_name, str) and agent_name not in ("", ROOT_AGENT):
+        return Step(
+            "subagent",
+            f"turn metadata agent_name={agent_name} (not {ROOT_AGENT}) → subagent",
+            subagent_type=agent_name,
+        )
+    if kind == "turn":
+        return Step(
+            "implement", "turn metadata request_kind=turn (main agent) → implement", main_loop=True
+        )
+    return Step(
+        "implement",
+        "Codex request with no turn, compaction or subagent marker → implement (default)",
+        main_loop=True,
+        matched=False,
+    )

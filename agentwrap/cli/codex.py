@@ -1,0 +1,54 @@
+"""`agentwrap codex`: run the Codex CLI through agentwrap."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from agentwrap.agents import codex as codex_agent
+from agentwrap.agents.base import LaunchPlan
+from agentwrap.cli.launch import (
+    PASSTHROUGH,
+    ObserveOpt,
+    PanelOpt,
+    ProfileOpt,
+    QuietOpt,
+    RouteOpt,
+    _err,
+    _launch,
+)
+from agentwrap.cli.main import app
+
+
+@app.command(
+    "codex",
+    context_settings=PASSTHROUGH,
+    help="Run the Codex CLI through agentwrap. Every argument after the options goes to codex "
+    'untouched (e.g. agentwrap codex exec "fix the tests").',
+)
+def codex_cmd(
+    ctx: typer.Context,
+    profile: str | None = ProfileOpt,
+    route: list[str] | None = RouteOpt,
+    observe: bool = ObserveOpt,
+    quiet: bool = QuietOpt,
+    panel_mode: str | None = PanelOpt,
+) -> None:
+    args = list(ctx.args)
+    exe = codex_agent.binary(os.environ)
+    if exe is None:
+        where = os.environ.get(codex_agent.BINARY_ENV)
+        if where:
+            _err(f"{codex_agent.BINARY_ENV}={where} is not an executable file")
+        else:
+            _err("Codex CLI ('codex') was not found on PATH.")
+        _err(f"Install it with: {codex_agent.INSTALL_HINT}")
+        raise typer.Exit(127)
+
+    def plan_for(base_url: str, env: dict[str, str]) -> LaunchPlan:
+        return codex_agent.plan(exe, args, base_url, env)
+
+    _launch(
+        codex_agent.NAME, plan_for, ["codex", *args], profile, route, observe, quiet, panel_mode
+    )
