@@ -108,6 +108,7 @@ class _Outcome:
     response_bytes: int = 0
     model_seen: str | None = None
     stop_reason: str | None = None
+    target: Target | None = None  # the model that answered (or was trying to)
 
 
 class Proxy:
@@ -263,15 +264,13 @@ class Proxy:
             )
             return _json_error(call.surface, 400, msg)
 
-        response: web.StreamResponse | None = None
         outcome = _Outcome()
         attempts: list[Attempt] = []
-        used: Target = chain[0]
         try:
-            response, outcome, used = await self._attempts(
-                request, call, body_bytes, query, chain, attempts, call_id, t0
+            # The outcome is filled in place, so a cancellation keeps what was seen so far.
+            return await self._attempts(
+                request, call, body_bytes, query, chain, attempts, call_id, t0, outcome
             )
-            return response
         except asyncio.CancelledError:
             outcome.status, outcome.error = (
                 "aborted",
@@ -293,7 +292,7 @@ class Proxy:
                 step,
                 decision,
                 would,
-                used,
+                outcome.target or chain[0],
                 attempts,
                 outcome,
                 t0,
@@ -310,7 +309,8 @@ class Proxy:
         attempts: list[Attempt],
         call_id: str,
         t0: float,
-    ) -> tuple[web.StreamResponse, _Outcome, Target]:
+        outcome: _Outcome,
+    ) -> web.StreamResponse:
         env = self.options.env
         last_error: tuple[int, bytes, str | None] | None = None
         i = 0
@@ -325,9 +325,9 @@ class Proxy:
                 n = translate.count_tokens_estimate(call.body, call.surface)
                 estimate = _dumps({"input_tokens": n})
                 attempts.append(Attempt(model, target.provider.name, "estimated locally", 0.0))
-                local = _Outcome(http_status=200, response_bytes=len(estimate), ttfb_ms=_ms(t0))
-                resp = web.Response(status=200, body=estimate, content_type="application/json")
-                return resp, local, target
+                outcome.http_status, outcome.response_bytes = 200, len(estimate)
+                outcome.ttfb_ms, outcome.target = _ms(t0), target
+                return web.Response(status=200, body=estimate, content_type="application/json")
             try:
                 url, out_body = self._build_request(call, body_bytes, query, target, model)
             except ValueError as exc:  # cannot be expressed for this provider
@@ -428,26 +428,25 @@ class Proxy:
                     provider_api=target.provider.api,
                     model_alias=target.alias,
                 )
+            outcome.target = target
             try:
-                resp, outcome = await self._relay(
-                    request, call, target, upstream, model, call_id, t0
+                return await self._relay(
+                    request, call, target, upstream, model, call_id, t0, outcome
                 )
             finally:
                 upstream.release()
-            return resp, outcome, target
 
         status, body, ctype = last_error or (
             502,
             translate.error_body(call.surface, 502, "agentwrap: no provider could take the call"),
             "application/json",
         )
-        outcome = _Outcome(
-            status="error", http_status=status, error=_error_text(body), response_bytes=len(body)
-        )
-        resp = web.Response(
+        outcome.status, outcome.http_status = "error", status
+        outcome.error, outcome.response_bytes = _error_text(body), len(body)
+        outcome.target = chain[min(i, len(chain) - 1)]
+        return web.Response(
             status=status, body=body, content_type=(ctype or "application/json").split(";")[0]
         )
-        return resp, outcome, chain[min(i, len(chain) - 1)]
 
     def _build_request(
         self, call: Call, body_bytes: bytes, query: str, target: Target, model: str | None
@@ -500,8 +499,9 @@ class Proxy:
         model: str | None,
         call_id: str,
         t0: float,
-    ) -> tuple[web.StreamResponse, _Outcome]:
-        outcome = _Outcome(http_status=upstream.status)
+        outcome: _Outcome,
+    ) -> web.StreamResponse:
+        outcome.http_status = upstream.status
         same_api = target.provider.api == call.surface
         ctype = upstream.headers.get("content-type", "")
         is_sse = "text/event-stream" in ctype
@@ -529,7 +529,7 @@ class Proxy:
             )
             outcome.stop_reason = tap.stop_reason
             self.recorder.call_event(ev.FIRST_BYTE, call_id, ttfb_ms=outcome.ttfb_ms)
-            return resp, outcome
+            return resp
 
         translator = None
         if not same_api:
@@ -594,7 +594,7 @@ class Proxy:
             outcome.usage, outcome.model_seen = usage, tap.model
             source = translator if translator is not None else tap
             outcome.stop_reason = source.stop_reason
-        return resp, outcome
+        return resp
 
     def _translate_whole(self, call: Call, target: Target, data: bytes) -> bytes:
         try:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -227,3 +228,35 @@ def test_panel_opens_in_a_tmux_split_and_shows_the_new_call(tmp_path):
             assert remaining == panes[:1], "the panel pane was not closed with the session"
         finally:
             pane.kill()
+
+
+def test_agent_killed_mid_stream_leaves_an_aborted_record(tmp_path):
+    release = threading.Event()
+    held = Reply(
+        "never delivered in full", input_tokens=4321, hold_after=2, release=release, hold_timeout=60
+    )
+    with FakeAnthropic([held]) as fake:
+        code = (
+            "import os, signal, httpx\n"
+            "url = os.environ['ANTHROPIC_BASE_URL'] + '/v1/messages'\n"
+            "body = {'model': 'claude-sonnet-4-6', 'max_tokens': 50, 'stream': True,\n"
+            "        'messages': [{'role': 'user', 'content': 'hi'}]}\n"
+            "with httpx.stream('POST', url, json=body, headers={'x-api-key': 'k'}, timeout=30) as r:\n"
+            "    for line in r.iter_lines():\n"
+            "        if line.startswith('event: message_start'):\n"
+            "            os.kill(os.getpid(), signal.SIGKILL)\n"
+        )
+        env = dict(os.environ, ANTHROPIC_BASE_URL=fake.base_url)
+        done = subprocess.run(
+            [agentwrap_exe(), "run", "--quiet", "--", sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        release.set()
+    assert done.returncode == 137  # 128 + SIGKILL, the agent's own fate
+    (sess,) = sessions()
+    (call,) = calls_of(sess["id"])
+    assert call["status"] == "aborted" and call["input_tokens"] == 4321
+    assert sess["exit_code"] == 137 and sess["ended_at"] is not None
