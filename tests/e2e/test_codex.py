@@ -1,0 +1,275 @@
+"""`agentwrap codex` with the real Codex CLI against local fake upstreams."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agentwrap import paths
+from agentwrap.trace.store import TraceStore
+from tests.support.codex_env import CLASSIC_MODEL, OFFLINE_ARGS, CodexEnv, make_codex_env
+from tests.support.fake_providers import Call, FakeProvider, Reply
+
+REPLY = "Hello from the fake Responses upstream, through agentwrap."
+
+OPENAI_PROFILE = """
+[providers.openai]
+api = "openai-responses"
+base_url = "{url}"
+
+[routing]
+default = "requested"
+"""
+
+ANTHROPIC_PROFILE = """
+[providers.claude]
+api = "anthropic"
+base_url = "{url}"
+
+[models.sonnet]
+provider = "claude"
+model = "claude-sonnet-4-6"
+capabilities = ["tools"]
+
+[routing]
+default = "sonnet"
+implement = "sonnet"
+compact = "sonnet"
+"""
+
+
+def agentwrap_exe() -> str:
+    return str(Path(sys.executable).parent / "agentwrap")
+
+
+def run_codex(ce: CodexEnv, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """`agentwrap codex <offline flags> ARGS` in the test repository, no panel."""
+    env = {**ce.env, "AGENTWRAP_CODEX_BIN": str(ce.binary), "AGENTWRAP_PANEL": "off"}
+    return subprocess.run(
+        [agentwrap_exe(), "codex", *OFFLINE_ARGS, *args],
+        cwd=ce.cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def sessions() -> list[dict]:
+    if not paths.trace_db().exists():
+        return []
+    store = TraceStore(paths.trace_db())
+    try:
+        return store.sessions(100)
+    finally:
+        store.close()
+
+
+def calls_of(session_id: str) -> list[dict]:
+    store = TraceStore(paths.trace_db())
+    try:
+        return store.calls(session_id)
+    finally:
+        store.close()
+
+
+def posts(fake: FakeProvider) -> list:
+    return [r for r in fake.requests if r.method == "POST"]
+
+
+def test_codex_exec_through_agentwrap(tmp_path):
+    script = [Reply(text=REPLY, usage={"input": 3000, "output": 12, "cache_read": 1000})]
+    with FakeProvider("openai-responses", script) as fake:
+        ce = make_codex_env(tmp_path)
+        (ce.cwd / ".agentwrap.toml").write_text(OPENAI_PROFILE.format(url=fake.base_url))
+        done = run_codex(ce, "exec", "say hello")
+        requests = posts(fake)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == REPLY  # stdout stays the agent's alone
+    (request,) = requests
+    assert request.path == "/v1/responses"  # the proxy's /s/<secret> prefix is not forwarded
+    # The user's own key reached the upstream as Codex sent it.
+    assert request.headers["authorization"] == f"Bearer {ce.api_key}"
+    assert request.headers["originator"] == "codex_exec"
+    assert request.body["stream"] is True and request.body["input"]
+    (sess,) = sessions()
+    assert sess["agent"] == "codex" and sess["exit_code"] == 0 and sess["ended_at"]
+    assert sess["argv"] == ["codex", *OFFLINE_ARGS, "exec", "say hello"]
+    (call,) = calls_of(sess["id"])
+    assert call["status"] == "ok" and call["streamed"] == 1
+    assert call["surface"] == "openai-responses" and call["provider_api"] == "openai-responses"
+    assert call["model"] == request.body["model"]  # passthrough: the model Codex asked for
+    # Responses counts cached tokens inside input_tokens; the trace keeps them apart.
+    assert (call["input_tokens"], call["cache_read_tokens"], call["output_tokens"]) == (
+        3000,
+        1000,
+        12,
+    )
+    assert call["cost_usd"] and call["cost_usd"] > 0
+    assert call["step"] == "implement" and "request_kind=turn" in call["evidence"]
+    assert sess["id"] in done.stderr and "agentwrap log" in done.stderr
+    assert ce.api_key not in json.dumps(calls_of(sess["id"])) + json.dumps(sess)
+
+
+def test_codex_runs_a_shell_command_and_answers(tmp_path):
+    script = [
+        Reply(
+            tool_calls=[Call("exec_command", {"cmd": "ls"}, id="call_ls_1")],
+            usage={"input": 2000, "output": 20},
+        ),
+        Reply(
+            text="The repository holds README.md and app.py.", usage={"input": 2100, "output": 11}
+        ),
+    ]
+    with FakeProvider("openai-responses", script) as fake:
+        ce = make_codex_env(tmp_path)
+        (ce.cwd / ".agentwrap.toml").write_text(OPENAI_PROFILE.format(url=fake.base_url))
+        done = run_codex(ce, "exec", "-m", CLASSIC_MODEL, "list the files")
+        requests = posts(fake)
+    assert done.returncode == 0, done.stderr
+    assert "The repository holds README.md and app.py." in done.stdout
+    assert len(requests) == 2
+    assert any(t.get("name") == "exec_command" for t in requests[0].body["tools"])
+    outputs = [
+        item
+        for item in requests[1].body["input"]
+        if item.get("type") == "function_call_output" and item.get("call_id") == "call_ls_1"
+    ]
+    assert outputs, "Codex did not send back the result of the shell call"
+    result = json.dumps(outputs[-1]["output"])
+    assert "README.md" in result and "app.py" in result  # the real `ls` of the repository
+    (sess,) = sessions()
+    calls = calls_of(sess["id"])
+    assert [c["input_tokens"] for c in calls] == [2000, 2100]
+    assert all(c["status"] == "ok" and c["model"] == CLASSIC_MODEL for c in calls)
+    assert all(c["cost_usd"] and c["cost_usd"] > 0 for c in calls)
+
+
+def test_codex_routed_to_an_anthropic_model(tmp_path):
+    script = [Reply(text="Answered by an Anthropic model.", usage={"input": 1800, "output": 9})]
+    with FakeProvider("anthropic", script) as fake:
+        ce = make_codex_env(tmp_path)
+        (ce.cwd / ".agentwrap.toml").write_text(ANTHROPIC_PROFILE.format(url=fake.base_url))
+        done = run_codex(ce, "exec", "say hello")
+        requests = posts(fake)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Answered by an Anthropic model."
+    (request,) = requests
+    assert request.path.startswith("/v1/messages")
+    body = request.body
+    assert body["model"] == "claude-sonnet-4-6" and body["stream"] is True
+    # Codex's developer messages became the system prompt; its prompt is the last user turn.
+    system = json.dumps(body["system"])
+    assert "You are Codex" in system
+    assert "say hello" in json.dumps(body["messages"][-1])
+    # The OpenAI key is the user's, for OpenAI: it never goes to another provider.
+    assert ce.api_key not in json.dumps(request.headers)
+    (sess,) = sessions()
+    (call,) = calls_of(sess["id"])
+    assert call["surface"] == "openai-responses" and call["provider_api"] == "anthropic"
+    assert call["model"] == "claude-sonnet-4-6" and call["status"] == "ok"
+    assert (call["input_tokens"], call["output_tokens"]) == (1800, 9)
+    assert call["cost_usd"] and call["cost_usd"] > 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Codex 0.169's default models send their tools in an `additional_tools` input item "
+    "(the responses-lite request: namespaces, a JavaScript `exec` custom tool); "
+    "wire/openai_responses.py does not read that item, so the Anthropic model gets no tools",
+)
+def test_codex_default_model_tools_reach_an_anthropic_model(tmp_path):
+    with FakeProvider("anthropic", [Reply(text="ok")]) as fake:
+        ce = make_codex_env(tmp_path)
+        (ce.cwd / ".agentwrap.toml").write_text(ANTHROPIC_PROFILE.format(url=fake.base_url))
+        done = run_codex(ce, "exec", "say hello")
+        requests = posts(fake)
+    assert done.returncode == 0, done.stderr
+    assert requests and requests[0].body.get("tools")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Codex 0.169 always sends tool_search (executed by Codex itself, `execution: "
+    '"client"`) and web_search; the translator counts both as OpenAI server tools and refuses '
+    "to send the request to an Anthropic model",
+)
+def test_codex_shell_call_through_an_anthropic_model(tmp_path):
+    script = [
+        Reply(
+            tool_calls=[Call("exec_command", {"cmd": "ls"}, id="toolu_ls_1")],
+            usage={"input": 2000, "output": 20},
+        ),
+        Reply(text="README.md and app.py are here.", usage={"input": 2100, "output": 9}),
+    ]
+    with FakeProvider("anthropic", script) as fake:
+        ce = make_codex_env(tmp_path)
+        (ce.cwd / ".agentwrap.toml").write_text(ANTHROPIC_PROFILE.format(url=fake.base_url))
+        done = run_codex(ce, "exec", "-m", CLASSIC_MODEL, "list the files")
+        requests = posts(fake)
+    assert done.returncode == 0, done.stderr
+    assert "README.md and app.py are here." in done.stdout
+    assert len(requests) == 2
+    results = [
+        block
+        for message in requests[1].body["messages"]
+        if isinstance(message.get("content"), list)
+        for block in message["content"]
+        if block.get("type") == "tool_result" and block.get("tool_use_id") == "toolu_ls_1"
+    ]
+    assert results and "app.py" in json.dumps(results[-1])
+
+
+def test_codex_login_key_is_used_when_no_key_is_in_the_environment(tmp_path):
+    with FakeProvider("openai-responses", [Reply(text=REPLY)]) as fake:
+        ce = make_codex_env(tmp_path, api_key=None)
+        # What `codex login --with-api-key` stores.
+        login_key = "sk-proj-from-codex-login-" + "1" * 30
+        (ce.codex_home / "auth.json").write_text(
+            json.dumps({"auth_mode": "apikey", "OPENAI_API_KEY": login_key})
+        )
+        (ce.cwd / ".agentwrap.toml").write_text(OPENAI_PROFILE.format(url=fake.base_url))
+        done = run_codex(ce, "exec", "say hello")
+        requests = posts(fake)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == REPLY
+    (request,) = requests
+    assert request.headers["authorization"] == f"Bearer {login_key}"
+
+
+def test_codex_missing_is_a_clear_error_with_exit_127(tmp_path):
+    env = dict(os.environ)
+    env["PATH"] = str(tmp_path)  # no codex here
+    env.pop("AGENTWRAP_CODEX_BIN", None)
+    done = subprocess.run(
+        [agentwrap_exe(), "codex", "exec", "hi"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 127
+    assert "npm install -g @openai/codex" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert sessions() == []  # nothing recorded as if it ran
+
+
+def test_codex_bin_override_that_is_not_executable(tmp_path):
+    env = dict(os.environ)
+    env["AGENTWRAP_CODEX_BIN"] = str(tmp_path / "nope")
+    done = subprocess.run(
+        [agentwrap_exe(), "codex", "exec", "hi"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 127
+    assert "AGENTWRAP_CODEX_BIN" in done.stderr and "not an executable" in done.stderr
+    assert sessions() == []

@@ -1,0 +1,174 @@
+"""Running the real Codex CLI offline, against a local fake upstream.
+
+The CLI is pinned in tests/e2e/agents/package.json (`@openai/codex`, 0.169.0; npm installs
+a native binary from a platform optional dependency) next to Claude Code, and installed the
+same way (`./install.sh --dev`, or once per test process by `agent_binary`).
+
+`make_codex_env(root)` builds what one run needs: a throwaway HOME with its own CODEX_HOME
+(so no login, config or history of the caller is read), a small git repository as the
+working directory, and an environment built from scratch (PATH, HOME, CODEX_HOME, LANG,
+TERM, OPENAI_API_KEY set to a fake key, NO_PROXY for loopback, AGENTWRAP_HOME passed
+through). `OFFLINE_ARGS` are the `-c` overrides that stop Codex's other traffic.
+
+What Codex 0.169 does on the wire, seen with these settings:
+
+- `codex exec PROMPT` with a `-c model_provider=...` pointing at 127.0.0.1: only
+  `POST <base_url>/responses` (stream), nothing else; exit 0 with the final message on
+  stdout, its banner and transcript on stderr.
+- The default model (gpt-6.1-sol) uses a "responses lite" request: no `tools` key, the tools
+  sit in an `additional_tools` input item (namespaces; shell access only through a JavaScript
+  `exec` custom tool), header `x-openai-internal-codex-responses-lite: true`. `-m gpt-5.5`
+  gives the classic shape: a `tools` list with the function `exec_command` (`{"cmd": ...}`).
+- `exec` runs with sandbox read-only and approval "never": `ls` runs without a question.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.claude_env import AGENTS_DIR, _seed_repo
+
+__all__ = [
+    "CLASSIC_MODEL",
+    "CODEX_VERSION",
+    "OFFLINE_ARGS",
+    "TEST_OPENAI_KEY",
+    "CodexEnv",
+    "codex_binary",
+    "make_codex_env",
+    "require_codex",
+]
+
+CODEX_VERSION = "0.169.0"
+# A model of Codex's built-in catalogue that still sends a `tools` list with exec_command.
+CLASSIC_MODEL = "gpt-5.5"
+TEST_OPENAI_KEY = "sk-proj-agentwrap-test-" + "0" * 40  # opens nothing anywhere
+OFFLINE_ARGS = ("-c", "analytics.enabled=false", "-c", "features.plugins=false")
+
+_install_attempted: list[str] = []
+
+
+def _bin_path() -> Path:
+    return AGENTS_DIR / "node_modules" / ".bin" / "codex"
+
+
+def _works(binary: Path) -> bool:
+    try:
+        out = subprocess.run(
+            [str(binary), "--version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and CODEX_VERSION in out.stdout
+
+
+def codex_binary(install: bool = True) -> tuple[Path | None, str]:
+    """The pinned Codex binary and "" — or None and why it is unavailable.
+
+    A missing binary is installed by the same `npm install` in tests/e2e/agents that
+    installs Claude Code (once per process, under the same lock).
+    """
+    binary = _bin_path()
+    if binary.exists() and _works(binary):
+        return binary, ""
+    if not install:
+        return None, f"Codex is not installed in {AGENTS_DIR} (run ./install.sh --dev)"
+    if _install_attempted:
+        return None, _install_attempted[0]
+    from tests.support.claude_env import claude_binary
+
+    # claude_binary() runs `npm install` in the agents folder when its own binary is missing;
+    # when Claude Code is present but Codex is not, install here.
+    claude_binary()
+    if binary.exists() and _works(binary):
+        return binary, ""
+    import fcntl
+    import shutil
+    import tempfile
+
+    npm = shutil.which("npm")
+    if npm is None:
+        _install_attempted.append("npm is not on PATH, so the Codex CLI cannot be installed")
+        return None, _install_attempted[0]
+    with open(Path(tempfile.gettempdir()) / "agentwrap-test-agents-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (binary.exists() and _works(binary)):
+            done = subprocess.run(
+                [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=AGENTS_DIR,
+                capture_output=True,
+                text=True,
+                timeout=900,
+                check=False,
+            )
+            if done.returncode != 0:
+                tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+                _install_attempted.append(
+                    "npm install in tests/e2e/agents failed: " + " | ".join(tail)
+                )
+                return None, _install_attempted[0]
+    if binary.exists() and _works(binary):
+        return binary, ""
+    _install_attempted.append(f"npm install ran but {binary} does not report {CODEX_VERSION}")
+    return None, _install_attempted[0]
+
+
+def require_codex() -> Path:
+    """The Codex binary, or skip the calling test with the reason."""
+    import pytest
+
+    binary, reason = codex_binary()
+    if binary is None:
+        pytest.skip(reason)
+    return binary
+
+
+@dataclass
+class CodexEnv:
+    """Everything one offline Codex run needs."""
+
+    binary: Path
+    home: Path
+    codex_home: Path
+    cwd: Path
+    env: dict[str, str]
+    api_key: str
+
+
+def make_codex_env(
+    root: Path,
+    *,
+    api_key: str | None = TEST_OPENAI_KEY,
+    extra_env: Mapping[str, str] | None = None,
+    binary: Path | None = None,
+) -> CodexEnv:
+    """Build HOME (root/home, CODEX_HOME inside), a git repository (root/repo) and the env.
+
+    `api_key` None leaves OPENAI_API_KEY unset. `binary` defaults to `require_codex()`.
+    """
+    home = root / "home"
+    codex_home = home / ".codex"
+    cwd = root / "repo"
+    codex_home.mkdir(parents=True, exist_ok=True)
+    cwd.mkdir(parents=True, exist_ok=True)
+    _seed_repo(cwd)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": str(home),
+        "CODEX_HOME": str(codex_home),
+        "USER": "user",
+        "LANG": "C.UTF-8",
+        "TERM": "xterm-256color",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
+    if api_key is not None:
+        env["OPENAI_API_KEY"] = api_key
+    if "AGENTWRAP_HOME" in os.environ:
+        env["AGENTWRAP_HOME"] = os.environ["AGENTWRAP_HOME"]
+    env.update(extra_env or {})
+    return CodexEnv(binary or require_codex(), home, codex_home, cwd, env, api_key or "")
