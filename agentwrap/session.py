@@ -102,7 +102,13 @@ class Session:
         self.base_url = ""
 
     def start(self) -> str:
-        self.base_url = self.runner.start()
+        try:
+            self.base_url = self.runner.start()
+        except RuntimeError:
+            # Nothing ran: leave no session behind that looks as if it had.
+            self.recorder.close()
+            self.store.conn.execute("DELETE FROM sessions WHERE id = ?", (self.id,))
+            raise
         return self.base_url
 
     def close(self, exit_code: int | None) -> None:

@@ -267,7 +267,6 @@ def serve_cmd(
         base_url = session.start()
     except RuntimeError as exc:
         _err(str(exc))
-        session.close(1)
         raise typer.Exit(1) from None
     print(base_url, flush=True)
     _err(f"session {session.id}; Ctrl-C to stop")

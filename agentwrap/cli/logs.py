@@ -6,6 +6,7 @@ import json
 import time
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -16,10 +17,6 @@ from agentwrap.trace.store import TraceStore
 
 def _store() -> TraceStore:
     return TraceStore(paths.trace_db())
-
-
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
 
 def _usd(value: float | None, reason: str | None = None) -> str:
@@ -45,34 +42,46 @@ def sessions_cmd(
     if not rows:
         typer.echo("No sessions recorded yet. Start one with: agentwrap claude")
         return
-    table = Table(title="agentwrap sessions")
+    console = Console()
+    wide = console.width >= 110
+    table = Table(title="agentwrap sessions", box=box.SIMPLE_HEAD, pad_edge=False)
     for col, just in (
         ("session", "left"),
         ("agent", "left"),
-        ("started", "left"),
-        ("duration", "right"),
+        *((("started", "left"),) if wide else ()),  # narrow: the id already tells the time
+        ("took", "right"),
         ("calls", "right"),
         ("cost", "right"),
         ("exit", "right"),
-        ("cwd", "left"),
+        *((("cwd", "left"),) if wide else ()),
     ):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+        table.add_column(col, justify=just, no_wrap=col != "cwd", overflow="ellipsis")  # type: ignore[arg-type]
     for r in rows:
         dur = f"{(r['ended_at'] - r['started_at']):.0f}s" if r.get("ended_at") else "running"
-        cost = _usd(r.get("cost_usd"))
-        if r.get("unpriced_calls"):
-            cost += f" (+{r['unpriced_calls']} unpriced)"
-        table.add_row(
+        calls = r.get("calls") or 0
+        if not calls:
+            cost = "-"
+        elif r.get("cost_usd") is None:
+            cost = "unpriced"
+        else:
+            cost = _usd(r.get("cost_usd"))
+            if r.get("unpriced_calls"):
+                cost += f" +{r['unpriced_calls']}?"
+        cells = [
             r["id"],
             r["agent"],
-            _when(r["started_at"]),
             dur,
-            str(r.get("calls") or 0),
+            str(calls),
             cost,
             "" if r.get("exit_code") is None else str(r["exit_code"]),
-            r.get("cwd") or "",
-        )
-    Console().print(table)
+        ]
+        if wide:
+            cells.insert(2, time.strftime("%m-%d %H:%M", time.localtime(r["started_at"])))
+            cells.append(r.get("cwd") or "")
+        table.add_row(*cells)
+    console.print(table)
+    if any(r.get("unpriced_calls") and r.get("cost_usd") is not None for r in rows):
+        console.print("[dim]+N? : N calls of that session are unpriced (see agentwrap log)[/dim]")
 
 
 @app.command("log", help="One row per call of a session (default: the newest).")

@@ -68,3 +68,17 @@ def test_log_of_unknown_session_is_a_clear_error():
 def test_sessions_when_nothing_recorded():
     done = _agentwrap("sessions")
     assert done.returncode == 0 and "No sessions recorded yet" in done.stdout
+
+
+def test_serve_on_a_busy_port_says_so_and_records_nothing():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = _agentwrap("serve", "--port", str(port))
+    assert (
+        done.returncode == 1 and "could not start" in done.stderr and "Traceback" not in done.stderr
+    )
+    assert json.loads(_agentwrap("sessions", "--json").stdout) == []
