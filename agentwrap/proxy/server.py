@@ -419,15 +419,15 @@ class Proxy:
             attempts.append(
                 Attempt(model, target.provider.name, f"http {upstream.status}", _ms(ta))
             )
-            if i > 0:
-                self.recorder.call_event(
-                    ev.ROUTED,
-                    call_id,
-                    model=model,
-                    provider=target.provider.name,
-                    provider_api=target.provider.api,
-                    model_alias=target.alias,
-                )
+            # The model that is answering: after a fallback it differs from the first choice.
+            self.recorder.call_event(
+                ev.ROUTED,
+                call_id,
+                model=model,
+                provider=target.provider.name,
+                provider_api=target.provider.api,
+                model_alias=target.alias,
+            )
             outcome.target = target
             try:
                 return await self._relay(
@@ -614,11 +614,16 @@ class Proxy:
         base: dict[str, Any],
         t0: float,
     ) -> web.StreamResponse:
-        provider = self.profile.provider_for_api(route.surface)
         headers = {k.lower(): v for k, v in request.headers.items()}
-        hdrs = upstream_headers(headers, provider, route.surface, provider.key(self.options.env))
+        surface = route.surface
+        if "anthropic-version" not in headers and "x-api-key" not in headers:
+            # An OpenAI client listing models (Codex does): its bearer token belongs to OpenAI.
+            surface = OPENAI_RESPONSES
+        provider = self.profile.provider_for_api(surface)
+        hdrs = upstream_headers(headers, provider, surface, provider.key(self.options.env))
         query = rest.split("?", 1)[1] if "?" in rest else ""
-        url = provider.base_url.rstrip("/") + "/v1/models" + (f"?{query}" if query else "")
+        path = "/v1/models" if surface == ANTHROPIC else "/models"  # OpenAI bases end in /v1
+        url = provider.base_url.rstrip("/") + path + (f"?{query}" if query else "")
         try:
             async with self.pool.session_for(url).get(
                 url, headers=hdrs, proxy=self.pool.proxy_for(url)
@@ -628,9 +633,7 @@ class Proxy:
                     status=up.status, body=data, headers=response_headers(up.headers)
                 )
         except aiohttp.ClientError as exc:
-            return _json_error(
-                route.surface, 502, f"agentwrap: cannot reach {provider.name}: {exc}"
-            )
+            return _json_error(surface, 502, f"agentwrap: cannot reach {provider.name}: {exc}")
 
     # -- recording ------------------------------------------------------------
     def _refuse(

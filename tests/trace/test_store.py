@@ -83,3 +83,38 @@ def test_a_broken_subscriber_does_not_stop_recording(tmp_path):
     rec.call_started("c1", seq=1, surface="anthropic", endpoint="messages")
     rec.close()
     assert TraceStore(tmp_path / "t.db").call("c1") is not None
+
+
+def test_a_proxied_call_publishes_its_events_in_order(tmp_path):
+    import asyncio
+
+    import anthropic
+
+    from agentwrap.proxy.server import Proxy
+    from agentwrap.route.profile import load_profile
+    from tests.support.fake_anthropic import FakeAnthropic
+
+    async def run() -> list[str]:
+        store = TraceStore(tmp_path / "t.db")
+        store.insert_session(id="s", agent="test", started_at=time.time())
+        rec = Recorder(store, "s")
+        kinds: list[str] = []
+        rec.subscribe(lambda e: kinds.append(e.kind))
+        async with FakeAnthropic(["hi"]) as fake:
+            profile = load_profile(
+                None, "passthrough", {"AGENTWRAP_ANTHROPIC_UPSTREAM": fake.base_url}
+            )
+            proxy = Proxy(profile, rec)
+            url = await proxy.start()
+            client = anthropic.AsyncAnthropic(base_url=url, api_key="k", max_retries=0)
+            async with client.messages.stream(
+                model="claude-sonnet-4-6", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+            ) as s:
+                await s.get_final_message()
+            await proxy.stop()
+        rec.close()
+        stored = [e["kind"] for e in TraceStore(tmp_path / "t.db").events_after(0, "s")]
+        assert stored == kinds
+        return kinds
+
+    assert asyncio.run(run()) == ["started", "routed", "first_byte", "finished"]
