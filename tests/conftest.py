@@ -22,6 +22,7 @@ def agentwrap_home(
     for var in (
         "ANTHROPIC_BASE_URL",
         "AGENTWRAP_ANTHROPIC_UPSTREAM",
+        "AGENTWRAP_OPENAI_UPSTREAM",
         "HTTP_PROXY",
         "HTTPS_PROXY",
         "http_proxy",

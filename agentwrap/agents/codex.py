@@ -11,10 +11,16 @@ Requests then arrive at `<proxy>/v1/responses` (Responses API, always streamed).
 flags go before the user's arguments: Codex accepts them ahead of any subcommand (`exec`,
 `resume`, ...), and a `-c` the user gives later wins.
 
-Credentials stay the user's. With OPENAI_API_KEY in the environment the provider reads it
-(`env_key`) and Codex sends it as `authorization: Bearer ...`; otherwise the provider asks
-for Codex's own login (`requires_openai_auth`), the key or ChatGPT sign-in kept in
-`$CODEX_HOME/auth.json`. Either way the proxy forwards the header to OpenAI untouched.
+Credentials stay the user's, and the same ones Codex would use without agentwrap:
+
+- a login in `$CODEX_HOME/auth.json` (`codex login`: an API key or a ChatGPT sign-in) wins,
+  as it does for Codex itself: the provider sets `requires_openai_auth`, and Codex sends the
+  key, or the ChatGPT access token plus `chatgpt-account-id`, as it always does;
+- otherwise OPENAI_API_KEY from the environment (`env_key`), sent as a bearer token.
+
+The proxy forwards these headers untouched to where they are valid: OpenAI's API, or for a
+ChatGPT sign-in the ChatGPT backend Codex itself calls (CHATGPT_BASE_URL; the launcher
+hands it to the profile as AGENTWRAP_OPENAI_UPSTREAM).
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ BINARY_ENV = "AGENTWRAP_CODEX_BIN"
 INSTALL_HINT = "npm install -g @openai/codex"
 PROVIDER_ID = "agentwrap"  # the model provider's key in Codex's config, for this run
 KEY_ENV = "OPENAI_API_KEY"
+# Where Codex sends a ChatGPT sign-in's calls (`/responses`, `/models` below it).
+CHATGPT_BASE_URL = "https://chatgpt.com/backend-api/codex"
 
 
 def binary(env: Mapping[str, str]) -> str | None:
@@ -50,6 +58,23 @@ def _toml_string(value: str) -> str:
     return json.dumps(value)
 
 
+def login_mode(env: Mapping[str, str]) -> str | None:
+    """How Codex is logged in, from auth.json: "chatgpt", "apikey", or None (no login file)."""
+    try:
+        doc = json.loads((codex_home(env) / "auth.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    mode = str(doc.get("auth_mode") or "").lower()
+    tokens = doc.get("tokens")
+    if mode == "chatgpt" or (not mode and isinstance(tokens, dict) and tokens.get("access_token")):
+        return "chatgpt"
+    if mode == "apikey" or doc.get("OPENAI_API_KEY"):
+        return "apikey"
+    return None
+
+
 def provider_table(base_url: str, env: Mapping[str, str]) -> str:
     """The inline TOML table of the model provider that points Codex at `base_url`."""
     fields = {
@@ -57,10 +82,10 @@ def provider_table(base_url: str, env: Mapping[str, str]) -> str:
         "base_url": _toml_string(base_url.rstrip("/") + "/v1"),
         "wire_api": _toml_string("responses"),
     }
-    if env.get(KEY_ENV):
+    if login_mode(env) is None and env.get(KEY_ENV):
         fields["env_key"] = _toml_string(KEY_ENV)
     else:
-        # No key in the environment: Codex's own login (API key or ChatGPT) supplies it.
+        # Codex's own login (API key or ChatGPT) supplies the credentials, as without us.
         fields["requires_openai_auth"] = "true"
     return "{" + ", ".join(f"{k} = {v}" for k, v in fields.items()) + "}"
 
@@ -103,5 +128,9 @@ def plan(exe: str, args: list[str], base_url: str, env: Mapping[str, str]) -> La
             "--oss makes Codex call a local model server directly: its calls will NOT pass "
             "through agentwrap (nothing is routed or recorded)"
         )
+    upstream = None
+    if login_mode(env) == "chatgpt" and not env.get("AGENTWRAP_OPENAI_UPSTREAM"):
+        upstream = CHATGPT_BASE_URL
     with_no_proxy(child)
-    return LaunchPlan([exe, *provider_args(base_url, env), *args], child, notes)
+    argv = [exe, *provider_args(base_url, env), *args]
+    return LaunchPlan(argv, child, notes, openai_upstream=upstream)

@@ -95,6 +95,8 @@ def _launch(
     probe = plan_for("http://127.0.0.1:0/s/probe", env)
     if probe.anthropic_upstream:
         env["AGENTWRAP_ANTHROPIC_UPSTREAM"] = probe.anthropic_upstream
+    if probe.openai_upstream:
+        env["AGENTWRAP_OPENAI_UPSTREAM"] = probe.openai_upstream
     prof = _load(profile, routes, env, AGENT_APIS.get(agent, ANTHROPIC))
     if mode == "wrap":
         _run_wrapped(env, quiet)
@@ -153,7 +155,8 @@ def _run_wrapped(env: dict[str, str], quiet: bool) -> None:
 @app.command(
     "claude",
     context_settings=PASSTHROUGH,
-    help="Run Claude Code through agentwrap. Every argument after the options goes to claude untouched.",
+    help="Run Claude Code through agentwrap: agentwrap claude [OPTIONS] [CLAUDE ARGS]... Every "
+    "argument after these options goes to claude untouched (claude's own help: agentwrap claude -- --help).",
 )
 def claude_cmd(
     ctx: typer.Context,

@@ -355,7 +355,7 @@ def load_profile(
     run's `--route STEP=MODEL` overrides. `agent_api` is the API the agent speaks: routes to
     another API need translation (`translation`: None detects it). The environment decides
     which providers have their keys; `AGENTWRAP_ANTHROPIC_UPSTREAM` moves the anthropic
-    provider's base URL.
+    provider's base URL, `AGENTWRAP_OPENAI_UPSTREAM` the openai one (unless it has a key_env).
     """
     env = os.environ if env is None else env
     cwd = Path.cwd() if cwd is None else cwd
@@ -553,6 +553,7 @@ def build_profile(
             profile.rules.append(rule)
 
     _apply_upstream_env(profile, env)
+    _apply_openai_upstream_env(profile, env)
     _check_references(profile, refs)
     _apply_routes(profile, routes or {})
     _check_keys_present(profile, env)
@@ -571,6 +572,22 @@ def _apply_upstream_env(profile: Profile, env: Mapping[str, str]) -> None:
     else:
         anth.base_url = upstream.rstrip("/")
     profile.origins["providers.anthropic"] = Origin("env AGENTWRAP_ANTHROPIC_UPSTREAM")
+
+
+def _apply_openai_upstream_env(profile: Profile, env: Mapping[str, str]) -> None:
+    # Where the agent's own OpenAI credentials work (a ChatGPT sign-in is not valid at the API).
+    # A provider with a key of its own keeps its URL: that key belongs there.
+    upstream = env.get("AGENTWRAP_OPENAI_UPSTREAM")
+    if not upstream:
+        return
+    found = profile.providers.get("openai")
+    if found is None or found.api not in (OPENAI_CHAT, OPENAI_RESPONSES):
+        profile.providers["openai"] = Provider("openai", OPENAI_RESPONSES, upstream.rstrip("/"))
+    elif found.key_env:
+        return
+    else:
+        found.base_url = upstream.rstrip("/")
+    profile.origins["providers.openai"] = Origin("env AGENTWRAP_OPENAI_UPSTREAM")
 
 
 def _known(names: Iterable[str]) -> str:

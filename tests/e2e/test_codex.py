@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -273,3 +275,116 @@ def test_codex_bin_override_that_is_not_executable(tmp_path):
     assert done.returncode == 127
     assert "AGENTWRAP_CODEX_BIN" in done.stderr and "not an executable" in done.stderr
     assert sessions() == []
+
+
+def _jwt(claims: dict) -> str:
+    def part(doc: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(doc).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.c2ln"
+
+
+def chatgpt_auth(account: str) -> dict:
+    """An auth.json shaped like a ChatGPT sign-in (`codex login`), with unsigned test tokens."""
+    now = int(time.time())
+    claims = {
+        "exp": now + 86400,
+        "iat": now,
+        "https://api.openai.com/auth": {
+            "chatgpt_plan_type": "plus",
+            "chatgpt_account_id": account,
+            "chatgpt_user_id": "user-test",
+        },
+    }
+    return {
+        "auth_mode": "chatgpt",
+        "OPENAI_API_KEY": None,
+        "tokens": {
+            "id_token": _jwt({**claims, "email": "user@example.invalid"}),
+            "access_token": _jwt(claims),
+            "refresh_token": "rt-test",
+            "account_id": account,
+        },
+        "last_refresh": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime()),
+    }
+
+
+def test_chatgpt_sign_in_passes_through_to_its_own_backend(tmp_path):
+    # The ChatGPT backend is played by the fake: the launcher would name chatgpt.com here.
+    with FakeProvider("openai-responses", [Reply(text=REPLY)]) as fake:
+        ce = make_codex_env(tmp_path, extra_env={"AGENTWRAP_OPENAI_UPSTREAM": fake.base_url})
+        auth = chatgpt_auth("acct-test-1")
+        (ce.codex_home / "auth.json").write_text(json.dumps(auth))
+        # `apps` would also dial the ChatGPT backend directly (not a model call).
+        done = run_codex(ce, "--disable", "apps", "exec", "say hello")
+        requests = fake.requests
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == REPLY
+    (post,) = [r for r in requests if r.method == "POST"]
+    assert post.path == "/v1/responses"
+    # The sign-in's token, not the OPENAI_API_KEY of the environment, as Codex itself does.
+    assert post.headers["authorization"] == f"Bearer {auth['tokens']['access_token']}"
+    assert post.headers["chatgpt-account-id"] == "acct-test-1"
+    # Codex's model list request (sent for signed-in users) reaches the same backend.
+    gets = [r for r in requests if r.method == "GET"]
+    assert gets and all(r.path.startswith("/v1/models") for r in gets)
+    assert all(r.headers.get("chatgpt-account-id") == "acct-test-1" for r in gets)
+    (sess,) = sessions()
+    calls = [c for c in calls_of(sess["id"]) if c["endpoint"] == "responses"]
+    assert len(calls) == 1 and calls[0]["status"] == "ok"
+
+
+def test_launch_plan_follows_the_login_codex_would_use(tmp_path):
+    from agentwrap.agents import codex
+
+    home = tmp_path / "codex-home"
+    home.mkdir()
+    env = {"CODEX_HOME": str(home), "OPENAI_API_KEY": "sk-env", "PATH": "/usr/bin"}
+    base = "http://127.0.0.1:9/s/abc"
+
+    def provider_arg(plan) -> str:
+        (arg,) = [a for a in plan.argv if a.startswith("model_providers.agentwrap=")]
+        return arg
+
+    # No login file: the environment's key.
+    plan = codex.plan("/bin/codex", ["exec", "hi"], base, env)
+    assert plan.argv[-2:] == ["exec", "hi"] and plan.argv[:3] == [
+        "/bin/codex",
+        "-c",
+        'model_provider="agentwrap"',
+    ]
+    assert 'env_key = "OPENAI_API_KEY"' in provider_arg(plan)
+    assert f'base_url = "{base}/v1"' in provider_arg(plan)
+    assert plan.openai_upstream is None
+    # A ChatGPT sign-in: Codex's own login, and its calls belong to the ChatGPT backend.
+    (home / "auth.json").write_text(json.dumps(chatgpt_auth("acct-2")))
+    plan = codex.plan("/bin/codex", [], base, env)
+    assert "requires_openai_auth = true" in provider_arg(plan) and "env_key" not in provider_arg(
+        plan
+    )
+    assert plan.openai_upstream == codex.CHATGPT_BASE_URL
+    # A stored API key: Codex's login again, to OpenAI's API.
+    (home / "auth.json").write_text(json.dumps({"auth_mode": "apikey", "OPENAI_API_KEY": "sk-x"}))
+    plan = codex.plan("/bin/codex", [], base, env)
+    assert "requires_openai_auth = true" in provider_arg(plan) and plan.openai_upstream is None
+    # A config.toml that picks another provider is announced.
+    (home / "config.toml").write_text('model_provider = "azure"\n')
+    assert any("azure" in note for note in codex.plan("/bin/codex", [], base, env).notes)
+
+
+def test_openai_upstream_env_moves_only_a_keyless_openai_provider(tmp_path):
+    from agentwrap.route.profile import load_profile
+
+    env = {"AGENTWRAP_OPENAI_UPSTREAM": "http://127.0.0.1:5/backend/"}
+    profile = load_profile(tmp_path, env=env, agent_api="openai-responses")
+    provider = profile.provider_for_api("openai-responses")
+    assert (provider.name, provider.base_url) == ("openai", "http://127.0.0.1:5/backend")
+    keyed = tmp_path / "keyed.toml"
+    keyed.write_text(
+        '[providers.openai]\napi = "openai-responses"\nbase_url = "https://api.openai.com/v1"\n'
+        'key_env = "MY_OPENAI_KEY"\n\n[routing]\ndefault = "requested"\n'
+    )
+    profile = load_profile(
+        tmp_path, str(keyed), {**env, "MY_OPENAI_KEY": "k"}, agent_api="openai-responses"
+    )
+    assert profile.provider_for_api("openai-responses").base_url == "https://api.openai.com/v1"
