@@ -11,6 +11,10 @@ streamed `POST /v1/responses` carrying
 - `x-openai-subagent` on calls made for a subagent (its value names the kind: review,
   compact, thread_spawn, memory_consolidation, ...).
 
+The interactive client (`originator: codex-tui`) also names each new conversation: a call of
+its own thread with `thread_source: "thread_title"` in the turn metadata and a
+`text.format` JSON schema whose only property is `title`.
+
 Each marker is a small, named check; a Codex request that matches none is a main-loop turn
 and the evidence says so. Pure: reads the Call view only.
 """
@@ -85,6 +89,9 @@ def classify(call: Call) -> Step | None:
             f"header {SUBAGENT_HEADER}: {subagent} → {step}",
             subagent_type=subagent if step == "subagent" else None,
         )
+    title = _title_request(call, meta)
+    if title:
+        return Step("background", title)
     if call.header(MEMGEN_HEADER) is not None:
         return Step("background", f"header {MEMGEN_HEADER} (memory generation) → background")
     agent_name = meta.get("agent_name")
@@ -104,3 +111,15 @@ def classify(call: Call) -> Step | None:
         main_loop=True,
         matched=False,
     )
+
+
+def _title_request(call: Call, meta: dict[str, Any]) -> str | None:
+    if meta.get("thread_source") == "thread_title":
+        return "turn metadata thread_source=thread_title (naming the session) → background"
+    text = call.body.get("text")
+    fmt = text.get("format") if isinstance(text, dict) else None
+    schema = fmt.get("schema") if isinstance(fmt, dict) else None
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    if isinstance(props, dict) and set(props) == {"title"}:
+        return "text.format JSON schema asking only for a title → background"
+    return None

@@ -14,6 +14,7 @@ import pytest
 
 from agentwrap import paths
 from agentwrap.trace.store import TraceStore
+from tests.support.claude_env import TmuxPane
 from tests.support.codex_env import CLASSIC_MODEL, OFFLINE_ARGS, CodexEnv, make_codex_env
 from tests.support.fake_providers import Call, FakeProvider, Reply
 
@@ -388,3 +389,41 @@ def test_openai_upstream_env_moves_only_a_keyless_openai_provider(tmp_path):
         tmp_path, str(keyed), {**env, "MY_OPENAI_KEY": "k"}, agent_api="openai-responses"
     )
     assert profile.provider_for_api("openai-responses").base_url == "https://api.openai.com/v1"
+
+
+@pytest.mark.tmux
+def test_interactive_codex_in_tmux(tmp_path):
+    reply = "Hello from the fake, interactively."
+
+    def answer(body):
+        # The title call races the turn: tell them apart by the schema the title call asks for.
+        fmt = (body.get("text") or {}).get("format") or {}
+        if "title" in (fmt.get("schema") or {}).get("properties", {}):
+            return Reply(text='{"title": "Greet"}')
+        return Reply(text=reply)
+
+    with FakeProvider("openai-responses", [answer, answer]) as fake:
+        ce = make_codex_env(tmp_path)
+        (ce.cwd / ".agentwrap.toml").write_text(OPENAI_PROFILE.format(url=fake.base_url))
+        # Codex asks whether to trust a new folder; a config entry answers it ahead of time.
+        (ce.codex_home / "config.toml").write_text(
+            f'[projects."{ce.cwd}"]\ntrust_level = "trusted"\n'
+        )
+        env = {**ce.env, "AGENTWRAP_CODEX_BIN": str(ce.binary), "AGENTWRAP_PANEL": "off"}
+        pane = TmuxPane(f"aw-codex-{os.getpid()}", width=120, height=40)
+        pane.start([agentwrap_exe(), "codex", *OFFLINE_ARGS], env, ce.cwd)
+        try:
+            pane.wait_for("Ask Codex", timeout=60)
+            pane.submit("hello there")
+            pane.wait_for(reply, timeout=60)
+            pane.submit("/quit")
+            screen = pane.wait_for("[exited 0]", timeout=60)
+        finally:
+            pane.kill()
+        requests = posts(fake)
+    assert "agentwrap log" in screen  # the summary was printed after Codex exited
+    assert all(r.headers["originator"] == "codex-tui" for r in requests)
+    (sess,) = sessions()
+    steps = sorted(c["step"] for c in calls_of(sess["id"]))
+    # The prompt's turn, and the call that names the conversation (it races the turn).
+    assert steps == ["background", "implement"]

@@ -128,3 +128,35 @@ def test_codex_hints_ignore_other_apis() -> None:
 def test_detection_without_an_agent_name_picks_codex_hints() -> None:
     step = classify(codex_call(meta=metadata(request_kind="compaction")))
     assert step.kind == "compact"
+
+
+TITLE_FORMAT = {
+    "verbosity": "low",
+    "format": {
+        "type": "json_schema",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {"title": {"type": "string", "maxLength": 36}},
+            "required": ["title"],
+        },
+        "name": "codex_output_schema",
+    },
+}
+
+
+def test_interactive_title_call_is_background() -> None:
+    call = codex_call(
+        {"originator": "codex-tui"}, meta=metadata(thread_source="thread_title"), text=TITLE_FORMAT
+    )
+    step = classify(call, agent="codex")
+    assert step.kind == "background" and not step.main_loop
+    assert "thread_title" in step.evidence
+    # The schema alone is enough when the metadata does not say so.
+    step = classify(codex_call(meta=metadata(thread_source="user"), text=TITLE_FORMAT))
+    assert step.kind == "background" and "title" in step.evidence
+
+
+def test_a_turn_that_asks_for_structured_output_is_not_a_title() -> None:
+    text = {"format": {"type": "json_schema", "schema": {"properties": {"title": {}, "body": {}}}}}
+    assert classify(codex_call(text=text), agent="codex").kind == "implement"
