@@ -6,6 +6,7 @@ _agentwrap() {
         [[ "$w" == -* ]] && continue
         case "$path:$w" in
             ":claude") path="claude" ;;
+            ":codex") path="codex" ;;
             ":completions") path="completions" ;;
             ":demo") path="demo" ;;
             ":log") path="log" ;;
@@ -25,8 +26,9 @@ _agentwrap() {
     done
     local words
     case "$path" in
-        "") words="claude completions demo log profile route run serve sessions statusline top --version -V" ;;
+        "") words="claude codex completions demo log profile route run serve sessions statusline top --version -V" ;;
         "claude") words="--profile --route --observe --quiet -q --panel" ;;
+        "codex") words="--profile --route --observe --quiet -q --panel" ;;
         "completions") words="" ;;
         "demo") words="--speed --no-panel --quiet -q" ;;
         "log") words="--session -s -n --limit --json" ;;
