@@ -9,7 +9,7 @@ edited:
 
 Requests then arrive at `<proxy>/v1/responses` (Responses API, always streamed). The `-c`
 flags go before the user's arguments: Codex accepts them ahead of any subcommand (`exec`,
-`resume`, ...), and a `-c` the user gives later wins.
+`resume`, ...).
 
 Credentials stay the user's, and the same ones Codex would use without agentwrap:
 

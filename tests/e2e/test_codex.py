@@ -181,6 +181,41 @@ def test_codex_routed_to_an_anthropic_model(tmp_path):
     assert call["cost_usd"] and call["cost_usd"] > 0
 
 
+def test_codex_compaction_is_recorded_as_a_compact_step(tmp_path):
+    # A first answer far above the compaction limit makes Codex summarise before going on.
+    script = [
+        Reply(
+            tool_calls=[Call("exec_command", {"cmd": "ls"})], usage={"input": 50000, "output": 20}
+        ),
+        Reply(
+            text="Summary: the user asked for the files; ls ran.",
+            usage={"input": 900, "output": 30},
+        ),
+        Reply(text="Done: README.md and app.py.", usage={"input": 400, "output": 9}),
+    ]
+    with FakeProvider("openai-responses", script) as fake:
+        ce = make_codex_env(tmp_path)
+        (ce.cwd / ".agentwrap.toml").write_text(OPENAI_PROFILE.format(url=fake.base_url))
+        done = run_codex(
+            ce,
+            "-c",
+            "model_auto_compact_token_limit=10000",
+            "exec",
+            "-m",
+            CLASSIC_MODEL,
+            "list the files",
+        )
+        requests = posts(fake)
+    assert done.returncode == 0, done.stderr
+    assert "Done: README.md and app.py." in done.stdout
+    kinds = [json.loads(r.headers["x-codex-turn-metadata"])["request_kind"] for r in requests]
+    assert kinds == ["turn", "compaction", "turn"]
+    (sess,) = sessions()
+    calls = calls_of(sess["id"])
+    assert [c["step"] for c in calls] == ["implement", "compact", "implement"]
+    assert "request_kind=compaction" in calls[1]["evidence"]
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="Codex 0.169's default models send their tools in an `additional_tools` input item "
@@ -376,6 +411,9 @@ def test_launch_plan_follows_the_login_codex_would_use(tmp_path):
 def test_openai_upstream_env_moves_only_a_keyless_openai_provider(tmp_path):
     from agentwrap.route.profile import load_profile
 
+    plain = load_profile(tmp_path, env={}, agent_api="openai-responses")
+    default = plain.provider_for_api("openai-responses")
+    assert (default.name, default.base_url) == ("openai", "https://api.openai.com/v1")
     env = {"AGENTWRAP_OPENAI_UPSTREAM": "http://127.0.0.1:5/backend/"}
     profile = load_profile(tmp_path, env=env, agent_api="openai-responses")
     provider = profile.provider_for_api("openai-responses")
