@@ -8,8 +8,13 @@ streamed `POST /v1/responses` carrying
 - `x-codex-turn-metadata`, a JSON object with session_id, thread_id, turn_id, agent_name
   ("/root" for the main agent) and `request_kind`: "turn", or "compaction" when Codex asks
   the model to summarise the conversation;
-- `x-openai-subagent` on calls made for a subagent (its value names the kind: review,
-  compact, thread_spawn, memory_consolidation, ...).
+- `x-openai-subagent` on calls made for a subagent, its value naming the kind: "review"
+  seen from `codex review` (with `subagent_kind: "review"` in the turn metadata); the other
+  values (compact, thread_spawn, memory_consolidation, guardian) are names found in the
+  0.169 binary, not yet seen on the wire.
+
+Compaction (seen with a low `model_auto_compact_token_limit`) is an ordinary
+`POST /v1/responses` whose turn metadata says `request_kind: "compaction"`.
 
 The interactive client (`originator: codex-tui`) also names each new conversation: a call of
 its own thread with `thread_source: "thread_title"` in the turn metadata and a

@@ -216,6 +216,27 @@ def test_codex_compaction_is_recorded_as_a_compact_step(tmp_path):
     assert "request_kind=compaction" in calls[1]["evidence"]
 
 
+def test_codex_review_is_recorded_as_a_subagent_step(tmp_path):
+    review = {
+        "findings": [],
+        "overall_correctness": "patch is correct",
+        "overall_explanation": "The change only edits a print.",
+        "overall_confidence_score": 0.9,
+    }
+    with FakeProvider("openai-responses", [Reply(text=json.dumps(review))]) as fake:
+        ce = make_codex_env(tmp_path)
+        (ce.cwd / ".agentwrap.toml").write_text(OPENAI_PROFILE.format(url=fake.base_url))
+        (ce.cwd / "app.py").write_text("print('changed')\n")  # something to review
+        done = run_codex(ce, "review", "check the change")
+        (request,) = posts(fake)
+    assert done.returncode == 0, done.stderr
+    assert "The change only edits a print." in done.stdout
+    assert request.headers["x-openai-subagent"] == "review"
+    (sess,) = sessions()
+    (call,) = calls_of(sess["id"])
+    assert call["step"] == "subagent" and "x-openai-subagent: review" in call["evidence"]
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="Codex 0.169's default models send their tools in an `additional_tools` input item "
