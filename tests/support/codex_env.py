@@ -70,7 +70,7 @@ def codex_binary(install: bool = True) -> tuple[Path | None, str]:
     """The pinned Codex binary and "" — or None and why it is unavailable.
 
     A missing binary is installed by the same `npm install` in tests/e2e/agents that
-    installs Claude Code (once per process, under the same lock).
+    installs Claude Code (once per process, under the same file lock).
     """
     binary = _bin_path()
     if binary.exists() and _works(binary):
@@ -79,13 +79,6 @@ def codex_binary(install: bool = True) -> tuple[Path | None, str]:
         return None, f"Codex is not installed in {AGENTS_DIR} (run ./install.sh --dev)"
     if _install_attempted:
         return None, _install_attempted[0]
-    from tests.support.claude_env import claude_binary
-
-    # claude_binary() runs `npm install` in the agents folder when its own binary is missing;
-    # when Claude Code is present but Codex is not, install here.
-    claude_binary()
-    if binary.exists() and _works(binary):
-        return binary, ""
     import fcntl
     import shutil
     import tempfile
