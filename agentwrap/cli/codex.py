@@ -20,6 +20,46 @@ from agentwrap.cli.launch import (
 )
 from agentwrap.cli.main import app
 
+# Codex options that take a value (so the word after them is not a subcommand).
+_VALUE_OPTIONS = frozenset(
+    {
+        "-c",
+        "--config",
+        "--enable",
+        "--disable",
+        "-m",
+        "--model",
+        "-p",
+        "--profile",
+        "-s",
+        "--sandbox",
+        "-a",
+        "--ask-for-approval",
+        "-C",
+        "--cd",
+        "-i",
+        "--image",
+        "--remote",
+        "--local-provider",
+        "--add-dir",
+    }
+)
+# Subcommands that run without Codex's full-screen UI: no panel beside them.
+_BATCH_COMMANDS = frozenset({"exec", "e", "review"})
+
+
+def subcommand(args: list[str]) -> str | None:
+    """The first argument that is neither an option nor its value: a subcommand or a prompt."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _VALUE_OPTIONS:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
 
 @app.command(
     "codex",
@@ -45,6 +85,9 @@ def codex_cmd(
             _err("Codex CLI ('codex') was not found on PATH.")
         _err(f"Install it with: {codex_agent.INSTALL_HINT}")
         raise typer.Exit(127)
+
+    if panel_mode is None and subcommand(args) in _BATCH_COMMANDS:
+        panel_mode = "off"  # `codex exec` prints and exits, like `claude -p`
 
     def plan_for(base_url: str, env: dict[str, str]) -> LaunchPlan:
         return codex_agent.plan(exe, args, base_url, env)

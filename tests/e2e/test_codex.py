@@ -486,3 +486,12 @@ def test_interactive_codex_in_tmux(tmp_path):
     steps = sorted(c["step"] for c in calls_of(sess["id"]))
     # The prompt's turn, and the call that names the conversation (it races the turn).
     assert steps == ["background", "implement"]
+
+
+def test_subcommand_skips_options_and_their_values():
+    from agentwrap.cli.codex import subcommand
+
+    assert subcommand(["-c", "analytics.enabled=false", "exec", "hi"]) == "exec"
+    assert subcommand(["-m", "exec", "--full-auto", "fix it"]) == "fix it"  # a model named exec
+    assert subcommand(["--search", "review"]) == "review"
+    assert subcommand(["-c", "x=1"]) is None
