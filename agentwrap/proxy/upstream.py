@@ -82,7 +82,9 @@ def upstream_headers(
             for k, v in out.items()
             if k.lower() in {"user-agent", "accept", "content-type"}
             or k.lower().startswith("x-")
-            and not k.lower().startswith(("x-stainless", "x-claude", "x-app"))
+            and not k.lower().startswith(
+                ("x-stainless", "x-claude", "x-app", "x-codex", "x-openai")
+            )
         }
         out["content-type"] = "application/json"
     if key is not None:

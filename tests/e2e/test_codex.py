@@ -171,8 +171,11 @@ def test_codex_routed_to_an_anthropic_model(tmp_path):
     system = json.dumps(body["system"])
     assert "You are Codex" in system
     assert "say hello" in json.dumps(body["messages"][-1])
-    # The OpenAI key is the user's, for OpenAI: it never goes to another provider.
+    # The OpenAI key is the user's, for OpenAI: it never goes to another provider, and
+    # neither does Codex's turn metadata (its installation id, the workspace's paths).
     assert ce.api_key not in json.dumps(request.headers)
+    assert not [h for h in request.headers if h.startswith(("x-codex", "x-openai"))]
+    assert str(ce.cwd) not in json.dumps(request.headers)
     (sess,) = sessions()
     (call,) = calls_of(sess["id"])
     assert call["surface"] == "openai-responses" and call["provider_api"] == "anthropic"
