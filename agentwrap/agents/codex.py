@@ -21,6 +21,11 @@ Credentials stay the user's, and the same ones Codex would use without agentwrap
 The proxy forwards these headers untouched to where they are valid: OpenAI's API, or for a
 ChatGPT sign-in the ChatGPT backend Codex itself calls (CHATGPT_BASE_URL; the launcher
 hands it to the profile as AGENTWRAP_OPENAI_UPSTREAM).
+
+A `model_provider` of the user's own in config.toml (a company gateway speaking the
+Responses API) is kept the same way an ANTHROPIC_BASE_URL is for Claude Code: its base URL
+becomes the upstream, and its key variable, headers and query parameters stay in the
+provider Codex is given.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ import json
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from agentwrap.agents.base import LaunchPlan, find_binary, with_no_proxy
+from agentwrap.agents.base import LaunchPlan, find_binary, is_our_url, with_no_proxy
 
 NAME = "codex"
 BINARY_ENV = "AGENTWRAP_CODEX_BIN"
@@ -75,14 +81,38 @@ def login_mode(env: Mapping[str, str]) -> str | None:
     return None
 
 
-def provider_table(base_url: str, env: Mapping[str, str]) -> str:
-    """The inline TOML table of the model provider that points Codex at `base_url`."""
+def _inline(values: Mapping[str, Any]) -> str:
+    """A flat string-valued mapping as a TOML inline table."""
+    return (
+        "{"
+        + ", ".join(f"{_toml_string(k)} = {_toml_string(str(v))}" for k, v in values.items())
+        + "}"
+    )
+
+
+def provider_table(
+    base_url: str, env: Mapping[str, str], own: Mapping[str, Any] | None = None
+) -> str:
+    """The inline TOML table of the model provider that points Codex at `base_url`.
+
+    `own` is the user's own provider (from their config.toml) whose calls we now carry: its
+    key variable, extra headers and query parameters are kept, so Codex sends them to us as
+    before and the proxy forwards them to that provider.
+    """
     fields = {
         "name": _toml_string("OpenAI via agentwrap"),
         "base_url": _toml_string(base_url.rstrip("/") + "/v1"),
         "wire_api": _toml_string("responses"),
     }
-    if login_mode(env) is None and env.get(KEY_ENV):
+    if own is not None:
+        if isinstance(own.get("env_key"), str):
+            fields["env_key"] = _toml_string(own["env_key"])
+        if own.get("requires_openai_auth") is True:
+            fields["requires_openai_auth"] = "true"
+        for key in ("http_headers", "env_http_headers", "query_params"):
+            if isinstance(own.get(key), dict):
+                fields[key] = _inline(own[key])
+    elif login_mode(env) is None and env.get(KEY_ENV):
         fields["env_key"] = _toml_string(KEY_ENV)
     else:
         # Codex's own login (API key or ChatGPT) supplies the credentials, as without us.
@@ -90,47 +120,63 @@ def provider_table(base_url: str, env: Mapping[str, str]) -> str:
     return "{" + ", ".join(f"{k} = {v}" for k, v in fields.items()) + "}"
 
 
-def provider_args(base_url: str, env: Mapping[str, str]) -> list[str]:
+def provider_args(
+    base_url: str, env: Mapping[str, str], own: Mapping[str, Any] | None = None
+) -> list[str]:
     """The `-c` overrides that make Codex send its model calls to `base_url`."""
     return [
         "-c",
         f"model_provider={_toml_string(PROVIDER_ID)}",
         "-c",
-        f"model_providers.{PROVIDER_ID}={provider_table(base_url, env)}",
+        f"model_providers.{PROVIDER_ID}={provider_table(base_url, env, own)}",
     ]
 
 
-def _configured_provider(env: Mapping[str, str]) -> str | None:
-    """The model_provider the user's config.toml selects, when it is not OpenAI's own."""
+def configured_provider(env: Mapping[str, str]) -> tuple[str, dict[str, Any]] | None:
+    """The model_provider the user's config.toml selects (not OpenAI's own) and its table."""
     try:
         doc = tomllib.loads((codex_home(env) / "config.toml").read_text())
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
         return None
     name = doc.get("model_provider")
-    if isinstance(name, str) and name not in ("openai", PROVIDER_ID):
-        return name
-    return None
+    if not isinstance(name, str) or name in ("openai", PROVIDER_ID):
+        return None
+    providers = doc.get("model_providers")
+    table = providers.get(name) if isinstance(providers, dict) else None
+    return name, table if isinstance(table, dict) else {}
 
 
 def plan(exe: str, args: list[str], base_url: str, env: Mapping[str, str]) -> LaunchPlan:
     """The command and environment that make Codex call `base_url`."""
     child = dict(env)
     notes: list[str] = []
-    own = _configured_provider(env)
-    if own:
-        notes.append(
-            f"config.toml selects model_provider '{own}': for this run Codex talks to agentwrap, "
-            "which passes calls through to OpenAI (add a provider to a profile to keep '"
-            f"{own}')"
-        )
+    upstream = None
+    own_table: dict[str, Any] | None = None
+    configured = configured_provider(env)
+    if configured:
+        name, table = configured
+        url = table.get("base_url")
+        wire = table.get("wire_api", "responses")
+        if isinstance(url, str) and url and not is_our_url(url) and wire == "responses":
+            # Like a gateway in ANTHROPIC_BASE_URL: the user's provider becomes our upstream.
+            upstream, own_table = url.rstrip("/"), table
+            notes.append(
+                f"config.toml selects model_provider '{name}': agentwrap forwards Codex's calls to {upstream}"
+            )
+        else:
+            notes.append(
+                f"config.toml selects model_provider '{name}', which agentwrap cannot carry: "
+                "for this run Codex talks to agentwrap, which passes calls through to OpenAI"
+            )
     if any(a == "--oss" or a.startswith("--local-provider") for a in args):
         notes.append(
             "--oss makes Codex call a local model server directly: its calls will NOT pass "
             "through agentwrap (nothing is routed or recorded)"
         )
-    upstream = None
-    if login_mode(env) == "chatgpt" and not env.get("AGENTWRAP_OPENAI_UPSTREAM"):
+    if env.get("AGENTWRAP_OPENAI_UPSTREAM"):
+        upstream = None  # set by hand (or by an enclosing run): it stands
+    elif upstream is None and login_mode(env) == "chatgpt":
         upstream = CHATGPT_BASE_URL
     with_no_proxy(child)
-    argv = [exe, *provider_args(base_url, env), *args]
+    argv = [exe, *provider_args(base_url, env, own_table), *args]
     return LaunchPlan(argv, child, notes, openai_upstream=upstream)

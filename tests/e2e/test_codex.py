@@ -305,6 +305,29 @@ def test_codex_login_key_is_used_when_no_key_is_in_the_environment(tmp_path):
     assert request.headers["authorization"] == f"Bearer {login_key}"
 
 
+def test_a_model_provider_of_the_users_own_becomes_the_upstream(tmp_path):
+    with FakeProvider("openai-responses", [Reply(text=REPLY)]) as fake:
+        ce = make_codex_env(tmp_path, extra_env={"CORP_KEY": "corp-secret-1"})
+        (ce.codex_home / "config.toml").write_text(
+            'model_provider = "corp"\n\n[model_providers.corp]\nname = "Corp gateway"\n'
+            f'base_url = "{fake.base_url}"\nenv_key = "CORP_KEY"\nwire_api = "responses"\n'
+            'http_headers = { "x-corp-team" = "infra" }\n'
+            'query_params = { "api-version" = "2026-01-01" }\n'
+        )
+        done = run_codex(ce, "exec", "say hello")
+        requests = posts(fake)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == REPLY
+    assert f"agentwrap forwards Codex's calls to {fake.base_url}" in done.stderr
+    (request,) = requests
+    assert request.path == "/v1/responses?api-version=2026-01-01"
+    assert request.headers["authorization"] == "Bearer corp-secret-1"
+    assert request.headers["x-corp-team"] == "infra"
+    (sess,) = sessions()
+    (call,) = calls_of(sess["id"])
+    assert call["status"] == "ok" and call["provider"] == "openai"
+
+
 def test_codex_missing_is_a_clear_error_with_exit_127(tmp_path):
     env = dict(os.environ)
     env["PATH"] = str(tmp_path)  # no codex here
@@ -427,9 +450,10 @@ def test_launch_plan_follows_the_login_codex_would_use(tmp_path):
     (home / "auth.json").write_text(json.dumps({"auth_mode": "apikey", "OPENAI_API_KEY": "sk-x"}))
     plan = codex.plan("/bin/codex", [], base, env)
     assert "requires_openai_auth = true" in provider_arg(plan) and plan.openai_upstream is None
-    # A config.toml that picks another provider is announced.
-    (home / "config.toml").write_text('model_provider = "azure"\n')
-    assert any("azure" in note for note in codex.plan("/bin/codex", [], base, env).notes)
+    # A config.toml that picks a provider agentwrap cannot carry is announced.
+    (home / "config.toml").write_text('model_provider = "ollama"\n')
+    plan = codex.plan("/bin/codex", [], base, env)
+    assert any("'ollama', which agentwrap cannot carry" in note for note in plan.notes)
 
 
 def test_openai_upstream_env_moves_only_a_keyless_openai_provider(tmp_path):
