@@ -98,11 +98,10 @@ def test_unreadable_metadata_falls_back_to_the_default_and_says_so() -> None:
 
 def test_detect_agent_recognises_codex_by_its_headers() -> None:
     assert detect_agent(codex_call()) == "codex"
-    only_originator = codex_call({"user-agent": "x"}, meta=None)
-    only_originator = Call(
-        "openai-responses", "responses", only_originator.body, {"originator": "codex_cli_rs"}
-    )
-    assert detect_agent(only_originator) == "codex"
+    # The interactive client calls itself codex-tui; other clients use other codex_* names.
+    for originator in ("codex-tui", "codex_cli_rs"):
+        only_originator = Call("openai-responses", "responses", {}, {"originator": originator})
+        assert detect_agent(only_originator) == "codex"
     only_metadata = Call("openai-responses", "responses", {}, {"x-codex-turn-metadata": metadata()})
     assert detect_agent(only_metadata) == "codex"
 
