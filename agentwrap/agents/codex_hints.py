@@ -3,8 +3,8 @@
 Observed on Codex CLI 0.169 (`codex exec` against a local server): every model call is a
 streamed `POST /v1/responses` carrying
 
-- `originator: codex_exec` (`codex_cli_rs` and others for the interactive and IDE clients)
-  and `user-agent: <originator>/<version> ...`;
+- `originator: codex_exec` (`codex-tui` from the interactive client) and
+  `user-agent: <originator>/<version> ...`;
 - `x-codex-turn-metadata`, a JSON object with session_id, thread_id, turn_id, agent_name
   ("/root" for the main agent) and `request_kind`: "turn", or "compaction" when Codex asks
   the model to summarise the conversation;
