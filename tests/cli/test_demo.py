@@ -198,8 +198,9 @@ def test_panel_in_this_terminal_outside_tmux(tmp_path: Path, agentwrap_bin_modul
         # The live panel, labelled, fills in while the session replays.
         screen = pane.wait_for("requested → used", timeout=30)
         assert "simulated providers" in screen.splitlines()[0]
-        screen = pane.wait_for("Demo finished", timeout=90)
-        assert "27 calls" in screen  # every call, the first ones included
+        pane.wait_for("Demo finished", timeout=90)
+        # Every call, the first ones included (the last rows may land a poll after the notice).
+        screen = pane.wait_for("27 calls", timeout=10)
         assert "explore" in screen or "implement" in screen
         pane.type("q")
         screen = pane.wait_for("[exited", timeout=30)
