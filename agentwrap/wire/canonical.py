@@ -183,6 +183,9 @@ class Request:
     response_format: ResponseFormat | None = None
     parallel_tool_calls: bool | None = None
     user: str | None = None  # read, never forwarded: an end-user id stays with its provider
+    # What the parser left out because no other API can carry it (a provider-hosted tool, say),
+    # in words for the call's record: a translated request is then visibly not the whole one.
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -95,7 +95,11 @@ def _parse_reasoning(item: dict[str, Any]) -> c.Thinking:
     return c.Thinking(_reasoning_text(item), signature, origin, item_id=item_id)
 
 
-def _parse_output_items(items: Any) -> tuple[list[c.Part], bool]:
+def _call_id(item: dict[str, Any]) -> str:
+    return str(item.get("call_id") or item.get("id") or new_id("call_"))
+
+
+def _parse_output_items(items: Any, names: ToolNames = TOOL_NAMES) -> tuple[list[c.Part], bool]:
     parts: list[c.Part] = []
     refused = False
     for item in items if isinstance(items, list) else []:
@@ -107,32 +111,157 @@ def _parse_output_items(items: Any) -> tuple[list[c.Part], bool]:
                 refused = refused or (isinstance(p, dict) and p.get("type") == "refusal")
             parts.extend(_parse_parts(item.get("content")))
         elif kind == "function_call":
-            parts.append(
-                c.ToolCall(
-                    str(item.get("call_id") or item.get("id") or new_id("call_")),
-                    str(item.get("name", "")),
-                    c.parse_json_args(item.get("arguments")),
-                )
-            )
+            name = _flat(item.get("namespace"), str(item.get("name", "")), names)
+            parts.append(c.ToolCall(_call_id(item), name, c.parse_json_args(item.get("arguments"))))
         elif kind == "custom_tool_call":
+            name = _flat(item.get("namespace"), str(item.get("name", "")), names)
             parts.append(
-                c.ToolCall(
-                    str(item.get("call_id") or item.get("id") or new_id("call_")),
-                    str(item.get("name", "")),
-                    {"input": item.get("input", "")},
-                    kind="custom",
-                )
+                c.ToolCall(_call_id(item), name, {"input": item.get("input", "")}, kind="custom")
             )
+        elif kind == "tool_search_call":
+            names.mark_tool_search(TOOL_SEARCH)
+            args = c.parse_json_args(item.get("arguments"))
+            parts.append(c.ToolCall(_call_id(item), TOOL_SEARCH, args))
         elif kind == "reasoning":
             parts.append(_parse_reasoning(item))
     return parts, refused
 
 
+# ---------------------------------------------------------------- tools
+
+# The namespace whose tools a model calls by their bare name (Codex answers a call in it
+# with or without `namespace`); every other namespace's tools need theirs.
+DEFAULT_NAMESPACE = "functions"
+# Other APIs know no tool search item: the client-run tool search becomes a function of this
+# name, and its calls go back to the agent as tool_search_call items.
+TOOL_SEARCH = "tool_search"
+# Tools OpenAI runs on its own servers (dated variants share the prefix): no other API's
+# model can call them, so a translated request goes without them, visibly.
+HOSTED_TOOL_PREFIXES = (
+    "web_search",
+    "file_search",
+    "code_interpreter",
+    "image_generation",
+    "computer",
+)
+HOSTED_TOOLS = ("mcp",)  # a remote MCP server OpenAI dials itself
+
+
+def _hosted(kind: str) -> bool:
+    return kind in HOSTED_TOOLS or kind.startswith(HOSTED_TOOL_PREFIXES)
+
+
+def _flat(namespace: Any, name: str, names: ToolNames) -> str:
+    """The one name another API sees for tool `name` of a Responses namespace."""
+    if not isinstance(namespace, str) or not namespace or namespace == DEFAULT_NAMESPACE:
+        return name
+    flat = f"{namespace}__{name}"
+    names.mark_namespaced(flat, namespace, name)
+    return flat
+
+
+_EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
+
+
+class _Declarations:
+    """Tool declarations of a request, wherever they sit, flattened into canonical tools."""
+
+    def __init__(self, req: c.Request, names: ToolNames, forced: str | None) -> None:
+        self.req = req
+        self.names = names
+        self.forced = forced  # a hosted tool type tool_choice forces, if any
+        self.seen: set[str] = set()
+        self.dropped: list[str] = []
+
+    def declare(
+        self, tool: Any, namespace: str | None = None, context: str | None = None
+    ) -> list[str]:
+        """Add one declaration (a namespace adds its tools); the names the model may call."""
+        if not isinstance(tool, dict):
+            return []
+        kind = str(tool.get("type") or "function")
+        if kind == "namespace":
+            inner_ns = str(tool.get("name") or "") or None
+            about = tool.get("description") if isinstance(tool.get("description"), str) else None
+            out: list[str] = []
+            for inner in tool.get("tools") or []:
+                out += self.declare(inner, inner_ns, about or None)
+            return out
+        if kind in ("function", "custom"):
+            name = _flat(namespace, str(tool.get("name", "")), self.names)
+            if name not in self.seen:
+                self.seen.add(name)
+                description = tool.get("description")
+                if context:
+                    # A namespace's description says what its tools are for.
+                    description = f"{context}\n\n{description}" if description else context
+                if kind == "custom":
+                    self.names.mark_custom(name)
+                    self.req.tools.append(
+                        c.Tool(name, description, kind="custom", format=tool.get("format"))
+                    )
+                else:
+                    self.req.tools.append(
+                        c.Tool(
+                            name,
+                            description,
+                            tool.get("parameters"),
+                            strict=tool.get("strict"),
+                        )
+                    )
+            return [name]
+        if kind == "tool_search" and tool.get("execution") == "client":
+            # The agent searches its own deferred tools: to another API, a function like others.
+            if TOOL_SEARCH not in self.seen:
+                self.seen.add(TOOL_SEARCH)
+                self.names.mark_tool_search(TOOL_SEARCH)
+                self.req.tools.append(
+                    c.Tool(TOOL_SEARCH, tool.get("description"), tool.get("parameters"))
+                )
+            return [TOOL_SEARCH]
+        if kind == "tool_search" or (_hosted(kind) and kind != self.forced):
+            # A server-side tool search only hides deferred tools, which go as plain tools.
+            if kind not in self.dropped:
+                self.dropped.append(kind)
+            return []
+        # Forced, or unknown: kept as a server tool, which only OpenAI Responses can take.
+        self.req.server_tools.append(tool)
+        self.req.server_tools_api = API
+        return []
+
+    def note(self) -> None:
+        """Say in the request's notes which hosted tools were left out."""
+        if self.dropped:
+            kinds = ", ".join(self.dropped)
+            self.req.notes.append(
+                f"left out {kinds}: OpenAI runs {'it' if len(self.dropped) == 1 else 'them'} "
+                "on its own servers, and only an OpenAI Responses model can call "
+                f"{'it' if len(self.dropped) == 1 else 'them'}"
+            )
+
+
+def _search_result(call_id: str, found: list[str], item: dict[str, Any]) -> c.ToolResult:
+    if found:
+        text = "Tools found, now available to call: " + ", ".join(found)
+    else:
+        text = "No tools matched the search."
+    failed = item.get("status") not in (None, "completed")
+    return c.ToolResult(call_id, [c.Text(text)], is_error=failed, name=TOOL_SEARCH)
+
+
 # ---------------------------------------------------------------- requests
 
 
-def parse_request(body: dict[str, Any]) -> c.Request:
-    """A Responses request body in canonical form."""
+def parse_request(body: dict[str, Any], names: ToolNames = TOOL_NAMES) -> c.Request:
+    """A Responses request body in canonical form.
+
+    Tools are read wherever they are declared: the `tools` list, an `additional_tools` input
+    item (Codex's "responses lite" requests) and the deferred tools a client-run tool search
+    returned. A namespace's tools get one flat name each (`namespace__tool`; `functions` is
+    the default namespace and keeps bare names), remembered in `names` so answers can name
+    them again. Tools OpenAI hosts are left out and said so in `notes`, unless tool_choice
+    forces one: that one stays a server tool, which other APIs refuse.
+    """
     if body.get("previous_response_id") or body.get("conversation"):
         # The earlier turns live only in the provider's store: another API cannot see them.
         raise c.TranslationError(
@@ -145,7 +274,17 @@ def parse_request(body: dict[str, Any]) -> c.Request:
     items = body.get("input")
     if isinstance(items, str):
         items = [{"type": "message", "role": "user", "content": items}]
-    for item in items if isinstance(items, list) else []:
+    items = items if isinstance(items, list) else []
+    choice = body.get("tool_choice")
+    forced = choice.get("type") if isinstance(choice, dict) else None
+    tools = _Declarations(req, names, forced if isinstance(forced, str) else None)
+    for tool in body.get("tools") or []:
+        tools.declare(tool)
+    for item in items:
+        if isinstance(item, dict) and item.get("type") == "additional_tools":
+            for tool in item.get("tools") or []:
+                tools.declare(tool)
+    for item in items:
         if not isinstance(item, dict):
             continue
         kind = item.get("type") or ("message" if "role" in item else None)
@@ -160,8 +299,8 @@ def parse_request(body: dict[str, Any]) -> c.Request:
                     req.messages.append(c.Message("system", list(texts)))
             else:
                 _append(req, "assistant" if role == "assistant" else "user", parts)
-        elif kind in ("function_call", "custom_tool_call", "reasoning"):
-            parts, _ = _parse_output_items([item])
+        elif kind in ("function_call", "custom_tool_call", "reasoning", "tool_search_call"):
+            parts, _ = _parse_output_items([item], names)
             _append(req, "assistant", parts)
         elif kind in ("function_call_output", "custom_tool_call_output"):
             output = item.get("output")
@@ -174,41 +313,28 @@ def parse_request(body: dict[str, Any]) -> c.Request:
                 kind="custom" if kind == "custom_tool_call_output" else "function",
             )
             _append(req, "user", [result])
-    names: dict[str, str] = {}
+        elif kind == "tool_search_output":
+            # The tools found join the request's tools: the model may call them from now on.
+            found: list[str] = []
+            for tool in item.get("tools") or []:
+                found += tools.declare(tool)
+            _append(req, "user", [_search_result(str(item.get("call_id", "")), found, item)])
+    tools.note()
+    calls: dict[str, str] = {}
     for msg in req.messages:
         for part in msg.parts:
             if isinstance(part, c.ToolCall):
-                names[part.id] = part.name
+                calls[part.id] = part.name
             elif isinstance(part, c.ToolResult):
-                part.name = names.get(part.call_id)
-    for tool in body.get("tools") or []:
-        if not isinstance(tool, dict):
-            continue
-        if tool.get("type") == "function":
-            req.tools.append(
-                c.Tool(
-                    str(tool.get("name", "")),
-                    tool.get("description"),
-                    tool.get("parameters"),
-                    strict=tool.get("strict"),
-                )
-            )
-        elif tool.get("type") == "custom":
-            name = str(tool.get("name", ""))
-            TOOL_NAMES.mark_custom(name)
-            req.tools.append(
-                c.Tool(name, tool.get("description"), kind="custom", format=tool.get("format"))
-            )
-        else:
-            req.server_tools.append(tool)
-            req.server_tools_api = API
+                part.name = calls.get(part.call_id)
     choice = body.get("tool_choice")
     if choice in ("auto", "none"):
         req.tool_choice = c.ToolChoice(choice)
     elif choice == "required":
         req.tool_choice = c.ToolChoice("any")
     elif isinstance(choice, dict) and choice.get("name"):
-        req.tool_choice = c.ToolChoice("tool", choice["name"])
+        name = _flat(choice.get("namespace"), str(choice["name"]), names)
+        req.tool_choice = c.ToolChoice("tool", name)
     if isinstance(body.get("parallel_tool_calls"), bool):
         req.parallel_tool_calls = body["parallel_tool_calls"]
     req.max_tokens = body.get("max_output_tokens")
@@ -534,9 +660,11 @@ def _slot(thinking: c.Thinking) -> str | None:
 
 
 def _call_item(call_id: str, name: str, args: Any, names: ToolNames) -> dict[str, Any]:
+    if names.is_tool_search(name):
+        return _search_item(call_id, c.parse_json_args(args), "completed")
     if names.is_custom(name):
         raw = args.get("input") if isinstance(args, dict) else args
-        return {
+        item = {
             "id": new_id("ctc_"),
             "type": "custom_tool_call",
             "status": "completed",
@@ -544,14 +672,35 @@ def _call_item(call_id: str, name: str, args: Any, names: ToolNames) -> dict[str
             "name": name,
             "input": raw if isinstance(raw, str) else json.dumps(raw),
         }
+    else:
+        item = {
+            "id": new_id("fc_"),
+            "type": "function_call",
+            "status": "completed",
+            "call_id": call_id,
+            "name": name,
+            "arguments": c.dump_json_args(args),
+        }
+    return _in_namespace(item, names)
+
+
+def _search_item(call_id: str, args: Any, status: str) -> dict[str, Any]:
     return {
-        "id": new_id("fc_"),
-        "type": "function_call",
-        "status": "completed",
+        "id": new_id("tsc_"),
+        "type": "tool_search_call",
+        "status": status,
         "call_id": call_id,
-        "name": name,
-        "arguments": c.dump_json_args(args),
+        "execution": "client",
+        "arguments": args,
     }
+
+
+def _in_namespace(item: dict[str, Any], names: ToolNames) -> dict[str, Any]:
+    # A namespace's tool goes back under its own name and namespace, as the agent declared it.
+    where = names.namespaced(item["name"])
+    if where is not None:
+        item["namespace"], item["name"] = where
+    return item
 
 
 # ---------------------------------------------------------------- streams
@@ -846,7 +995,11 @@ class StreamEmitter:
             )
         name = self.names.from_provider(ev.name or "")
         call_id = ev.id or new_id("call_")
-        if self.names.is_custom(name):
+        if self.names.is_tool_search(name):
+            # Arguments are an object here, known only whole: no delta events for them.
+            state["kind"] = "search"
+            item = _search_item(call_id, {}, "in_progress")
+        elif self.names.is_custom(name):
             state["kind"] = "custom"
             item = {
                 "id": new_id("ctc_"),
@@ -865,7 +1018,7 @@ class StreamEmitter:
                 "name": name,
                 "arguments": "",
             }
-        state["item"] = item
+        state["item"] = _in_namespace(item, self.names) if "name" in item else item
         return self._sse(
             {"type": "response.output_item.added", "output_index": pos, "item": dict(item)}
         )
@@ -923,7 +1076,7 @@ class StreamEmitter:
                     "delta": ev.value,
                 }
             )
-        if ev.kind == "json" and state["kind"] == "custom":
+        if ev.kind == "json" and state["kind"] in ("custom", "search"):
             state["buf"].append(ev.value)  # the raw input is only known whole
         return b""
 
@@ -971,6 +1124,8 @@ class StreamEmitter:
                 }
             )
             item.update(status="completed", arguments=text)
+        elif state["kind"] == "search":
+            item.update(status="completed", arguments=c.parse_json_args(text))
         else:
             args = c.parse_json_args(text)
             raw = args.get("input") if isinstance(args, dict) else None

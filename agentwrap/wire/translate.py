@@ -80,13 +80,16 @@ def translate_request(
     stream: bool | None = None,
     max_output_tokens: int | None = None,
     names: ToolNames = TOOL_NAMES,
+    notes: list[str] | None = None,
 ) -> dict[str, Any]:
     """The agent's request (API `src`) as a provider request (API `dst`) for `model`.
 
     `stream` overrides the body's stream flag; pass it when `src` is Gemini, whose bodies do
     not say (the path does). `max_output_tokens` caps the answer length for a model that
     accepts less than the agent asks for (Claude Code asks for 64000); without it a few
-    well-known limits apply. Raises TranslationError for what `dst` cannot express.
+    well-known limits apply. Raises TranslationError for what `dst` cannot express; what
+    the translation leaves out instead (a tool only the agent's provider hosts) is appended
+    to `notes` when a list is given, in words for the call's record.
     """
     if src == dst:
         out = dict(body)
@@ -94,7 +97,13 @@ def translate_request(
             out["model"] = model
         return out
     try:
-        req = parse_request(body, src)
+        if src == OPENAI_RESPONSES:
+            # Its namespaces and tool search are remembered where the answer will look.
+            req = openai_responses.parse_request(body, names)
+        else:
+            req = parse_request(body, src)
+        if notes is not None:
+            notes.extend(req.notes)
         if stream is not None:
             req.stream = stream
         cap = max_output_tokens or known_output_limit(model)

@@ -240,28 +240,66 @@ def test_codex_review_is_recorded_as_a_subagent_step(tmp_path):
     assert call["step"] == "subagent" and "x-openai-subagent: review" in call["evidence"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Codex 0.169's default models send their tools in an `additional_tools` input item "
-    "(the responses-lite request: namespaces, a JavaScript `exec` custom tool); "
-    "wire/openai_responses.py does not read that item, so the Anthropic model gets no tools",
-)
+def tool_results(request, tool_use_id: str) -> list[dict]:
+    """The tool_result blocks answering `tool_use_id` in an Anthropic request."""
+    return [
+        block
+        for message in request.body["messages"]
+        if isinstance(message.get("content"), list)
+        for block in message["content"]
+        if block.get("type") == "tool_result" and block.get("tool_use_id") == tool_use_id
+    ]
+
+
+def tool_uses(request) -> dict[str, dict]:
+    """The tool_use blocks of an Anthropic request's history, by id."""
+    return {
+        block["id"]: block
+        for message in request.body["messages"]
+        if message["role"] == "assistant" and isinstance(message.get("content"), list)
+        for block in message["content"]
+        if block.get("type") == "tool_use"
+    }
+
+
 def test_codex_default_model_tools_reach_an_anthropic_model(tmp_path):
-    with FakeProvider("anthropic", [Reply(text="ok")]) as fake:
+    # The default model's "responses lite" request declares its tools in an input item, in
+    # namespaces; its shell access is a free-form JavaScript tool (`exec`).
+    script = [
+        Reply(tool_calls=[Call("exec", {"input": 'text("hi from js")'}, id="toolu_js_1")]),
+        Reply(tool_calls=[Call("clock__sleep", {"duration_ms": 5}, id="toolu_sleep_1")]),
+        Reply(text="Slept after running the script."),
+    ]
+    with FakeProvider("anthropic", script) as fake:
         ce = make_codex_env(tmp_path)
         (ce.cwd / ".agentwrap.toml").write_text(ANTHROPIC_PROFILE.format(url=fake.base_url))
         done = run_codex(ce, "exec", "say hello")
         requests = posts(fake)
     assert done.returncode == 0, done.stderr
-    assert requests and requests[0].body.get("tools")
+    assert "Slept after running the script." in done.stdout
+    assert len(requests) == 3
+    assert requests[0].headers.get("x-openai-internal-codex-responses-lite") is None
+    tools = {t["name"]: t for t in requests[0].body["tools"]}
+    # The default namespace keeps bare names; another namespace's tools are prefixed by it.
+    assert {"exec", "wait", "clock__sleep", "collaboration__spawn_agent"} <= set(tools)
+    assert tools["exec"]["input_schema"]["required"] == ["input"]
+    assert "lark" in tools["exec"]["input_schema"]["properties"]["input"]["description"]
+    assert tools["clock__sleep"]["input_schema"]["required"] == ["duration_ms"]
+    # Codex ran the JavaScript (a custom tool call) and the sleep (a namespaced function call)
+    # and answered each under the id the Anthropic model gave it.
+    (js,) = tool_results(requests[1], "toolu_js_1")
+    assert "hi from js" in json.dumps(js)
+    (sleep,) = tool_results(requests[2], "toolu_sleep_1")
+    assert "Sleep completed" in json.dumps(sleep)
+    assert not sleep.get("is_error")
+    # Its history replays both calls with the same ids, names and inputs.
+    uses = tool_uses(requests[2])
+    assert uses["toolu_js_1"]["name"] == "exec"
+    assert uses["toolu_js_1"]["input"] == {"input": 'text("hi from js")'}
+    assert uses["toolu_sleep_1"]["name"] == "clock__sleep"
+    assert uses["toolu_sleep_1"]["input"] == {"duration_ms": 5}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Codex 0.169 always sends tool_search (executed by Codex itself, `execution: "
-    '"client"`) and web_search; the translator counts both as OpenAI server tools and refuses '
-    "to send the request to an Anthropic model",
-)
 def test_codex_shell_call_through_an_anthropic_model(tmp_path):
     script = [
         Reply(
@@ -278,14 +316,38 @@ def test_codex_shell_call_through_an_anthropic_model(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "README.md and app.py are here." in done.stdout
     assert len(requests) == 2
-    results = [
-        block
-        for message in requests[1].body["messages"]
-        if isinstance(message.get("content"), list)
-        for block in message["content"]
-        if block.get("type") == "tool_result" and block.get("tool_use_id") == "toolu_ls_1"
+    tools = {t["name"]: t for t in requests[0].body["tools"]}
+    # Codex runs its tool search itself: a function for the Anthropic model. web_search runs
+    # only on OpenAI's servers: left out, not sent as a tool the model could never use.
+    assert {"exec_command", "apply_patch", "tool_search"} <= set(tools)
+    assert tools["tool_search"]["input_schema"]["required"] == ["query"]
+    assert "web_search" not in json.dumps(requests[0].body["tools"])
+    (result,) = tool_results(requests[1], "toolu_ls_1")
+    assert "app.py" in json.dumps(result)
+    assert tool_uses(requests[1])["toolu_ls_1"]["input"] == {"cmd": "ls"}
+    (sess,) = sessions()
+    calls = calls_of(sess["id"])
+    assert [c["status"] for c in calls] == ["ok", "ok"]
+
+
+def test_codex_tool_search_through_an_anthropic_model(tmp_path):
+    script = [
+        Reply(tool_calls=[Call("tool_search", {"query": "calendar", "limit": 2}, id="toolu_ts_1")]),
+        Reply(text="No calendar tool is installed."),
     ]
-    assert results and "app.py" in json.dumps(results[-1])
+    with FakeProvider("anthropic", script) as fake:
+        ce = make_codex_env(tmp_path)
+        (ce.cwd / ".agentwrap.toml").write_text(ANTHROPIC_PROFILE.format(url=fake.base_url))
+        done = run_codex(ce, "exec", "-m", CLASSIC_MODEL, "find a calendar tool")
+        requests = posts(fake)
+    assert done.returncode == 0, done.stderr
+    assert "No calendar tool is installed." in done.stdout
+    assert len(requests) == 2
+    # Codex took the call as its own tool search and searched (nothing is deferred here).
+    (result,) = tool_results(requests[1], "toolu_ts_1")
+    assert "No tools matched" in json.dumps(result)
+    use = tool_uses(requests[1])["toolu_ts_1"]
+    assert (use["name"], use["input"]) == ("tool_search", {"query": "calendar", "limit": 2})
 
 
 def test_codex_login_key_is_used_when_no_key_is_in_the_environment(tmp_path):

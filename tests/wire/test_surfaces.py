@@ -185,9 +185,14 @@ def test_server_tools_are_refused_for_other_apis(dst: str) -> None:
         t.translate_request(body, "anthropic", dst, "m")
 
 
-def test_responses_server_tool_refused_for_anthropic() -> None:
-    body = {"model": "c", "input": "q", "tools": [{"type": "web_search"}]}
-    with pytest.raises(ValueError, match="web_search"):
+def test_responses_server_tool_forced_is_refused_for_anthropic() -> None:
+    body = {
+        "model": "c",
+        "input": "q",
+        "tools": [{"type": "web_search"}],
+        "tool_choice": {"type": "web_search"},
+    }
+    with pytest.raises(t.TranslationError, match="web_search"):
         t.translate_request(body, "openai-responses", "anthropic", "m")
 
 
