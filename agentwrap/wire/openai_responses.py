@@ -136,14 +136,10 @@ DEFAULT_NAMESPACE = "functions"
 # name, and its calls go back to the agent as tool_search_call items.
 TOOL_SEARCH = "tool_search"
 # Tools OpenAI runs on its own servers (dated variants share the prefix): no other API's
-# model can call them, so a translated request goes without them, visibly.
-HOSTED_TOOL_PREFIXES = (
-    "web_search",
-    "file_search",
-    "code_interpreter",
-    "image_generation",
-    "computer",
-)
+# model can call them, so a translated request goes without them, visibly. Tools the client
+# runs through call items of their own (computer, local_shell, shell, apply_patch) are not
+# hosted: without a mapping to functions they stay server tools, which other APIs refuse.
+HOSTED_TOOL_PREFIXES = ("web_search", "file_search", "code_interpreter", "image_generation")
 HOSTED_TOOLS = ("mcp",)  # a remote MCP server OpenAI dials itself
 
 
