@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import openai
 import pytest
 from openai.types.responses import ResponseOutputItem
 from pydantic import TypeAdapter
@@ -17,7 +18,8 @@ from pydantic import TypeAdapter
 from agentwrap.wire import translate as t
 from agentwrap.wire.names import ToolNames
 from agentwrap.wire.sse import SSEDecoder
-from tests.support.fake_providers import Call, Reply, stream_bytes, whole_body
+from tests.support.fake_providers import Call, FakeProvider, Reply, stream_bytes, whole_body
+from tests.wire.bridge import Bridge
 
 OUTPUT_ITEM: TypeAdapter[Any] = TypeAdapter(ResponseOutputItem)
 TARGETS = ["anthropic", "openai-chat", "gemini"]
@@ -416,3 +418,43 @@ def test_the_next_turn_replays_an_answer_unchanged() -> None:
     assert [(b["id"], b["name"], b["input"]) for b in turn["content"]] == [
         (c.id, c.name, c.arguments) for c in CALLS
     ]
+
+
+# ------------------------------------------------------------------ through the proxy
+
+
+@pytest.mark.parametrize("upstream", TARGETS)
+async def test_codex_shaped_turns_through_the_proxy_judged_by_the_openai_sdk(
+    upstream: str,
+) -> None:
+    script = [Reply(text="Working.", tool_calls=CALLS), Reply(text="All done.")]
+    async with FakeProvider(upstream, script) as fake, Bridge("openai-responses", fake) as bridge:
+        client = openai.AsyncOpenAI(base_url=bridge.root + "/v1", api_key="sk-test", max_retries=0)
+        first = classic_body()
+        first["input"] = lite_body()["input"]  # both ways of declaring tools, in one request
+        del first["stream"]
+        async with client.responses.stream(**first) as stream:
+            final = await stream.get_final_response()
+        check_items(final.output)
+        replay = [item.model_dump(exclude_none=True) for item in final.output]
+        outputs = [
+            {"type": "custom_tool_call_output", "call_id": "toolu_js", "output": "JS-RESULT"},
+            {"type": "function_call_output", "call_id": "toolu_sleep", "output": "SLEPT"},
+            {
+                "type": "tool_search_output",
+                "call_id": "toolu_ts",
+                "execution": "client",
+                "tools": [],
+            },
+            {"type": "function_call_output", "call_id": "toolu_ls", "output": "LS-RESULT"},
+        ]
+        second = {**first, "input": [*first["input"], *replay, *outputs]}
+        async with client.responses.stream(**second) as stream:
+            final2 = await stream.get_final_response()
+        calls = bridge.calls()
+    assert final2.output_text == "All done."
+    sent = json.dumps(fake.requests[1].body)
+    for marker in ("JS-RESULT", "SLEPT", "No tools matched", "LS-RESULT"):
+        assert marker in sent
+    assert "web_search" not in json.dumps(fake.requests[0].body)
+    assert [c["status"] for c in calls] == ["ok", "ok"]
