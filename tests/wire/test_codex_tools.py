@@ -458,3 +458,24 @@ async def test_codex_shaped_turns_through_the_proxy_judged_by_the_openai_sdk(
         assert marker in sent
     assert "web_search" not in json.dumps(fake.requests[0].body)
     assert [c["status"] for c in calls] == ["ok", "ok"]
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"type": "additional_tools", "tools": None},
+        {"type": "additional_tools", "tools": {"not": "a list"}},
+        {"type": "additional_tools", "tools": [{"type": "namespace", "name": "ns", "tools": 7}]},
+        {"type": "additional_tools", "tools": [{"type": "namespace", "tools": [None, "x"]}]},
+        {"type": "tool_search_call", "call_id": "c", "arguments": "not json"},
+        {"type": "tool_search_output", "call_id": "c", "tools": None},
+        {"type": "function_call", "call_id": "c", "namespace": 5, "name": "f", "arguments": "{"},
+    ],
+)
+def test_odd_shapes_translate_or_fail_clearly(item: dict[str, Any]) -> None:
+    body = classic_body(item)
+    try:
+        out = t.translate_request(body, "openai-responses", "anthropic", "m", names=ToolNames())
+    except t.TranslationError:
+        return
+    assert out["messages"] and "exec_command" in [tool["name"] for tool in out["tools"]]
