@@ -109,6 +109,7 @@ class _Outcome:
     model_seen: str | None = None
     stop_reason: str | None = None
     target: Target | None = None  # the model that answered (or was trying to)
+    notes: list[str] = field(default_factory=list)  # what translation left out, for the reason
 
 
 class Proxy:
@@ -329,7 +330,9 @@ class Proxy:
                 outcome.ttfb_ms, outcome.target = _ms(t0), target
                 return web.Response(status=200, body=estimate, content_type="application/json")
             try:
-                url, out_body = self._build_request(call, body_bytes, query, target, model)
+                url, out_body = self._build_request(
+                    call, body_bytes, query, target, model, outcome.notes
+                )
             except ValueError as exc:  # cannot be expressed for this provider
                 attempts.append(Attempt(model, target.provider.name, f"refused: {exc}", 0.0))
                 last_error = (
@@ -449,8 +452,15 @@ class Proxy:
         )
 
     def _build_request(
-        self, call: Call, body_bytes: bytes, query: str, target: Target, model: str | None
+        self,
+        call: Call,
+        body_bytes: bytes,
+        query: str,
+        target: Target,
+        model: str | None,
+        notes: list[str],
     ) -> tuple[str, bytes]:
+        notes.clear()  # only the attempt that is sent counts
         provider = target.provider
         base = provider.base_url.rstrip("/")
         if provider.api == call.surface:
@@ -476,7 +486,7 @@ class Proxy:
             body["model"] = model
             return base + path, _dumps(body)
         out = translate.translate_request(
-            call.body, call.surface, provider.api, model or "", stream=call.stream
+            call.body, call.surface, provider.api, model or "", stream=call.stream, notes=notes
         )
         return base + translate.upstream_path(provider.api, model or "", call.stream), _dumps(out)
 
@@ -693,6 +703,7 @@ class Proxy:
             "total_ms": _ms(t0),
             "response_bytes": outcome.response_bytes,
             "stop_reason": outcome.stop_reason,
+            "reason": "; ".join([decision.reason, *outcome.notes]),
             "attempts": [a.as_dict() for a in attempts],
         }
         if would is not None:

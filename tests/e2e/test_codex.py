@@ -328,6 +328,8 @@ def test_codex_shell_call_through_an_anthropic_model(tmp_path):
     (sess,) = sessions()
     calls = calls_of(sess["id"])
     assert [c["status"] for c in calls] == ["ok", "ok"]
+    # What translation left out is said in the call's recorded reason.
+    assert all("left out web_search" in c["reason"] for c in calls)
 
 
 def test_codex_tool_search_through_an_anthropic_model(tmp_path):
