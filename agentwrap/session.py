@@ -79,6 +79,7 @@ class Session:
         self.options = options
         self.id = new_session_id()
         self.store = TraceStore(paths.trace_db())
+        self.store.prune_events()
         cwd = Path.cwd()
         root = repo_root(cwd)
         self.store.insert_session(

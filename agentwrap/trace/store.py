@@ -320,6 +320,12 @@ class TraceStore:
             out.append(d)
         return out
 
+    def prune_events(self, older_than_s: float = 7 * 86400) -> int:
+        """Drop live events older than this: they serve panels following a session, and the
+        calls rows keep everything worth keeping. Returns how many were dropped."""
+        cur = self.conn.execute("DELETE FROM events WHERE ts < ?", (time.time() - older_than_s,))
+        return cur.rowcount
+
     def last_event_id(self) -> int:
         row = self.conn.execute("SELECT MAX(id) FROM events").fetchone()
         return int(row[0] or 0)

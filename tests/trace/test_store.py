@@ -118,3 +118,21 @@ def test_a_proxied_call_publishes_its_events_in_order(tmp_path):
         return kinds
 
     assert asyncio.run(run()) == ["started", "routed", "first_byte", "finished"]
+
+
+def test_old_live_events_are_pruned_and_calls_kept(tmp_path):
+    store = TraceStore(tmp_path / "t.db")
+    store.insert_session(id="s", agent="test", started_at=time.time())
+    store.insert_call(
+        id="c",
+        session_id="s",
+        seq=1,
+        started_at=1.0,
+        surface="anthropic",
+        endpoint="messages",
+        status="ok",
+    )
+    store.insert_event("s", "finished", "c", {}, ts=time.time() - 30 * 86400)
+    store.insert_event("s", "finished", "c", {}, ts=time.time())
+    assert store.prune_events() == 1
+    assert len(store.events_after(0, "s")) == 1 and store.call("c") is not None
