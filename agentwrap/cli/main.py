@@ -41,7 +41,16 @@ def _register() -> None:
     # Each command group lives in its own module and registers itself on `app`.
     from agentwrap.cli import launch, logs  # noqa: F401
 
-    for optional in ("profile", "route", "top", "statusline", "demo", "completions", "codex"):
+    for optional in (
+        "profile",
+        "route",
+        "top",
+        "statusline",
+        "demo",
+        "completions",
+        "codex",
+        "report",
+    ):
         try:
             __import__(f"agentwrap.cli.{optional}")
         except ModuleNotFoundError as exc:

@@ -1,0 +1,275 @@
+"""`agentwrap report`: cost tables across sessions, by day, week, month, session, model or step.
+
+Same money rules as the summary: unpriced calls are shown as "unpriced" (or "+N unpriced"
+next to the priced sum), never as $0; savings only over calls with both a cost and a
+baseline, with a note when some are left out. Below `COMPACT_WIDTH` columns the table drops
+the per-token-kind and baseline columns so it fits an 80-column terminal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from agentwrap import paths
+from agentwrap.cli.main import app
+from agentwrap.trace import queries as q
+from agentwrap.trace.report import GROUPINGS, KEY_LABELS, Report, ReportFilter, build_report
+from agentwrap.trace.store import TraceStore
+
+# Below this width: calls, tokens, cost, saving (and would-cost) only.
+COMPACT_WIDTH = 110
+
+
+def _date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected a date as YYYY-MM-DD, got {value!r}", param_hint=option
+        ) from None
+
+
+@app.command(
+    "report",
+    help="Cost tables across sessions: one row per day (default), week, month, session, "
+    "model or step kind, with tokens, cost, baseline and saving.",
+)
+def report_cmd(
+    grouping: str = typer.Argument(
+        "daily", help="daily, weekly, monthly, session, model or step.", show_default=True
+    ),
+    since: str | None = typer.Option(
+        None, "--since", help="First day included (YYYY-MM-DD, local time)."
+    ),
+    until: str | None = typer.Option(
+        None, "--until", help="Last day included (YYYY-MM-DD, local time)."
+    ),
+    agent: str | None = typer.Option(None, "--agent", help="Only sessions of this agent."),
+    project: str | None = typer.Option(
+        None, "--project", help="Only sessions run in this directory (or its repository)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Rows and totals as JSON."),
+    demo: bool = typer.Option(False, "--demo", help="Include demo sessions."),
+) -> None:
+    if grouping not in GROUPINGS:
+        raise typer.BadParameter(
+            f"{grouping!r} is not one of {', '.join(GROUPINGS)}", param_hint="GROUPING"
+        )
+    filt = ReportFilter(
+        since=_date(since, "--since"),
+        until=_date(until, "--until"),
+        agent=agent,
+        project=Path(project).expanduser().resolve() if project else None,
+        include_demo=demo,
+    )
+    store = TraceStore(paths.trace_db())
+    try:
+        report = build_report(store, grouping, filt)
+    finally:
+        store.close()
+    if as_json:
+        from agentwrap.trace.report import report_json
+
+        typer.echo(json.dumps(report_json(report), indent=2))
+        return
+    console = Console()
+    for part in render_report(report, compact=console.width < COMPACT_WIDTH):
+        console.print(part)
+
+
+def render_report(report: Report, compact: bool) -> list[Any]:
+    """The report as Rich renderables: a headline, the table and its notes."""
+    total = report.total
+    if not total.calls:
+        return [Text(_empty_message(report))]
+    notes: dict[str, int] = {}
+    parts: list[Any] = [_headline(report), _table(report, compact, notes)]
+    lines = _notes(report, notes)
+    if lines:
+        parts.append(lines)
+    return parts
+
+
+def _empty_message(report: Report) -> str:
+    filt = report.filter
+    filtered = filt.since or filt.until or filt.agent or filt.project
+    if filtered:
+        msg = "No calls match these filters."
+    else:
+        msg = "No calls recorded yet. Start a session with: agentwrap claude"
+    if report.demo_sessions_left_out:
+        n = report.demo_sessions_left_out
+        msg += f" ({n} demo session{'s' if n != 1 else ''} left out; add --demo to include)"
+    return msg
+
+
+def _headline(report: Report) -> Text:
+    filt = report.filter
+    text = Text("agentwrap report", style="bold")
+    text.append(f" · {report.grouping}")
+    if filt.since or filt.until:
+        since = filt.since.isoformat() if filt.since else "…"
+        until = filt.until.isoformat() if filt.until else "…"
+        text.append(f" · {since} → {until}")
+    if filt.agent:
+        text.append(f" · agent {filt.agent}")
+    if filt.project:
+        text.append(f" · {filt.project.name or filt.project}")
+    if filt.include_demo:
+        text.append(" · demo sessions included", style="magenta")
+    return text
+
+
+def _table(report: Report, compact: bool, notes: dict[str, int]) -> Table:
+    total = report.total
+    would = total.would_calls > 0
+    table = Table(
+        show_footer=True,
+        box=None if compact else box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+    )
+    # The key column never wraps; a too-long key is cut with an ellipsis instead.
+    table.add_column(KEY_LABELS[report.grouping], footer="total", no_wrap=True, overflow="ellipsis")
+    table.add_column("calls", justify="right", footer=str(total.calls), no_wrap=True)
+    if compact:
+        table.add_column("tokens", justify="right", footer=q.fmt_tokens(total.tokens), no_wrap=True)
+    else:
+        for name, attr in (
+            ("input", "input_tokens"),
+            ("output", "output_tokens"),
+            ("cache write", "cache_write_tokens"),
+            ("cache read", "cache_read_tokens"),
+        ):
+            table.add_column(
+                name, justify="right", footer=q.fmt_tokens(getattr(total, attr)), no_wrap=True
+            )
+    model_rows = report.grouping == "model"
+    table.add_column("cost", justify="right", footer=_cost(total, None, report, notes))
+    if not compact:
+        table.add_column("baseline", justify="right", footer=_baseline(total), no_wrap=True)
+        table.add_column("saved", justify="right", footer=_saved_usd(total), no_wrap=True)
+        table.add_column("saved %", justify="right", footer=_saved_pct(total), no_wrap=True)
+    else:
+        table.add_column("saving", justify="right", footer=_saving(total), no_wrap=True)
+    if would:
+        table.add_column("would cost", justify="right", footer=_would(total), no_wrap=True)
+    for row in report.rows:
+        t = row.tally
+        key = q.short_model(row.key) if model_rows else row.key
+        cells: list[Any] = [key, str(t.calls)]
+        if compact:
+            cells.append(q.fmt_tokens(t.tokens))
+        else:
+            cells += [
+                q.fmt_tokens(t.input_tokens),
+                q.fmt_tokens(t.output_tokens),
+                q.fmt_tokens(t.cache_write_tokens),
+                q.fmt_tokens(t.cache_read_tokens),
+            ]
+        cells.append(_cost(t, row.key if model_rows else None, report, notes))
+        if not compact:
+            cells += [_baseline(t), _saved_usd(t), _saved_pct(t)]
+        else:
+            cells.append(_saving(t))
+        if would:
+            cells.append(_would(t))
+        table.add_row(*cells)
+    return table
+
+
+def _cost(tally: q.Tally, model: str | None, report: Report, notes: dict[str, int]) -> Text:
+    if not tally.unpriced_calls:
+        return Text(q.fmt_usd(tally.cost_usd) if tally.priced_calls else "—")
+    mark = ""
+    if model is not None and model in report.unpriced_reasons:
+        mark = _mark(notes.setdefault(model, len(notes) + 1))
+    if not tally.priced_calls:
+        return Text(f"unpriced{mark}", style="yellow")
+    # Part priced, part not: the priced sum is a lower bound, so the unpriced calls are named.
+    text = Text(q.fmt_usd(tally.cost_usd))
+    text.append(f" +{tally.unpriced_calls} unpriced{mark}", style="yellow")
+    return text
+
+
+def _baseline(tally: q.Tally) -> str:
+    return q.fmt_usd(tally.baseline_usd) if tally.baseline_calls else "—"
+
+
+def _style(saved: float) -> str:
+    return "green" if saved > 0 else "red" if saved < 0 else ""
+
+
+def _saved_usd(tally: q.Tally) -> Text:
+    saved = tally.saved_usd
+    if saved is None:
+        return Text("—", style="dim")
+    return Text(q.fmt_usd(saved), style=_style(saved))
+
+
+def _saved_pct(tally: q.Tally) -> Text:
+    saved, pct = tally.saved_usd, tally.saved_pct
+    if saved is None or pct is None:
+        return Text("—", style="dim")
+    return Text(f"{pct:.0f}%", style=_style(saved))
+
+
+def _saving(tally: q.Tally) -> Text:
+    saved, pct = tally.saved_usd, tally.saved_pct
+    if saved is None:
+        return Text("—", style="dim")
+    value = q.fmt_usd(saved)
+    if pct is not None:
+        value += f" ({pct:.0f}%)"
+    return Text(value, style=_style(saved))
+
+
+def _would(tally: q.Tally) -> Text:
+    if not tally.would_calls:
+        return Text("—", style="dim")
+    return Text(q.fmt_usd(tally.would_cost_usd), style="cyan")
+
+
+def _notes(report: Report, notes: dict[str, int]) -> Text | None:
+    total = report.total
+    lines: list[str] = []
+    if total.uncompared_calls:
+        finished = total.compared_calls + total.uncompared_calls
+        lines.append(
+            f"savings computed on {total.compared_calls} of {finished} calls; "
+            f"{total.uncompared_calls} lack a known cost or baseline"
+        )
+    if total.unpriced_calls and not notes:
+        lines.append(
+            f"{total.unpriced_calls} unpriced call{'s' if total.unpriced_calls != 1 else ''}: "
+            "cost shown for priced calls only (see: agentwrap report model)"
+        )
+    would = q.fmt_would(total)
+    if would:
+        lines.append(f"observe mode: {would} on {total.would_calls} calls")
+    for model, number in sorted(notes.items(), key=lambda kv: kv[1]):
+        lines.append(f"{_mark(number)} {model}: {report.unpriced_reasons[model]}")
+    if report.demo_sessions_left_out:
+        n = report.demo_sessions_left_out
+        lines.append(f"{n} demo session{'s' if n != 1 else ''} left out; add --demo to include")
+    if not lines:
+        return None
+    return Text("\n".join(lines), style="dim")
+
+
+_MARKS = "*†‡§¶"
+
+
+def _mark(number: int) -> str:
+    return _MARKS[number - 1] if number <= len(_MARKS) else f"[{number}]"

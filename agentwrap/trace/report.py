@@ -1,0 +1,247 @@
+"""Cost reports across sessions: calls grouped by day, week, month, session, model or step.
+
+The numbers come from the same `Ledger`/`Tally` arithmetic as the panel and the summary
+(agentwrap.trace.queries), so a report's totals always match them. This module selects call
+rows (filters by date, agent, project, demo), groups them, and turns the groups into plain
+data for `--json`; the table itself is drawn by agentwrap.cli.report.
+
+Dates are local: a call belongs to the day (week, month) its start falls on in the local
+timezone, and `since`/`until` are whole local days, both included.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentwrap.trace import queries as q
+from agentwrap.trace.store import TraceStore, row_to_dict
+
+GROUPINGS = ("daily", "weekly", "monthly", "session", "model", "step")
+# Groupings whose rows are time periods, listed oldest first.
+PERIODS = ("daily", "weekly", "monthly")
+
+KEY_LABELS = {
+    "daily": "day",
+    "weekly": "week of",
+    "monthly": "month",
+    "session": "session",
+    "model": "model",
+    "step": "step",
+}
+
+
+@dataclass
+class ReportFilter:
+    """Which calls a report covers. Dates are local calendar days, both ends included."""
+
+    since: dt.date | None = None
+    until: dt.date | None = None
+    agent: str | None = None
+    project: Path | None = None
+    include_demo: bool = False
+
+    def bounds(self) -> tuple[float | None, float | None]:
+        """The [start, end) epoch seconds the dates stand for, in the local timezone."""
+        start = _local_midnight(self.since) if self.since else None
+        end = _local_midnight(self.until + dt.timedelta(days=1)) if self.until else None
+        return start, end
+
+
+@dataclass
+class ReportRow:
+    """One row of a report: its key (a date, session id, model or step) and its sums."""
+
+    key: str
+    tally: q.Tally
+    session: dict[str, Any] | None = None
+
+
+@dataclass
+class Report:
+    """A grouped report: rows in display order, the totals and the notes they need."""
+
+    grouping: str
+    rows: list[ReportRow]
+    total: q.Tally
+    unpriced_reasons: dict[str, str] = field(default_factory=dict)
+    demo_sessions_left_out: int = 0
+    filter: ReportFilter = field(default_factory=ReportFilter)
+
+
+def _local_midnight(day: dt.date) -> float:
+    # mktime reads the struct as local time, DST included (isdst=-1: let it decide).
+    return time.mktime((day.year, day.month, day.day, 0, 0, 0, 0, 0, -1))
+
+
+def local_day(ts: float) -> dt.date:
+    """The local calendar day of an epoch timestamp."""
+    return dt.datetime.fromtimestamp(ts).date()
+
+
+def period_key(ts: float, grouping: str) -> str:
+    """The label of the period a timestamp falls in: 2025-11-25, the week's Monday, 2025-11."""
+    day = local_day(ts)
+    if grouping == "daily":
+        return day.isoformat()
+    if grouping == "weekly":
+        return (day - dt.timedelta(days=day.weekday())).isoformat()
+    if grouping == "monthly":
+        return f"{day.year:04d}-{day.month:02d}"
+    raise ValueError(f"not a period grouping: {grouping}")
+
+
+def _in_project(session: dict[str, Any], project: Path) -> bool:
+    # A session belongs to the project when it ran in it (or below it), or in its repository.
+    root = str(project)
+    for value in (session.get("repo_root"), session.get("cwd")):
+        if not value:
+            continue
+        if value == root or value.startswith(root.rstrip("/") + "/"):
+            return True
+    return False
+
+
+def select_calls(
+    source: q.Source, filt: ReportFilter
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], int]:
+    """The call rows a report covers, their sessions by id, and how many demo sessions
+    with calls in range were left out."""
+    conn = source.conn if isinstance(source, TraceStore) else source
+    start, end = filt.bounds()
+    where: list[str] = []
+    args: list[Any] = []
+    if start is not None:
+        where.append("started_at >= ?")
+        args.append(start)
+    if end is not None:
+        where.append("started_at < ?")
+        args.append(end)
+    sql = "SELECT * FROM calls"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY started_at, seq"
+    calls = [row_to_dict(r) for r in conn.execute(sql, args)]
+    sessions = {
+        r["id"]: row_to_dict(r) for r in conn.execute("SELECT * FROM sessions ORDER BY started_at")
+    }
+    kept: list[dict[str, Any]] = []
+    demo_left: set[str] = set()
+    for call in calls:
+        session = sessions.get(call["session_id"]) or {}
+        if filt.agent and session.get("agent") != filt.agent:
+            continue
+        if filt.project is not None and not _in_project(session, filt.project):
+            continue
+        if session.get("is_demo") and not filt.include_demo:
+            demo_left.add(call["session_id"])
+            continue
+        kept.append(call)
+    used = {c["session_id"] for c in kept}
+    return kept, {k: v for k, v in sessions.items() if k in used}, len(demo_left)
+
+
+def group_rows(
+    calls: Iterable[dict[str, Any]],
+    grouping: str,
+    sessions: dict[str, dict[str, Any]] | None = None,
+) -> tuple[list[ReportRow], q.Ledger]:
+    """Rows for a grouping, in display order, and the ledger over all the calls.
+
+    Periods and sessions are listed oldest first; models and steps most expensive first
+    (the ledger's own order, as in the summary)."""
+    if grouping not in GROUPINGS:
+        raise ValueError(f"unknown grouping {grouping!r}; one of {', '.join(GROUPINGS)}")
+    calls = list(calls)
+    ledger = q.ledger_of(calls)
+    if grouping == "model":
+        return [ReportRow(k, t) for k, t in ledger.models()], ledger
+    if grouping == "step":
+        return [ReportRow(k, t) for k, t in ledger.steps()], ledger
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for call in calls:
+        if grouping == "session":
+            key = str(call["session_id"])
+        else:
+            key = period_key(float(call["started_at"]), grouping)
+        groups.setdefault(key, []).append(call)
+    rows = [ReportRow(k, q.ledger_of(group).total) for k, group in groups.items()]
+    if grouping == "session":
+        known = sessions or {}
+        for row in rows:
+            row.session = known.get(row.key)
+
+        def started(row: ReportRow) -> tuple[float, str]:
+            first = (row.session or {}).get("started_at") or row.tally.first_started or 0.0
+            return float(first), row.key
+
+        rows.sort(key=started)
+    else:
+        # ISO dates and year-month labels sort as strings.
+        rows.sort(key=lambda r: r.key)
+    return rows, ledger
+
+
+def build_report(source: q.Source, grouping: str, filt: ReportFilter | None = None) -> Report:
+    """Select, group and total the calls a report covers."""
+    filt = filt or ReportFilter()
+    calls, sessions, demo_left = select_calls(source, filt)
+    rows, ledger = group_rows(calls, grouping, sessions)
+    return Report(
+        grouping=grouping,
+        rows=rows,
+        total=ledger.total,
+        unpriced_reasons=dict(ledger.unpriced_reasons),
+        demo_sessions_left_out=demo_left,
+        filter=filt,
+    )
+
+
+def tally_json(tally: q.Tally) -> dict[str, Any]:
+    """A tally as JSON numbers; unknown money is null (never 0): cost with no priced call,
+    baseline with no known baseline, would-cost with no observe-mode estimate."""
+    out = tally.as_dict()
+    out["uncompared_calls"] = tally.uncompared_calls
+    if not tally.priced_calls:
+        out["cost_usd"] = None
+    if not tally.baseline_calls:
+        out["baseline_usd"] = None
+    if not tally.would_calls:
+        out["would_cost_usd"] = None
+        out["would_actual_usd"] = None
+    return out
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """The report as plain data: `rows` (one object per row) and `totals`, numbers as numbers."""
+    rows: list[dict[str, Any]] = []
+    for row in report.rows:
+        item: dict[str, Any] = {"key": row.key, **tally_json(row.tally)}
+        if report.grouping == "session":
+            session = row.session or {}
+            item.update(
+                session_id=row.key,
+                agent=session.get("agent"),
+                mode=session.get("mode"),
+                is_demo=bool(session.get("is_demo")),
+                session_started_at=session.get("started_at"),
+                cwd=session.get("cwd"),
+            )
+        rows.append(item)
+    filt = report.filter
+    return {
+        "grouping": report.grouping,
+        "since": filt.since.isoformat() if filt.since else None,
+        "until": filt.until.isoformat() if filt.until else None,
+        "agent": filt.agent,
+        "project": str(filt.project) if filt.project else None,
+        "include_demo": filt.include_demo,
+        "demo_sessions_left_out": report.demo_sessions_left_out,
+        "rows": rows,
+        "totals": tally_json(report.total),
+        "unpriced": dict(report.unpriced_reasons),
+    }
