@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -84,17 +85,18 @@ def report_cmd(
         typer.echo(json.dumps(report_json(report), indent=2))
         return
     console = Console()
-    for part in render_report(report, compact=console.width < COMPACT_WIDTH):
+    for part in render_report(report, console.width):
         console.print(part)
 
 
-def render_report(report: Report, compact: bool) -> list[Any]:
-    """The report as Rich renderables: a headline, the table and its notes."""
+def render_report(report: Report, width: int) -> list[Any]:
+    """The report as Rich renderables for a console this wide: a headline, the table, notes."""
+    compact = width < COMPACT_WIDTH
     total = report.total
     if not total.calls:
         return [Text(_empty_message(report))]
     notes: dict[str, int] = {}
-    parts: list[Any] = [_headline(report), _table(report, compact, notes)]
+    parts: list[Any] = [_headline(report), _table(report, compact, notes, width)]
     lines = _notes(report, notes)
     if lines:
         parts.append(lines)
@@ -110,7 +112,7 @@ def _empty_message(report: Report) -> str:
         msg = "No calls recorded yet. Start a session with: agentwrap claude"
     if report.demo_sessions_left_out:
         n = report.demo_sessions_left_out
-        msg += f" ({n} demo session{'s' if n != 1 else ''} left out; add --demo to include)"
+        msg += f"\n{n} demo session{'s' if n != 1 else ''} left out; add --demo to include"
     return msg
 
 
@@ -131,7 +133,7 @@ def _headline(report: Report) -> Text:
     return text
 
 
-def _table(report: Report, compact: bool, notes: dict[str, int]) -> Table:
+def _table(report: Report, compact: bool, notes: dict[str, int], width: int) -> Table:
     total = report.total
     would = total.would_calls > 0
     table = Table(
@@ -164,7 +166,9 @@ def _table(report: Report, compact: bool, notes: dict[str, int]) -> Table:
     else:
         table.add_column("saving", justify="right", footer=_saving(total), no_wrap=True)
     if would:
-        table.add_column("would cost", justify="right", footer=_would(total), no_wrap=True)
+        # Compact: a two-line header, so the column is only as wide as its numbers.
+        header = "would\ncost" if compact else "would cost"
+        table.add_column(header, justify="right", footer=_would(total), no_wrap=True)
     for row in report.rows:
         t = row.tally
         key = q.short_model(row.key) if model_rows else row.key
@@ -186,7 +190,24 @@ def _table(report: Report, compact: bool, notes: dict[str, int]) -> Table:
         if would:
             cells.append(_would(t))
         table.add_row(*cells)
+    # Numbers are never squeezed: when the table is too wide, only the key column gives way
+    # (cut with an ellipsis), so each row stays on one line.
+    others = 0
+    for column in table.columns[1:]:
+        column.min_width = max(
+            _width(cell) for cell in (column.header, column.footer, *column.cells)
+        )
+        others += column.min_width
+    # Between columns: two spaces of padding, plus a divider and the two outer edges when boxed.
+    gaps = len(table.columns) - 1
+    overhead = 2 * gaps if compact else 3 * gaps + 2
+    table.columns[0].max_width = max(8, width - others - overhead)
     return table
+
+
+def _width(cell: Any) -> int:
+    text = cell.plain if isinstance(cell, Text) else str(cell)
+    return max(cell_len(line) for line in text.split("\n"))
 
 
 def _cost(tally: q.Tally, model: str | None, report: Report, notes: dict[str, int]) -> Text:
