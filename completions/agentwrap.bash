@@ -14,6 +14,7 @@ _agentwrap() {
             "profile:check") path="profile check" ;;
             "profile:init") path="profile init" ;;
             "profile:show") path="profile show" ;;
+            ":report") path="report" ;;
             ":route") path="route" ;;
             "route:explain") path="route explain" ;;
             ":run") path="run" ;;
@@ -26,7 +27,7 @@ _agentwrap() {
     done
     local words
     case "$path" in
-        "") words="claude codex completions demo log profile route run serve sessions statusline top --version -V" ;;
+        "") words="claude codex completions demo log profile report route run serve sessions statusline top --version -V" ;;
         "claude") words="--profile --route --observe --quiet -q --panel" ;;
         "codex") words="--profile --route --observe --quiet -q --panel" ;;
         "completions") words="" ;;
@@ -36,6 +37,7 @@ _agentwrap() {
         "profile check") words="--profile -p --route" ;;
         "profile init") words="--preset --force" ;;
         "profile show") words="--profile -p --route --json" ;;
+        "report") words="--since --until --agent --project --json --demo" ;;
         "route") words="explain" ;;
         "route explain") words="--headers --agent --profile -p --route --cost-so-far --json" ;;
         "run") words="--profile --route --observe --quiet -q --panel" ;;
