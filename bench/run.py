@@ -67,7 +67,13 @@ async def one(session: aiohttp.ClientSession, url: str, body: bytes) -> tuple[fl
     async with session.post(
         url + "/v1/messages",
         data=body,
-        headers={"content-type": "application/json", "x-api-key": "bench", "anthropic-version": "2023-06-01"},
+        headers={
+            "content-type": "application/json",
+            "x-api-key": "bench",
+            "anthropic-version": "2023-06-01",
+            # Claude Code names its conversation on every call; agentwrap keys per-thread work on it.
+            "x-claude-code-session-id": "bench-session",
+        },
     ) as r:
         ttfb = None
         async for _chunk in r.content.iter_any():

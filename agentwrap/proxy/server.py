@@ -137,6 +137,8 @@ class Proxy:
         self.pool = UpstreamPool()
         self._runner: web.AppRunner | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._translated = False  # some answer was translated from another API
+        self._checked_threads: set[str] = set()
 
     # -- lifecycle ------------------------------------------------------------
     @property
@@ -465,7 +467,9 @@ class Proxy:
         base = provider.base_url.rstrip("/")
         if provider.api == call.surface:
             changed: dict[str, Any] | None = None
-            if translate.needs_scrub(body_bytes, call.surface):
+            if self._may_carry_foreign_reasoning(call) and translate.needs_scrub(
+                body_bytes, call.surface
+            ):
                 # Reasoning another provider issued would be rejected by this one.
                 changed = translate.scrub_foreign_reasoning(call.body, call.surface)
             if call.surface == GEMINI:
@@ -485,10 +489,29 @@ class Proxy:
             body = dict(changed if changed is not None else call.body)
             body["model"] = model
             return base + path, _dumps(body)
+        self._translated = True
         out = translate.translate_request(
             call.body, call.surface, provider.api, model or "", stream=call.stream, notes=notes
         )
         return base + translate.upstream_path(provider.api, model or "", call.stream), _dumps(out)
+
+    def _may_carry_foreign_reasoning(self, call: Call) -> bool:
+        """Whether a same-API body must be scanned for reasoning another API issued.
+
+        Such reasoning enters a conversation only through a translated answer: one of this
+        proxy's (then every call is scanned), or one from before this session, which the
+        first call of each conversation brings along in its history (so that one is scanned).
+        """
+        if self._translated:
+            return True
+        thread = call.headers.get("x-claude-code-session-id") or call.headers.get("session-id")
+        if not thread:
+            return True
+        if thread in self._checked_threads:
+            return False
+        if len(self._checked_threads) < 10_000:
+            self._checked_threads.add(thread)
+        return True
 
     def _error_for_agent(
         self, call: Call, target: Target, status: int, body: bytes, ctype: str | None
