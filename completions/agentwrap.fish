@@ -43,7 +43,7 @@ complete -c agentwrap -n '__fish_seen_subcommand_from profile ; and __fish_seen_
 complete -c agentwrap -n '__fish_seen_subcommand_from report' -l since -r -d 'First day included (YYYY-MM-DD, local time)'
 complete -c agentwrap -n '__fish_seen_subcommand_from report' -l until -r -d 'Last day included (YYYY-MM-DD, local time)'
 complete -c agentwrap -n '__fish_seen_subcommand_from report' -l agent -r -d 'Only sessions of this agent'
-complete -c agentwrap -n '__fish_seen_subcommand_from report' -l project -r -d 'Only sessions run in this directory (or its repository)'
+complete -c agentwrap -n '__fish_seen_subcommand_from report' -l project -r -d 'Only sessions run in this project: the repository PATH is in, else PATH itself'
 complete -c agentwrap -n '__fish_seen_subcommand_from report' -l json -d 'Rows and totals as JSON'
 complete -c agentwrap -n '__fish_seen_subcommand_from report' -l demo -d 'Include demo sessions'
 complete -c agentwrap -n '__fish_seen_subcommand_from route' -a explain -d 'Explain how a captured request would be routed, without sending it'

@@ -41,6 +41,17 @@ def _date(value: str | None, option: str) -> dt.date | None:
         ) from None
 
 
+def _project(value: str | None) -> Path | None:
+    if not value:
+        return None
+    from agentwrap.session import repo_root
+
+    path = Path(value).expanduser().resolve()
+    # A directory inside a repository stands for the whole repository: its sessions record
+    # the repository root they ran in.
+    return repo_root(path) or path
+
+
 @app.command(
     "report",
     help="Cost tables across sessions: one row per day (default), week, month, session, "
@@ -58,7 +69,9 @@ def report_cmd(
     ),
     agent: str | None = typer.Option(None, "--agent", help="Only sessions of this agent."),
     project: str | None = typer.Option(
-        None, "--project", help="Only sessions run in this directory (or its repository)."
+        None,
+        "--project",
+        help="Only sessions run in this project: the repository PATH is in, else PATH itself.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Rows and totals as JSON."),
     demo: bool = typer.Option(False, "--demo", help="Include demo sessions."),
@@ -71,7 +84,7 @@ def report_cmd(
         since=_date(since, "--since"),
         until=_date(until, "--until"),
         agent=agent,
-        project=Path(project).expanduser().resolve() if project else None,
+        project=_project(project),
         include_demo=demo,
     )
     store = TraceStore(paths.trace_db())

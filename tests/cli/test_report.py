@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -187,3 +188,25 @@ def test_empty_store_and_bad_input(agentwrap_bin: str) -> None:
     bad = run(agentwrap_bin, "--since", "25/11/2025")
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
     assert run(agentwrap_bin, "yearly").returncode == 2
+
+
+def test_project_is_the_repository_of_the_directory_given(
+    agentwrap_bin: str, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "src" / "pkg").mkdir(parents=True)
+    other = tmp_path / "repo-two"
+    other.mkdir()
+    layout = sessions()
+    inside = replace(layout[0], cwd=str(repo), repo_root=str(repo))
+    below = replace(layout[1], cwd=str(repo / "src"), repo_root=str(repo))
+    outside = replace(layout[2], cwd=str(other), repo_root=None)
+    seed([inside, below, outside])
+    got = json.loads(
+        run(agentwrap_bin, "session", "--project", str(repo / "src" / "pkg"), "--json").stdout
+    )
+    assert [r["key"] for r in got["rows"]] == [inside.id, below.id]
+    assert got["totals"]["calls"] == len(inside.calls) + len(below.calls)
+    got = json.loads(run(agentwrap_bin, "session", "--project", str(other), "--json").stdout)
+    assert [r["key"] for r in got["rows"]] == [outside.id]
