@@ -12,8 +12,11 @@ timezone, and `since`/`until` are whole local days, both included.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import sqlite3
 import time
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +109,37 @@ def _in_project(session: dict[str, Any], project: Path) -> bool:
     return False
 
 
+# The call columns a report reads (not the large JSON ones it does not need).
+CALL_FIELDS = (
+    "id",
+    "session_id",
+    "seq",
+    "started_at",
+    "status",
+    "attempts",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "cost_usd",
+    "unpriced_reason",
+    "baseline_model",
+    "baseline_cost_usd",
+    "requested_model",
+    "model",
+    "would_cost_usd",
+    "step",
+    "total_ms",
+)
+
+
+def _call_row(row: sqlite3.Row) -> dict[str, Any]:
+    call = dict(row)
+    with suppress(TypeError, ValueError):
+        call["attempts"] = json.loads(call["attempts"] or "[]")
+    return call
+
+
 def select_calls(
     source: q.Source, filt: ReportFilter
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], int]:
@@ -121,11 +155,11 @@ def select_calls(
     if end is not None:
         where.append("started_at < ?")
         args.append(end)
-    sql = "SELECT * FROM calls"
+    sql = f"SELECT {', '.join(CALL_FIELDS)} FROM calls"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY started_at, seq"
-    calls = [row_to_dict(r) for r in conn.execute(sql, args)]
+    calls = [_call_row(r) for r in conn.execute(sql, args)]
     sessions = {
         r["id"]: row_to_dict(r) for r in conn.execute("SELECT * FROM sessions ORDER BY started_at")
     }
@@ -149,53 +183,68 @@ def group_rows(
     calls: Iterable[dict[str, Any]],
     grouping: str,
     sessions: dict[str, dict[str, Any]] | None = None,
-) -> tuple[list[ReportRow], q.Ledger]:
-    """Rows for a grouping, in display order, and the ledger over all the calls.
+) -> tuple[list[ReportRow], q.Tally, dict[str, str]]:
+    """Rows for a grouping in display order, the total over all the calls, and the reasons
+    unpriced models are unpriced.
 
-    Periods and sessions are listed oldest first; models and steps most expensive first
-    (the ledger's own order, as in the summary)."""
+    Each call is counted with `Tally.of_call`, the panel's and the summary's arithmetic.
+    Periods and sessions are listed oldest first; models and steps most expensive (then most
+    used) first, as in the summary."""
     if grouping not in GROUPINGS:
         raise ValueError(f"unknown grouping {grouping!r}; one of {', '.join(GROUPINGS)}")
-    calls = list(calls)
-    ledger = q.ledger_of(calls)
-    if grouping == "model":
-        return [ReportRow(k, t) for k, t in ledger.models()], ledger
-    if grouping == "step":
-        return [ReportRow(k, t) for k, t in ledger.steps()], ledger
-    groups: dict[str, list[dict[str, Any]]] = {}
+    tallies: dict[str, q.Tally] = {}
+    reasons: dict[str, str] = {}
+    # Periods are looked up per local hour: far fewer date conversions than calls.
+    hour_keys: dict[int, str] = {}
     for call in calls:
-        if grouping == "session":
+        if grouping == "model":
+            key = q.model_key(call)
+        elif grouping == "step":
+            key = q.step_key(call)
+        elif grouping == "session":
             key = str(call["session_id"])
         else:
-            key = period_key(float(call["started_at"]), grouping)
-        groups.setdefault(key, []).append(call)
-    rows = [ReportRow(k, q.ledger_of(group).total) for k, group in groups.items()]
-    if grouping == "session":
+            started = float(call["started_at"])
+            hour = int(started // 3600)
+            key = hour_keys.get(hour) or hour_keys.setdefault(hour, period_key(started, grouping))
+        tally = tallies.get(key)
+        if tally is None:
+            tally = tallies[key] = q.Tally()
+        tally.add(q.Tally.of_call(call))
+        if call.get("cost_usd") is None and call.get("unpriced_reason"):
+            reasons.setdefault(q.model_key(call), str(call["unpriced_reason"]))
+    total = q.Tally()
+    for tally in tallies.values():
+        total.add(tally)
+    rows = [ReportRow(k, t) for k, t in tallies.items()]
+    if grouping in ("model", "step"):
+        rows.sort(key=lambda r: (-r.tally.cost_usd, -r.tally.calls, r.key))
+    elif grouping == "session":
         known = sessions or {}
         for row in rows:
             row.session = known.get(row.key)
 
-        def started(row: ReportRow) -> tuple[float, str]:
+        def session_start(row: ReportRow) -> tuple[float, str]:
             first = (row.session or {}).get("started_at") or row.tally.first_started or 0.0
             return float(first), row.key
 
-        rows.sort(key=started)
+        rows.sort(key=session_start)
     else:
         # ISO dates and year-month labels sort as strings.
         rows.sort(key=lambda r: r.key)
-    return rows, ledger
+    return rows, total, reasons
 
 
 def build_report(source: q.Source, grouping: str, filt: ReportFilter | None = None) -> Report:
     """Select, group and total the calls a report covers."""
     filt = filt or ReportFilter()
     calls, sessions, demo_left = select_calls(source, filt)
-    rows, ledger = group_rows(calls, grouping, sessions)
+    rows, total, reasons = group_rows(calls, grouping, sessions)
     return Report(
         grouping=grouping,
         rows=rows,
-        total=ledger.total,
-        unpriced_reasons=dict(ledger.unpriced_reasons),
+        total=total,
+        unpriced_reasons=reasons,
         demo_sessions_left_out=demo_left,
         filter=filt,
     )
