@@ -109,7 +109,13 @@ def render_report(report: Report, width: int) -> list[Any]:
     if not total.calls:
         return [Text(_empty_message(report))]
     notes: dict[str, int] = {}
-    parts: list[Any] = [_headline(report), _table(report, compact, notes, width)]
+    table = _table(report, compact, notes, width)
+    if not compact and _cut(table):
+        # The wide layout would shorten keys (long session ids or model names): every key
+        # whole in the compact layout reads better than every column with cut keys.
+        notes.clear()
+        table = _table(report, True, notes, width)
+    parts: list[Any] = [_headline(report), table]
     lines = _notes(report, notes)
     if lines:
         parts.append(lines)
@@ -157,6 +163,9 @@ def _table(report: Report, compact: bool, notes: dict[str, int], width: int) -> 
     )
     # The key column never wraps; a too-long key is cut with an ellipsis instead.
     table.add_column(KEY_LABELS[report.grouping], footer="total", no_wrap=True, overflow="ellipsis")
+    by_session = report.grouping == "session" and not compact
+    if by_session:
+        table.add_column("agent", footer="", no_wrap=True)
     table.add_column("calls", justify="right", footer=str(total.calls), no_wrap=True)
     if compact:
         table.add_column("tokens", justify="right", footer=q.fmt_tokens(total.tokens), no_wrap=True)
@@ -185,7 +194,14 @@ def _table(report: Report, compact: bool, notes: dict[str, int], width: int) -> 
     for row in report.rows:
         t = row.tally
         key = q.short_model(row.key) if model_rows else row.key
-        cells: list[Any] = [key, str(t.calls)]
+        cells: list[Any] = [key]
+        if by_session:
+            session = row.session or {}
+            agent = str(session.get("agent") or "?")
+            if session.get("mode") == "observe":
+                agent += " (observe)"
+            cells.append(agent)
+        cells.append(str(t.calls))
         if compact:
             cells.append(q.fmt_tokens(t.tokens))
         else:
@@ -216,6 +232,13 @@ def _table(report: Report, compact: bool, notes: dict[str, int], width: int) -> 
     overhead = 2 * gaps if compact else 3 * gaps + 2
     table.columns[0].max_width = max(8, width - others - overhead)
     return table
+
+
+def _cut(table: Table) -> bool:
+    """True when the key column is narrower than its longest cell."""
+    key = table.columns[0]
+    longest = max(_width(cell) for cell in (key.header, key.footer, *key.cells))
+    return key.max_width is not None and longest > key.max_width
 
 
 def _width(cell: Any) -> int:

@@ -210,3 +210,26 @@ def test_project_is_the_repository_of_the_directory_given(
     assert got["totals"]["calls"] == len(inside.calls) + len(below.calls)
     got = json.loads(run(agentwrap_bin, "session", "--project", str(other), "--json").stdout)
     assert [r["key"] for r in got["rows"]] == [outside.id]
+
+
+def test_wide_session_report_names_the_agent_and_observe_mode(agentwrap_bin: str) -> None:
+    seed()
+    out = run(agentwrap_bin, "session", columns=170)
+    for s in sessions():
+        if s.is_demo:
+            assert s.id not in out.stdout
+            continue
+        line = row_line(out.stdout, s.id)
+        assert line.split()[1] == s.agent
+        assert ("(observe)" in line) == (s.mode == "observe")
+        assert str(len(s.calls)) in line.split()
+
+
+def test_keys_stay_whole_when_the_wide_layout_would_cut_them(agentwrap_bin: str) -> None:
+    seed()
+    # 130 columns: wide enough for every column, not with the agent and whole session ids.
+    out = run(agentwrap_bin, "session", columns=130)
+    assert all(len(line) <= 130 for line in out.stdout.splitlines())
+    for s in sessions()[:3]:
+        assert row_line(out.stdout, s.id).split()[1] == str(len(s.calls))
+    assert "…" not in out.stdout
