@@ -2,8 +2,9 @@
 
 Same money rules as the summary: unpriced calls are shown as "unpriced" (or "+N unpriced"
 next to the priced sum), never as $0; savings only over calls with both a cost and a
-baseline, with a note when some are left out. Below `COMPACT_WIDTH` columns the table drops
-the per-token-kind and baseline columns so it fits an 80-column terminal.
+baseline, with a note when some are left out. Below `COMPACT_WIDTH` columns (or when the
+wide table would have to cut its keys) the table drops the per-token-kind and baseline
+columns; numbers are never squeezed, only the key column is cut, so 80 columns fit.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from rich.text import Text
 from agentwrap import paths
 from agentwrap.cli.main import app
 from agentwrap.trace import queries as q
-from agentwrap.trace.report import GROUPINGS, KEY_LABELS, Report, ReportFilter, build_report
+from agentwrap.trace.report import (
+    GROUPINGS,
+    KEY_LABELS,
+    Report,
+    ReportFilter,
+    build_report,
+    report_json,
+)
 from agentwrap.trace.store import TraceStore
 
 # Below this width: calls, tokens, cost, saving (and would-cost) only.
@@ -93,8 +101,6 @@ def report_cmd(
     finally:
         store.close()
     if as_json:
-        from agentwrap.trace.report import report_json
-
         typer.echo(json.dumps(report_json(report), indent=2))
         return
     console = Console()
