@@ -180,7 +180,7 @@ def start_session(
         id=session_id,
         agent=agent,
         argv=["claude"],
-        cwd="/work/project",
+        cwd="/home/user/project",
         started_at=started_at,
         profile="balanced",
         mode="route",
