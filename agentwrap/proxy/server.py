@@ -27,6 +27,7 @@ from aiohttp import web
 from agentwrap.pricing import PriceBook, Usage
 from agentwrap.proxy.upstream import UpstreamPool, response_headers, upstream_headers
 from agentwrap.route.decide import Decision, SessionState, Step, Target, classify, decide
+from agentwrap.route.features import last_step_outcome
 from agentwrap.route.profile import Profile
 from agentwrap.trace import recorder as ev
 from agentwrap.trace.recorder import Recorder
@@ -37,6 +38,8 @@ from agentwrap.wire.usage import UsageTap
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
+# Side requests share a conversation's ids but are not its steps (titles, searches...).
+SIDE_STEPS = frozenset({"background", "search"})
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504, 529})
 
 
@@ -139,6 +142,8 @@ class Proxy:
         self._inflight: set[asyncio.Task[Any]] = set()
         self._translated = False  # some answer was translated from another API
         self._checked_threads: set[str] = set()
+        # Per conversation (thread, subagent): the call whose tool calls await their results.
+        self._awaiting: dict[tuple[str | None, str | None], str] = {}
 
     # -- lifecycle ------------------------------------------------------------
     @property
@@ -259,6 +264,9 @@ class Proxy:
             thread_id=headers.get("x-claude-code-session-id") or headers.get("session-id"),
             agent_id=headers.get("x-claude-code-agent-id"),
         )
+
+        if step is None or step.kind not in SIDE_STEPS:
+            self._label_previous_step(call)
 
         if decision.stop:
             msg = f"agentwrap: {decision.reason}"
@@ -494,6 +502,20 @@ class Proxy:
             call.body, call.surface, provider.api, model or "", stream=call.stream, notes=notes
         )
         return base + translate.upstream_path(provider.api, model or "", call.stream), _dumps(out)
+
+    @staticmethod
+    def _conversation(call: Call) -> tuple[str | None, str | None]:
+        thread = call.headers.get("x-claude-code-session-id") or call.headers.get("session-id")
+        return thread, call.headers.get("x-claude-code-agent-id")
+
+    def _label_previous_step(self, call: Call) -> None:
+        """The request for step t+1 carries the tool results of step t: label step t."""
+        key = self._conversation(call)
+        previous = self._awaiting.pop(key, None)
+        if previous is None:
+            return
+        outcome = last_step_outcome(call)
+        self.recorder.call_event(ev.OUTCOME, previous, outcome=outcome or "unknown")
 
     def _may_carry_foreign_reasoning(self, call: Call) -> bool:
         """Whether a same-API body must be scanned for reasoning another API issued.
@@ -737,6 +759,15 @@ class Proxy:
             ).usd
         if cost.usd:
             self.state.cost_usd += cost.usd
+        if (
+            outcome.status == "ok"
+            and outcome.stop_reason == "tool_use"
+            and call.endpoint != "count_tokens"
+            and (step is None or step.kind not in SIDE_STEPS)
+        ):
+            key = self._conversation(call)
+            if key != (None, None) and len(self._awaiting) < 10_000:
+                self._awaiting[key] = call_id
         if step is not None and outcome.status == "ok":
             # After the answer, so a fallback's model is the one whose prompt cache is warm.
             self.state.record(call, step, decision, used)

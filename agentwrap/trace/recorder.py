@@ -29,6 +29,7 @@ FALLBACK = "fallback"
 FIRST_BYTE = "first_byte"
 FINISHED = "finished"
 FAILED = "failed"
+OUTCOME = "outcome"  # a later call revealed how this step's tool calls went
 SESSION_ENDED = "session_ended"
 
 
@@ -181,4 +182,5 @@ _EVENT_DATA_KEYS = {
     "ttfb_ms",
     "total_ms",
     "attempt",
+    "outcome",
 }
