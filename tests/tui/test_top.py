@@ -375,3 +375,24 @@ async def test_a_split_pane_of_46_columns_keeps_model_cost_and_status() -> None:
         first, money = header(app).splitlines()[:2]
         assert first.startswith("● running 1m00s")
         assert money.startswith("cost $0.56 +1 unpriced  saved 61%")
+
+
+async def test_an_outcome_learned_later_appears_in_the_details() -> None:
+    seed_session()
+    app = follow("sess-0001", poll_interval=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(DataTable)
+        detail = app.query_one(CallDetail)
+        table.move_cursor(row=table.get_row_index("call-04"))
+        await pilot.press("enter")
+        assert "outcome" not in detail.plain
+        # The agent's next request showed that this step's tool call failed.
+        store = TraceStore(paths.trace_db())
+        rec = Recorder(store, "sess-0001")
+        rec.call_event("outcome", "call-04", outcome="failed")
+        rec.close()
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if "failed" in detail.plain:
+                break
+        assert "outcome" in detail.plain and "failed" in detail.plain
