@@ -222,6 +222,15 @@ class SessionSummary:
             item(total.refused, "refused", "red")
         if total.streaming:
             item(total.streaming, "unfinished", "yellow")
+        labelled = total.steps_succeeded + total.steps_failed + total.steps_interrupted
+        if labelled:
+            text.append(" · tool steps: ")
+            text.append(f"{total.steps_succeeded} succeeded", style="green")
+            text.append(
+                f", {total.steps_failed} failed", style="red" if total.steps_failed else "dim"
+            )
+            if total.steps_interrupted:
+                text.append(f", {total.steps_interrupted} interrupted", style="yellow")
         would = q.fmt_would(total)
         if would:
             text.append(f" · observe mode: {would} on {total.would_calls} calls", style="cyan")

@@ -122,6 +122,10 @@ class Tally:
     would_calls: int = 0
     would_cost_usd: float = 0.0
     would_actual_usd: float = 0.0
+    # Step outcomes, learned from the agent's next request (its tool results).
+    steps_succeeded: int = 0
+    steps_failed: int = 0
+    steps_interrupted: int = 0
     first_started: float | None = None
     last_finished: float | None = None
 
@@ -142,6 +146,13 @@ class Tally:
             t.refused = 1
         if len(attempts_of(call)) > 1:
             t.fallbacks = 1
+        outcome = call.get("outcome")
+        if outcome == "succeeded":
+            t.steps_succeeded = 1
+        elif outcome == "failed":
+            t.steps_failed = 1
+        elif outcome == "interrupted":
+            t.steps_interrupted = 1
         t.input_tokens = int(call.get("input_tokens") or 0)
         t.output_tokens = int(call.get("output_tokens") or 0)
         t.cache_write_tokens = int(call.get("cache_creation_tokens") or 0)
@@ -242,6 +253,9 @@ class Tally:
 
 
 _SUMMED = [
+    "steps_succeeded",
+    "steps_failed",
+    "steps_interrupted",
     "calls",
     "ok",
     "streaming",
