@@ -114,6 +114,7 @@ def log_cmd(
         ("step", "left", True),
         ("model", "left", True),
         ("status", "left", True),
+        ("outcome", "left", wide),
         ("in", "right", True),
         ("out", "right", True),
         ("cache w/r", "right", medium),
@@ -130,11 +131,14 @@ def log_cmd(
                 no_wrap=name != "reason",
                 overflow="ellipsis",
                 ratio=1 if name == "reason" else None,
+                max_width=(36 if wide else 24) if name == "model" else None,
+                min_width=24 if name == "reason" else None,
             )
     for c in calls:
         model = c.get("model") or "-"
         if c.get("requested_model") and c.get("requested_model") != c.get("model"):
-            model = f"{c['requested_model']} → {model}"
+            # Narrow terminals keep the model that answered: "→" marks a routed call.
+            model = f"{c['requested_model']} → {model}" if medium else f"→ {model}"
         status = (
             c["status"] if c["status"] != "error" else f"error {c.get('http_status') or ''}".strip()
         )
@@ -144,6 +148,7 @@ def log_cmd(
             "step": c.get("step") or "-",
             "model": model,
             "status": status,
+            "outcome": c.get("outcome") or "",
             "in": _tokens(c.get("input_tokens")),
             "out": _tokens(c.get("output_tokens")),
             "cache w/r": f"{_tokens(c.get('cache_creation_tokens'))}/{_tokens(c.get('cache_read_tokens'))}",
