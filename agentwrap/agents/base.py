@@ -17,6 +17,7 @@ class LaunchPlan:
     notes: list[str] = field(default_factory=list)  # things to tell the user before launch
     anthropic_upstream: str | None = None  # a gateway the user had set, kept as our upstream
     openai_upstream: str | None = None  # where the agent's own OpenAI credentials belong
+    gemini_upstream: str | None = None  # a Gemini endpoint the user had set, kept as upstream
 
 
 def find_binary(name: str, override_var: str, env: Mapping[str, str]) -> str | None:

@@ -15,8 +15,8 @@ from agentwrap.cli.launch import (
     ProfileOpt,
     QuietOpt,
     RouteOpt,
-    _err,
     _launch,
+    require_binary,
 )
 from agentwrap.cli.main import app
 
@@ -76,15 +76,12 @@ def codex_cmd(
     panel_mode: str | None = PanelOpt,
 ) -> None:
     args = list(ctx.args)
-    exe = codex_agent.binary(os.environ)
-    if exe is None:
-        where = os.environ.get(codex_agent.BINARY_ENV)
-        if where:
-            _err(f"{codex_agent.BINARY_ENV}={where} is not an executable file")
-        else:
-            _err("Codex CLI ('codex') was not found on PATH.")
-        _err(f"Install it with: {codex_agent.INSTALL_HINT}")
-        raise typer.Exit(127)
+    exe = require_binary(
+        codex_agent.binary(os.environ),
+        codex_agent.BINARY_ENV,
+        "Codex CLI ('codex')",
+        codex_agent.INSTALL_HINT,
+    )
 
     if panel_mode is None and subcommand(args) in _BATCH_COMMANDS:
         panel_mode = "off"  # `codex exec` prints and exits, like `claude -p`

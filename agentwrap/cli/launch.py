@@ -51,6 +51,19 @@ def _err(msg: str) -> None:
     typer.echo(f"agentwrap: {msg}", err=True)
 
 
+def require_binary(exe: str | None, binary_env: str, label: str, install_hint: str) -> str:
+    """`exe`, or tell the user how to install the agent and exit 127 (no session starts)."""
+    if exe is not None:
+        return exe
+    where = os.environ.get(binary_env)
+    if where:
+        _err(f"{binary_env}={where} is not an executable file")
+    else:
+        _err(f"{label} was not found on PATH.")
+    _err(f"Install it with: {install_hint}")
+    raise typer.Exit(127)
+
+
 def _load(
     profile: str | None,
     routes: list[str] | None,
@@ -97,6 +110,8 @@ def _launch(
         env["AGENTWRAP_ANTHROPIC_UPSTREAM"] = probe.anthropic_upstream
     if probe.openai_upstream:
         env["AGENTWRAP_OPENAI_UPSTREAM"] = probe.openai_upstream
+    if probe.gemini_upstream:
+        env["AGENTWRAP_GEMINI_UPSTREAM"] = probe.gemini_upstream
     prof = _load(profile, routes, env, AGENT_APIS.get(agent, ANTHROPIC))
     if mode == "wrap":
         _run_wrapped(env, quiet)
@@ -167,15 +182,12 @@ def claude_cmd(
     panel_mode: str | None = PanelOpt,
 ) -> None:
     args = list(ctx.args)
-    exe = claude_agent.binary(os.environ)
-    if exe is None:
-        where = os.environ.get(claude_agent.BINARY_ENV)
-        if where:
-            _err(f"{claude_agent.BINARY_ENV}={where} is not an executable file")
-        else:
-            _err("Claude Code ('claude') was not found on PATH.")
-        _err(f"Install it with: {claude_agent.INSTALL_HINT}")
-        raise typer.Exit(127)
+    exe = require_binary(
+        claude_agent.binary(os.environ),
+        claude_agent.BINARY_ENV,
+        "Claude Code ('claude')",
+        claude_agent.INSTALL_HINT,
+    )
 
     def plan_for(base_url: str, env: dict[str, str]) -> LaunchPlan:
         return claude_agent.plan(exe, args, base_url, env)

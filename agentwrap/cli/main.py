@@ -49,6 +49,7 @@ def _register() -> None:
         "demo",
         "completions",
         "codex",
+        "gemini",
         "report",
     ):
         try:

@@ -18,6 +18,7 @@ from agentwrap.wire.call import Call
 HINT_MODULES = {
     "claude": "agentwrap.agents.claude_hints",
     "codex": "agentwrap.agents.codex_hints",
+    "gemini": "agentwrap.agents.gemini_hints",
 }
 PROBE_MAX_TOKENS = 16
 

@@ -355,7 +355,8 @@ def load_profile(
     run's `--route STEP=MODEL` overrides. `agent_api` is the API the agent speaks: routes to
     another API need translation (`translation`: None detects it). The environment decides
     which providers have their keys; `AGENTWRAP_ANTHROPIC_UPSTREAM` moves the anthropic
-    provider's base URL, `AGENTWRAP_OPENAI_UPSTREAM` the openai one (unless it has a key_env).
+    provider's base URL, `AGENTWRAP_OPENAI_UPSTREAM` the openai one (unless it has a key_env),
+    `AGENTWRAP_GEMINI_UPSTREAM` the gemini one.
     """
     env = os.environ if env is None else env
     cwd = Path.cwd() if cwd is None else cwd
@@ -554,6 +555,7 @@ def build_profile(
 
     _apply_upstream_env(profile, env)
     _apply_openai_upstream_env(profile, env)
+    _apply_gemini_upstream_env(profile, env)
     _check_references(profile, refs)
     _apply_routes(profile, routes or {})
     _check_keys_present(profile, env)
@@ -588,6 +590,19 @@ def _apply_openai_upstream_env(profile: Profile, env: Mapping[str, str]) -> None
     else:
         found.base_url = upstream.rstrip("/")
     profile.origins["providers.openai"] = Origin("env AGENTWRAP_OPENAI_UPSTREAM")
+
+
+def _apply_gemini_upstream_env(profile: Profile, env: Mapping[str, str]) -> None:
+    # The launcher moves a pre-existing GOOGLE_GEMINI_BASE_URL here: it is the gemini upstream.
+    upstream = env.get("AGENTWRAP_GEMINI_UPSTREAM")
+    if not upstream:
+        return
+    found = profile.providers.get("gemini")
+    if found is None or found.api != GEMINI:
+        profile.providers["gemini"] = Provider("gemini", GEMINI, upstream.rstrip("/"))
+    else:
+        found.base_url = upstream.rstrip("/")
+    profile.origins["providers.gemini"] = Origin("env AGENTWRAP_GEMINI_UPSTREAM")
 
 
 def _known(names: Iterable[str]) -> str:
