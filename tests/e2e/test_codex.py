@@ -6,14 +6,11 @@ import base64
 import json
 import os
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from agentwrap import paths
-from agentwrap.trace.store import TraceStore
+from tests.support.agent_cli import agentwrap_exe, calls_of, posts, sessions
 from tests.support.claude_env import TmuxPane
 from tests.support.codex_env import CLASSIC_MODEL, OFFLINE_ARGS, CodexEnv, make_codex_env
 from tests.support.fake_providers import Call, FakeProvider, Reply
@@ -46,10 +43,6 @@ compact = "sonnet"
 """
 
 
-def agentwrap_exe() -> str:
-    return str(Path(sys.executable).parent / "agentwrap")
-
-
 def run_codex(ce: CodexEnv, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     """`agentwrap codex <offline flags> ARGS` in the test repository, no panel."""
     env = {**ce.env, "AGENTWRAP_CODEX_BIN": str(ce.binary), "AGENTWRAP_PANEL": "off"}
@@ -62,28 +55,6 @@ def run_codex(ce: CodexEnv, *args: str, timeout: float = 180) -> subprocess.Comp
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
-
-
-def sessions() -> list[dict]:
-    if not paths.trace_db().exists():
-        return []
-    store = TraceStore(paths.trace_db())
-    try:
-        return store.sessions(100)
-    finally:
-        store.close()
-
-
-def calls_of(session_id: str) -> list[dict]:
-    store = TraceStore(paths.trace_db())
-    try:
-        return store.calls(session_id)
-    finally:
-        store.close()
-
-
-def posts(fake: FakeProvider) -> list:
-    return [r for r in fake.requests if r.method == "POST"]
 
 
 def test_codex_exec_through_agentwrap(tmp_path):

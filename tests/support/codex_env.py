@@ -25,12 +25,12 @@ What Codex 0.169 does on the wire, seen with these settings:
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.claude_env import AGENTS_DIR, _seed_repo
+from tests.support.agent_cli import pinned_binary, require_pinned
+from tests.support.claude_env import _seed_repo
 
 __all__ = [
     "CLASSIC_MODEL",
@@ -49,22 +49,6 @@ CLASSIC_MODEL = "gpt-5.5"
 TEST_OPENAI_KEY = "sk-proj-agentwrap-test-" + "0" * 40  # opens nothing anywhere
 OFFLINE_ARGS = ("-c", "analytics.enabled=false", "-c", "features.plugins=false")
 
-_install_attempted: list[str] = []
-
-
-def _bin_path() -> Path:
-    return AGENTS_DIR / "node_modules" / ".bin" / "codex"
-
-
-def _works(binary: Path) -> bool:
-    try:
-        out = subprocess.run(
-            [str(binary), "--version"], capture_output=True, text=True, timeout=60, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return out.returncode == 0 and CODEX_VERSION in out.stdout
-
 
 def codex_binary(install: bool = True) -> tuple[Path | None, str]:
     """The pinned Codex binary and "" — or None and why it is unavailable.
@@ -72,52 +56,12 @@ def codex_binary(install: bool = True) -> tuple[Path | None, str]:
     A missing binary is installed by the same `npm install` in tests/e2e/agents that
     installs Claude Code (once per process, under the same file lock).
     """
-    binary = _bin_path()
-    if binary.exists() and _works(binary):
-        return binary, ""
-    if not install:
-        return None, f"Codex is not installed in {AGENTS_DIR} (run ./install.sh --dev)"
-    if _install_attempted:
-        return None, _install_attempted[0]
-    import fcntl
-    import shutil
-    import tempfile
-
-    npm = shutil.which("npm")
-    if npm is None:
-        _install_attempted.append("npm is not on PATH, so the Codex CLI cannot be installed")
-        return None, _install_attempted[0]
-    with open(Path(tempfile.gettempdir()) / "agentwrap-test-agents-install.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (binary.exists() and _works(binary)):
-            done = subprocess.run(
-                [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
-                cwd=AGENTS_DIR,
-                capture_output=True,
-                text=True,
-                timeout=900,
-                check=False,
-            )
-            if done.returncode != 0:
-                tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-                _install_attempted.append(
-                    "npm install in tests/e2e/agents failed: " + " | ".join(tail)
-                )
-                return None, _install_attempted[0]
-    if binary.exists() and _works(binary):
-        return binary, ""
-    _install_attempted.append(f"npm install ran but {binary} does not report {CODEX_VERSION}")
-    return None, _install_attempted[0]
+    return pinned_binary("codex", CODEX_VERSION, "Codex", install)
 
 
 def require_codex() -> Path:
     """The Codex binary, or skip the calling test with the reason."""
-    import pytest
-
-    binary, reason = codex_binary()
-    if binary is None:
-        pytest.skip(reason)
-    return binary
+    return require_pinned("codex", CODEX_VERSION, "Codex")
 
 
 @dataclass
