@@ -9,6 +9,7 @@ _agentwrap() {
             ":codex") path="codex" ;;
             ":completions") path="completions" ;;
             ":demo") path="demo" ;;
+            ":gemini") path="gemini" ;;
             ":log") path="log" ;;
             ":profile") path="profile" ;;
             "profile:check") path="profile check" ;;
@@ -27,11 +28,12 @@ _agentwrap() {
     done
     local words
     case "$path" in
-        "") words="claude codex completions demo log profile report route run serve sessions statusline top --version -V" ;;
+        "") words="claude codex completions demo gemini log profile report route run serve sessions statusline top --version -V" ;;
         "claude") words="--profile --route --observe --quiet -q --panel" ;;
         "codex") words="--profile --route --observe --quiet -q --panel" ;;
         "completions") words="" ;;
         "demo") words="--speed --no-panel --quiet -q" ;;
+        "gemini") words="--profile --route --observe --quiet -q --panel" ;;
         "log") words="--session -s -n --limit --json" ;;
         "profile") words="check init show" ;;
         "profile check") words="--profile -p --route" ;;
