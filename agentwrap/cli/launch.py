@@ -13,7 +13,7 @@ import typer
 
 from agentwrap import panel
 from agentwrap.agents import claude as claude_agent
-from agentwrap.agents.base import LaunchPlan, with_no_proxy
+from agentwrap.agents.base import LaunchPlan, is_our_url, with_no_proxy
 from agentwrap.cli.main import app
 from agentwrap.route.classify import HINT_MODULES
 from agentwrap.route.profile import AGENT_APIS, Profile, ProfileError, load_profile
@@ -232,9 +232,13 @@ def run_cmd(
         child["ANTHROPIC_BASE_URL"] = base_url
         child["OPENAI_BASE_URL"] = base_url + "/v1"
         child["OPENAI_API_BASE"] = base_url + "/v1"
+        gemini = env.get("GOOGLE_GEMINI_BASE_URL")
         child["GOOGLE_GEMINI_BASE_URL"] = base_url
         with_no_proxy(child)
-        return LaunchPlan([exe, *args[1:]], child, [], upstream)
+        plan = LaunchPlan([exe, *args[1:]], child, [], upstream)
+        if gemini and not is_our_url(gemini):
+            plan.gemini_upstream = gemini.rstrip("/")  # a gateway of the user's, kept
+        return plan
 
     _launch(os.path.basename(args[0]), plan_for, args, profile, route, observe, quiet, panel_mode)
 

@@ -336,3 +336,29 @@ def test_gemini_passthrough_goes_to_google_unless_an_upstream_was_set():
     )
     assert moved.provider_for_api(GEMINI).base_url == "https://gw.example/g"
     assert str(moved.origins["providers.gemini"]) == "env AGENTWRAP_GEMINI_UPSTREAM"
+
+
+def test_interactive_gemini_in_tmux(tmp_path):
+    from tests.support.claude_env import TmuxPane
+
+    reply = "Hello from the fake, interactively."
+    with FakeProvider("gemini", gemini_script(Reply(text=reply))) as fake:
+        ge = make_gemini_env(tmp_path)
+        (ge.cwd / ".agentwrap.toml").write_text(GEMINI_PROFILE.format(url=fake.base_url))
+        env = {**ge.env, "AGENTWRAP_GEMINI_BIN": str(ge.binary), "AGENTWRAP_PANEL": "off"}
+        pane = TmuxPane(f"aw-gemini-{os.getpid()}", width=120, height=40)
+        pane.start([agentwrap_exe(), "gemini"], env, ge.cwd)
+        try:
+            pane.wait_for("Type your message", timeout=60)
+            pane.submit("hello there")
+            pane.wait_for(reply, timeout=60)
+            pane.submit("/quit")
+            screen = pane.wait_for("[exited 0]", timeout=60)
+        finally:
+            pane.kill()
+        requests = posts(fake)
+    assert "agentwrap log" in screen  # the summary was printed after Gemini CLI exited
+    assert len(requests) == 2 and "hello there" in json.dumps(requests[-1].body["contents"])
+    (sess,) = sessions()
+    assert sess["argv"] == ["gemini"] and sess["exit_code"] == 0
+    assert [c["step"] for c in calls_of(sess["id"])] == ["background", "implement"]
