@@ -10,19 +10,23 @@ a local server). Every call carries `user-agent: GeminiCLI-<surface>/<version>/<
   `complexity_reasoning` and `complexity_score` (the CLI then picks the main model by the
   score) → background;
 - then the main loop, `POST /v1beta/models/<model>:streamGenerateContent?alt=sse`, system
-  instruction "You are Gemini CLI, an autonomous CLI agent ...", tools including
+  instruction "You are Gemini CLI, an autonomous (interactive: "an interactive") CLI agent
+  ...", tools including
   `invoke_agent`; each tool result is sent back on the same endpoint → implement;
 - a subagent (the main loop calling `invoke_agent`, e.g. codebase_investigator) runs its own
   `streamGenerateContent` loop with a system instruction of its own ("You are **Codebase
-  Investigator**, ...") and a `complete_task` tool it must call to finish → subagent.
+  Investigator**, ...") and a `complete_task` tool it must call to finish → subagent;
+- chat compression (seen in the interactive client, with a low `model.compressionThreshold`,
+  before the prompt after one whose reply reported a prompt over the threshold): two one-shot
+  `generateContent` calls to the main model family whose system instruction asks to distil
+  the history into a `<state_snapshot>`, the second asking in its last user turn to
+  "Critically evaluate the <state_snapshot>" → compact.
 
-Found in the 0.61 bundle, not yet seen on the wire (compression did not trigger against the
-fake, even with a low `model.compressionThreshold`): chat compression is a one-shot
-`generateContent` whose system instruction asks to distil the history into a
-`<state_snapshot>` → compact; the next-speaker check (`responseJsonSchema` with
-`next_speaker`) and loop detection (`unproductive_state_analysis`) → background; the web
-search tool (`tools: [{googleSearch: {}}]`) → search; the web fetch tool (`urlContext`) and
-any other one-shot `generateContent` (summaries, edit fixes) → background.
+Found in the 0.61 bundle, not yet seen on the wire: the next-speaker check
+(`responseJsonSchema` with `next_speaker`) and loop detection
+(`unproductive_state_analysis`) → background; the web search tool
+(`tools: [{googleSearch: {}}]`) → search; the web fetch tool (`urlContext`) and any other
+one-shot `generateContent` (session summaries, edit fixes) → background.
 
 Pure: reads the Call view only.
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -362,3 +363,53 @@ def test_interactive_gemini_in_tmux(tmp_path):
     (sess,) = sessions()
     assert sess["argv"] == ["gemini"] and sess["exit_code"] == 0
     assert [c["step"] for c in calls_of(sess["id"])] == ["background", "implement"]
+
+
+def test_compression_is_recorded_as_compact_steps(tmp_path):
+    from tests.support.claude_env import TmuxPane
+    from tests.support.gemini_env import SETTINGS
+
+    snapshot = "<state_snapshot><overall_goal>greet</overall_goal></state_snapshot>"
+
+    def answer(body: dict) -> Reply:
+        if is_router_call(body):
+            return Reply(text=router_reply_text())
+        if "<state_snapshot>" in json.dumps(body.get("systemInstruction")):
+            return Reply(text=snapshot, usage={"input": 5000, "output": 40})
+        # Varied words (a repeated sentence trips the CLI's loop detection), and a prompt
+        # size over the threshold below, so the next prompt compresses the history first.
+        return Reply(
+            text=" ".join(f"word{i}" for i in range(40)), usage={"input": 200_000, "output": 50}
+        )
+
+    with FakeProvider("gemini", [answer] * 10) as fake:
+        # 1% of the model's window: 200k prompt tokens are over it.
+        settings = {**SETTINGS, "model": {"compressionThreshold": 0.01}}
+        ge = make_gemini_env(tmp_path, settings=settings)
+        (ge.cwd / ".agentwrap.toml").write_text(GEMINI_PROFILE.format(url=fake.base_url))
+        env = {**ge.env, "AGENTWRAP_GEMINI_BIN": str(ge.binary), "AGENTWRAP_PANEL": "off"}
+        pane = TmuxPane(f"aw-gemini-c-{os.getpid()}", width=120, height=40)
+        pane.start([agentwrap_exe(), "gemini"], env, ge.cwd)
+        try:
+            pane.wait_for("Type your message", timeout=60)
+            pane.submit("hello there")
+            pane.wait_for("word39", timeout=60)
+            pane.submit("and once more")
+            deadline = 60
+            while deadline and len(posts(fake)) < 6:  # compression, routing, the turn
+                time.sleep(1)
+                deadline -= 1
+            pane.submit("/quit")
+            pane.wait_for("[exited 0]", timeout=60)
+        finally:
+            pane.kill()
+        requests = posts(fake)
+    compress = [
+        r for r in requests if "<state_snapshot>" in json.dumps(r.body["systemInstruction"])
+    ]
+    assert len(compress) == 2  # the summary, then its verification pass
+    assert all(r.path.endswith(":generateContent") for r in compress)
+    (sess,) = sessions()
+    steps = [c["step"] for c in calls_of(sess["id"])]
+    assert steps.count("compact") == 2
+    assert steps.index("compact") > steps.index("implement")  # after the first prompt

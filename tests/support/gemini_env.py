@@ -26,6 +26,11 @@ set to a local server:
   streaming endpoint; the model's call is echoed with
   `thoughtSignature: "skip_thought_signature_validator"` when the upstream sent none.
 - Auth: `x-goog-api-key: <GEMINI_API_KEY>`; user-agent `GeminiCLI-tui/0.61.0/<model> (...)`.
+- Interactive (`gemini` in tmux): ready when "Type your message" shows; a prompt makes the
+  same two calls; `/quit` exits 0 after a stats box. With `model.compressionThreshold` low
+  (0.01) and a reply reporting 200k prompt tokens, the next prompt first sends two
+  `generateContent` calls (the `<state_snapshot>` summary and its verification). A reply
+  that repeats one sentence trips the CLI's loop detection ("A potential loop was detected").
 """
 
 from __future__ import annotations
