@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import typer
 
 from agentwrap.agents import codex as codex_agent
-from agentwrap.agents.base import LaunchPlan
 from agentwrap.cli.launch import (
     PASSTHROUGH,
     ObserveOpt,
@@ -15,8 +12,7 @@ from agentwrap.cli.launch import (
     ProfileOpt,
     QuietOpt,
     RouteOpt,
-    _launch,
-    require_binary,
+    run_agent,
 )
 from agentwrap.cli.main import app
 
@@ -76,19 +72,7 @@ def codex_cmd(
     panel_mode: str | None = PanelOpt,
 ) -> None:
     args = list(ctx.args)
-    exe = require_binary(
-        codex_agent.binary(os.environ),
-        codex_agent.BINARY_ENV,
-        "Codex CLI ('codex')",
-        codex_agent.INSTALL_HINT,
-    )
-
-    if panel_mode is None and subcommand(args) in _BATCH_COMMANDS:
-        panel_mode = "off"  # `codex exec` prints and exits, like `claude -p`
-
-    def plan_for(base_url: str, env: dict[str, str]) -> LaunchPlan:
-        return codex_agent.plan(exe, args, base_url, env)
-
-    _launch(
-        codex_agent.NAME, plan_for, ["codex", *args], profile, route, observe, quiet, panel_mode
+    batch = subcommand(args) in _BATCH_COMMANDS  # `codex exec` prints and exits
+    run_agent(
+        codex_agent, "Codex CLI ('codex')", args, profile, route, observe, quiet, panel_mode, batch
     )

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import typer
 
 from agentwrap.agents import gemini as gemini_agent
-from agentwrap.agents.base import LaunchPlan
 from agentwrap.cli.launch import (
     PASSTHROUGH,
     ObserveOpt,
@@ -15,8 +12,7 @@ from agentwrap.cli.launch import (
     ProfileOpt,
     QuietOpt,
     RouteOpt,
-    _launch,
-    require_binary,
+    run_agent,
 )
 from agentwrap.cli.main import app
 
@@ -51,18 +47,14 @@ def gemini_cmd(
     panel_mode: str | None = PanelOpt,
 ) -> None:
     args = list(ctx.args)
-    exe = require_binary(
-        gemini_agent.binary(os.environ),
-        gemini_agent.BINARY_ENV,
+    run_agent(
+        gemini_agent,
         "Gemini CLI ('gemini')",
-        gemini_agent.INSTALL_HINT,
-    )
-    if panel_mode is None and is_batch(args):
-        panel_mode = "off"  # `gemini -p` prints and exits, like `claude -p`
-
-    def plan_for(base_url: str, env: dict[str, str]) -> LaunchPlan:
-        return gemini_agent.plan(exe, args, base_url, env)
-
-    _launch(
-        gemini_agent.NAME, plan_for, ["gemini", *args], profile, route, observe, quiet, panel_mode
+        args,
+        profile,
+        route,
+        observe,
+        quiet,
+        panel_mode,
+        is_batch(args),
     )

@@ -8,6 +8,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -181,18 +182,39 @@ def claude_cmd(
     quiet: bool = QuietOpt,
     panel_mode: str | None = PanelOpt,
 ) -> None:
-    args = list(ctx.args)
-    exe = require_binary(
-        claude_agent.binary(os.environ),
-        claude_agent.BINARY_ENV,
+    run_agent(
+        claude_agent,
         "Claude Code ('claude')",
-        claude_agent.INSTALL_HINT,
+        list(ctx.args),
+        profile,
+        route,
+        observe,
+        quiet,
+        panel_mode,
     )
 
-    def plan_for(base_url: str, env: dict[str, str]) -> LaunchPlan:
-        return claude_agent.plan(exe, args, base_url, env)
 
-    _launch("claude", plan_for, ["claude", *args], profile, route, observe, quiet, panel_mode)
+def run_agent(
+    agent: Any,
+    label: str,
+    args: list[str],
+    profile: str | None,
+    routes: list[str] | None,
+    observe: bool,
+    quiet: bool,
+    panel_mode: str | None,
+    batch: bool = False,
+) -> None:
+    """Launch an agent module's CLI (agents/<name>.py: NAME, BINARY_ENV, INSTALL_HINT,
+    binary(env), plan(exe, args, base_url, env)) through a session."""
+    exe = require_binary(agent.binary(os.environ), agent.BINARY_ENV, label, agent.INSTALL_HINT)
+    if panel_mode is None and batch:
+        panel_mode = "off"  # a run that prints and exits, like `claude -p`
+
+    def plan_for(base_url: str, env: dict[str, str]) -> LaunchPlan:
+        return agent.plan(exe, args, base_url, env)
+
+    _launch(agent.NAME, plan_for, [agent.NAME, *args], profile, routes, observe, quiet, panel_mode)
 
 
 @app.command(
