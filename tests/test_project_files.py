@@ -1,0 +1,48 @@
+"""The project's own files agree with each other: CI runs the README's test command, the gate
+runs style and type checks before the tests, and the version is written in one place."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import tomllib
+from pathlib import Path
+
+import agentwrap
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _readme_test_command() -> str:
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.S)
+    commands = [line for block in blocks for line in block.splitlines()]
+    found = [c for c in commands if c.startswith("./install.sh --dev &&")]
+    assert len(found) == 1, f"the README should give one test command, found {found}"
+    return found[0]
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert _readme_test_command() in ci
+
+
+def test_the_gate_checks_style_and_types_before_the_tests():
+    gate = (ROOT / "check.sh").read_text()
+    order = [
+        gate.index(step) for step in ('ruff" check', 'ruff" format --check', 'mypy"', 'pytest "$@"')
+    ]
+    assert order == sorted(order)
+    assert "set -euo pipefail" in gate  # a failing step stops the gate
+
+
+def test_the_version_is_written_once():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    assert importlib.metadata.version("agentwrap") == agentwrap.__version__
+
+
+def test_license_is_an_spdx_expression_with_its_file():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT"
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
