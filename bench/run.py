@@ -130,7 +130,9 @@ async def measure(direct: str, proxied: str, proxy_pid: int, n: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--requests", type=int, default=300, help="requests per size and path")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args()
@@ -138,9 +140,13 @@ def main() -> None:
     port = free_port()
     up = subprocess.Popen([sys.executable, str(HERE / "upstream.py"), str(port)])
     home = tempfile.mkdtemp(prefix="agentwrap-bench-")
-    env = dict(os.environ, AGENTWRAP_HOME=home, AGENTWRAP_ANTHROPIC_UPSTREAM=f"http://127.0.0.1:{port}")
+    env = dict(
+        os.environ, AGENTWRAP_HOME=home, AGENTWRAP_ANTHROPIC_UPSTREAM=f"http://127.0.0.1:{port}"
+    )
     exe = Path(sys.executable).parent / "agentwrap"
-    proxy = subprocess.Popen([str(exe), "serve", "--profile", "passthrough"], stdout=subprocess.PIPE, env=env, text=True)
+    proxy = subprocess.Popen(
+        [str(exe), "serve", "--profile", "passthrough"], stdout=subprocess.PIPE, env=env, text=True
+    )
     try:
         assert proxy.stdout is not None
         proxied = proxy.stdout.readline().strip()
@@ -161,13 +167,17 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"{'size':>6} {'direct p50':>10} {'proxy p50':>9} {'added p50':>9} {'added p99':>9} "
-          f"{'+ttfb p50':>9} {'+ttfb p99':>9} {'ratio':>6} {'cpu/req':>8}")
+    print(
+        f"{'size':>6} {'direct p50':>10} {'proxy p50':>9} {'added p50':>9} {'added p99':>9} "
+        f"{'+ttfb p50':>9} {'+ttfb p99':>9} {'ratio':>6} {'cpu/req':>8}"
+    )
     for name in SIZES:
         r = results[name]
-        print(f"{name:>6} {r['direct_p50_ms']:>8.2f}ms {r['proxy_p50_ms']:>7.2f}ms {r['added_p50_ms']:>7.2f}ms "
-              f"{r['added_p99_ms']:>7.2f}ms {r['added_ttfb_p50_ms']:>7.2f}ms {r['added_ttfb_p99_ms']:>7.2f}ms "
-              f"{r['ratio_p50']:>6.2f} {r['proxy_cpu_ms_per_request']:>6.2f}ms")
+        print(
+            f"{name:>6} {r['direct_p50_ms']:>8.2f}ms {r['proxy_p50_ms']:>7.2f}ms {r['added_p50_ms']:>7.2f}ms "
+            f"{r['added_p99_ms']:>7.2f}ms {r['added_ttfb_p50_ms']:>7.2f}ms {r['added_ttfb_p99_ms']:>7.2f}ms "
+            f"{r['ratio_p50']:>6.2f} {r['proxy_cpu_ms_per_request']:>6.2f}ms"
+        )
     print(f"proxy RSS after the run: {results['proxy_rss_mb']:.1f} MB")
 
 

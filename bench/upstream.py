@@ -12,11 +12,50 @@ import sys
 from aiohttp import web
 
 EVENTS = [
-    ("message_start", {"type": "message_start", "message": {"id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-sonnet-4-6", "content": [], "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 25000, "output_tokens": 1, "cache_read_input_tokens": 20000}}}),
-    ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-    *[("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": f"token{i} "}}) for i in range(20)],
+    (
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_bench",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-sonnet-4-6",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {
+                    "input_tokens": 25000,
+                    "output_tokens": 1,
+                    "cache_read_input_tokens": 20000,
+                },
+            },
+        },
+    ),
+    (
+        "content_block_start",
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    ),
+    *[
+        (
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": f"token{i} "},
+            },
+        )
+        for i in range(20)
+    ],
     ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-    ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 20}}),
+    (
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 20},
+        },
+    ),
     ("message_stop", {"type": "message_stop"}),
 ]
 PAYLOAD = [f"event: {n}\ndata: {json.dumps(d)}\n\n".encode() for n, d in EVENTS]
