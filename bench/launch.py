@@ -1,0 +1,200 @@
+"""The launch benchmark: how long agentwrap keeps a person waiting, against a baseline in the same run.
+
+Two measurements, each as pairs run back to back (A B A B ..., alternating which goes first),
+so a noisy machine affects both sides of a pair alike:
+
+- launch: from starting `agentwrap claude` (the agent a tiny script that writes the time it
+  started and the time it ended) to the agent's start, and from the agent's exit to
+  agentwrap's exit; the baseline starts the same script directly.
+- commands: `agentwrap --version`, `--help`, `sessions`, `log`, `report` and the statusline
+  hook, each against the interpreter starting and doing nothing (`python -c pass`), on a
+  trace store of `--sessions` sessions written through the real recorder.
+
+Every figure is a median over the pairs, in milliseconds, with the ratio to its baseline.
+
+    .venv/bin/python bench/launch.py [--pairs N] [--sessions N] [--calls-per-session N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+AGENTWRAP = str(BIN / "agentwrap")
+
+STAND_IN = """#!/bin/sh
+date +%s%N >> "$BENCH_MARKS"
+date +%s%N >> "$BENCH_MARKS"
+"""
+
+
+def paired[T](a: Callable[[], T], b: Callable[[], T], pairs: int) -> tuple[list[T], list[T]]:
+    """Run a and b in turn, alternating which goes first; the first pair only warms up."""
+    got_a: list[T] = []
+    got_b: list[T] = []
+    for i in range(pairs + 1):
+        order = [(a, got_a), (b, got_b)]
+        for run, into in order if i % 2 else order[::-1]:
+            value = run()
+            if i:
+                into.append(value)
+    return got_a, got_b
+
+
+def _marks(path: Path) -> tuple[int, int]:
+    started, ended = (int(x) for x in path.read_text().split())
+    return started, ended
+
+
+def _launch_once(argv: list[str], env: dict[str, str], marks: Path) -> tuple[float, float]:
+    """Milliseconds from spawn to the agent's start, and from the agent's end to our exit."""
+    marks.write_text("")
+    t0 = time.time_ns()
+    subprocess.run(
+        argv,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+    )
+    t1 = time.time_ns()
+    started, ended = _marks(marks)
+    return (started - t0) / 1e6, (t1 - ended) / 1e6
+
+
+def bench_launch(pairs: int, home: Path) -> dict[str, float]:
+    agent = home / "claude-stand-in"
+    agent.write_text(STAND_IN)
+    agent.chmod(0o755)
+    marks = home / "marks"
+    env = dict(
+        os.environ,
+        AGENTWRAP_HOME=str(home / "launch-home"),
+        BENCH_MARKS=str(marks),
+        AGENTWRAP_CLAUDE_BIN=str(agent),
+    )
+    env.pop("TMUX", None)  # no panel: the launch itself is what is timed
+    ours, direct = paired(
+        lambda: _launch_once([AGENTWRAP, "claude", "--quiet"], env, marks),
+        lambda: _launch_once([str(agent)], env, marks),
+        pairs,
+    )
+    return {
+        "agent_start_ms": statistics.median(s for s, _ in ours),
+        "agent_start_direct_ms": statistics.median(s for s, _ in direct),
+        "exit_after_agent_ms": statistics.median(e for _, e in ours),
+        "exit_after_agent_direct_ms": statistics.median(e for _, e in direct),
+    }
+
+
+def seed_store(home: Path, sessions: int, calls_per_session: int) -> None:
+    """A store of `sessions` sessions written by the real recorder (see agentwrap.sim.history)."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agentwrap.sim.history",
+            "--sessions",
+            str(sessions),
+            "--calls-per-session",
+            str(calls_per_session),
+        ],
+        env=dict(os.environ, AGENTWRAP_HOME=str(home)),
+        check=True,
+    )
+
+
+def _timed(argv: list[str], env: dict[str, str], stdin: bytes) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(
+        argv,
+        env=env,
+        input=stdin,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
+    return (time.perf_counter() - t0) * 1000
+
+
+def bench_commands(pairs: int, home: Path) -> dict[str, dict[str, float]]:
+    env = dict(os.environ, AGENTWRAP_HOME=str(home), COLUMNS="120")
+    env.pop("TMUX", None)
+    statusline_input = json.dumps({"session_id": "bench", "model": {"id": "x"}}).encode()
+    commands: dict[str, tuple[list[str], bytes]] = {
+        "--version": ([AGENTWRAP, "--version"], b""),
+        "--help": ([AGENTWRAP, "--help"], b""),
+        "sessions": ([AGENTWRAP, "sessions"], b""),
+        "log": ([AGENTWRAP, "log"], b""),
+        "report": ([AGENTWRAP, "report"], b""),
+        "statusline": ([sys.executable, "-m", "agentwrap.cli.statusline"], statusline_input),
+    }
+    floor = [sys.executable, "-c", "pass"]
+    results: dict[str, dict[str, float]] = {}
+    for name, (argv, stdin) in commands.items():
+        ours, base = paired(
+            functools.partial(_timed, argv, env, stdin),
+            lambda: _timed(floor, env, b""),
+            pairs,
+        )
+        ratios = [a / b for a, b in zip(ours, base, strict=True)]
+        results[name] = {
+            "ms": statistics.median(ours),
+            "python_start_ms": statistics.median(base),
+            "ratio": statistics.median(ratios),
+        }
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--pairs", type=int, default=15, help="counted pairs per figure")
+    ap.add_argument("--sessions", type=int, default=1000, help="sessions in the seeded store")
+    ap.add_argument("--calls-per-session", type=int, default=100)
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="agentwrap-launch-bench-") as tmp:
+        home = Path(tmp)
+        launch = bench_launch(args.pairs, home)
+        store = home / "store-home"
+        seed_store(store, args.sessions, args.calls_per_session)
+        commands = bench_commands(args.pairs, store)
+    if args.json:
+        print(json.dumps({"launch": launch, "commands": commands}, indent=2))
+        return
+    print(f"launch ({args.pairs} pairs, medians):")
+    print(
+        f"  agent started after  {launch['agent_start_ms']:7.1f} ms "
+        f"(the agent alone: {launch['agent_start_direct_ms']:.1f} ms)"
+    )
+    print(
+        f"  agentwrap exited     {launch['exit_after_agent_ms']:7.1f} ms after the agent "
+        f"(the agent alone: {launch['exit_after_agent_direct_ms']:.1f} ms)"
+    )
+    print(
+        f"commands on {args.sessions} sessions x {args.calls_per_session} calls "
+        f"({args.pairs} pairs, medians; python -c pass is the floor):"
+    )
+    for name, r in commands.items():
+        print(
+            f"  {name:<11} {r['ms']:7.1f} ms   python start {r['python_start_ms']:5.1f} ms"
+            f"   ratio {r['ratio']:4.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
