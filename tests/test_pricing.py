@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from agentwrap.pricing import Price, PriceBook, Usage, parse_price
+from agentwrap.pricing import Price, PriceBook, parse_price
+from agentwrap.wire.common import Usage
 
 
 def test_cache_tokens_are_priced_at_their_own_rates_not_as_input():

@@ -6,9 +6,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from agentwrap.pricing import Usage
 from agentwrap.wire import canonical as c
-from agentwrap.wire.common import as_int, kind_for_status, new_id
+from agentwrap.wire.common import Usage, as_int, kind_for_status, new_id
 from agentwrap.wire.names import TOOL_NAMES, ToolNames
 
 API = "anthropic"

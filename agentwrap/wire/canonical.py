@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentwrap.pricing import Usage
+from agentwrap.wire.common import Usage
 
 # Canonical stop reasons (Anthropic's names).
 END_TURN = "end_turn"

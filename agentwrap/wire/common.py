@@ -1,11 +1,40 @@
-"""Pieces shared by the surfaces: error kinds by status, ids, usage arithmetic."""
+"""Pieces shared by the surfaces: token usage, error kinds by status, ids, usage arithmetic."""
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
-from agentwrap.pricing import Usage
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts as an agent's API reports them (input excludes cache tokens)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        """The counts of two calls together."""
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_creation_tokens + other.cache_creation_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+        )
+
+    @property
+    def total(self) -> int:
+        """Every token counted, cache reads and writes included."""
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_creation_tokens
+            + self.cache_read_tokens
+        )
+
 
 # Canonical error kinds are Anthropic's error types.
 _KIND_BY_STATUS = {

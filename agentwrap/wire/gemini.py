@@ -13,9 +13,15 @@ import binascii
 import json
 from typing import Any
 
-from agentwrap.pricing import Usage
 from agentwrap.wire import canonical as c
-from agentwrap.wire.common import as_int, from_inclusive, new_id, prompt_total, status_for_kind
+from agentwrap.wire.common import (
+    Usage,
+    as_int,
+    from_inclusive,
+    new_id,
+    prompt_total,
+    status_for_kind,
+)
 from agentwrap.wire.names import TOOL_NAMES, ToolNames
 from agentwrap.wire.schema import sanitize_for_gemini
 

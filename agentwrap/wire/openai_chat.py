@@ -10,9 +10,15 @@ import json
 import time
 from typing import Any
 
-from agentwrap.pricing import Usage
 from agentwrap.wire import canonical as c
-from agentwrap.wire.common import as_int, from_inclusive, kind_for_status, new_id, prompt_total
+from agentwrap.wire.common import (
+    Usage,
+    as_int,
+    from_inclusive,
+    kind_for_status,
+    new_id,
+    prompt_total,
+)
 from agentwrap.wire.names import TOOL_NAMES, ToolNames
 
 API = "openai-chat"

@@ -12,11 +12,10 @@ import math
 import re
 from typing import Any
 
-from agentwrap.pricing import Usage
 from agentwrap.wire import anthropic, gemini, openai_chat, openai_responses
 from agentwrap.wire import canonical as c
 from agentwrap.wire.call import ANTHROPIC, APIS, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
-from agentwrap.wire.common import kind_for_status
+from agentwrap.wire.common import Usage, kind_for_status
 from agentwrap.wire.names import TOOL_NAMES, ToolNames
 from agentwrap.wire.sse import SSEDecoder
 

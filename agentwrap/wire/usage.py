@@ -12,9 +12,9 @@ import json
 import re
 from typing import Any
 
-from agentwrap.pricing import Usage
 from agentwrap.wire import anthropic, gemini, openai_chat, openai_responses
 from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
+from agentwrap.wire.common import Usage
 
 # Markers of the data lines worth decoding, per API (the rest is text and argument deltas).
 _MARKERS: dict[str, tuple[bytes, ...]] = {

@@ -13,7 +13,8 @@ import httpx
 import pytest
 from aiohttp import web
 
-from agentwrap.pricing import PriceBook, Usage
+from agentwrap.pricing import PriceBook
+from agentwrap.wire.common import Usage
 from tests.proxy.conftest import running_serve, wait_calls
 from tests.support.fake_anthropic import FakeAnthropic, Reply, Text, ToolUse
 

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from agentwrap import paths
-from agentwrap.pricing import PriceBook, Usage
+from agentwrap.pricing import PriceBook
 from agentwrap.route.profile import (
     ProfileError,
     load_profile,
     parse_profile_text,
     preset_names,
 )
+from agentwrap.wire.common import Usage
 
 GOOD = """\
 [providers.fast]

@@ -17,13 +17,14 @@ from rich.console import Console
 from textual.widgets import DataTable
 
 from agentwrap import paths
-from agentwrap.pricing import PriceBook, Usage
+from agentwrap.pricing import PriceBook
 from agentwrap.summary import render_summary
 from agentwrap.trace import queries as q
 from agentwrap.trace.live import StoreFollower
 from agentwrap.trace.store import TraceStore
 from agentwrap.tui.app import TopApp
 from agentwrap.tui.widgets import CallDetail, TotalsHeader
+from agentwrap.wire.common import Usage
 from tests.proxy.conftest import running_serve
 from tests.support.fake_anthropic import FakeAnthropic, Reply
 

@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentwrap.pricing import Usage
 from agentwrap.wire import canonical as c
+from agentwrap.wire.common import Usage
 from agentwrap.wire.sse import SSEDecoder
 from agentwrap.wire.translate import _surface
 

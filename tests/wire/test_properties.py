@@ -181,7 +181,7 @@ def answers(draw: st.DrawFn, surface: str) -> c.Response:
         for _ in range(draw(st.integers(0, 3)))
     ]
     content.extend(calls)
-    from agentwrap.pricing import Usage
+    from agentwrap.wire.common import Usage
 
     usage = Usage(
         draw(st.integers(0, 10**6)), draw(st.integers(0, 10**5)), 0, draw(st.integers(0, 10**6))

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from agentwrap.pricing import Usage
 from agentwrap.wire import translate as t
+from agentwrap.wire.common import Usage
 from agentwrap.wire.names import TOOL_NAMES
 from agentwrap.wire.schema import sanitize_for_gemini
 from tests.support.fake_providers import Call, Reply, whole_body

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentwrap.pricing import Usage
+from agentwrap.wire.common import Usage
 from agentwrap.wire.usage import UsageTap
 from tests.support.fake_providers import Call, Reply, stream_bytes, whole_body
 
