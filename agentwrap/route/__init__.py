@@ -4,4 +4,5 @@ profile   the TOML format, discovery, presets, validation (Profile, Provider, lo
 classify  the step kind of a call, from agent hints in agentwrap/agents/*_hints.py (Step)
 features  what rules look at: size, images, thinking, tools, server tools, last outcome
 decide    the decision: rules, routing, fallbacks, budget, sticky main loop (Decision)
+learn     learned routing: failure evidence, Beta posteriors, the chooser and its propensity
 """

@@ -1,0 +1,373 @@
+"""Learned routing: pick the cheapest model whose failure rate is credibly within a tolerance.
+
+Pure functions and small values; no I/O. The store keeps the counts, the profile states the
+policy, and `choose` turns both into a choice with the probability it was made with.
+
+**Evidence.** Per agent × step kind × model, a `Tally` of step outcomes as the agent's next
+request labels them. Only two labels are evidence about the model:
+
+- `succeeded` counts as a success and `failed` as a failure;
+- `interrupted` is counted but is not evidence: a user who stops a tool changed their mind at
+  least as often as they caught a mistake, so it moves neither way;
+- `unknown` (a step with no tool results to read: a final answer, another API surface that
+  carries no error flag) is counted and ignored for the same reason: nothing was observed.
+
+**Posterior.** The failure rate of a model at a step kind is Beta(prior failures + failures,
+prior successes + successes). The prior is pseudo-counts a profile can state
+(`prior = { failures = 1, successes = 9 }`: "expect about 10 %, worth ten steps"); the default
+is one of each, a flat prior. The upper credible bound is the posterior's 95 % quantile,
+computed here from the regularized incomplete beta function (no scipy).
+
+**Choice.** Among the candidates the call can use, ranked by the call's cost on each (an
+unpriced model ranks after every priced one), the cheapest whose upper bound is within
+`max_failure_rate` is chosen. When none is, the *last* candidate the profile lists is used:
+the one its author trusts most, until the evidence shows a cheaper one is good enough.
+With probability `explore` (at most `MAX_EXPLORE`) another candidate, drawn uniformly, is
+tried instead so the evidence keeps coming; never on step kinds in `NO_EXPLORE` (a plan is
+the step that decides what every later step does; it is not the place to experiment).
+
+**Propensity.** Every choice carries the probability the policy gave it (1 − explore for the
+exploited candidate, explore / (k − 1) for each other one, 1 when nothing may explore), so any
+other policy can be evaluated on the recorded history without bias (inverse propensity).
+The sticky main loop is applied after the choice by `decide`: when it keeps the main loop on
+its model whatever was chosen, the final choice was certain and its propensity is 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from random import Random
+
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+INTERRUPTED = "interrupted"
+UNKNOWN = "unknown"
+OUTCOMES = (SUCCEEDED, FAILED, INTERRUPTED, UNKNOWN)
+
+AUTO = "auto"  # the `use` value that asks for learned routing
+LEVEL = 0.95  # the upper credible bound is the posterior's 95 % quantile
+MAX_EXPLORE = 0.2  # exploration stays a small minority of the calls of a step kind
+NO_EXPLORE = ("plan",)  # step kinds that never explore, whatever the profile says
+ANY_AGENT = "any"  # the agent key when the session's agent is not known
+
+
+@dataclass(frozen=True)
+class Prior:
+    """Pseudo-counts of failures and successes before any evidence (a Beta prior)."""
+
+    failures: float = 1.0
+    successes: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (self.failures > 0 and self.successes > 0):
+            raise ValueError("a prior needs failures > 0 and successes > 0 (pseudo-counts)")
+
+    @property
+    def mean(self) -> float:
+        """The failure rate the prior expects."""
+        return self.failures / (self.failures + self.successes)
+
+
+@dataclass(frozen=True)
+class AutoPolicy:
+    """What a profile says about one `use = "auto"` step kind or rule."""
+
+    candidates: tuple[str, ...]  # model aliases; the last one is the trusted default
+    max_failure_rate: float
+    explore: float = 0.0
+    prior: Prior = field(default_factory=Prior)
+
+    def __post_init__(self) -> None:
+        if not self.candidates:
+            raise ValueError("auto routing needs at least one candidate")
+        if not 0.0 < self.max_failure_rate < 1.0:
+            raise ValueError("max_failure_rate must be between 0 and 1 (exclusive)")
+        if not 0.0 <= self.explore <= MAX_EXPLORE:
+            raise ValueError(f"explore must be between 0 and {MAX_EXPLORE}")
+
+    @property
+    def fallback(self) -> str:
+        """The candidate used while no cheaper one is credibly within the tolerance."""
+        return self.candidates[-1]
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Step outcomes counted for one agent × step kind × model."""
+
+    successes: int = 0
+    failures: int = 0
+    interrupted: int = 0
+    unknown: int = 0
+
+    @property
+    def steps(self) -> int:
+        """Steps that are evidence (succeeded or failed)."""
+        return self.successes + self.failures
+
+    def add(self, outcome: str | None, count: int = 1) -> Tally:
+        """This tally with `count` more outcomes of one label (None counts as unknown)."""
+        label = outcome or UNKNOWN
+        if label == SUCCEEDED:
+            return Tally(self.successes + count, self.failures, self.interrupted, self.unknown)
+        if label == FAILED:
+            return Tally(self.successes, self.failures + count, self.interrupted, self.unknown)
+        if label == INTERRUPTED:
+            return Tally(self.successes, self.failures, self.interrupted + count, self.unknown)
+        if label == UNKNOWN:
+            return Tally(self.successes, self.failures, self.interrupted, self.unknown + count)
+        raise ValueError(f"unknown outcome '{outcome}'; known: {', '.join(OUTCOMES)}")
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(
+            self.successes + other.successes,
+            self.failures + other.failures,
+            self.interrupted + other.interrupted,
+            self.unknown + other.unknown,
+        )
+
+
+@dataclass(frozen=True)
+class ArmKey:
+    """What a tally is about: an agent, a step kind and a model id (not an alias: aliases
+    belong to one profile, model ids mean the same thing in every profile of a team)."""
+
+    agent: str
+    step: str
+    model: str
+
+
+class Evidence(Mapping[ArmKey, Tally]):
+    """The tallies of every agent × step kind × model: the input learned routing decides on."""
+
+    def __init__(self, tallies: Mapping[ArmKey, Tally] | None = None) -> None:
+        self._tallies: dict[ArmKey, Tally] = dict(tallies or {})
+
+    def __getitem__(self, key: ArmKey) -> Tally:
+        return self._tallies[key]
+
+    def __iter__(self) -> Iterator[ArmKey]:
+        return iter(self._tallies)
+
+    def __len__(self) -> int:
+        return len(self._tallies)
+
+    def tally(self, agent: str | None, step: str, model: str) -> Tally:
+        """The tally of one arm (empty when nothing was seen)."""
+        return self._tallies.get(ArmKey(agent or ANY_AGENT, step, model), Tally())
+
+    def record(self, agent: str | None, step: str, model: str, outcome: str | None) -> None:
+        """Count one labelled step."""
+        key = ArmKey(agent or ANY_AGENT, step, model)
+        self._tallies[key] = self._tallies.get(key, Tally()).add(outcome)
+
+    def merge(self, other: Iterable[tuple[ArmKey, Tally]]) -> None:
+        """Add another set of tallies to these (an import from a teammate)."""
+        for key, tally in other:
+            self._tallies[key] = self._tallies.get(key, Tally()) + tally
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """The Beta posterior of a failure rate: Beta(alpha, beta) with alpha counting failures."""
+
+    tally: Tally
+    prior: Prior
+
+    @property
+    def alpha(self) -> float:
+        return self.prior.failures + self.tally.failures
+
+    @property
+    def beta(self) -> float:
+        return self.prior.successes + self.tally.successes
+
+    @property
+    def mean(self) -> float:
+        """The expected failure rate."""
+        return self.alpha / (self.alpha + self.beta)
+
+    @property
+    def upper(self) -> float:
+        """The failure rate the model stays under with 95 % credibility."""
+        return beta_quantile(LEVEL, self.alpha, self.beta)
+
+    def describe(self, alias: str) -> str:
+        """ "haiku: 3.1 % failures (≤ 7.9 %, 212 steps)" """
+        if self.tally.steps == 0:
+            return f"{alias}: no outcomes yet (prior ≤ {pct(self.upper)})"
+        rate = self.tally.failures / self.tally.steps
+        return f"{alias}: {pct(rate)} failures (≤ {pct(self.upper)}, {self.tally.steps} steps)"
+
+
+@dataclass(frozen=True)
+class Option:
+    """A candidate the call can use: its alias, the evidence about it, its cost for this call."""
+
+    alias: str
+    tally: Tally
+    cost: float | None  # USD for this call on this model (estimated); None when unpriced
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What learned routing picked, with the probability it was picked with, and why."""
+
+    alias: str
+    propensity: float
+    reason: str
+    exploited: str  # the candidate chosen when not exploring
+    explored: bool = False
+
+
+def pct(rate: float) -> str:
+    """A failure rate as people read it: "3.1 %", "10 %", "0.4 %"."""
+    value = rate * 100
+    if value >= 10 and abs(value - round(value)) < 0.05:
+        return f"{round(value)} %"
+    return f"{value:.1f} %"
+
+
+def ranked(options: Sequence[Option]) -> list[Option]:
+    """The options cheapest first; unpriced after every priced one; ties keep profile order."""
+    order = {o.alias: i for i, o in enumerate(options)}
+    return sorted(options, key=lambda o: (o.cost is None, o.cost or 0.0, order[o.alias]))
+
+
+def exploit(policy: AutoPolicy, options: Sequence[Option]) -> tuple[Option, str]:
+    """The option learned routing settles on with no exploration, and the reason."""
+    if not options:
+        raise ValueError("no candidate can take this call")
+    tolerance = pct(policy.max_failure_rate)
+    checked: list[str] = []
+    for option in ranked(options):
+        post = Posterior(option.tally, policy.prior)
+        if post.upper <= policy.max_failure_rate:
+            head = f"{post.describe(option.alias)} within {tolerance}"
+            if checked:
+                head += "; cheaper: " + "; ".join(checked)
+            return option, head
+        checked.append(f"{post.describe(option.alias)} above {tolerance}")
+    by_alias = {o.alias: o for o in options}
+    trusted = by_alias.get(policy.fallback, options[-1])
+    return trusted, (
+        f"none credibly within {tolerance} → {trusted.alias}, the last candidate: "
+        + "; ".join(checked)
+    )
+
+
+def choose(policy: AutoPolicy, options: Sequence[Option], step: str, rng: Random) -> Choice:
+    """Pick a candidate for one call (see the module docstring); `rng` is the only randomness.
+
+    `options` are the candidates that can take this call, in the profile's order.
+    """
+    best, why = exploit(policy, options)
+    others = [o for o in options if o.alias != best.alias]
+    rate = 0.0 if step in NO_EXPLORE or not others else policy.explore
+    if rate == 0.0:
+        return Choice(best.alias, 1.0, why, best.alias)
+    if rng.random() < rate:
+        tried = others[rng.randrange(len(others))]
+        propensity = rate / len(others)
+        post = Posterior(tried.tally, policy.prior)
+        return Choice(
+            tried.alias,
+            propensity,
+            f"explore (p = {propensity:.3g}): {post.describe(tried.alias)}; "
+            f"otherwise {best.alias}: {why}",
+            best.alias,
+            explored=True,
+        )
+    return Choice(best.alias, 1.0 - rate, why, best.alias)
+
+
+# ---------------------------------------------------------------- the Beta distribution
+
+_EPS = 1e-14
+_TINY = 1e-300
+_MAX_TERMS = 500
+
+
+def _log_beta(a: float, b: float) -> float:
+    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+
+
+def _continued_fraction(a: float, b: float, x: float) -> float:
+    """The continued fraction of I_x(a, b), evaluated by the modified Lentz method.
+
+    Converges quickly for x < (a + 1) / (a + b + 2); `betainc` uses the symmetry
+    I_x(a, b) = 1 − I_{1−x}(b, a) for the other side.
+    """
+
+    def guard(v: float) -> float:
+        return v if abs(v) > _TINY else _TINY
+
+    numerator_c = 1.0
+    denominator_d = 1.0 / guard(1.0 - (a + b) * x / (a + 1.0))
+    result = denominator_d
+    for m in range(1, _MAX_TERMS + 1):
+        # Even term: m (b − m) x / ((a + 2m − 1)(a + 2m)).
+        term = m * (b - m) * x / ((a + 2 * m - 1.0) * (a + 2 * m))
+        denominator_d = 1.0 / guard(1.0 + term * denominator_d)
+        numerator_c = guard(1.0 + term / numerator_c)
+        result *= denominator_d * numerator_c
+        # Odd term: −(a + m)(a + b + m) x / ((a + 2m)(a + 2m + 1)).
+        term = -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1.0))
+        denominator_d = 1.0 / guard(1.0 + term * denominator_d)
+        numerator_c = guard(1.0 + term / numerator_c)
+        step = denominator_d * numerator_c
+        result *= step
+        if abs(step - 1.0) < _EPS:
+            break
+    return result
+
+
+def betainc(a: float, b: float, x: float) -> float:
+    """The regularized incomplete beta function I_x(a, b): the CDF of Beta(a, b) at x."""
+    if a <= 0 or b <= 0:
+        raise ValueError("Beta parameters must be positive")
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = a * math.log(x) + b * math.log1p(-x) - _log_beta(a, b)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _continued_fraction(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _continued_fraction(b, a, 1.0 - x) / b
+
+
+def _beta_pdf(a: float, b: float, x: float) -> float:
+    return math.exp((a - 1.0) * math.log(x) + (b - 1.0) * math.log1p(-x) - _log_beta(a, b))
+
+
+@lru_cache(maxsize=4096)
+def beta_quantile(q: float, a: float, b: float) -> float:
+    """The x with I_x(a, b) = q: Newton's method kept inside a shrinking bisection bracket."""
+    if not 0.0 <= q <= 1.0:
+        raise ValueError("a quantile's probability must be between 0 and 1")
+    if a <= 0 or b <= 0:
+        raise ValueError("Beta parameters must be positive")
+    if q == 0.0:
+        return 0.0
+    if q == 1.0:
+        return 1.0
+    low, high = 0.0, 1.0
+    x = a / (a + b)
+    for _ in range(200):
+        error = betainc(a, b, x) - q
+        if abs(error) < 1e-12:
+            return x
+        if error > 0:
+            high = x
+        else:
+            low = x
+        density = _beta_pdf(a, b, x)
+        guess = x - error / density if density > 0 else -1.0
+        # A Newton step that leaves the bracket (or barely moves it) falls back to bisection.
+        x = guess if low < guess < high else (low + high) / 2.0
+        if high - low <= 1e-15 * high:  # relative: tiny quantiles need tiny brackets
+            break
+    return x
