@@ -15,8 +15,10 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from agentwrap.trace import queries as q
+from agentwrap import fmt
+from agentwrap.trace.queries import session_ledger
 from agentwrap.trace.store import TraceStore
+from agentwrap.trace.tally import Ledger, Tally
 
 # Below this console width the tables drop the per-token-kind columns.
 COMPACT_WIDTH = 100
@@ -25,7 +27,7 @@ COMPACT_WIDTH = 100
 def summary_json(store: TraceStore, session_id: str) -> dict[str, Any]:
     """The session's summary as plain data: totals, per-model and per-step rows, unpriced reasons."""
     session = store.session(session_id)
-    ledger = q.session_ledger(store, session_id)
+    ledger = session_ledger(store, session_id)
     return {
         "session_id": session_id,
         "agent": session.get("agent") if session else None,
@@ -52,7 +54,7 @@ def render_summary(store: TraceStore, session_id: str) -> SessionSummary:
     return SessionSummary(
         session_id=session_id,
         session=store.session(session_id),
-        ledger=q.session_ledger(store, session_id),
+        ledger=session_ledger(store, session_id),
     )
 
 
@@ -66,7 +68,7 @@ def _duration(session: dict[str, Any] | None) -> float | None:
 class SessionSummary:
     """A Rich renderable; the layout is chosen from the width it is printed at."""
 
-    def __init__(self, session_id: str, session: dict[str, Any] | None, ledger: q.Ledger) -> None:
+    def __init__(self, session_id: str, session: dict[str, Any] | None, ledger: Ledger) -> None:
         self.session_id = session_id
         self.session = session
         self.ledger = ledger
@@ -106,28 +108,29 @@ class SessionSummary:
             text.append("demo, simulated providers", style="magenta")
         duration = _duration(self.session)
         if duration is not None:
-            text.append(f" · {q.fmt_duration(duration)}")
+            text.append(f" · {fmt.duration(duration)}")
         text.append(f" · {total.calls} call{'s' if total.calls != 1 else ''}")
+        amount, note = fmt.cost(total)
         if total.priced_calls:
             text.append(" · cost ")
-            text.append(q.fmt_usd(total.cost_usd), style="bold")
-            if total.unpriced_calls:
-                text.append(f" +{total.unpriced_calls} unpriced", style="yellow")
+            text.append(amount, style="bold")
+            if note:
+                text.append(f" {note}", style="yellow")
         elif total.unpriced_calls:
             text.append(" · cost ")
-            text.append("unpriced", style="yellow")
+            text.append(amount, style="yellow")
         if total.baseline_calls:
-            text.append(f" vs {q.fmt_usd(total.baseline_usd)} baseline")
+            text.append(f" vs {fmt.baseline(total)} baseline")
         saved = total.saved_usd
         if saved is not None:
             text.append(" · ")
-            text.append(q.fmt_saving(total), style="bold green" if saved > 0 else "bold")
+            text.append(fmt.saving(total), style="bold green" if saved > 0 else "bold")
         return text
 
     def _table(
         self,
         label: str,
-        rows: list[tuple[str, q.Tally]],
+        rows: list[tuple[str, Tally]],
         compact: bool,
         notes: dict[str, int],
         model_rows: bool,
@@ -145,30 +148,30 @@ class SessionSummary:
         table.add_column(label, footer="total", no_wrap=True)
         table.add_column("calls", justify="right", footer=str(total.calls))
         if compact:
-            table.add_column("tokens", justify="right", footer=q.fmt_tokens(total.tokens))
+            table.add_column("tokens", justify="right", footer=fmt.tokens(total.tokens))
         else:
-            table.add_column("input", justify="right", footer=q.fmt_tokens(total.input_tokens))
-            table.add_column("output", justify="right", footer=q.fmt_tokens(total.output_tokens))
+            table.add_column("input", justify="right", footer=fmt.tokens(total.input_tokens))
+            table.add_column("output", justify="right", footer=fmt.tokens(total.output_tokens))
             table.add_column(
-                "cache write", justify="right", footer=q.fmt_tokens(total.cache_write_tokens)
+                "cache write", justify="right", footer=fmt.tokens(total.cache_write_tokens)
             )
             table.add_column(
-                "cache read", justify="right", footer=q.fmt_tokens(total.cache_read_tokens)
+                "cache read", justify="right", footer=fmt.tokens(total.cache_read_tokens)
             )
         table.add_column("cost", justify="right", footer=self._cost(total, None, notes))
         if not compact:
             table.add_column("baseline", justify="right", footer=self._baseline(total))
         table.add_column("saving", justify="right", footer=self._saving(total))
         for name, tally in rows:
-            cells: list[Any] = [q.short_model(name) if model_rows else name, str(tally.calls)]
+            cells: list[Any] = [fmt.model(name) if model_rows else name, str(tally.calls)]
             if compact:
-                cells.append(q.fmt_tokens(tally.tokens))
+                cells.append(fmt.tokens(tally.tokens))
             else:
                 cells += [
-                    q.fmt_tokens(tally.input_tokens),
-                    q.fmt_tokens(tally.output_tokens),
-                    q.fmt_tokens(tally.cache_write_tokens),
-                    q.fmt_tokens(tally.cache_read_tokens),
+                    fmt.tokens(tally.input_tokens),
+                    fmt.tokens(tally.output_tokens),
+                    fmt.tokens(tally.cache_write_tokens),
+                    fmt.tokens(tally.cache_read_tokens),
                 ]
             cells.append(self._cost(tally, name if model_rows else None, notes))
             if not compact:
@@ -177,33 +180,19 @@ class SessionSummary:
             table.add_row(*cells)
         return table
 
-    def _cost(self, tally: q.Tally, model: str | None, notes: dict[str, int]) -> Text:
-        if not tally.unpriced_calls:
-            return Text(q.fmt_usd(tally.cost_usd) if tally.priced_calls else "—")
+    def _cost(self, tally: Tally, model: str | None, notes: dict[str, int]) -> Text:
         mark = ""
-        if model is not None and model in self.ledger.unpriced_reasons:
-            mark = _mark(notes.setdefault(model, len(notes) + 1))
-        if not tally.priced_calls:
-            return Text(f"unpriced{mark}", style="yellow")
-        # Part priced, part not: the priced sum, flagged as a lower bound.
-        text = Text(q.fmt_usd(tally.cost_usd))
-        text.append(f" +{tally.unpriced_calls} unpriced{mark}", style="yellow")
-        return text
+        if tally.unpriced_calls and model is not None and model in self.ledger.unpriced_reasons:
+            mark = fmt.mark(notes.setdefault(model, len(notes) + 1))
+        return cost_text(tally, mark)
 
     @staticmethod
-    def _baseline(tally: q.Tally) -> str:
-        return q.fmt_usd(tally.baseline_usd) if tally.baseline_calls else "—"
+    def _baseline(tally: Tally) -> str:
+        return fmt.baseline(tally)
 
     @staticmethod
-    def _saving(tally: q.Tally) -> Text:
-        saved, pct = tally.saved_usd, tally.saved_pct
-        if saved is None:
-            return Text("—", style="dim")
-        value = q.fmt_usd(saved)
-        if pct is not None:
-            value += f" ({pct:.0f}%)"
-        style = "green" if saved > 0 else "red" if saved < 0 else ""
-        return Text(value, style=style)
+    def _saving(tally: Tally) -> Text:
+        return saved_text(tally)
 
     def _outcomes(self) -> Text:
         total = self.ledger.total
@@ -231,7 +220,7 @@ class SessionSummary:
             )
             if total.steps_interrupted:
                 text.append(f", {total.steps_interrupted} interrupted", style="yellow")
-        would = q.fmt_would(total)
+        would = fmt.would(total)
         if would:
             text.append(f" · observe mode: {would} on {total.would_calls} calls", style="cyan")
         if total.compared_calls and total.uncompared_calls:
@@ -249,7 +238,8 @@ class SessionSummary:
         for model, number in sorted(notes.items(), key=lambda kv: kv[1]):
             if text:
                 text.append("\n")
-            text.append(f"{_mark(number)} {model}: {self.ledger.unpriced_reasons[model]}")
+            reason = self.ledger.unpriced_reasons[model]
+            text.append(f"{fmt.mark(number)} {model}: {reason}")
         return text
 
     def _details(self) -> Text:
@@ -261,11 +251,31 @@ class SessionSummary:
         return text
 
 
-_MARKS = "*†‡§¶"
+def cost_text(sums: fmt.Sums, mark: str = "") -> Text:
+    """A cost cell: the priced sum, with the unpriced calls (and their footnote mark) named in
+    yellow; never $0 for calls without a price."""
+    amount, note = fmt.cost(sums)
+    if note:
+        # Part priced, part not: the priced sum, flagged as a lower bound.
+        text = Text(amount)
+        text.append(f" {note}{mark}", style="yellow")
+        return text
+    if amount == fmt.UNPRICED:
+        return Text(f"{amount}{mark}", style="yellow")
+    return Text(amount)
 
 
-def _mark(number: int) -> str:
-    return _MARKS[number - 1] if number <= len(_MARKS) else f"[{number}]"
+def saved_text(sums: fmt.Sums) -> Text:
+    """A saving cell, '$1.20 (42%)': green when routing saved money, red when it cost more."""
+    saved = sums.saved_usd
+    if saved is None:
+        return Text(fmt.MISSING, style="dim")
+    return Text(fmt.saved(sums), style=money_style(saved))
+
+
+def money_style(saved: float) -> str:
+    """Green for a saving, red for an extra cost, plain for neither."""
+    return "green" if saved > 0 else "red" if saved < 0 else ""
 
 
 def _box() -> Any:

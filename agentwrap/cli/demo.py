@@ -35,11 +35,11 @@ def _panel_mode(no_panel: bool) -> str:
 
 
 def _fmt_line(line: CallLine) -> str:
-    from agentwrap.trace import queries as q
+    from agentwrap import fmt
 
     row = line.fields
-    asked = q.short_model(row.get("requested_model"))
-    used = q.short_model(row.get("model"))
+    asked = fmt.model(row.get("requested_model"))
+    used = fmt.model(row.get("model"))
     target = asked if used == asked else f"{asked} → {used}"
     attempts = row.get("attempts") or []
     if len(attempts) > 1:
@@ -52,12 +52,12 @@ def _fmt_line(line: CallLine) -> str:
         )
     tokens = (row.get("input_tokens") or 0) + (row.get("cache_read_tokens") or 0)
     tokens += row.get("cache_creation_tokens") or 0
-    cost = q.fmt_usd(row.get("cost_usd"))
+    cost = fmt.usd(row.get("cost_usd"))
     api = row.get("provider_api")
     via = f" via {api}" if api and api != "anthropic" else ""
     return (
         f"{line.at:7.1f}s  {row.get('step') or '?':<10} {target}{via}  "
-        f"{q.fmt_tokens(tokens)} in · {q.fmt_tokens(row.get('output_tokens'))} out  {cost}"
+        f"{fmt.tokens(tokens)} in · {fmt.tokens(row.get('output_tokens'))} out  {cost}"
     )
 
 

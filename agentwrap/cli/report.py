@@ -21,9 +21,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from agentwrap import paths
+from agentwrap import fmt, paths
 from agentwrap.cli.main import app
-from agentwrap.trace import queries as q
+from agentwrap.summary import cost_text, money_style, saved_text
 from agentwrap.trace.report import (
     GROUPINGS,
     KEY_LABELS,
@@ -33,6 +33,7 @@ from agentwrap.trace.report import (
     report_json,
 )
 from agentwrap.trace.store import TraceStore
+from agentwrap.trace.tally import Tally
 
 # Below this width: calls, tokens, cost, saving (and would-cost) only.
 COMPACT_WIDTH = 110
@@ -174,7 +175,7 @@ def _table(report: Report, compact: bool, notes: dict[str, int], width: int) -> 
         table.add_column("agent", footer="", no_wrap=True)
     table.add_column("calls", justify="right", footer=str(total.calls), no_wrap=True)
     if compact:
-        table.add_column("tokens", justify="right", footer=q.fmt_tokens(total.tokens), no_wrap=True)
+        table.add_column("tokens", justify="right", footer=fmt.tokens(total.tokens), no_wrap=True)
     else:
         for name, attr in (
             ("input", "input_tokens"),
@@ -183,23 +184,23 @@ def _table(report: Report, compact: bool, notes: dict[str, int], width: int) -> 
             ("cache read", "cache_read_tokens"),
         ):
             table.add_column(
-                name, justify="right", footer=q.fmt_tokens(getattr(total, attr)), no_wrap=True
+                name, justify="right", footer=fmt.tokens(getattr(total, attr)), no_wrap=True
             )
     model_rows = report.grouping == "model"
     table.add_column("cost", justify="right", footer=_cost(total, None, report, notes))
     if not compact:
-        table.add_column("baseline", justify="right", footer=_baseline(total), no_wrap=True)
+        table.add_column("baseline", justify="right", footer=fmt.baseline(total), no_wrap=True)
         table.add_column("saved", justify="right", footer=_saved_usd(total), no_wrap=True)
         table.add_column("saved %", justify="right", footer=_saved_pct(total), no_wrap=True)
     else:
-        table.add_column("saving", justify="right", footer=_saving(total), no_wrap=True)
+        table.add_column("saving", justify="right", footer=saved_text(total), no_wrap=True)
     if would:
         # Compact: a two-line header, so the column is only as wide as its numbers.
         header = "would\ncost" if compact else "would cost"
         table.add_column(header, justify="right", footer=_would(total), no_wrap=True)
     for row in report.rows:
         t = row.tally
-        key = q.short_model(row.key) if model_rows else row.key
+        key = fmt.model(row.key) if model_rows else row.key
         cells: list[Any] = [key]
         if by_session:
             session = row.session or {}
@@ -209,19 +210,19 @@ def _table(report: Report, compact: bool, notes: dict[str, int], width: int) -> 
             cells.append(agent)
         cells.append(str(t.calls))
         if compact:
-            cells.append(q.fmt_tokens(t.tokens))
+            cells.append(fmt.tokens(t.tokens))
         else:
             cells += [
-                q.fmt_tokens(t.input_tokens),
-                q.fmt_tokens(t.output_tokens),
-                q.fmt_tokens(t.cache_write_tokens),
-                q.fmt_tokens(t.cache_read_tokens),
+                fmt.tokens(t.input_tokens),
+                fmt.tokens(t.output_tokens),
+                fmt.tokens(t.cache_write_tokens),
+                fmt.tokens(t.cache_read_tokens),
             ]
         cells.append(_cost(t, row.key if model_rows else None, report, notes))
         if not compact:
-            cells += [_baseline(t), _saved_usd(t), _saved_pct(t)]
+            cells += [fmt.baseline(t), _saved_usd(t), _saved_pct(t)]
         else:
-            cells.append(_saving(t))
+            cells.append(saved_text(t))
         if would:
             cells.append(_would(t))
         table.add_row(*cells)
@@ -252,56 +253,31 @@ def _width(cell: Any) -> int:
     return max(cell_len(line) for line in text.split("\n"))
 
 
-def _cost(tally: q.Tally, model: str | None, report: Report, notes: dict[str, int]) -> Text:
-    if not tally.unpriced_calls:
-        return Text(q.fmt_usd(tally.cost_usd) if tally.priced_calls else "—")
+def _cost(tally: Tally, model: str | None, report: Report, notes: dict[str, int]) -> Text:
     mark = ""
-    if model is not None and model in report.unpriced_reasons:
-        mark = _mark(notes.setdefault(model, len(notes) + 1))
-    if not tally.priced_calls:
-        return Text(f"unpriced{mark}", style="yellow")
-    # Part priced, part not: the priced sum is a lower bound, so the unpriced calls are named.
-    text = Text(q.fmt_usd(tally.cost_usd))
-    text.append(f" +{tally.unpriced_calls} unpriced{mark}", style="yellow")
-    return text
+    if tally.unpriced_calls and model is not None and model in report.unpriced_reasons:
+        mark = fmt.mark(notes.setdefault(model, len(notes) + 1))
+    return cost_text(tally, mark)
 
 
-def _baseline(tally: q.Tally) -> str:
-    return q.fmt_usd(tally.baseline_usd) if tally.baseline_calls else "—"
-
-
-def _style(saved: float) -> str:
-    return "green" if saved > 0 else "red" if saved < 0 else ""
-
-
-def _saved_usd(tally: q.Tally) -> Text:
+def _saved_usd(tally: Tally) -> Text:
     saved = tally.saved_usd
     if saved is None:
-        return Text("—", style="dim")
-    return Text(q.fmt_usd(saved), style=_style(saved))
+        return Text(fmt.MISSING, style="dim")
+    return Text(fmt.usd(saved), style=money_style(saved))
 
 
-def _saved_pct(tally: q.Tally) -> Text:
+def _saved_pct(tally: Tally) -> Text:
     saved, pct = tally.saved_usd, tally.saved_pct
     if saved is None or pct is None:
-        return Text("—", style="dim")
-    return Text(f"{pct:.0f}%", style=_style(saved))
+        return Text(fmt.MISSING, style="dim")
+    return Text(f"{pct:.0f}%", style=money_style(saved))
 
 
-def _saving(tally: q.Tally) -> Text:
-    saved, pct = tally.saved_usd, tally.saved_pct
-    if saved is None:
-        return Text("—", style="dim")
-    value = q.fmt_usd(saved)
-    if pct is not None:
-        value += f" ({pct:.0f}%)"
-    return Text(value, style=_style(saved))
-
-
-def _would(tally: q.Tally) -> Text:
+def _would(tally: Tally) -> Text:
     if not tally.would_calls:
-        return Text("—", style="dim")
-    return Text(q.fmt_usd(tally.would_cost_usd), style="cyan")
+        return Text(fmt.MISSING, style="dim")
+    return Text(fmt.usd(tally.would_cost_usd), style="cyan")
 
 
 def _notes(report: Report, notes: dict[str, int]) -> Text | None:
@@ -318,21 +294,14 @@ def _notes(report: Report, notes: dict[str, int]) -> Text | None:
             f"{total.unpriced_calls} unpriced call{'s' if total.unpriced_calls != 1 else ''}: "
             "cost shown for priced calls only (see: agentwrap report model)"
         )
-    would = q.fmt_would(total)
+    would = fmt.would(total)
     if would:
         lines.append(f"observe mode: {would} on {total.would_calls} calls")
     for model, number in sorted(notes.items(), key=lambda kv: kv[1]):
-        lines.append(f"{_mark(number)} {model}: {report.unpriced_reasons[model]}")
+        lines.append(f"{fmt.mark(number)} {model}: {report.unpriced_reasons[model]}")
     if report.demo_sessions_left_out:
         n = report.demo_sessions_left_out
         lines.append(f"{n} demo session{'s' if n != 1 else ''} left out; add --demo to include")
     if not lines:
         return None
     return Text("\n".join(lines), style="dim")
-
-
-_MARKS = "*†‡§¶"
-
-
-def _mark(number: int) -> str:
-    return _MARKS[number - 1] if number <= len(_MARKS) else f"[{number}]"

@@ -9,7 +9,7 @@ The agentwrap session comes from AGENTWRAP_SESSION_ID (the launcher sets it for 
 and its children); without it, a call whose thread id is Claude Code's session id is looked up.
 
 It runs after every message, so it must be fast and quiet: `python -m agentwrap.cli.statusline`
-imports only sqlite3 and the query module (no typer, Rich or Textual), opens the store
+imports only sqlite3, the query module and the formatter (no typer, Rich or Textual), opens the store
 read-only (no migration, no lock), and prints a sane line on any failure, exiting 0.
 """
 
@@ -64,6 +64,7 @@ def statusline_text(
     db_path: Path, claude: dict[str, Any] | None = None, color: bool = False
 ) -> str:
     """The line for the current session: last step's model, cost, saving against the baseline."""
+    from agentwrap import fmt
     from agentwrap.trace import queries as q
 
     claude = claude or {}
@@ -89,27 +90,26 @@ def statusline_text(
     total = ledger.total
     requested, used = last.get("requested_model"), last.get("model")
     if used and requested and used != requested:
-        before, after = q.route_names(q.short_model(requested), q.short_model(used))
+        before, after = fmt.route(requested, used)
         model = f"{before}→{_paint(after, 'model', color)}"
     else:
-        model = _paint(q.short_model(used or requested), "model", color)
+        model = _paint(fmt.model(used or requested), "model", color)
     step = f" ({last['step']})" if last.get("step") else ""
     parts = [f"{label}: {model}{step}"]
-    if total.priced_calls:
-        cost = q.fmt_usd(total.cost_usd)
-        if total.unpriced_calls:
-            cost += _paint(f" +{total.unpriced_calls} unpriced", "warn", color)
-    elif total.unpriced_calls:
-        cost = _paint("unpriced", "warn", color)
-    else:
-        cost = "$—"
-    parts.append(cost)
+    amount, note = fmt.cost(total)
+    if note:
+        amount += _paint(f" {note}", "warn", color)
+    elif amount == fmt.UNPRICED:
+        amount = _paint(amount, "warn", color)
+    elif amount == fmt.MISSING:
+        amount = f"${amount}"  # a money slot even before the first priced call
+    parts.append(amount)
     saved, pct = total.saved_usd, total.saved_pct
     if saved is not None and pct is not None:
         if saved >= 0:
-            parts.append(_paint(f"saved {q.fmt_usd(saved)} ({pct:.0f}%)", "saved", color))
+            parts.append(_paint(f"saved {fmt.usd(saved)} ({pct:.0f}%)", "saved", color))
         else:
-            parts.append(_paint(f"+{q.fmt_usd(-saved)} ({-pct:.0f}%) over baseline", "warn", color))
+            parts.append(_paint(f"+{fmt.usd(-saved)} ({-pct:.0f}%) over baseline", "warn", color))
     would = total.would_save_pct
     if would is not None:
         parts.append(f"routing would save {would:.0f}%")

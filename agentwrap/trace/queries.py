@@ -1,339 +1,34 @@
-"""Read-side queries over the trace store: totals, per-model and per-step splits, savings.
+"""Read-side queries over the trace store: a session's calls, its totals, the last step.
 
-Every reader (the live panel, the statusline, the end-of-session summary) folds call rows
-through one `Ledger`, so the three always agree. The ledger is incremental: `upsert` a call
-row again when it changes and only that call's old contribution is replaced, which is what
-lets the panel follow thousands of calls without re-summing them on every event.
-
-Money rules, applied everywhere:
-- a call's cost is `cost_usd`; None means *unpriced* (or not finished), never $0;
-- a call's baseline cost is `baseline_cost_usd`; when the proxy left it empty but the call
-  ran on its baseline model (the requested one by default) the baseline is the cost itself;
-- savings are computed only over calls where both cost and baseline cost are known, and the
-  number of calls left out is reported next to them.
-
-The small `fmt_*` helpers at the end format numbers the same way for every reader.
+The SQL lives here; the sums are `agentwrap.trace.tally` (one `Ledger` for every reader, so
+the panel, the statusline and the summary always agree) and the way they are written out is
+`agentwrap.fmt`.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import sqlite3
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
+from agentwrap.processes import pid_alive
 from agentwrap.trace.store import TraceStore, row_to_dict
+from agentwrap.trace.tally import OK, STREAMING, Ledger, Tally, ledger_of
 
 # Queries take an open TraceStore, or a bare (e.g. read-only) sqlite3 connection to one.
 Source = TraceStore | sqlite3.Connection
 
 
-def _conn(source: Source) -> sqlite3.Connection:
+def connection(source: Source) -> sqlite3.Connection:
+    """The sqlite3 connection behind a source."""
     return source.conn if isinstance(source, TraceStore) else source
 
 
 def session_calls(source: Source, session_id: str) -> list[dict[str, Any]]:
     """Every call row of a session, in start order."""
-    rows = _conn(source).execute(
+    rows = connection(source).execute(
         "SELECT * FROM calls WHERE session_id = ? ORDER BY started_at, seq", (session_id,)
     )
     return [row_to_dict(r) for r in rows]
-
-
-# Call statuses as the recorder writes them.
-STREAMING = "streaming"
-OK = "ok"
-ERROR_STATUSES = frozenset({"error", "proxy_error"})
-ABORTED = "aborted"
-REFUSED = "refused"
-
-UNKNOWN_STEP = "unknown"
-UNKNOWN_MODEL = "?"
-
-
-def attempts_of(call: dict[str, Any]) -> list[Any]:
-    """The call's attempts as a list, whatever shape the row holds."""
-    attempts = call.get("attempts")
-    return attempts if isinstance(attempts, list) else []
-
-
-def is_unpriced(call: dict[str, Any]) -> bool:
-    """True when the call has usage or a finished state but no price (shown as 'unpriced')."""
-    if call.get("cost_usd") is not None:
-        return False
-    if call.get("unpriced_reason"):
-        return True
-    return call.get("status") == OK
-
-
-def effective_baseline(call: dict[str, Any]) -> float | None:
-    """The call's baseline cost in USD, or None when it is not known."""
-    baseline = call.get("baseline_cost_usd")
-    if baseline is not None:
-        return float(baseline)
-    cost = call.get("cost_usd")
-    if cost is None:
-        return None
-    used = call.get("model")
-    baseline_model = call.get("baseline_model") or call.get("requested_model")
-    # A call that ran on the baseline model cost exactly the baseline.
-    if used and baseline_model and used == baseline_model:
-        return float(cost)
-    return None
-
-
-def model_key(call: dict[str, Any]) -> str:
-    """The model a call is counted under: the model used, else the one requested."""
-    return call.get("model") or call.get("requested_model") or UNKNOWN_MODEL
-
-
-def step_key(call: dict[str, Any]) -> str:
-    """The step kind a call is counted under."""
-    return call.get("step") or UNKNOWN_STEP
-
-
-@dataclass
-class Tally:
-    """Sums over a set of calls. Tallies add and subtract, so a ledger can replace one call."""
-
-    calls: int = 0
-    ok: int = 0
-    streaming: int = 0
-    failed: int = 0
-    aborted: int = 0
-    refused: int = 0
-    fallbacks: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_write_tokens: int = 0
-    cache_read_tokens: int = 0
-    cost_usd: float = 0.0
-    priced_calls: int = 0
-    unpriced_calls: int = 0
-    baseline_usd: float = 0.0
-    baseline_calls: int = 0
-    # Cost and baseline over the calls where both are known: what savings are computed on.
-    compared_calls: int = 0
-    compared_cost_usd: float = 0.0
-    compared_baseline_usd: float = 0.0
-    # Observe mode: what routing would have cost, over calls where that and the cost are known.
-    would_calls: int = 0
-    would_cost_usd: float = 0.0
-    would_actual_usd: float = 0.0
-    # Step outcomes, learned from the agent's next request (its tool results).
-    steps_succeeded: int = 0
-    steps_failed: int = 0
-    steps_interrupted: int = 0
-    first_started: float | None = None
-    last_finished: float | None = None
-
-    @classmethod
-    def of_call(cls, call: dict[str, Any]) -> Tally:
-        """The contribution of one call row."""
-        t = cls(calls=1)
-        status = call.get("status")
-        if status == OK:
-            t.ok = 1
-        elif status == STREAMING:
-            t.streaming = 1
-        elif status in ERROR_STATUSES:
-            t.failed = 1
-        elif status == ABORTED:
-            t.aborted = 1
-        elif status == REFUSED:
-            t.refused = 1
-        if len(attempts_of(call)) > 1:
-            t.fallbacks = 1
-        outcome = call.get("outcome")
-        if outcome == "succeeded":
-            t.steps_succeeded = 1
-        elif outcome == "failed":
-            t.steps_failed = 1
-        elif outcome == "interrupted":
-            t.steps_interrupted = 1
-        t.input_tokens = int(call.get("input_tokens") or 0)
-        t.output_tokens = int(call.get("output_tokens") or 0)
-        t.cache_write_tokens = int(call.get("cache_creation_tokens") or 0)
-        t.cache_read_tokens = int(call.get("cache_read_tokens") or 0)
-        cost = call.get("cost_usd")
-        if cost is not None:
-            t.cost_usd = float(cost)
-            t.priced_calls = 1
-        elif is_unpriced(call):
-            t.unpriced_calls = 1
-        baseline = effective_baseline(call)
-        if baseline is not None:
-            t.baseline_usd = baseline
-            t.baseline_calls = 1
-            if cost is not None:
-                t.compared_calls = 1
-                t.compared_cost_usd = float(cost)
-                t.compared_baseline_usd = baseline
-        would = call.get("would_cost_usd")
-        if would is not None and cost is not None:
-            t.would_calls = 1
-            t.would_cost_usd = float(would)
-            t.would_actual_usd = float(cost)
-        started = call.get("started_at")
-        if started is not None:
-            t.first_started = float(started)
-            total_ms = call.get("total_ms")
-            if total_ms is not None:
-                t.last_finished = float(started) + float(total_ms) / 1000.0
-        return t
-
-    def add(self, other: Tally, sign: int = 1) -> None:
-        """Add (sign=1) or remove (sign=-1) another tally's sums in place."""
-        for name in _SUMMED:
-            setattr(self, name, getattr(self, name) + sign * getattr(other, name))
-        if sign > 0:
-            # Time bounds only grow; a replaced call keeps the old bound (harmless, rare).
-            if other.first_started is not None and (
-                self.first_started is None or other.first_started < self.first_started
-            ):
-                self.first_started = other.first_started
-            if other.last_finished is not None and (
-                self.last_finished is None or other.last_finished > self.last_finished
-            ):
-                self.last_finished = other.last_finished
-
-    @property
-    def tokens(self) -> int:
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_write_tokens
-            + self.cache_read_tokens
-        )
-
-    @property
-    def saved_usd(self) -> float | None:
-        """Baseline minus cost over the compared calls; None when no call can be compared."""
-        if not self.compared_calls:
-            return None
-        return self.compared_baseline_usd - self.compared_cost_usd
-
-    @property
-    def saved_pct(self) -> float | None:
-        """The saving as a percentage of the compared baseline; None when not computable."""
-        saved = self.saved_usd
-        if saved is None or self.compared_baseline_usd <= 0:
-            return None
-        return 100.0 * saved / self.compared_baseline_usd
-
-    @property
-    def would_save_pct(self) -> float | None:
-        """Observe mode: the share of the actual cost routing would have saved."""
-        if not self.would_calls or self.would_actual_usd <= 0:
-            return None
-        return 100.0 * (self.would_actual_usd - self.would_cost_usd) / self.would_actual_usd
-
-    @property
-    def uncompared_calls(self) -> int:
-        """Finished calls left out of the savings (cost or baseline unknown)."""
-        return max(0, self.calls - self.streaming - self.refused - self.compared_calls)
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready view, money rounded to 1e-6 USD."""
-        out: dict[str, Any] = {name: getattr(self, name) for name in _SUMMED}
-        for name in ("cost_usd", "baseline_usd", "compared_cost_usd", "compared_baseline_usd"):
-            out[name] = round(out[name], 6)
-        saved = self.saved_usd
-        pct = self.saved_pct
-        out["saved_usd"] = None if saved is None else round(saved, 6)
-        out["saved_pct"] = None if pct is None else round(pct, 2)
-        for name in ("would_cost_usd", "would_actual_usd"):
-            out[name] = round(out[name], 6)
-        would = self.would_save_pct
-        out["would_save_pct"] = None if would is None else round(would, 2)
-        out["tokens"] = self.tokens
-        return out
-
-
-_SUMMED = [
-    "steps_succeeded",
-    "steps_failed",
-    "steps_interrupted",
-    "calls",
-    "ok",
-    "streaming",
-    "failed",
-    "aborted",
-    "refused",
-    "fallbacks",
-    "input_tokens",
-    "output_tokens",
-    "cache_write_tokens",
-    "cache_read_tokens",
-    "cost_usd",
-    "priced_calls",
-    "unpriced_calls",
-    "baseline_usd",
-    "baseline_calls",
-    "compared_calls",
-    "compared_cost_usd",
-    "compared_baseline_usd",
-    "would_calls",
-    "would_cost_usd",
-    "would_actual_usd",
-]
-
-
-@dataclass
-class Ledger:
-    """Running totals over call rows, updated in place as calls change."""
-
-    total: Tally = field(default_factory=Tally)
-    by_model: dict[str, Tally] = field(default_factory=dict)
-    by_step: dict[str, Tally] = field(default_factory=dict)
-    # Per call: its current contribution and the group keys it is counted under.
-    _calls: dict[str, tuple[Tally, str, str]] = field(default_factory=dict)
-    # Unpriced reasons by model, for footnotes.
-    unpriced_reasons: dict[str, str] = field(default_factory=dict)
-
-    def upsert(self, call: dict[str, Any]) -> None:
-        """Count a new call row, or replace the contribution of a call seen before."""
-        call_id = call["id"]
-        old = self._calls.get(call_id)
-        if old is not None:
-            tally, model, step = old
-            self.total.add(tally, -1)
-            self.by_model[model].add(tally, -1)
-            self.by_step[step].add(tally, -1)
-        tally = Tally.of_call(call)
-        model, step = model_key(call), step_key(call)
-        self.total.add(tally)
-        self.by_model.setdefault(model, Tally()).add(tally)
-        self.by_step.setdefault(step, Tally()).add(tally)
-        self._calls[call_id] = (tally, model, step)
-        if call.get("cost_usd") is None and call.get("unpriced_reason"):
-            self.unpriced_reasons.setdefault(model, str(call["unpriced_reason"]))
-        # Groups emptied by a call that changed model (routed) disappear.
-        if old is not None:
-            for groups, key in ((self.by_model, old[1]), (self.by_step, old[2])):
-                if groups[key].calls == 0:
-                    del groups[key]
-
-    def __len__(self) -> int:
-        return len(self._calls)
-
-    def models(self) -> list[tuple[str, Tally]]:
-        """Per-model tallies, most expensive (then most used) first."""
-        return sorted(self.by_model.items(), key=lambda kv: (-kv[1].cost_usd, -kv[1].calls, kv[0]))
-
-    def steps(self) -> list[tuple[str, Tally]]:
-        """Per-step tallies, most expensive (then most used) first."""
-        return sorted(self.by_step.items(), key=lambda kv: (-kv[1].cost_usd, -kv[1].calls, kv[0]))
-
-
-def ledger_of(calls: Iterable[dict[str, Any]]) -> Ledger:
-    """A ledger over the given call rows."""
-    ledger = Ledger()
-    for call in calls:
-        ledger.upsert(call)
-    return ledger
 
 
 def session_ledger(source: Source, session_id: str) -> Ledger:
@@ -360,7 +55,7 @@ def last_step_call(source: Source, session_id: str) -> dict[str, Any] | None:
     """The call that handled the last step: the newest answered (or in-flight) agent step,
     else the newest answered call of any kind, else the newest call."""
     rows = (
-        _conn(source)
+        connection(source)
         .execute(
             "SELECT * FROM calls WHERE session_id = ? AND (model IS NOT NULL OR requested_model "
             "IS NOT NULL) ORDER BY seq DESC, started_at DESC LIMIT 50",
@@ -377,50 +72,6 @@ def last_step_call(source: Source, session_id: str) -> dict[str, Any] | None:
         if call.get("status") in (OK, STREAMING):
             return call
     return calls[0] if calls else None
-
-
-def cost_series(
-    calls: Iterable[dict[str, Any]],
-    buckets: int,
-    start: float | None = None,
-    end: float | None = None,
-) -> list[float]:
-    """Spend per time bucket, each call's cost counted when it finished."""
-    points: list[tuple[float, float]] = []
-    for call in calls:
-        cost = call.get("cost_usd")
-        started = call.get("started_at")
-        if cost is None or started is None:
-            continue
-        finished = float(started) + float(call.get("total_ms") or 0) / 1000.0
-        points.append((finished, float(cost)))
-    if buckets <= 0:
-        return []
-    if not points:
-        return [0.0] * buckets
-    lo = start if start is not None else min(t for t, _ in points)
-    hi = end if end is not None else max(t for t, _ in points)
-    series = [0.0] * buckets
-    span = max(hi - lo, 1e-9)
-    for t, cost in points:
-        index = int((t - lo) / span * buckets)
-        series[min(max(index, 0), buckets - 1)] += cost
-    return series
-
-
-def pid_alive(pid: int | None) -> bool:
-    """True when a process with this id exists (a session whose launcher died is not running)."""
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except (OSError, ValueError):
-        return False
-    return True
 
 
 def session_running(session: dict[str, Any]) -> bool:
@@ -443,99 +94,3 @@ def pick_session(store: TraceStore, ref: str | None) -> dict[str, Any] | None:
         if session and session_running(session):
             return session
     return store.resolve_session(None)
-
-
-# -- formatting shared by the panel, the statusline and the summary --------------------------
-
-_DATE_SUFFIX = re.compile(r"-(20\d{6}|\d{4}-\d{2}-\d{2})$")
-
-
-def short_model(model: str | None) -> str:
-    """A model name without its date suffix (claude-x-4-5-20250929 → claude-x-4-5)."""
-    if not model:
-        return UNKNOWN_MODEL
-    return _DATE_SUFFIX.sub("", model)
-
-
-def route_names(requested: str, used: str) -> tuple[str, str]:
-    """Drop a vendor prefix both names share: claude-opus-4-1, claude-haiku-4-5 → opus-4-1, haiku-4-5."""
-    head_r, _, tail_r = requested.partition("-")
-    head_u, _, tail_u = used.partition("-")
-    if head_r == head_u and tail_r and tail_u:
-        return tail_r, tail_u
-    return requested, used
-
-
-def fmt_usd(value: float | None, unpriced: str = "unpriced") -> str:
-    """Dollars with precision that suits the amount; None is `unpriced`, never $0.00."""
-    if value is None:
-        return unpriced
-    sign = "-" if value < 0 else ""
-    v = abs(value)
-    if v == 0:
-        return "$0.00"
-    if v < 0.01:
-        return f"{sign}${v:.4f}"
-    if v < 1000:
-        return f"{sign}${v:.2f}"
-    return f"{sign}${v:,.0f}"
-
-
-def fmt_tokens(value: int | None) -> str:
-    """Token counts: 950, 12.3k, 1.2M; None as an em dash."""
-    if value is None:
-        return "—"
-    v = int(value)
-    if v < 1000:
-        return str(v)
-    if v < 100_000:
-        return f"{v / 1000:.1f}k"
-    if v < 1_000_000:
-        return f"{v // 1000}k"
-    return f"{v / 1_000_000:.1f}M"
-
-
-def fmt_ms(value: float | None) -> str:
-    """Durations: 850ms, 2.4s, 1m05s; None as an em dash."""
-    if value is None:
-        return "—"
-    ms = float(value)
-    if ms < 1000:
-        return f"{ms:.0f}ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.1f}s"
-    return fmt_duration(ms / 1000)
-
-
-def fmt_duration(seconds: float | None) -> str:
-    """Wall-clock spans: 42s, 3m07s, 1h02m."""
-    if seconds is None:
-        return "—"
-    s = int(max(seconds, 0))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-
-
-def fmt_would(tally: Tally) -> str | None:
-    """Observe mode: 'routing would cost $0.12 instead of $0.40 (-70%)', or None."""
-    pct = tally.would_save_pct
-    if pct is None:
-        return None
-    return (
-        f"routing would cost {fmt_usd(tally.would_cost_usd)} instead of "
-        f"{fmt_usd(tally.would_actual_usd)} ({-pct:+.0f}%)"
-    )
-
-
-def fmt_saving(tally: Tally) -> str:
-    """'saved 42% ($1.20)', 'cost +5% ($0.10)' or 'saving n/a'."""
-    saved = tally.saved_usd
-    pct = tally.saved_pct
-    if saved is None or pct is None:
-        return "saving n/a"
-    if saved >= 0:
-        return f"saved {pct:.0f}% ({fmt_usd(saved)})"
-    return f"cost +{-pct:.0f}% ({fmt_usd(-saved)})"

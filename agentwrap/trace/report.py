@@ -1,7 +1,7 @@
 """Cost reports across sessions: calls grouped by day, week, month, session, model or step.
 
 The numbers come from the same `Ledger`/`Tally` arithmetic as the panel and the summary
-(agentwrap.trace.queries), so a report's totals always match them. This module selects call
+(agentwrap.trace.tally), so a report's totals always match them. This module selects call
 rows (filters by date, agent, project, demo), groups them, and turns the groups into plain
 data for `--json`; the table itself is drawn by agentwrap.cli.report.
 
@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentwrap.trace import queries as q
-from agentwrap.trace.store import TraceStore, row_to_dict
+from agentwrap.trace.queries import Source, connection
+from agentwrap.trace.store import row_to_dict
+from agentwrap.trace.tally import Tally, model_key, step_key
 
 GROUPINGS = ("daily", "weekly", "monthly", "session", "model", "step")
 # Groupings whose rows are time periods, listed oldest first.
@@ -60,7 +61,7 @@ class ReportRow:
     """One row of a report: its key (a date, session id, model or step) and its sums."""
 
     key: str
-    tally: q.Tally
+    tally: Tally
     session: dict[str, Any] | None = None
 
 
@@ -70,7 +71,7 @@ class Report:
 
     grouping: str
     rows: list[ReportRow]
-    total: q.Tally
+    total: Tally
     unpriced_reasons: dict[str, str] = field(default_factory=dict)
     demo_sessions_left_out: int = 0
     filter: ReportFilter = field(default_factory=ReportFilter)
@@ -141,11 +142,11 @@ def _call_row(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def select_calls(
-    source: q.Source, filt: ReportFilter
+    source: Source, filt: ReportFilter
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], int]:
     """The call rows a report covers, their sessions by id, and how many demo sessions
     with calls in range were left out."""
-    conn = source.conn if isinstance(source, TraceStore) else source
+    conn = connection(source)
     start, end = filt.bounds()
     where: list[str] = []
     args: list[Any] = []
@@ -183,7 +184,7 @@ def group_rows(
     calls: Iterable[dict[str, Any]],
     grouping: str,
     sessions: dict[str, dict[str, Any]] | None = None,
-) -> tuple[list[ReportRow], q.Tally, dict[str, str]]:
+) -> tuple[list[ReportRow], Tally, dict[str, str]]:
     """Rows for a grouping in display order, the total over all the calls, and the reasons
     unpriced models are unpriced.
 
@@ -192,15 +193,15 @@ def group_rows(
     used) first, as in the summary."""
     if grouping not in GROUPINGS:
         raise ValueError(f"unknown grouping {grouping!r}; one of {', '.join(GROUPINGS)}")
-    tallies: dict[str, q.Tally] = {}
+    tallies: dict[str, Tally] = {}
     reasons: dict[str, str] = {}
     # Periods are looked up per local hour: far fewer date conversions than calls.
     hour_keys: dict[int, str] = {}
     for call in calls:
         if grouping == "model":
-            key = q.model_key(call)
+            key = model_key(call)
         elif grouping == "step":
-            key = q.step_key(call)
+            key = step_key(call)
         elif grouping == "session":
             key = str(call["session_id"])
         else:
@@ -209,11 +210,11 @@ def group_rows(
             key = hour_keys.get(hour) or hour_keys.setdefault(hour, period_key(started, grouping))
         tally = tallies.get(key)
         if tally is None:
-            tally = tallies[key] = q.Tally()
-        tally.add(q.Tally.of_call(call))
+            tally = tallies[key] = Tally()
+        tally.add(Tally.of_call(call))
         if call.get("cost_usd") is None and call.get("unpriced_reason"):
-            reasons.setdefault(q.model_key(call), str(call["unpriced_reason"]))
-    total = q.Tally()
+            reasons.setdefault(model_key(call), str(call["unpriced_reason"]))
+    total = Tally()
     for tally in tallies.values():
         total.add(tally)
     rows = [ReportRow(k, t) for k, t in tallies.items()]
@@ -235,7 +236,7 @@ def group_rows(
     return rows, total, reasons
 
 
-def build_report(source: q.Source, grouping: str, filt: ReportFilter | None = None) -> Report:
+def build_report(source: Source, grouping: str, filt: ReportFilter | None = None) -> Report:
     """Select, group and total the calls a report covers."""
     filt = filt or ReportFilter()
     calls, sessions, demo_left = select_calls(source, filt)
@@ -250,7 +251,7 @@ def build_report(source: q.Source, grouping: str, filt: ReportFilter | None = No
     )
 
 
-def tally_json(tally: q.Tally) -> dict[str, Any]:
+def tally_json(tally: Tally) -> dict[str, Any]:
     """A tally as JSON numbers; unknown money is null (never 0): cost with no priced call,
     baseline with no known baseline, would-cost with no observe-mode estimate."""
     out = tally.as_dict()

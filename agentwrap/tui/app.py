@@ -23,8 +23,10 @@ from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.widgets import DataTable, Footer, Label, Sparkline
 
-from agentwrap.trace import queries as q
+from agentwrap import fmt
 from agentwrap.trace.live import POLL_INTERVAL, Feed, LiveBatch
+from agentwrap.trace.queries import session_running
+from agentwrap.trace.tally import Ledger, cost_series, model_key, step_key
 from agentwrap.tui.cells import Layout, layout_for
 from agentwrap.tui.widgets import CallDetail, TotalsHeader, session_state, spark_text
 
@@ -65,7 +67,7 @@ class TopApp(App[None]):
         self.all_sessions = all_sessions
         self.clock = clock
         self.poll_interval = poll_interval
-        self.ledger = q.Ledger()
+        self.ledger = Ledger()
         self.sessions: dict[str, dict[str, Any]] = {}
         self.calls: dict[str, dict[str, Any]] = {}
         self.step_filter: str | None = None
@@ -152,9 +154,9 @@ class TopApp(App[None]):
 
     # -- table ----------------------------------------------------------------
     def _matches(self, call: dict[str, Any]) -> bool:
-        if self.step_filter is not None and q.step_key(call) != self.step_filter:
+        if self.step_filter is not None and step_key(call) != self.step_filter:
             return False
-        return self.model_filter is None or q.model_key(call) == self.model_filter
+        return self.model_filter is None or model_key(call) == self.model_filter
 
     def _add_row(self, table: DataTable[Any], call: dict[str, Any]) -> None:
         assert self._layout is not None
@@ -233,7 +235,7 @@ class TopApp(App[None]):
         # A split pane is obviously the panel; a full terminal says whose it is.
         title = Text("agentwrap ", style="bold") if self.size.width >= 80 else Text()
         if self.all_sessions:
-            running = sum(1 for s in self.sessions.values() if q.session_running(s))
+            running = sum(1 for s in self.sessions.values() if session_running(s))
             title.append(f"· all sessions ({len(self.sessions)}, {running} running)")
             if any(s.get("is_demo") for s in self.sessions.values()):
                 title.append("  ")
@@ -267,7 +269,7 @@ class TopApp(App[None]):
         if self.step_filter is not None:
             out.append(f"step={self.step_filter}")
         if self.model_filter is not None:
-            out.append(f"model={q.short_model(self.model_filter)}")
+            out.append(f"model={fmt.model(self.model_filter)}")
         return out
 
     def _redraw_header(self) -> None:
@@ -289,16 +291,16 @@ class TopApp(App[None]):
         self._chart_at = now
         spark = self.query_one(Sparkline)
         total = self.ledger.total
-        spark.data = q.cost_series(
+        spark.data = cost_series(
             self.calls.values(), max(spark.size.width, 24), total.first_started, total.last_finished
         )
-        self._spark = q.cost_series(
+        self._spark = cost_series(
             self.calls.values(), COMPACT_SPARK, total.first_started, total.last_finished
         )
         if self.size.width < COMPACT_WIDTH:
             self._redraw_header()
         self.query_one("#chart-label", Label).update(
-            f"cost over time · {q.fmt_usd(total.cost_usd) if total.priced_calls else '—'}"
+            f"cost over time · {fmt.usd(total.cost_usd) if total.priced_calls else fmt.MISSING}"
         )
 
     # -- detail ---------------------------------------------------------------

@@ -15,7 +15,17 @@ from typing import Any
 
 from rich.text import Text
 
-from agentwrap.trace import queries as q
+from agentwrap import fmt
+from agentwrap.trace.tally import (
+    ABORTED,
+    ERROR_STATUSES,
+    OK,
+    REFUSED,
+    STREAMING,
+    attempts_of,
+    effective_baseline,
+    is_unpriced,
+)
 
 # Layout modes, widest first: "wide" shows requested → used; "narrow" the used model only;
 # "tight" (a split pane of 40-60 columns) also drops the clock and shortens step and status.
@@ -94,15 +104,15 @@ def _model(call: dict[str, Any], mode: str) -> Text:
     requested = call.get("requested_model")
     used = call.get("model")
     if not used:
-        return Text(q.short_model(requested), style="dim")
+        return Text(fmt.model(requested), style="dim")
     rerouted = bool(requested) and requested != used
     if mode == WIDE and rerouted:
-        before, after = q.route_names(q.short_model(requested), q.short_model(used))
+        before, after = fmt.route(requested, used)
         text = Text(before, style="dim")
         text.append(" → ")
         text.append(after, style="bold cyan")
         return text
-    name = q.short_model(used)
+    name = fmt.model(used)
     if mode == TIGHT:
         name = _TIGHT_PREFIX.sub("", name)
     return Text(name, style="bold cyan" if rerouted else "")
@@ -121,39 +131,39 @@ def _in_out(call: dict[str, Any], mode: str) -> str:
     tokens_in, tokens_out = call.get("input_tokens"), call.get("output_tokens")
     if tokens_in is None and tokens_out is None:
         return "—"
-    return f"{q.fmt_tokens(tokens_in or 0)}/{q.fmt_tokens(tokens_out or 0)}"
+    return f"{fmt.tokens(tokens_in or 0)}/{fmt.tokens(tokens_out or 0)}"
 
 
 def _cache(call: dict[str, Any], mode: str) -> str:
     write, read = call.get("cache_creation_tokens"), call.get("cache_read_tokens")
     if write is None and read is None:
         return "—"
-    return f"{q.fmt_tokens(write or 0)}/{q.fmt_tokens(read or 0)}"
+    return f"{fmt.tokens(write or 0)}/{fmt.tokens(read or 0)}"
 
 
 def _cost(call: dict[str, Any], mode: str) -> Text:
     cost = call.get("cost_usd")
     if cost is not None:
-        return Text(q.fmt_usd(cost))
-    if call.get("status") == q.STREAMING:
+        return Text(fmt.usd(cost))
+    if call.get("status") == STREAMING:
         return Text("…", style="dim")
-    if q.is_unpriced(call):
-        return Text("unpriced", style="yellow")
+    if is_unpriced(call):
+        return Text(fmt.UNPRICED, style="yellow")
     return Text("—", style="dim")
 
 
 def _baseline(call: dict[str, Any], mode: str) -> Text:
-    baseline = q.effective_baseline(call)
+    baseline = effective_baseline(call)
     if baseline is None:
         return Text("—", style="dim")
     cost = call.get("cost_usd")
     style = "green" if cost is not None and cost < baseline else "dim"
-    return Text(q.fmt_usd(baseline), style=style)
+    return Text(fmt.usd(baseline), style=style)
 
 
 def _ms(key: str) -> Render:
     def render(call: dict[str, Any], mode: str) -> str:
-        return q.fmt_ms(call.get(key))
+        return fmt.ms(call.get(key))
 
     return render
 
@@ -164,23 +174,23 @@ def status_text(call: dict[str, Any], short: bool = False) -> Text:
     `short` fits six columns (a split pane): "… wait", "▶ live", "✓ ok", "✗ 529".
     """
     status = call.get("status") or "?"
-    fallback = "↻" if len(q.attempts_of(call)) > 1 else ""
-    if status == q.STREAMING:
+    fallback = "↻" if len(attempts_of(call)) > 1 else ""
+    if status == STREAMING:
         if call.get("ttfb_ms") is None:
             return Text(f"{fallback}… {'wait' if short else 'waiting'}", style="yellow")
         return Text(f"{fallback}▶ {'live' if short else 'streaming'}", style="bold yellow")
-    if status == q.OK:
+    if status == OK:
         return Text(f"{fallback}✓ ok", style="green")
-    if status in q.ERROR_STATUSES:
+    if status in ERROR_STATUSES:
         code = call.get("http_status")
         if short:
             label = "prx" if status == "proxy_error" else str(code or "err")
         else:
             label = "proxy err" if status == "proxy_error" else f"err {code}" if code else "error"
         return Text(f"{fallback}✗ {label}", style="bold red")
-    if status == q.ABORTED:
+    if status == ABORTED:
         return Text(f"{fallback}■ {'abrt' if short else 'aborted'}", style="magenta")
-    if status == q.REFUSED:
+    if status == REFUSED:
         return Text(f"{fallback}⊘ {'rfsd' if short else 'refused'}", style="red")
     return Text(f"{fallback}{status}")
 

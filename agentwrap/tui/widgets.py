@@ -12,7 +12,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from agentwrap.trace import queries as q
+from agentwrap import fmt
+from agentwrap.trace.tally import OK, Ledger, attempts_of, effective_baseline
 from agentwrap.tui.cells import status_text
 
 
@@ -29,13 +30,13 @@ def session_state(session: dict[str, Any] | None, now: float) -> Text:
             if session.get("exit_code") is not None:
                 text.append(f" · exit {session['exit_code']}")
             if started is not None:
-                text.append(f" · {q.fmt_duration(ended - started)}")
+                text.append(f" · {fmt.duration(ended - started)}")
         else:
             text.append(" (launcher gone)", style="dim")
         return text
     text = Text("● running", style="bold green")
     if started is not None:
-        text.append(f" {q.fmt_duration(now - started)}")
+        text.append(f" {fmt.duration(now - started)}")
     return text
 
 
@@ -52,7 +53,7 @@ class TotalsHeader(Static):
         self,
         *,
         title: Text,
-        ledger: q.Ledger,
+        ledger: Ledger,
         filters: list[str],
         paused: bool,
         compact: bool,
@@ -71,31 +72,30 @@ class TotalsHeader(Static):
 
         money = Text()
         money.append("cost ", style="dim")
-        money.append(
-            q.fmt_usd(total.cost_usd) if total.priced_calls else _no_cost(total), style="bold"
-        )
-        if total.priced_calls and total.unpriced_calls:
-            money.append(f" +{total.unpriced_calls} unpriced", style="yellow")
+        amount, note = fmt.cost(total)
+        money.append(amount, style="bold")
+        if note:
+            money.append(f" {note}", style="yellow")
         money.append("  ")
         saved = total.saved_usd
         saving_style = "bold green" if saved is not None and saved > 0 else "bold"
-        money.append(q.fmt_saving(total), style=saving_style)
+        money.append(fmt.saving(total), style=saving_style)
         if total.compared_calls and total.uncompared_calls:
             # Savings cover only calls whose cost and baseline are both known.
             money.append(f" on {total.compared_calls}/{total.calls - total.streaming}", style="dim")
         money.append("  baseline ", style="dim")
-        money.append(q.fmt_usd(total.baseline_usd) if total.baseline_calls else "—")
+        money.append(fmt.baseline(total))
 
         counts = Text()
         counts.append(f"{total.calls} calls", style="bold")
         if total.streaming:
             counts.append(f" ({total.streaming} live)", style="yellow")
-        counts.append(f"  {q.fmt_tokens(total.tokens)} tok")
+        counts.append(f"  {fmt.tokens(total.tokens)} tok")
         if not compact:
             counts.append(
-                f" (in {q.fmt_tokens(total.input_tokens)} · out {q.fmt_tokens(total.output_tokens)}"
-                f" · cache {q.fmt_tokens(total.cache_write_tokens)}w/"
-                f"{q.fmt_tokens(total.cache_read_tokens)}r)",
+                f" (in {fmt.tokens(total.input_tokens)} · out {fmt.tokens(total.output_tokens)}"
+                f" · cache {fmt.tokens(total.cache_write_tokens)}w/"
+                f"{fmt.tokens(total.cache_read_tokens)}r)",
                 style="dim",
             )
         if total.fallbacks:
@@ -110,13 +110,12 @@ class TotalsHeader(Static):
         for i, (name, tally) in enumerate(ledger.models()):
             if i:
                 models.append(" │ ", style="dim")
-            models.append(q.short_model(name), style="cyan")
-            cost = q.fmt_usd(tally.cost_usd) if tally.priced_calls else _no_cost(tally)
-            models.append(f" {cost}×{tally.calls}")
+            models.append(fmt.model(name), style="cyan")
+            models.append(f" {fmt.cost(tally)[0]}×{tally.calls}")
         if not ledger.by_model:
             models.append("no calls yet", style="dim")
 
-        would = q.fmt_would(total)
+        would = fmt.would(total)
         if would:
             money.append(f"  {would}", style="cyan")
         if spark:
@@ -149,10 +148,6 @@ def spark_text(series: list[float]) -> str:
     return "".join(
         _BARS[min(int(v / top * (len(_BARS) - 1) + 0.5), len(_BARS) - 1)] for v in series
     )
-
-
-def _no_cost(tally: q.Tally) -> str:
-    return "unpriced" if tally.unpriced_calls else "—"
 
 
 class CallDetail(Static):
@@ -196,7 +191,7 @@ def _attempt(index: int, attempt: Any) -> str:
     if attempt.get("http_status"):
         outcome = f"{outcome} {attempt['http_status']}".strip()
     extras = [
-        q.fmt_ms(v) if k == "ms" else f"{k}={v}"
+        fmt.ms(v) if k == "ms" else f"{k}={v}"
         for k, v in attempt.items()
         if k not in {"provider", "model", "status", "outcome", "http_status", "error"}
         and v is not None
@@ -234,7 +229,7 @@ def detail_renderable(call: dict[str, Any] | None) -> RenderableType:
         # Observe mode: what routing would have chosen, and what that would have cost.
         would = Text(str(call["would_model"]), style="cyan")
         if call.get("would_cost_usd") is not None:
-            would.append(f"  {q.fmt_usd(call['would_cost_usd'])}")
+            would.append(f"  {fmt.usd(call['would_cost_usd'])}")
         row("would use", would)
     step = Text(call.get("step") or "—", style="bold")
     if call.get("rule"):
@@ -246,19 +241,19 @@ def detail_renderable(call: dict[str, Any] | None) -> RenderableType:
     status = status_text(call)
     if call.get("http_status"):
         status.append(f"  http {call['http_status']}", style="dim")
-    timing = f"  ttfb {q.fmt_ms(call.get('ttfb_ms'))} · total {q.fmt_ms(call.get('total_ms'))}"
+    timing = f"  ttfb {fmt.ms(call.get('ttfb_ms'))} · total {fmt.ms(call.get('total_ms'))}"
     status.append(timing, style="dim")
     row("status", status)
     if call.get("error"):
         row("error", call["error"], style="red")
     if call.get("outcome"):
         row("outcome", call["outcome"])
-    cost = Text(q.fmt_usd(call.get("cost_usd")))
+    cost = Text(fmt.usd(call.get("cost_usd")))
     if call.get("cost_usd") is None and call.get("unpriced_reason"):
         cost.append(f" ({call['unpriced_reason']})", style="yellow")
-    baseline = q.effective_baseline(call)
+    baseline = effective_baseline(call)
     cost.append("  baseline ", style="dim")
-    cost.append(q.fmt_usd(baseline) if baseline is not None else "—")
+    cost.append(fmt.usd(baseline) if baseline is not None else "—")
     if call.get("baseline_model"):
         cost.append(f" ({call['baseline_model']})", style="dim")
     row("cost", cost)
@@ -268,9 +263,9 @@ def detail_renderable(call: dict[str, Any] | None) -> RenderableType:
         f"read {call.get('cache_read_tokens') or 0:,}"
     )
     row("tokens", tokens)
-    attempts = q.attempts_of(call)
+    attempts = attempts_of(call)
     # One successful attempt says nothing the status does not.
-    if len(attempts) > 1 or (attempts and call.get("status") != q.OK):
+    if len(attempts) > 1 or (attempts and call.get("status") != OK):
         row("attempts", Text("\n".join(_attempt(i, a) for i, a in enumerate(attempts, 1))))
     ids = [f"call {call.get('seq', '?')} {call.get('id', '')}", f"session {call.get('session_id')}"]
     if call.get("surface"):

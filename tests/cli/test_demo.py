@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from agentwrap import paths
+from agentwrap import fmt, paths
 from agentwrap.route.profile import translation_available
 from agentwrap.sim import scenario
-from agentwrap.trace import queries as q
 from agentwrap.trace.store import TraceStore
 
 STEP_KINDS = ("plan", "explore", "implement", "subagent", "background", "compact", "search")
@@ -115,7 +114,7 @@ def test_summary_matches_the_trace(demo_run: dict, trace) -> None:
     by_step = _summary_rows(stderr, "step")
     assert by_step == dict(Counter(c["step"] for c in calls))
     by_model = _summary_rows(stderr, "model")
-    assert by_model == dict(Counter(q.short_model(c["model"]) for c in calls))
+    assert by_model == dict(Counter(fmt.model(c["model"]) for c in calls))
     assert re.search(r"^1 fallback · 0 failed", stderr, re.M)
 
 

@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from agentwrap import paths
+from agentwrap import fmt, paths
 from agentwrap.trace import queries as q
+from agentwrap.trace import tally
 from agentwrap.trace.live import RecorderFeed, StoreFollower
 from agentwrap.trace.recorder import Recorder
 from agentwrap.trace.store import TraceStore
@@ -80,7 +81,7 @@ def test_splits_by_model_and_step() -> None:
 
 
 def test_ledger_replaces_a_calls_contribution_as_it_progresses() -> None:
-    ledger = q.Ledger()
+    ledger = tally.Ledger()
     row = {"id": "a", "status": "streaming", "requested_model": "big", "started_at": T0}
     ledger.upsert(row)
     assert ledger.total.streaming == 1 and set(ledger.by_model) == {"big"}
@@ -99,23 +100,25 @@ def test_ledger_replaces_a_calls_contribution_as_it_progresses() -> None:
 def test_effective_baseline() -> None:
     # No baseline recorded, but the call ran on its baseline model: baseline = cost.
     same = {"cost_usd": 0.2, "model": "m", "requested_model": "m"}
-    assert q.effective_baseline(same) == 0.2
+    assert tally.effective_baseline(same) == 0.2
     # Ran elsewhere, no baseline recorded: unknown, not guessed.
     moved = {"cost_usd": 0.2, "model": "n", "requested_model": "m"}
-    assert q.effective_baseline(moved) is None
-    assert q.effective_baseline({**moved, "baseline_cost_usd": 0.9}) == 0.9
-    assert q.effective_baseline({"cost_usd": None, "model": "m", "requested_model": "m"}) is None
+    assert tally.effective_baseline(moved) is None
+    assert tally.effective_baseline({**moved, "baseline_cost_usd": 0.9}) == 0.9
+    assert (
+        tally.effective_baseline({"cost_usd": None, "model": "m", "requested_model": "m"}) is None
+    )
 
 
 def test_cost_series_puts_every_priced_call_in_a_bucket() -> None:
     store = seed_session()
     calls = store.calls("sess-0001")
-    series = q.cost_series(calls, 10)
+    series = tally.cost_series(calls, 10)
     assert len(series) == 10
     assert sum(series) == pytest.approx(q.session_totals(store, "sess-0001").cost_usd)
     # The plan call (the most expensive) finishes first; the last priced call is later.
     assert series[0] > 0 and series.index(max(series)) <= 4
-    assert q.cost_series([], 5) == [0.0] * 5
+    assert tally.cost_series([], 5) == [0.0] * 5
 
 
 def test_pick_session_prefers_a_running_session() -> None:
@@ -131,19 +134,6 @@ def test_pick_session_prefers_a_running_session() -> None:
     store.update_session("old-running", ended_at=T0 + 200)
     # Nothing running: the newest.
     assert q.pick_session(store, None)["id"] == "newest-dead"
-
-
-def test_formatting_never_shows_unpriced_as_zero() -> None:
-    assert q.fmt_usd(None) == "unpriced"
-    assert q.fmt_usd(0.0004) == "$0.0004"
-    assert q.fmt_usd(1.5) == "$1.50"
-    assert q.fmt_usd(12345) == "$12,345"
-    assert q.fmt_tokens(950) == "950" and q.fmt_tokens(12_345) == "12.3k"
-    assert q.fmt_tokens(1_234_567) == "1.2M"
-    assert q.fmt_ms(850) == "850ms" and q.fmt_ms(2400) == "2.4s"
-    assert q.short_model("claude-sonnet-4-5-20250929") == "claude-sonnet-4-5"
-    assert q.route_names("claude-opus-4-1", "claude-haiku-4-5") == ("opus-4-1", "haiku-4-5")
-    assert q.route_names("claude-opus-4-1", "gpt-5-mini") == ("claude-opus-4-1", "gpt-5-mini")
 
 
 def test_last_step_call_skips_background_and_failed_calls() -> None:
@@ -290,7 +280,7 @@ def test_observe_mode_reports_what_routing_would_have_cost(monkeypatch: pytest.M
     assert totals.would_calls == 2  # the unpriced call cannot be compared
     assert totals.would_cost_usd == pytest.approx(0.12)
     assert totals.would_save_pct == pytest.approx(80.0)
-    assert q.fmt_would(totals) == "routing would cost $0.12 instead of $0.60 (-80%)"
+    assert fmt.would(totals) == "routing would cost $0.12 instead of $0.60 (-80%)"
     # The summary and the statusline say it too.
     from rich.console import Console
 

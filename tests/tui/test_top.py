@@ -8,10 +8,10 @@ import time
 from textual.widgets import DataTable
 
 from agentwrap import paths
-from agentwrap.trace import queries as q
 from agentwrap.trace.live import RecorderFeed, StoreFollower
 from agentwrap.trace.recorder import Recorder
 from agentwrap.trace.store import TraceStore
+from agentwrap.trace.tally import cost_series
 from agentwrap.tui.app import TopApp
 from agentwrap.tui.widgets import CallDetail, TotalsHeader, spark_text
 from tests.support.trace_seed import (
@@ -241,7 +241,7 @@ async def test_narrow_terminal_drops_columns_and_wide_brings_them_back() -> None
         # The chart moves into the header as one line of bars; the plan call is the tallest.
         money_line = header(app).splitlines()[1]
         total = app.ledger.total
-        series = q.cost_series(app.calls.values(), 12, total.first_started, total.last_finished)
+        series = cost_series(app.calls.values(), 12, total.first_started, total.last_finished)
         assert money_line.endswith(spark_text(series))
         assert "█" in money_line
         # Every visible column fits: no horizontal scrolling at 80 columns.

@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 from textual.widgets import DataTable
 
-from agentwrap import paths
+from agentwrap import fmt, paths
 from agentwrap.pricing import PriceBook
 from agentwrap.summary import render_summary
 from agentwrap.trace import queries as q
@@ -79,7 +79,7 @@ async def test_panel_statusline_and_summary_follow_the_real_proxy(agentwrap_bin:
             assert done == ["Hello there, streaming slowly."]
             expected = PriceBook().cost(MODEL, Usage(1000, 20, 0, 500)).usd
             assert expected is not None
-            assert cell_text(table, call_id, "cost") == q.fmt_usd(expected)
+            assert cell_text(table, call_id, "cost") == fmt.usd(expected)
             assert cell_text(table, call_id, "tokens") == "1.0k/20"
 
             with pytest.raises(anthropic.BadRequestError):
@@ -104,7 +104,7 @@ async def test_panel_statusline_and_summary_follow_the_real_proxy(agentwrap_bin:
         )  # fmt: skip
         # Passthrough: the requested model ran, so it cost exactly its baseline.
         assert out.stdout.strip() == (
-            f"agentwrap: {MODEL} (implement) · {q.fmt_usd(expected)} · saved $0.00 (0%)"
+            f"agentwrap: {MODEL} (implement) · {fmt.usd(expected)} · saved $0.00 (0%)"
         )
 
     console = Console(width=140, record=True, file=io.StringIO(), color_system=None)
