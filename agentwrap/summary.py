@@ -239,7 +239,7 @@ class SessionSummary:
             if text:
                 text.append("\n")
             reason = self.ledger.unpriced_reasons[model]
-            text.append(f"{fmt.mark(number)} {model}: {reason}")
+            text.append(f"{fmt.mark(number)} {fmt.model(model)}: {reason}")
         return text
 
     def _details(self) -> Text:

@@ -298,7 +298,7 @@ def _notes(report: Report, notes: dict[str, int]) -> Text | None:
     if would:
         lines.append(f"observe mode: {would} on {total.would_calls} calls")
     for model, number in sorted(notes.items(), key=lambda kv: kv[1]):
-        lines.append(f"{fmt.mark(number)} {model}: {report.unpriced_reasons[model]}")
+        lines.append(f"{fmt.mark(number)} {fmt.model(model)}: {report.unpriced_reasons[model]}")
     if report.demo_sessions_left_out:
         n = report.demo_sessions_left_out
         lines.append(f"{n} demo session{'s' if n != 1 else ''} left out; add --demo to include")

@@ -11,7 +11,7 @@ from rich.console import Console
 from agentwrap import paths
 from agentwrap.summary import render_summary, summary_json
 from agentwrap.trace.store import TraceStore
-from tests.support.trace_seed import SESSION_CALLS, seed_session, start_session
+from tests.support.trace_seed import SESSION_CALLS, SeedCall, seed_session, start_session
 
 
 def printed(store: TraceStore, session_id: str, width: int) -> str:
@@ -61,6 +61,19 @@ def test_demo_and_empty_sessions() -> None:
     text = printed(store, "empty-1", 120)
     assert "No model calls went through agentwrap" in text
     assert "agentwrap top empty-1" in text
+
+
+def test_a_dated_model_reads_by_its_short_id_and_json_keeps_the_full_one() -> None:
+    dated = "vendor-model-x-20250101"
+    calls = [
+        SeedCall("d1", "implement", dated, dated, 100, 10, unpriced_reason=f"no price for {dated}")
+    ]
+    store = seed_session("dated-1", calls)
+    text = printed(store, "dated-1", 140)
+    # The row and its footnote both name the model as every other view does.
+    assert "vendor-model-x " in text and "unpriced*" in text
+    assert f"* vendor-model-x: no price for {dated}" in text
+    assert summary_json(store, "dated-1")["unpriced"] == {dated: f"no price for {dated}"}
 
 
 def test_summary_json_matches_the_rendered_numbers() -> None:
