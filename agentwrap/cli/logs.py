@@ -4,29 +4,30 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from agentwrap import paths
+from agentwrap import fmt, paths
 from agentwrap.cli.main import app
 from agentwrap.trace.store import TraceStore
+from agentwrap.trace.tally import STREAMING, is_unpriced
 
 
 def _store() -> TraceStore:
     return TraceStore(paths.trace_db())
 
 
-def _usd(value: float | None, reason: str | None = None) -> str:
-    if value is None:
-        return "unpriced"
-    return f"${value:.4f}" if value < 1 else f"${value:.2f}"
-
-
-def _tokens(n: int | None) -> str:
-    return "-" if n is None else f"{n:,}"
+def _call_cost(call: dict[str, Any]) -> str:
+    # As in the panel: no cost yet while streaming; "unpriced" only for a call that ran.
+    if call.get("cost_usd") is not None:
+        return fmt.usd(call["cost_usd"])
+    if call.get("status") == STREAMING:
+        return "…"
+    return fmt.UNPRICED if is_unpriced(call) else fmt.MISSING
 
 
 @app.command("sessions", help="List sessions, newest first.")
@@ -57,15 +58,13 @@ def sessions_cmd(
     ):
         table.add_column(col, justify=just, no_wrap=col != "cwd", overflow="ellipsis")  # type: ignore[arg-type]
     for r in rows:
-        dur = f"{(r['ended_at'] - r['started_at']):.0f}s" if r.get("ended_at") else "running"
+        dur = fmt.duration(r["ended_at"] - r["started_at"]) if r.get("ended_at") else "running"
         calls = r.get("calls") or 0
         if not calls:
-            cost = "-"
-        elif r.get("cost_usd") is None:
-            cost = "unpriced"
+            cost = fmt.MISSING
         else:
-            cost = _usd(r.get("cost_usd"))
-            if r.get("unpriced_calls"):
+            cost = fmt.usd(r.get("cost_usd"))
+            if r.get("cost_usd") is not None and r.get("unpriced_calls"):
                 cost += f" +{r['unpriced_calls']}?"
         cells = [
             r["id"],
@@ -135,26 +134,29 @@ def log_cmd(
                 min_width=24 if name == "reason" else None,
             )
     for c in calls:
-        model = c.get("model") or "-"
-        if c.get("requested_model") and c.get("requested_model") != c.get("model"):
+        requested, used = c.get("requested_model"), c.get("model")
+        model = fmt.model(used) if used else fmt.MISSING
+        if requested and requested != used:
             # Narrow terminals keep the model that answered: "→" marks a routed call.
-            model = f"{c['requested_model']} → {model}" if medium else f"→ {model}"
+            before, after = fmt.route(requested, used) if used else (fmt.model(requested), model)
+            model = f"{before} → {after}" if medium else f"→ {model}"
         status = (
             c["status"] if c["status"] != "error" else f"error {c.get('http_status') or ''}".strip()
         )
         values = {
             "#": str(c["seq"]),
             "time": time.strftime("%H:%M:%S", time.localtime(c["started_at"])),
-            "step": c.get("step") or "-",
+            "step": c.get("step") or fmt.MISSING,
             "model": model,
             "status": status,
             "outcome": c.get("outcome") or "",
-            "in": _tokens(c.get("input_tokens")),
-            "out": _tokens(c.get("output_tokens")),
-            "cache w/r": f"{_tokens(c.get('cache_creation_tokens'))}/{_tokens(c.get('cache_read_tokens'))}",
-            "cost": _usd(c.get("cost_usd")) if c["status"] != "refused" else "-",
-            "ttfb": f"{c['ttfb_ms']:.0f}ms" if c.get("ttfb_ms") is not None else "-",
-            "total": f"{c['total_ms']:.0f}ms" if c.get("total_ms") is not None else "-",
+            "in": fmt.count(c.get("input_tokens")),
+            "out": fmt.count(c.get("output_tokens")),
+            "cache w/r": f"{fmt.count(c.get('cache_creation_tokens'))}/"
+            f"{fmt.count(c.get('cache_read_tokens'))}",
+            "cost": _call_cost(c),
+            "ttfb": fmt.ms(c.get("ttfb_ms")),
+            "total": fmt.ms(c.get("total_ms")),
             "reason": c.get("reason") or c.get("error") or "",
         }
         table.add_row(*(values[name] for name, _, shown in columns if shown))

@@ -82,3 +82,23 @@ def test_serve_on_a_busy_port_says_so_and_records_nothing():
         done.returncode == 1 and "could not start" in done.stderr and "Traceback" not in done.stderr
     )
     assert json.loads(_agentwrap("sessions", "--json").stdout) == []
+
+
+def test_log_reads_like_the_panel_and_json_keeps_full_ids() -> None:
+    from tests.support.trace_seed import seed_session
+
+    seed_session()
+    lines = _agentwrap("log", COLUMNS="160").stdout.splitlines()
+
+    def row(seq: int) -> str:
+        return next(line for line in lines if line.startswith(f"│ {seq} "))
+
+    # Short model ids, a routed call as the panel shows it, latencies as the panel writes them.
+    assert "claude-opus-4-1 " in row(1) and "20250805" not in "\n".join(lines)
+    assert "opus-4-1 → sonnet-4-5" in row(4) and "14.2s" in row(1) and "$0.41" in row(1)
+    # An unpriced call that ran is "unpriced"; a failed one has no cost, not an unpriced one.
+    assert "unpriced" in row(5) and "unpriced" not in row(6) and "—" in row(6)
+    rows = [json.loads(line) for line in _agentwrap("log", "--json").stdout.splitlines()]
+    assert rows[0]["model"] == "claude-opus-4-1-20250805"
+    sessions = _agentwrap("sessions", COLUMNS="120").stdout
+    assert "2m05s" in sessions and "$0.56 " in sessions
