@@ -252,11 +252,15 @@ class TraceStore:
         return None
 
     def sessions(self, limit: int = 20, include_demo: bool = False) -> list[dict[str, Any]]:
+        """The newest sessions with their call count, cost and unpriced calls (counted as
+        `trace.tally.is_unpriced` counts them: a call that ran without a price, not one that
+        failed)."""
         where = "" if include_demo else "WHERE s.is_demo = 0"
         rows = self.conn.execute(
             f"""SELECT s.*, COUNT(c.id) AS calls, SUM(c.cost_usd) AS cost_usd,
                 SUM(c.baseline_cost_usd) AS baseline_cost_usd,
-                SUM(CASE WHEN c.cost_usd IS NULL AND c.status != 'refused' THEN 1 ELSE 0 END)
+                SUM(CASE WHEN c.cost_usd IS NULL AND (c.status = 'ok'
+                    OR COALESCE(c.unpriced_reason, '') != '') THEN 1 ELSE 0 END)
                     AS unpriced_calls
                 FROM sessions s LEFT JOIN calls c ON c.session_id = s.id {where}
                 GROUP BY s.id ORDER BY s.started_at DESC LIMIT ?""",

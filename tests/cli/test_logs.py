@@ -101,4 +101,6 @@ def test_log_reads_like_the_panel_and_json_keeps_full_ids() -> None:
     rows = [json.loads(line) for line in _agentwrap("log", "--json").stdout.splitlines()]
     assert rows[0]["model"] == "claude-opus-4-1-20250805"
     sessions = _agentwrap("sessions", COLUMNS="120").stdout
-    assert "2m05s" in sessions and "$0.56 " in sessions
+    # The failed call is not counted as unpriced, as in the summary ("+1 unpriced").
+    assert "2m05s" in sessions and "$0.56 +1?" in sessions
+    assert json.loads(_agentwrap("sessions", "--json").stdout)[0]["unpriced_calls"] == 1
