@@ -138,7 +138,7 @@ def bench_commands(pairs: int, home: Path) -> dict[str, dict[str, float]]:
         "sessions": ([AGENTWRAP, "sessions"], b""),
         "log": ([AGENTWRAP, "log"], b""),
         "report": ([AGENTWRAP, "report"], b""),
-        "statusline": ([sys.executable, "-m", "agentwrap.cli.statusline"], statusline_input),
+        "statusline": ([sys.executable, "-m", "agentwrap.statusline"], statusline_input),
     }
     floor = [sys.executable, "-c", "pass"]
     results: dict[str, dict[str, float]] = {}

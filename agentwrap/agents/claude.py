@@ -85,7 +85,7 @@ def with_statusline(args: list[str], env: Mapping[str, str], cwd: Path | None = 
     The user's own files are never edited: the setting travels in the `--settings` flag. A
     statusLine the user already has (in their settings files or their own --settings) wins.
     """
-    from agentwrap.cli.statusline import statusline_command
+    from agentwrap.statusline import statusline_command
 
     cwd = cwd or Path.cwd()
     ours = {"type": "command", "command": statusline_command(), "padding": 0}

@@ -52,7 +52,7 @@ def test_statusline_added_through_settings_flag(tmp_path):
     out = with_statusline(["-c"], env, tmp_path)
     assert out[-1] == "-c"
     line = _settings(out)["statusLine"]
-    assert line["type"] == "command" and "agentwrap.cli.statusline" in line["command"]
+    assert line["type"] == "command" and "agentwrap.statusline" in line["command"]
 
 
 def test_statusline_merged_into_the_users_own_settings_flag(tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agentwrap.cli.statusline import statusline_command
+from agentwrap.statusline import statusline_command
 from agentwrap.trace.recorder import Recorder
 from tests.support.trace_seed import SESSION_CALLS, SeedCall, finish_call, seed_session, start_call
 
@@ -40,7 +40,7 @@ def run_statusline(
         env.pop("NO_COLOR", None)
     else:
         env["NO_COLOR"] = "1"
-    cmd = argv or [sys.executable, "-m", "agentwrap.cli.statusline"]
+    cmd = argv or [sys.executable, "-m", "agentwrap.statusline"]
     return subprocess.run(cmd, input=stdin, env=env, capture_output=True, text=True, timeout=30)
 
 

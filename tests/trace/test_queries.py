@@ -284,7 +284,7 @@ def test_observe_mode_reports_what_routing_would_have_cost(monkeypatch: pytest.M
     # The summary and the statusline say it too.
     from rich.console import Console
 
-    from agentwrap.cli.statusline import statusline_text
+    from agentwrap.statusline import statusline_text
     from agentwrap.summary import render_summary
 
     console = Console(width=160, record=True, file=io.StringIO(), color_system=None)

@@ -98,7 +98,7 @@ async def test_panel_statusline_and_summary_follow_the_real_proxy(agentwrap_bin:
         # Claude Code's statusline, as a subprocess, reads the same session.
         env = {**os.environ, "AGENTWRAP_SESSION_ID": session["id"], "NO_COLOR": "1"}
         out = subprocess.run(
-            [sys.executable, "-m", "agentwrap.cli.statusline"],
+            [sys.executable, "-m", "agentwrap.statusline"],
             input=json.dumps({"session_id": "cc-1", "model": {"display_name": "Sonnet"}}),
             env=env, capture_output=True, text=True, timeout=30,
         )  # fmt: skip
