@@ -10,7 +10,8 @@ the trace store — placed next to the agent:
 - outside tmux by default: no panel (wrapping someone's terminal in tmux changes its
   scrollback and key bindings, so it is opt-in), and one line saying how to open it.
 
-Non-interactive runs (`-p`/`--print`, or stdin/stdout not a terminal) never open a panel.
+Non-interactive runs (the agent's batch mode, such as `claude -p`, or stdin/stdout not a
+terminal) never open a panel.
 """
 
 from __future__ import annotations
@@ -35,25 +36,22 @@ def agentwrap_command() -> list[str]:
     return [sys.executable, "-m", "agentwrap"]
 
 
-def interactive(
-    args: Sequence[str], stdin_tty: bool | None = None, stdout_tty: bool | None = None
-) -> bool:
-    """Whether the agent runs with a person at the terminal."""
+def interactive(batch: bool, stdin_tty: bool | None = None, stdout_tty: bool | None = None) -> bool:
+    """Whether the agent runs with a person at the terminal (`batch`: its arguments say not)."""
     stdin_tty = sys.stdin.isatty() if stdin_tty is None else stdin_tty
     stdout_tty = sys.stdout.isatty() if stdout_tty is None else stdout_tty
-    if not (stdin_tty and stdout_tty):
-        return False
-    return not any(a in ("-p", "--print") or a.startswith("--print=") for a in args)
+    return stdin_tty and stdout_tty and not batch
 
 
-def resolve_mode(
-    requested: str | None, env: Mapping[str, str], args: Sequence[str], **tty: bool
-) -> str:
-    """The panel mode this run gets: split, window, wrap (start tmux), hint or off."""
+def resolve_mode(requested: str | None, env: Mapping[str, str], batch: bool, **tty: bool) -> str:
+    """The panel mode this run gets: split, window, wrap (start tmux), hint or off.
+
+    `batch`: the agent's arguments make it print and exit (the agent's `is_batch`).
+    """
     mode = (requested or env.get(PANEL_ENV) or "auto").lower()
     if mode not in MODES:
         raise ValueError(f"unknown panel mode '{mode}'; known: {', '.join(MODES)}")
-    if mode == "off" or not interactive(args, **tty):
+    if mode == "off" or not interactive(batch, **tty):
         return "off"
     in_tmux = bool(env.get("TMUX"))
     has_tmux = shutil.which("tmux", path=env.get("PATH")) is not None

@@ -1,37 +1,44 @@
-"""Claude Code: launch through the proxy.
+"""Claude Code: how to launch it through the proxy, and everything else agentwrap knows of it.
 
 Claude Code honours ANTHROPIC_BASE_URL; requests then arrive at
 `<base>/v1/messages?beta=true` with the user's own credentials (x-api-key from
 ANTHROPIC_API_KEY, a bearer token from ANTHROPIC_AUTH_TOKEN or an OAuth login), which pass
-through to Anthropic untouched.
+through to Anthropic untouched. Its step markers live in claude_hints.py; `-p`/`--print`
+runs it headless; our status line travels in its `--settings` flag.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agentwrap.agents.base import LaunchPlan, find_binary, is_our_url, with_no_proxy
+from agentwrap.agents.base import Agent, LaunchPlan, headers_ids, is_our_url, with_no_proxy
 
-NAME = "claude"
-BINARY_ENV = "AGENTWRAP_CLAUDE_BIN"
-INSTALL_HINT = "npm install -g @anthropic-ai/claude-code"
+if TYPE_CHECKING:
+    from agentwrap.route.step import Step
+    from agentwrap.wire.call import Call
+
+BASE_URL_ENV = "ANTHROPIC_BASE_URL"
+SESSION_HEADER = "x-claude-code-session-id"
+AGENT_ID_HEADER = "x-claude-code-agent-id"
 
 
-def binary(env: Mapping[str, str]) -> str | None:
-    return find_binary("claude", BINARY_ENV, env)
+def upstreams(env: Mapping[str, str]) -> dict[str, str]:
+    """An ANTHROPIC_BASE_URL the user had (a gateway) stays where Anthropic calls go."""
+    existing = env.get(BASE_URL_ENV)
+    if existing and not is_our_url(existing):
+        return {"anthropic": existing.rstrip("/")}
+    return {}
 
 
 def plan(exe: str, args: list[str], base_url: str, env: Mapping[str, str]) -> LaunchPlan:
     """The command and environment that make Claude Code call `base_url`."""
     child = dict(env)
     notes: list[str] = []
-    upstream = None
-    existing = env.get("ANTHROPIC_BASE_URL")
-    if existing and not is_our_url(existing):
-        upstream = existing.rstrip("/")
+    upstream = upstreams(env).get("anthropic")
+    if upstream:
         notes.append(f"ANTHROPIC_BASE_URL was {upstream}: agentwrap forwards Anthropic calls there")
     for var, service in (
         ("CLAUDE_CODE_USE_BEDROCK", "Amazon Bedrock"),
@@ -42,9 +49,28 @@ def plan(exe: str, args: list[str], base_url: str, env: Mapping[str, str]) -> La
                 f"{var} is set: Claude Code will call {service} directly, so its calls will "
                 "NOT pass through agentwrap (nothing is routed or recorded)"
             )
-    child["ANTHROPIC_BASE_URL"] = base_url
+    child[BASE_URL_ENV] = base_url
     with_no_proxy(child)
-    return LaunchPlan([exe, *with_statusline(args, env)], child, notes, upstream)
+    return LaunchPlan([exe, *args], child, notes)
+
+
+def is_batch(args: Sequence[str]) -> bool:
+    """`-p`/`--print` prints one answer and exits."""
+    return any(a in ("-p", "--print") or a.startswith("--print=") for a in args)
+
+
+def classify(call: Call) -> Step | None:
+    """Claude Code's step markers (claude_hints.py, loaded on the first call)."""
+    from agentwrap.agents import claude_hints
+
+    return claude_hints.classify(call)
+
+
+def detect(call: Call) -> bool:
+    """Whether a request came from Claude Code."""
+    from agentwrap.agents import claude_hints
+
+    return claude_hints.is_claude_code(call)
 
 
 def _load_settings(value: str, cwd: Path) -> dict[str, Any] | None:
@@ -107,3 +133,22 @@ def with_statusline(args: list[str], env: Mapping[str, str], cwd: Path | None = 
     if _user_has_statusline(env, cwd):
         return out
     return ["--settings", json.dumps({"statusLine": ours}), *out]
+
+
+AGENT = Agent(
+    name="claude",
+    label="Claude Code ('claude')",
+    binary="claude",
+    install="npm install -g @anthropic-ai/claude-code",
+    api="anthropic",
+    help="Run Claude Code through agentwrap: agentwrap claude [OPTIONS] [CLAUDE ARGS]... Every "
+    "argument after these options goes to claude untouched (claude's own help: agentwrap claude "
+    "-- --help).",
+    plan=plan,
+    upstreams=upstreams,
+    classify=classify,
+    detect=detect,
+    conversation=headers_ids(SESSION_HEADER, AGENT_ID_HEADER),
+    is_batch=is_batch,
+    statusline=with_statusline,
+)

@@ -12,12 +12,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agentwrap.agents.claude import AGENT_ID_HEADER, SESSION_HEADER
 from agentwrap.route.step import Step
 from agentwrap.wire.call import ANTHROPIC, Call
 
-AGENT_ID_HEADER = "x-claude-code-agent-id"
 PARENT_AGENT_ID_HEADER = "x-claude-code-parent-agent-id"
-SESSION_HEADER = "x-claude-code-session-id"
 BILLING_PREFIX = "x-anthropic-billing-header"
 
 # Opening lines of the built-in subagents' system prompts → (step kind, subagent type).
@@ -56,9 +55,6 @@ def is_claude_code(call: Call) -> bool:
         or call.header(AGENT_ID_HEADER) is not None
         or _billing_block(call) is not None
     )
-
-
-detect = is_claude_code
 
 
 def classify(call: Call) -> Step | None:

@@ -1,4 +1,4 @@
-"""Codex CLI: launch through the proxy.
+"""Codex CLI: how to launch it through the proxy, and everything else agentwrap knows of it.
 
 Codex ignores OPENAI_BASE_URL. It takes a model provider from its config instead, and `-c`
 overrides on the command line set one for this run only, so the user's config.toml is never
@@ -26,30 +26,63 @@ A `model_provider` of the user's own in config.toml (a company gateway speaking 
 Responses API) is kept the same way an ANTHROPIC_BASE_URL is for Claude Code: its base URL
 becomes the upstream, and its key variable, headers and query parameters stay in the
 provider Codex is given.
+
+Its step markers live in codex_hints.py; `codex exec` and `codex review` run headless.
 """
 
 from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agentwrap.agents.base import LaunchPlan, find_binary, is_our_url, with_no_proxy
+from agentwrap.agents.base import (
+    Agent,
+    LaunchPlan,
+    headers_ids,
+    is_our_url,
+    upstream_env,
+    with_no_proxy,
+)
 
-NAME = "codex"
-BINARY_ENV = "AGENTWRAP_CODEX_BIN"
-INSTALL_HINT = "npm install -g @openai/codex"
+if TYPE_CHECKING:
+    from agentwrap.route.step import Step
+    from agentwrap.wire.call import Call
+
 PROVIDER_ID = "agentwrap"  # the model provider's key in Codex's config, for this run
 KEY_ENV = "OPENAI_API_KEY"
 # Where Codex sends a ChatGPT sign-in's calls (`/responses`, `/models` below it).
 CHATGPT_BASE_URL = "https://chatgpt.com/backend-api/codex"
+SESSION_HEADER = "session-id"
 
-
-def binary(env: Mapping[str, str]) -> str | None:
-    """The `codex` executable: AGENTWRAP_CODEX_BIN, else `codex` on PATH."""
-    return find_binary("codex", BINARY_ENV, env)
+# Codex options that take a value (so the word after them is not a subcommand).
+_VALUE_OPTIONS = frozenset(
+    {
+        "-c",
+        "--config",
+        "--enable",
+        "--disable",
+        "-m",
+        "--model",
+        "-p",
+        "--profile",
+        "-s",
+        "--sandbox",
+        "-a",
+        "--ask-for-approval",
+        "-C",
+        "--cd",
+        "-i",
+        "--image",
+        "--remote",
+        "--local-provider",
+        "--add-dir",
+    }
+)
+# Subcommands that run without Codex's full-screen UI: no panel beside them.
+_BATCH_COMMANDS = frozenset({"exec", "e", "review"})
 
 
 def codex_home(env: Mapping[str, str]) -> Path:
@@ -146,37 +179,102 @@ def configured_provider(env: Mapping[str, str]) -> tuple[str, dict[str, Any]] | 
     return name, table if isinstance(table, dict) else {}
 
 
+def _own_provider(
+    env: Mapping[str, str],
+) -> tuple[str | None, dict[str, Any] | None, list[str]]:
+    """The user's own model provider we can carry: (its base URL, its table, notes)."""
+    configured = configured_provider(env)
+    if not configured:
+        return None, None, []
+    name, table = configured
+    url = table.get("base_url")
+    wire = table.get("wire_api", "responses")
+    if isinstance(url, str) and url and not is_our_url(url) and wire == "responses":
+        # Like a gateway in ANTHROPIC_BASE_URL: the user's provider becomes our upstream.
+        upstream = url.rstrip("/")
+        note = (
+            f"config.toml selects model_provider '{name}': agentwrap forwards Codex's calls "
+            f"to {upstream}"
+        )
+        return upstream, table, [note]
+    note = (
+        f"config.toml selects model_provider '{name}', which agentwrap cannot carry: "
+        "for this run Codex talks to agentwrap, which passes calls through to OpenAI"
+    )
+    return None, None, [note]
+
+
+def upstreams(env: Mapping[str, str]) -> dict[str, str]:
+    """Where Codex's own calls belong: the user's provider, else a ChatGPT sign-in's backend.
+
+    An AGENTWRAP_OPENAI_UPSTREAM set by hand (or by an enclosing run) stands.
+    """
+    if env.get(upstream_env("openai")):
+        return {}
+    upstream, _, _ = _own_provider(env)
+    if upstream is None and login_mode(env) == "chatgpt":
+        upstream = CHATGPT_BASE_URL
+    return {"openai": upstream} if upstream else {}
+
+
 def plan(exe: str, args: list[str], base_url: str, env: Mapping[str, str]) -> LaunchPlan:
     """The command and environment that make Codex call `base_url`."""
     child = dict(env)
-    notes: list[str] = []
-    upstream = None
-    own_table: dict[str, Any] | None = None
-    configured = configured_provider(env)
-    if configured:
-        name, table = configured
-        url = table.get("base_url")
-        wire = table.get("wire_api", "responses")
-        if isinstance(url, str) and url and not is_our_url(url) and wire == "responses":
-            # Like a gateway in ANTHROPIC_BASE_URL: the user's provider becomes our upstream.
-            upstream, own_table = url.rstrip("/"), table
-            notes.append(
-                f"config.toml selects model_provider '{name}': agentwrap forwards Codex's calls to {upstream}"
-            )
-        else:
-            notes.append(
-                f"config.toml selects model_provider '{name}', which agentwrap cannot carry: "
-                "for this run Codex talks to agentwrap, which passes calls through to OpenAI"
-            )
+    _, own_table, notes = _own_provider(env)
     if any(a == "--oss" or a.startswith("--local-provider") for a in args):
         notes.append(
             "--oss makes Codex call a local model server directly: its calls will NOT pass "
             "through agentwrap (nothing is routed or recorded)"
         )
-    if env.get("AGENTWRAP_OPENAI_UPSTREAM"):
-        upstream = None  # set by hand (or by an enclosing run): it stands
-    elif upstream is None and login_mode(env) == "chatgpt":
-        upstream = CHATGPT_BASE_URL
     with_no_proxy(child)
     argv = [exe, *provider_args(base_url, env, own_table), *args]
-    return LaunchPlan(argv, child, notes, openai_upstream=upstream)
+    return LaunchPlan(argv, child, notes)
+
+
+def subcommand(args: Sequence[str]) -> str | None:
+    """The first argument that is neither an option nor its value: a subcommand or a prompt."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _VALUE_OPTIONS:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def is_batch(args: Sequence[str]) -> bool:
+    """`codex exec` (and `review`) print and exit."""
+    return subcommand(args) in _BATCH_COMMANDS
+
+
+def classify(call: Call) -> Step | None:
+    """Codex's step markers (codex_hints.py, loaded on the first call)."""
+    from agentwrap.agents import codex_hints
+
+    return codex_hints.classify(call)
+
+
+def detect(call: Call) -> bool:
+    """Whether a request came from the Codex CLI."""
+    from agentwrap.agents import codex_hints
+
+    return codex_hints.is_codex(call)
+
+
+AGENT = Agent(
+    name="codex",
+    label="Codex CLI ('codex')",
+    binary="codex",
+    install="npm install -g @openai/codex",
+    api="openai-responses",
+    help="Run the Codex CLI through agentwrap. Every argument after the options goes to codex "
+    'untouched (e.g. agentwrap codex exec "fix the tests").',
+    plan=plan,
+    upstreams=upstreams,
+    classify=classify,
+    detect=detect,
+    conversation=headers_ids(SESSION_HEADER),
+    is_batch=is_batch,
+)

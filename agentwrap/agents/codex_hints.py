@@ -70,9 +70,6 @@ def is_codex(call: Call) -> bool:
     )
 
 
-detect = is_codex
-
-
 def classify(call: Call) -> Step | None:
     """The step kind of a Codex request, or None when it is not a Codex Responses call."""
     if call.surface != OPENAI_RESPONSES or not is_codex(call):

@@ -1,4 +1,4 @@
-"""Gemini CLI: launch through the proxy.
+"""Gemini CLI: how to launch it through the proxy, and everything else agentwrap knows of it.
 
 Gemini CLI (0.61) honours GOOGLE_GEMINI_BASE_URL when it authenticates with an API key
 (`gemini-api-key`) or as a `gateway`: its Gen AI SDK then calls
@@ -16,20 +16,23 @@ so. The user's settings files are only read, never edited.
 
 A GOOGLE_GEMINI_BASE_URL the user already had (a company gateway) becomes the upstream, the
 way an ANTHROPIC_BASE_URL does for Claude Code.
+
+Its step markers live in gemini_hints.py; `-p`, and subcommands such as `mcp`, run headless.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agentwrap.agents.base import LaunchPlan, find_binary, is_our_url, with_no_proxy
+from agentwrap.agents.base import Agent, LaunchPlan, is_our_url, with_no_proxy
 
-NAME = "gemini"
-BINARY_ENV = "AGENTWRAP_GEMINI_BIN"
-INSTALL_HINT = "npm install -g @google/gemini-cli"
+if TYPE_CHECKING:
+    from agentwrap.route.step import Step
+    from agentwrap.wire.call import Call
+
 BASE_URL_ENV = "GOOGLE_GEMINI_BASE_URL"
 KEY_ENV = "GEMINI_API_KEY"
 
@@ -37,10 +40,13 @@ KEY_ENV = "GEMINI_API_KEY"
 GOOGLE_LOGIN_TYPES = ("oauth-personal", "cloud-shell", "compute-default-credentials")
 VERTEX_TYPE = "vertex-ai"
 
-
-def binary(env: Mapping[str, str]) -> str | None:
-    """The `gemini` executable: AGENTWRAP_GEMINI_BIN, else `gemini` on PATH."""
-    return find_binary("gemini", BINARY_ENV, env)
+# Options that make Gemini CLI print and exit instead of opening its full-screen UI.
+_BATCH_OPTIONS = frozenset(
+    {"-p", "--prompt", "-l", "--list-extensions", "--list-sessions", "-v", "--version", "-h"}
+)
+_BATCH_COMMANDS = frozenset(
+    {"mcp", "extensions", "extension", "skills", "skill", "hooks", "hook", "gemma"}
+)
 
 
 def gemini_home(env: Mapping[str, str]) -> Path:
@@ -90,14 +96,20 @@ def auth_mode(env: Mapping[str, str], cwd: Path | None = None) -> str | None:
     return "gateway"  # the base URL we set selects it when nothing else does
 
 
+def upstreams(env: Mapping[str, str]) -> dict[str, str]:
+    """A GOOGLE_GEMINI_BASE_URL the user had (a gateway) stays where Gemini calls go."""
+    existing = env.get(BASE_URL_ENV)
+    if existing and not is_our_url(existing):
+        return {"gemini": existing.rstrip("/")}
+    return {}
+
+
 def plan(exe: str, args: list[str], base_url: str, env: Mapping[str, str]) -> LaunchPlan:
     """The command and environment that make Gemini CLI call `base_url`."""
     child = dict(env)
     notes: list[str] = []
-    upstream = None
-    existing = env.get(BASE_URL_ENV)
-    if existing and not is_our_url(existing):
-        upstream = existing.rstrip("/")
+    upstream = upstreams(env).get("gemini")
+    if upstream:
         notes.append(f"{BASE_URL_ENV} was {upstream}: agentwrap forwards Gemini calls there")
     mode = auth_mode(env)
     if mode in GOOGLE_LOGIN_TYPES:
@@ -119,4 +131,41 @@ def plan(exe: str, args: list[str], base_url: str, env: Mapping[str, str]) -> La
         )
     child[BASE_URL_ENV] = base_url
     with_no_proxy(child)
-    return LaunchPlan([exe, *args], child, notes, gemini_upstream=upstream)
+    return LaunchPlan([exe, *args], child, notes)
+
+
+def is_batch(args: Sequence[str]) -> bool:
+    """Whether these arguments run Gemini CLI headless (no panel beside it is useful)."""
+    if args and args[0] in _BATCH_COMMANDS:
+        return True
+    return any(a in _BATCH_OPTIONS or a.startswith("--prompt=") for a in args)
+
+
+def classify(call: Call) -> Step | None:
+    """Gemini CLI's step markers (gemini_hints.py, loaded on the first call)."""
+    from agentwrap.agents import gemini_hints
+
+    return gemini_hints.classify(call)
+
+
+def detect(call: Call) -> bool:
+    """Whether a request came from Gemini CLI."""
+    from agentwrap.agents import gemini_hints
+
+    return gemini_hints.is_gemini_cli(call)
+
+
+AGENT = Agent(
+    name="gemini",
+    label="Gemini CLI ('gemini')",
+    binary="gemini",
+    install="npm install -g @google/gemini-cli",
+    api="gemini",
+    help="Run Gemini CLI through agentwrap. Every argument after the options goes to gemini "
+    'untouched (e.g. agentwrap gemini -p "fix the tests").',
+    plan=plan,
+    upstreams=upstreams,
+    classify=classify,
+    detect=detect,
+    is_batch=is_batch,
+)

@@ -50,9 +50,6 @@ def is_gemini_cli(call: Call) -> bool:
     return (call.header("user-agent") or "").lower().startswith(USER_AGENT_PREFIX)
 
 
-detect = is_gemini_cli
-
-
 def _system_text(call: Call) -> str:
     sys = call.body.get("systemInstruction") or call.body.get("system_instruction")
     if isinstance(sys, str):

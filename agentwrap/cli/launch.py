@@ -1,4 +1,5 @@
-"""Launch commands: `agentwrap claude`, `agentwrap run -- CMD`, `agentwrap serve`."""
+"""Launch commands: one per registered agent (`agentwrap claude`, ...), `agentwrap run -- CMD`,
+`agentwrap serve`."""
 
 from __future__ import annotations
 
@@ -6,18 +7,16 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from agentwrap import panel
-from agentwrap.agents import claude as claude_agent
-from agentwrap.agents.base import LaunchPlan, is_our_url, with_no_proxy
+from agentwrap.agents import registry
+from agentwrap.agents.base import Agent, LaunchPlan, is_our_url, upstream_env, with_no_proxy
 from agentwrap.cli.main import app
-from agentwrap.route.classify import HINT_MODULES
-from agentwrap.route.profile import AGENT_APIS, Profile, ProfileError, load_profile
+from agentwrap.route.profile import Profile, ProfileError, load_profile
 from agentwrap.session import Session, SessionOptions
 from agentwrap.wire.call import ANTHROPIC
 
@@ -89,7 +88,9 @@ def _load(
 
 
 def _launch(
-    agent: str,
+    name: str,
+    agent: Agent | None,
+    upstreams: Callable[[Mapping[str, str]], dict[str, str]],
     plan_for: Callable[[str, dict[str, str]], LaunchPlan],
     argv_for_record: list[str],
     profile: str | None,
@@ -98,30 +99,30 @@ def _launch(
     quiet: bool,
     panel_mode: str | None,
 ) -> None:
+    """Run one command through a session. `agent`: the registered agent it is, if any (its
+    API, step hints and batch mode); `upstreams`: the user's own endpoints to keep."""
     wrapped = panel.restore_wrapped_env()  # inside the tmux session we started ourselves
     env = dict(os.environ)
+    batch = agent.is_batch(argv_for_record[1:]) if agent is not None else False
     try:
-        mode = panel.resolve_mode(panel_mode, env, argv_for_record[1:])
+        mode = panel.resolve_mode(panel_mode, env, batch)
     except ValueError as exc:
         _err(str(exc))
         raise typer.Exit(2) from None
-    # First learn where the user's own Anthropic calls go (a gateway), before we replace it.
-    probe = plan_for("http://127.0.0.1:0/s/probe", env)
-    if probe.anthropic_upstream:
-        env["AGENTWRAP_ANTHROPIC_UPSTREAM"] = probe.anthropic_upstream
-    if probe.openai_upstream:
-        env["AGENTWRAP_OPENAI_UPSTREAM"] = probe.openai_upstream
-    if probe.gemini_upstream:
-        env["AGENTWRAP_GEMINI_UPSTREAM"] = probe.gemini_upstream
-    prof = _load(profile, routes, env, AGENT_APIS.get(agent, ANTHROPIC))
+    # Where the user's own calls went (a gateway) becomes the profile's upstream.
+    for provider, url in upstreams(env).items():
+        env[upstream_env(provider)] = url
+    prof = _load(profile, routes, env, agent.api if agent is not None else ANTHROPIC)
     if mode == "wrap":
         _run_wrapped(env, quiet)
-    for note in probe.notes:
-        _err(note)
-    hints = agent if agent in HINT_MODULES else None
     session = Session(
         SessionOptions(
-            agent=agent, profile=prof, observe=observe, quiet=quiet, env=env, step_hints=hints
+            agent=name,
+            profile=prof,
+            observe=observe,
+            quiet=quiet,
+            env=env,
+            step_hints=agent.name if agent is not None else None,
         ),
         argv_for_record,
     )
@@ -130,6 +131,8 @@ def _launch(
     try:
         base_url = session.start()
         plan = plan_for(base_url, env)
+        for note in plan.notes:
+            _err(note)
         if mode in ("split", "window"):
             pane = panel.TmuxPanel(session.id, mode, env)
             problem = pane.open()
@@ -168,53 +171,59 @@ def _run_wrapped(env: dict[str, str], quiet: bool) -> None:
     raise typer.Exit(code)
 
 
-@app.command(
-    "claude",
-    context_settings=PASSTHROUGH,
-    help="Run Claude Code through agentwrap: agentwrap claude [OPTIONS] [CLAUDE ARGS]... Every "
-    "argument after these options goes to claude untouched (claude's own help: agentwrap claude -- --help).",
-)
-def claude_cmd(
-    ctx: typer.Context,
-    profile: str | None = ProfileOpt,
-    route: list[str] | None = RouteOpt,
-    observe: bool = ObserveOpt,
-    quiet: bool = QuietOpt,
-    panel_mode: str | None = PanelOpt,
-) -> None:
-    run_agent(
-        claude_agent,
-        "Claude Code ('claude')",
-        list(ctx.args),
-        profile,
-        route,
-        observe,
-        quiet,
-        panel_mode,
-    )
-
-
 def run_agent(
-    agent: Any,
-    label: str,
+    agent: Agent,
     args: list[str],
     profile: str | None,
     routes: list[str] | None,
     observe: bool,
     quiet: bool,
     panel_mode: str | None,
-    batch: bool = False,
 ) -> None:
-    """Launch an agent module's CLI (agents/<name>.py: NAME, BINARY_ENV, INSTALL_HINT,
-    binary(env), plan(exe, args, base_url, env)) through a session."""
-    exe = require_binary(agent.binary(os.environ), agent.BINARY_ENV, label, agent.INSTALL_HINT)
-    if panel_mode is None and batch:
-        panel_mode = "off"  # a run that prints and exits, like `claude -p`
+    """Launch a registered agent with `args` through a session; exits with its exit code."""
+    exe = require_binary(
+        agent.find_binary(os.environ), agent.binary_env, agent.label, agent.install
+    )
 
     def plan_for(base_url: str, env: dict[str, str]) -> LaunchPlan:
-        return agent.plan(exe, args, base_url, env)
+        return agent.launch_plan(exe, args, base_url, env)
 
-    _launch(agent.NAME, plan_for, [agent.NAME, *args], profile, routes, observe, quiet, panel_mode)
+    _launch(
+        agent.name,
+        agent,
+        agent.upstreams,
+        plan_for,
+        [agent.name, *args],
+        profile,
+        routes,
+        observe,
+        quiet,
+        panel_mode,
+    )
+
+
+def agent_command(agent: Agent) -> Callable[..., None]:
+    """The `agentwrap <name>` command of a registered agent."""
+
+    def command(
+        ctx: typer.Context,
+        profile: str | None = ProfileOpt,
+        route: list[str] | None = RouteOpt,
+        observe: bool = ObserveOpt,
+        quiet: bool = QuietOpt,
+        panel_mode: str | None = PanelOpt,
+    ) -> None:
+        run_agent(agent, list(ctx.args), profile, route, observe, quiet, panel_mode)
+
+    return command
+
+
+def add_agent_commands(target: typer.Typer) -> None:
+    """One launch command per registered agent."""
+    for agent in registry.agents():
+        target.command(agent.name, context_settings=PASSTHROUGH, help=agent.help)(
+            agent_command(agent)
+        )
 
 
 @app.command(
@@ -246,23 +255,37 @@ def run_cmd(
 
     def plan_for(base_url: str, env: dict[str, str]) -> LaunchPlan:
         child = dict(env)
-        upstream = (
-            env.get("ANTHROPIC_BASE_URL")
-            if "/s/" not in env.get("ANTHROPIC_BASE_URL", "/s/")
-            else None
-        )
         child["ANTHROPIC_BASE_URL"] = base_url
         child["OPENAI_BASE_URL"] = base_url + "/v1"
         child["OPENAI_API_BASE"] = base_url + "/v1"
-        gemini = env.get("GOOGLE_GEMINI_BASE_URL")
         child["GOOGLE_GEMINI_BASE_URL"] = base_url
         with_no_proxy(child)
-        plan = LaunchPlan([exe, *args[1:]], child, [], upstream)
-        if gemini and not is_our_url(gemini):
-            plan.gemini_upstream = gemini.rstrip("/")  # a gateway of the user's, kept
-        return plan
+        return LaunchPlan([exe, *args[1:]], child, [])
 
-    _launch(os.path.basename(args[0]), plan_for, args, profile, route, observe, quiet, panel_mode)
+    def upstreams(env: Mapping[str, str]) -> dict[str, str]:
+        # Gateways of the user's own, kept.
+        found: dict[str, str] = {}
+        anthropic = env.get("ANTHROPIC_BASE_URL")
+        if anthropic and "/s/" not in anthropic:
+            found["anthropic"] = anthropic
+        gemini = env.get("GOOGLE_GEMINI_BASE_URL")
+        if gemini and not is_our_url(gemini):
+            found["gemini"] = gemini.rstrip("/")
+        return found
+
+    name = os.path.basename(args[0])
+    _launch(
+        name,
+        registry.get(name),
+        upstreams,
+        plan_for,
+        args,
+        profile,
+        route,
+        observe,
+        quiet,
+        panel_mode,
+    )
 
 
 @app.command("serve", help="Run the proxy alone; prints its base URL on the first line of stdout.")
@@ -289,7 +312,8 @@ def serve_cmd(
     ),
 ) -> None:
     env = dict(os.environ)
-    prof = _load(profile, route, env, AGENT_APIS.get(agent, ANTHROPIC))
+    known = registry.get(agent)
+    prof = _load(profile, route, env, known.api if known is not None else ANTHROPIC)
     session = Session(
         SessionOptions(
             agent=agent,

@@ -41,6 +41,7 @@ def _register() -> None:
     # Each command group lives in its own module and registers itself on `app`.
     from agentwrap.cli import launch, logs  # noqa: F401
 
+    launch.add_agent_commands(app)
     for optional in (
         "profile",
         "route",
@@ -48,8 +49,6 @@ def _register() -> None:
         "statusline",
         "demo",
         "completions",
-        "codex",
-        "gemini",
         "report",
     ):
         try:

@@ -9,10 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
+from agentwrap.agents import registry
 from agentwrap.cli.main import app
 from agentwrap.cli.profile import ProfileOpt, RouteOpt, fail, load_or_exit
 from agentwrap.route.decide import Decision, SessionState, Target, classify, decide
-from agentwrap.route.profile import AGENT_APIS
 from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES, Call
 
 route_app = typer.Typer(
@@ -47,8 +47,9 @@ def _surface(body: dict[str, Any], path: str | None, agent: str | None) -> tuple
         for fragment, surface, endpoint in _PATHS:
             if fragment in path:
                 return surface, endpoint
-    if agent in AGENT_APIS:
-        surface = AGENT_APIS[agent]
+    known = registry.get(agent)
+    if known is not None:
+        surface = known.api
     elif "contents" in body:
         surface = GEMINI
     elif "input" in body:
@@ -137,8 +138,9 @@ def explain_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of text.")] = False,
 ) -> None:
     """Explain how a captured request would be routed, without sending it."""
-    if agent is not None and agent not in AGENT_APIS:
-        raise fail(f"unknown agent '{agent}'; known: {', '.join(AGENT_APIS)}")
+    if agent is not None and registry.get(agent) is None:
+        known = ", ".join(a.name for a in registry.agents())
+        raise fail(f"unknown agent '{agent}'; known: {known}")
     call, label = load_request(request, headers, agent)
     loaded = load_or_exit(profile, route)
     step = classify(call, agent)

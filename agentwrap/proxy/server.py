@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from agentwrap.agents.registry import conversation_ids
 from agentwrap.pricing import PriceBook, Usage
 from agentwrap.proxy.upstream import UpstreamPool, response_headers, upstream_headers
 from agentwrap.route.decide import Decision, SessionState, Step, Target, classify, decide
@@ -245,6 +246,7 @@ class Proxy:
             decision = _passthrough(self.profile, call, f"routing failed ({exc}); passthrough")
         would = decision.observed
         chain = [decision.target, *decision.fallbacks]
+        thread_id, agent_id = self._conversation(call)
         self.recorder.call_started(
             call_id,
             **base,
@@ -261,8 +263,8 @@ class Proxy:
             provider_api=decision.target.provider.api,
             baseline_model=decision.baseline_model or call.model,
             would_model=would.target.model_for(call) if would else None,
-            thread_id=headers.get("x-claude-code-session-id") or headers.get("session-id"),
-            agent_id=headers.get("x-claude-code-agent-id"),
+            thread_id=thread_id,
+            agent_id=agent_id,
         )
 
         if step is None or step.kind not in SIDE_STEPS:
@@ -503,10 +505,9 @@ class Proxy:
         )
         return base + translate.upstream_path(provider.api, model or "", call.stream), _dumps(out)
 
-    @staticmethod
-    def _conversation(call: Call) -> tuple[str | None, str | None]:
-        thread = call.headers.get("x-claude-code-session-id") or call.headers.get("session-id")
-        return thread, call.headers.get("x-claude-code-agent-id")
+    def _conversation(self, call: Call) -> tuple[str | None, str | None]:
+        """(conversation id, subagent id) of a call, as its agent names them."""
+        return conversation_ids(call.headers, self.options.agent)
 
     def _label_previous_step(self, call: Call) -> None:
         """The request for step t+1 carries the tool results of step t: label step t."""
@@ -526,7 +527,7 @@ class Proxy:
         """
         if self._translated:
             return True
-        thread = call.headers.get("x-claude-code-session-id") or call.headers.get("session-id")
+        thread, _ = self._conversation(call)
         if not thread:
             return True
         if thread in self._checked_threads:

@@ -55,7 +55,6 @@ PASSTHROUGH_NAMES = {
     OPENAI_RESPONSES: "openai",
     GEMINI: "gemini",
 }
-AGENT_APIS = {"claude": ANTHROPIC, "codex": OPENAI_RESPONSES, "gemini": GEMINI}
 
 _TOP_KEYS = {
     "extends": "a preset name or a path to another profile",

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from agentwrap import panel
+from agentwrap.agents import claude
 from agentwrap.agents.claude import with_statusline
 from tests.support.claude_env import TmuxPane
 
@@ -34,12 +35,12 @@ TTY = {"stdin_tty": True, "stdout_tty": True}
 )
 def test_panel_mode(requested, env, args, tty, expected):
     env = {"PATH": os.environ["PATH"], **env}
-    assert panel.resolve_mode(requested, env, args, **tty) == expected
+    assert panel.resolve_mode(requested, env, claude.is_batch(args), **tty) == expected
 
 
 def test_unknown_panel_mode_names_the_known_ones():
     with pytest.raises(ValueError, match="known: auto, split, window, off"):
-        panel.resolve_mode("sideways", {}, [], **TTY)
+        panel.resolve_mode("sideways", {}, False, **TTY)
 
 
 def _settings(args: list[str]) -> dict:

@@ -473,18 +473,18 @@ def test_launch_plan_follows_the_login_codex_would_use(tmp_path):
     ]
     assert 'env_key = "OPENAI_API_KEY"' in provider_arg(plan)
     assert f'base_url = "{base}/v1"' in provider_arg(plan)
-    assert plan.openai_upstream is None
+    assert codex.upstreams(env) == {}
     # A ChatGPT sign-in: Codex's own login, and its calls belong to the ChatGPT backend.
     (home / "auth.json").write_text(json.dumps(chatgpt_auth("acct-2")))
     plan = codex.plan("/bin/codex", [], base, env)
     assert "requires_openai_auth = true" in provider_arg(plan) and "env_key" not in provider_arg(
         plan
     )
-    assert plan.openai_upstream == codex.CHATGPT_BASE_URL
+    assert codex.upstreams(env) == {"openai": codex.CHATGPT_BASE_URL}
     # A stored API key: Codex's login again, to OpenAI's API.
     (home / "auth.json").write_text(json.dumps({"auth_mode": "apikey", "OPENAI_API_KEY": "sk-x"}))
     plan = codex.plan("/bin/codex", [], base, env)
-    assert "requires_openai_auth = true" in provider_arg(plan) and plan.openai_upstream is None
+    assert "requires_openai_auth = true" in provider_arg(plan) and codex.upstreams(env) == {}
     # A config.toml that picks a provider agentwrap cannot carry is announced.
     (home / "config.toml").write_text('model_provider = "ollama"\n')
     plan = codex.plan("/bin/codex", [], base, env)
@@ -551,7 +551,7 @@ def test_interactive_codex_in_tmux(tmp_path):
 
 
 def test_subcommand_skips_options_and_their_values():
-    from agentwrap.cli.codex import subcommand
+    from agentwrap.agents.codex import subcommand
 
     assert subcommand(["-c", "analytics.enabled=false", "exec", "hi"]) == "exec"
     assert subcommand(["-m", "exec", "--full-auto", "fix it"]) == "fix it"  # a model named exec

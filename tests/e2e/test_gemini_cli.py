@@ -300,7 +300,7 @@ def test_launch_plan_says_which_auth_modes_bypass_agentwrap(tmp_path):
     _settings(home, "gemini-api-key")
     plan = gemini_agent.plan("/bin/gemini", ["-p", "x"], base, env)
     assert plan.env["GOOGLE_GEMINI_BASE_URL"] == base and plan.notes == []
-    assert plan.argv == ["/bin/gemini", "-p", "x"] and plan.gemini_upstream is None
+    assert plan.argv == ["/bin/gemini", "-p", "x"] and gemini_agent.upstreams(env) == {}
     assert "127.0.0.1" in plan.env["NO_PROXY"]
 
     _settings(home, "oauth-personal")
@@ -319,12 +319,12 @@ def test_launch_plan_says_which_auth_modes_bypass_agentwrap(tmp_path):
     assert any("GEMINI_API_KEY is not set" in n for n in plan.notes)
 
     # A base URL that is already an agentwrap proxy (a nested run) is not an upstream.
-    nested = gemini_agent.plan("/bin/gemini", [], base, {**env, "GOOGLE_GEMINI_BASE_URL": base})
-    assert nested.gemini_upstream is None
-    own = gemini_agent.plan(
-        "/bin/gemini", [], base, {**env, "GOOGLE_GEMINI_BASE_URL": "https://gw.example/g/"}
+    assert gemini_agent.upstreams({**env, "GOOGLE_GEMINI_BASE_URL": base}) == {}
+    own = {**env, "GOOGLE_GEMINI_BASE_URL": "https://gw.example/g/"}
+    assert gemini_agent.upstreams(own) == {"gemini": "https://gw.example/g"}
+    assert any(
+        "https://gw.example/g" in n for n in gemini_agent.plan("/bin/gemini", [], base, own).notes
     )
-    assert own.gemini_upstream == "https://gw.example/g"
 
 
 def test_gemini_passthrough_goes_to_google_unless_an_upstream_was_set():

@@ -51,10 +51,10 @@ def gemini_call(
 
 
 def test_detects_gemini_cli_by_its_user_agent():
-    assert gemini_hints.detect(gemini_call())
+    assert gemini_hints.is_gemini_cli(gemini_call())
     assert detect_agent(gemini_call()) == "gemini"
     plain_sdk = gemini_call(user_agent="google-genai-sdk/1.30.0 gl-node/v20.20.2")
-    assert not gemini_hints.detect(plain_sdk)
+    assert not gemini_hints.is_gemini_cli(plain_sdk)
     assert detect_agent(plain_sdk) is None
 
 
