@@ -14,7 +14,10 @@ Rules:
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 MISSING = "—"
 UNPRICED = "unpriced"
@@ -43,6 +46,22 @@ class Sums(Protocol):
 
     @property
     def would_save_pct(self) -> float | None: ...
+
+
+class PerMillion(Protocol):
+    """A price per million tokens (a `pricing.Price`), as the formatters read it."""
+
+    @property
+    def input(self) -> Decimal: ...
+
+    @property
+    def output(self) -> Decimal: ...
+
+    @property
+    def cache_write(self) -> Decimal | None: ...
+
+    @property
+    def cache_read(self) -> Decimal | None: ...
 
 
 # -- models ----------------------------------------------------------------------------------
@@ -134,6 +153,20 @@ def would(sums: Sums) -> str | None:
         f"routing would cost {usd(sums.would_cost_usd)} instead of "
         f"{usd(sums.would_actual_usd)} ({-pct:+.0f}%)"
     )
+
+
+def price(per_million: PerMillion) -> str:
+    """A price as people write it: "input $3/MTok, output $15/MTok" (and cache prices if set)."""
+
+    def money(value: Decimal) -> str:
+        return f"${value.normalize():f}"
+
+    out = f"input {money(per_million.input)}/MTok, output {money(per_million.output)}/MTok"
+    if per_million.cache_write is not None:
+        out += f", cache write {money(per_million.cache_write)}/MTok"
+    if per_million.cache_read is not None:
+        out += f", cache read {money(per_million.cache_read)}/MTok"
+    return out
 
 
 _MARKS = "*†‡§¶"

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from agentwrap import fmt
 from agentwrap.cli.main import app
 from agentwrap.route.profile import (
     PROFILE_FILE,
@@ -19,7 +20,6 @@ from agentwrap.route.profile import (
     ProfileError,
     load_profile,
     preset_names,
-    price_text,
 )
 
 profile_app = typer.Typer(
@@ -199,7 +199,7 @@ def show_lines(profile: Profile) -> list[str]:
         if m.capabilities is not None:
             extra.append("can " + ", ".join(sorted(m.capabilities)))
         if m.price:
-            extra.append(price_text(m.price))
+            extra.append(fmt.price(m.price))
         detail = f" ({'; '.join(extra)})" if extra else ""
         lines.append(
             f"{alias} = {m.model} on {m.provider}{detail}"
@@ -272,7 +272,7 @@ def show_json(profile: Profile) -> dict[str, Any]:
                 "model": m.model,
                 "context_window": m.context_window,
                 "capabilities": sorted(m.capabilities) if m.capabilities is not None else None,
-                "price": price_text(m.price) if m.price else None,
+                "price": fmt.price(m.price) if m.price else None,
                 "from": origin(f"models.{a}"),
             }
             for a, m in profile.models.items()

@@ -1,6 +1,7 @@
 """Routing: which model handles each call, and why.
 
-profile   the TOML format, discovery, presets, validation (Profile, Provider, load_profile)
+profile   profiles: data (Profile, Provider, Model, Rule), load (the only disk reader: presets,
+          discovery, extends) and build (TOML to a validated Profile, file:line:key errors)
 classify  the step kind of a call, from the step hints of the agents in agents/registry.py
 features  what rules look at: size, images, thinking, tools, server tools, last outcome
 decide    the decision: rules, routing, fallbacks, budget, sticky main loop (Decision)

@@ -10,9 +10,13 @@ import pytest
 from agentwrap import paths
 from agentwrap.pricing import PriceBook
 from agentwrap.route.profile import (
+    Layer,
+    Origin,
     ProfileError,
+    build_profile,
     load_profile,
     parse_profile_text,
+    parse_toml,
     preset_names,
 )
 from agentwrap.wire.common import Usage
@@ -340,6 +344,25 @@ def test_error_in_a_parent_names_the_parent_file(tmp_path: Path) -> None:
     assert str(info.value).startswith(
         f"{tmp_path / 'base.toml'}:22: unknown model alias 'glm' in routing.plan"
     )
+
+
+def test_the_builder_merges_documents_it_is_given_and_reads_nothing() -> None:
+    # No file behind these labels: the builder works on the documents the loader hands it.
+    base_text = GOOD
+    child_text = '[routing]\nexplore = "opus"\n[[rules]]\nname = "child-rule"\nuse = "nope"\n'
+    base = Layer("/nowhere/base.toml", base_text, parse_toml(base_text, "base"), Path("/nowhere"))
+    child = Layer("/nowhere/child.toml", child_text, parse_toml(child_text, "child"), None)
+    with pytest.raises(ProfileError) as info:
+        build_profile([base, child], env={}, translation=False)
+    assert str(info.value).startswith(
+        "/nowhere/child.toml:5: unknown model alias 'nope' in rule 'child-rule' (use)"
+    )
+    fixed = child_text.replace('"nope"', '"coder"')
+    child = Layer("/nowhere/child.toml", fixed, parse_toml(fixed, "child"), None)
+    profile = build_profile([base, child], env={"FAST_KEY": "k"}, translation=False)
+    assert profile.source == "/nowhere/child.toml" and profile.routing["explore"] == "opus"
+    assert [r.name for r in profile.rules] == ["child-rule", "escalate"]
+    assert profile.origin("routing.plan") == Origin("/nowhere/base.toml", 22)
 
 
 def test_extends_cycle_and_missing_file(tmp_path: Path) -> None:

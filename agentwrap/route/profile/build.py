@@ -1,62 +1,41 @@
-"""Routing profiles: the TOML format, discovery, presets and validation.
+"""From parsed TOML to a validated Profile: the builder and every check on a profile's values.
 
-A profile says which model handles each kind of step. It is found, in order: the one named
-on the command line (a preset name or a path); `.agentwrap.toml` walking up from the working
-directory to the repository root; the user's `config.toml`; the built-in `passthrough` preset.
-A profile may `extends` a preset or another file; tables merge key by key, the child wins,
-and the child's rules are tried before the parent's.
-
-Parsing and validation are pure (text in, Profile out); discovery reads the few files it
-finds and nothing else. Every error names the file, the line, the key and what was expected.
+Pure: it takes the documents the loader (`agentwrap.route.profile.load`) read, base first,
+and an environment mapping, and reads nothing else. Every error names the file, the line
+(`agentwrap.route.tomlpos`), the key and what was expected, so a person can fix the file
+without the docs.
 """
 
 from __future__ import annotations
 
-import importlib.resources
-import importlib.util
-import os
 import tomllib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentwrap import paths
-from agentwrap.pricing import Price, PriceBook, parse_price
+from agentwrap.pricing import parse_price
+from agentwrap.route.profile.data import (
+    AUTH_SCHEMES,
+    CAPABILITIES,
+    DEFAULT_BASE_URLS,
+    ON_EXCEED,
+    REQUESTED,
+    ROUTING_KEYS,
+    Budget,
+    Model,
+    Origin,
+    Profile,
+    ProfileError,
+    Provider,
+    Rule,
+)
 from agentwrap.route.step import STEP_KINDS
 from agentwrap.route.tomlpos import LineIndex
 from agentwrap.wire.call import ANTHROPIC, APIS, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
 
-ROUTING_KEYS = (*STEP_KINDS, "default")
-REQUESTED = "requested"  # the reserved alias: the model the agent asked for, unchanged
-CAPABILITIES = ("tools", "vision", "thinking", "server_tools")
-ON_EXCEED = ("warn", "downgrade", "stop")
-AUTH_SCHEMES = ("x-api-key", "bearer", "x-goog-api-key")
-PROFILE_FILE = ".agentwrap.toml"
-DEFAULT_PRESET = "passthrough"
-
-DEFAULT_BASE_URLS = {
-    ANTHROPIC: "https://api.anthropic.com",
-    OPENAI_CHAT: "https://api.openai.com/v1",
-    OPENAI_RESPONSES: "https://api.openai.com/v1",
-    GEMINI: "https://generativelanguage.googleapis.com",
-}
-DEFAULT_AUTH = {
-    ANTHROPIC: "x-api-key",
-    OPENAI_CHAT: "bearer",
-    OPENAI_RESPONSES: "bearer",
-    GEMINI: "x-goog-api-key",
-}
-# The provider that carries an API's passthrough calls, by name.
-PASSTHROUGH_NAMES = {
-    ANTHROPIC: "anthropic",
-    OPENAI_CHAT: "openai",
-    OPENAI_RESPONSES: "openai",
-    GEMINI: "gemini",
-}
-
-_TOP_KEYS = {
+# The keys each table of a profile may hold, and what each expects (quoted in errors).
+TOP_KEYS = {
     "extends": "a preset name or a path to another profile",
     "description": "a one-line description",
     "providers": "a table of providers",
@@ -108,292 +87,11 @@ _MAIN_LOOP_KEYS = {
 }
 
 
-class ProfileError(ValueError):
-    """A profile or config file is wrong; the message names file, line and key."""
-
-
 @dataclass
-class Provider:
-    """Where calls go: an API, a base URL, and how to authenticate."""
+class Layer:
+    """One profile document: its label (a path, or "preset <name>"), text and parsed TOML."""
 
-    name: str
-    api: str
-    base_url: str
-    key_env: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    auth: str | None = None  # header scheme for key_env; None: the API's usual one
-
-    def key(self, env: Mapping[str, str] | None = None) -> str | None:
-        """The API key from `key_env`, or None (then the agent's own credentials pass through)."""
-        env = os.environ if env is None else env
-        return env.get(self.key_env) or None if self.key_env else None
-
-    def available(self, env: Mapping[str, str] | None = None) -> bool:
-        """False when the provider needs a key from the environment and it is unset."""
-        return self.key_env is None or self.key(env) is not None
-
-    def auth_headers(self, env: Mapping[str, str] | None = None) -> dict[str, str]:
-        """Headers that carry this provider's key (empty when it has no `key_env`)."""
-        key = self.key(env)
-        if key is None:
-            return {}
-        scheme = self.auth or DEFAULT_AUTH.get(self.api, "bearer")
-        if scheme == "bearer":
-            return {"authorization": f"Bearer {key}"}
-        return {scheme: key}
-
-
-@dataclass
-class Model:
-    """A model alias: a provider, the provider's model id, and what it can do."""
-
-    alias: str
-    provider: str
-    model: str
-    price: Price | None = None
-    context_window: int | None = None
-    capabilities: frozenset[str] | None = None  # None: not stated (see `can`)
-
-    def can(self, capability: str, api: str) -> bool:
-        """Whether the model has a capability; unstated lists assume the API's usual ones."""
-        if self.capabilities is not None:
-            return capability in self.capabilities
-        if api == ANTHROPIC and self.provider == "anthropic":
-            return True
-        return capability in ("tools", "thinking")
-
-
-@dataclass
-class Rule:
-    """One ordered routing rule: when every condition holds, `use` the alias."""
-
-    name: str
-    use: str
-    step: tuple[str, ...] = ()
-    requested_model: tuple[str, ...] = ()
-    tokens_above: int | None = None
-    tokens_below: int | None = None
-    thinking: bool | None = None
-    images: bool | None = None
-    tools: bool | None = None
-    subagent: tuple[str, ...] = ()
-    last_failed: bool | None = None
-    agent: tuple[str, ...] = ()
-
-    def conditions(self) -> str:
-        """The rule's conditions as people read them: "step implement, last step failed"."""
-        out: list[str] = []
-        if self.step:
-            out.append(f"step {' | '.join(self.step)}")
-        if self.subagent:
-            out.append(f"subagent {' | '.join(self.subagent)}")
-        if self.requested_model:
-            out.append(f"requested {' | '.join(self.requested_model)}")
-        if self.tokens_above is not None:
-            out.append(f"tokens > {self.tokens_above}")
-        if self.tokens_below is not None:
-            out.append(f"tokens < {self.tokens_below}")
-        for name, value in (
-            ("thinking", self.thinking),
-            ("images", self.images),
-            ("tools", self.tools),
-        ):
-            if value is not None:
-                out.append(name if value else f"no {name}")
-        if self.last_failed is not None:
-            out.append("last step failed" if self.last_failed else "last step did not fail")
-        if self.agent:
-            out.append(f"agent {' | '.join(self.agent)}")
-        return ", ".join(out) or "always"
-
-
-@dataclass
-class Budget:
-    """A per-session spending limit and what to do past it."""
-
-    session_usd: float
-    on_exceed: str = "warn"
-    downgrade_to: str | None = None
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a value came from: a file (or preset, or the command line) and a line."""
-
-    source: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        return f"{self.source}:{self.line}" if self.line else self.source
-
-
-@dataclass
-class Profile:
-    """The effective routing profile of one run."""
-
-    name: str = DEFAULT_PRESET
-    source: str = "built-in"
-    description: str = ""
-    providers: dict[str, Provider] = field(default_factory=dict)
-    models: dict[str, Model] = field(default_factory=dict)
-    routing: dict[str, str] = field(default_factory=dict)
-    rules: list[Rule] = field(default_factory=list)
-    fallbacks: dict[str, list[str]] = field(default_factory=dict)
-    baseline: str = REQUESTED
-    budget: Budget | None = None
-    sticky_main_loop: bool = True
-    sticky_calls: int = 8
-    free_switch_below_tokens: int = 4096
-    overrides: dict[str, str] = field(default_factory=dict)  # --route STEP=ALIAS of this run
-    agent_api: str = ANTHROPIC
-    translation: bool = False  # requests can be translated to another API
-    unavailable: dict[str, str] = field(default_factory=dict)  # provider → why it is skipped
-    warnings: list[str] = field(default_factory=list)
-    origins: dict[str, Origin] = field(default_factory=dict)  # "routing.plan" → where set
-    chain: list[str] = field(default_factory=list)  # files and presets, base first
-
-    def provider_for_api(self, api: str) -> Provider:
-        """The provider that serves passthrough calls of this API."""
-        name = PASSTHROUGH_NAMES.get(api, api)
-        found = self.providers.get(name)
-        if found is not None and found.api == api:
-            return found
-        if found is not None and {found.api, api} <= {OPENAI_CHAT, OPENAI_RESPONSES}:
-            # One OpenAI provider serves both of its APIs at the same base URL.
-            return Provider(
-                name, api, found.base_url, found.key_env, dict(found.headers), found.auth
-            )
-        return Provider(name=name, api=api, base_url=DEFAULT_BASE_URLS[api])
-
-    def provider_of(self, alias: str) -> Provider:
-        """The provider of a model alias (aliases are validated at load time)."""
-        return self.providers[self.models[alias].provider]
-
-    def routed_aliases(self) -> list[str]:
-        """Every alias a call can be sent to: routing, rules, fallbacks, budget, overrides."""
-        seen: dict[str, None] = {}
-        for alias in self.routing.values():
-            seen[alias] = None
-        for rule in self.rules:
-            seen[rule.use] = None
-        for alias, chain in self.fallbacks.items():
-            seen[alias] = None
-            for item in chain:
-                seen[item] = None
-        if self.budget and self.budget.downgrade_to:
-            seen[self.budget.downgrade_to] = None
-        for alias in self.overrides.values():
-            seen[alias] = None
-        seen.pop(REQUESTED, None)
-        return [a for a in seen if a in self.models]
-
-    def price_overrides(self) -> dict[str, Price]:
-        """Price overrides by model id, for the price book."""
-        return {m.model: m.price for m in self.models.values() if m.price is not None}
-
-    def price_book(self) -> PriceBook:
-        """A price book that knows this profile's price overrides."""
-        return PriceBook(self.price_overrides())
-
-    def origin(self, key: str) -> Origin | None:
-        """Where a value such as "routing.plan" or "models.opus" was set."""
-        return self.origins.get(key)
-
-
-# ---------------------------------------------------------------- presets and discovery
-
-
-def preset_names() -> list[str]:
-    """The built-in presets shipped with the package."""
-    root = importlib.resources.files("agentwrap.presets")
-    return sorted(p.name[: -len(".toml")] for p in root.iterdir() if p.name.endswith(".toml"))
-
-
-def preset_text(name: str) -> str:
-    """The TOML text of a built-in preset."""
-    if name not in preset_names():
-        raise ProfileError(f"unknown preset '{name}'; known: {', '.join(preset_names())}")
-    return (importlib.resources.files("agentwrap.presets") / f"{name}.toml").read_text("utf-8")
-
-
-def find_profile_file(cwd: Path) -> Path | None:
-    """`.agentwrap.toml` in `cwd` or a parent, up to the repository root (the dir with .git)."""
-    cwd = cwd.resolve()
-    chain = [cwd, *cwd.parents]
-    root = next((d for d in chain if (d / ".git").exists()), None)
-    # Outside a repository only the working directory itself counts.
-    search = chain[: chain.index(root) + 1] if root is not None else [cwd]
-    for directory in search:
-        candidate = directory / PROFILE_FILE
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def translation_available() -> bool:
-    """Whether requests can be translated across APIs (agentwrap.wire.translate exists)."""
-    try:
-        return importlib.util.find_spec("agentwrap.wire.translate") is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def load_profile(
-    cwd: Path | None = None,
-    explicit: str | None = None,
-    env: Mapping[str, str] | None = None,
-    routes: Mapping[str, str] | None = None,
-    *,
-    agent_api: str = ANTHROPIC,
-    translation: bool | None = None,
-) -> Profile:
-    """The effective profile of a run.
-
-    `explicit` is a preset name or a path; otherwise `.agentwrap.toml` (walking up to the
-    repository root), the user's config.toml, then the `passthrough` preset. `routes` are the
-    run's `--route STEP=MODEL` overrides. `agent_api` is the API the agent speaks: routes to
-    another API need translation (`translation`: None detects it). The environment decides
-    which providers have their keys; `AGENTWRAP_ANTHROPIC_UPSTREAM` moves the anthropic
-    provider's base URL, `AGENTWRAP_OPENAI_UPSTREAM` the openai one (unless it has a key_env),
-    `AGENTWRAP_GEMINI_UPSTREAM` the gemini one.
-    """
-    env = os.environ if env is None else env
-    cwd = Path.cwd() if cwd is None else cwd
-    if explicit:
-        layer = _explicit_layer(explicit, cwd)
-    else:
-        found = find_profile_file(cwd)
-        if found is None and paths.config_file().is_file():
-            found = paths.config_file()
-        layer = _file_layer(found) if found is not None else _preset_layer(DEFAULT_PRESET)
-    return build_profile(
-        layer, env=env, routes=routes, agent_api=agent_api, translation=translation
-    )
-
-
-def parse_profile_text(
-    text: str,
-    source: str = "<profile>",
-    *,
-    env: Mapping[str, str] | None = None,
-    routes: Mapping[str, str] | None = None,
-    agent_api: str = ANTHROPIC,
-    translation: bool | None = None,
-    base_dir: Path | None = None,
-) -> Profile:
-    """A profile from TOML text (its `extends` may name presets, or files under `base_dir`)."""
-    layer = _Layer(source, text, _parse_toml(text, source), base_dir)
-    return build_profile(
-        layer, env=env or {}, routes=routes, agent_api=agent_api, translation=translation
-    )
-
-
-# ---------------------------------------------------------------- layers
-
-
-@dataclass
-class _Layer:
-    label: str  # a path, or "preset <name>"
+    label: str
     text: str
     data: dict[str, Any]
     base_dir: Path | None  # for a relative `extends`
@@ -405,92 +103,51 @@ class _Layer:
             self.name = Path(self.label).name if self.base_dir else self.label
 
     def origin(self, *path: str | int) -> Origin:
+        """Where a key path of this document sits: its label and line."""
         return Origin(self.label, self.index.line(path))
 
     def error(self, path: tuple[str | int, ...], message: str) -> ProfileError:
+        """A ProfileError that starts with the file and line of a key path."""
         return ProfileError(f"{self.origin(*path)}: {message}")
 
 
-def _parse_toml(text: str, label: str) -> dict[str, Any]:
+def parse_toml(text: str, label: str) -> dict[str, Any]:
+    """The TOML of a profile document; a syntax error becomes a ProfileError naming it."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{label}: not valid TOML: {exc}") from exc
 
 
-def _file_layer(path: Path) -> _Layer:
-    try:
-        text = path.read_text("utf-8")
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot read the profile: {exc.strerror or exc}") from exc
-    return _Layer(str(path), text, _parse_toml(text, str(path)), path.parent)
-
-
-def _preset_layer(name: str) -> _Layer:
-    label = f"preset {name}"
-    text = preset_text(name)
-    return _Layer(label, text, _parse_toml(text, label), None, name=name)
-
-
-def _explicit_layer(ref: str, base: Path) -> _Layer:
-    looks_like_path = "/" in ref or ref.endswith(".toml") or ref.startswith((".", "~"))
-    if not looks_like_path and (ref in preset_names() or not (base / ref).is_file()):
-        return _preset_layer(ref)
-    path = Path(ref).expanduser()
-    if not path.is_absolute():
-        path = base / path
-    if not path.is_file():
-        raise ProfileError(f"profile file not found: {path}")
-    return _file_layer(path)
-
-
-def _layer_chain(top: _Layer) -> list[_Layer]:
-    """The layers from the base preset up to `top`, following `extends`."""
-    chain = [top]
-    seen = {top.label}
-    current = top
-    while "extends" in current.data:
-        ref = current.data["extends"]
-        if not isinstance(ref, str) or not ref:
-            raise current.error(("extends",), f"extends: expected {_TOP_KEYS['extends']}")
-        try:
-            if current.base_dir is None and ("/" in ref or ref.endswith(".toml")):
-                raise ProfileError(f"only presets can be extended from here, not '{ref}'")
-            parent = _explicit_layer(ref, current.base_dir or Path.cwd())
-        except ProfileError as exc:
-            raise current.error(("extends",), f"extends = '{ref}': {exc}") from None
-        if parent.label in seen:
-            raise current.error(("extends",), f"extends = '{ref}' makes a cycle")
-        seen.add(parent.label)
-        chain.append(parent)
-        current = parent
-    return list(reversed(chain))
-
-
 # ---------------------------------------------------------------- building
 
 
 def build_profile(
-    top: _Layer,
+    layers: Sequence[Layer],
     *,
     env: Mapping[str, str],
     routes: Mapping[str, str] | None = None,
     agent_api: str = ANTHROPIC,
-    translation: bool | None = None,
+    translation: bool,
 ) -> Profile:
-    """Merge a layer chain into a validated Profile (see load_profile)."""
-    layers = _layer_chain(top)
+    """Merge documents, base first (the one `extends` reached last) and the profile itself
+    last, into a validated Profile.
+
+    `env` decides which providers have their keys and holds the AGENTWRAP_*_UPSTREAM moves;
+    `routes` are the run's `--route STEP=MODEL` overrides; `agent_api` is the API the agent
+    speaks, and without `translation` nothing may route to another API."""
+    top = layers[-1]
     profile = Profile(name=top.name, source=top.label, agent_api=agent_api)
     profile.chain = [layer.label for layer in layers]
     profile.providers["anthropic"] = Provider("anthropic", ANTHROPIC, DEFAULT_BASE_URLS[ANTHROPIC])
     profile.origins["providers.anthropic"] = Origin("built-in")
     # Where each merged value was written, to name the right file in reference errors.
-    refs: dict[str, tuple[_Layer, tuple[str | int, ...]]] = {}
-    own_rules: list[list[tuple[Rule, _Layer, int]]] = []
+    refs: dict[str, tuple[Layer, tuple[str | int, ...]]] = {}
+    own_rules: list[list[tuple[Rule, Layer, int]]] = []
 
     for layer in layers:
         data = layer.data
-        _check_keys(layer, (), data, _TOP_KEYS)
+        _check_keys(layer, (), data, TOP_KEYS)
         if "description" in data:
             profile.description = _string(layer, ("description",), data["description"])
         for name, raw in _table(layer, ("providers",), data.get("providers", {})).items():
@@ -508,10 +165,10 @@ def build_profile(
             profile.routing[kind] = _string(layer, ("routing", kind), alias)
             profile.origins[f"routing.{kind}"] = layer.origin("routing", kind)
             refs[f"routing.{kind}"] = (layer, ("routing", kind))
-        layer_rules: list[tuple[Rule, _Layer, int]] = []
+        layer_rules: list[tuple[Rule, Layer, int]] = []
         raw_rules = data.get("rules", [])
         if not isinstance(raw_rules, list):
-            raise layer.error(("rules",), f"rules: expected {_TOP_KEYS['rules']}")
+            raise layer.error(("rules",), f"rules: expected {TOP_KEYS['rules']}")
         for i, raw in enumerate(raw_rules):
             layer_rules.append((_rule(layer, i, raw), layer, i))
         own_rules.append(layer_rules)
@@ -609,7 +266,7 @@ def _known(names: Iterable[str]) -> str:
 
 
 def _check_references(
-    profile: Profile, refs: dict[str, tuple[_Layer, tuple[str | int, ...]]]
+    profile: Profile, refs: dict[str, tuple[Layer, tuple[str | int, ...]]]
 ) -> None:
     aliases = [REQUESTED, *profile.models]
 
@@ -706,11 +363,9 @@ def _check_keys_present(profile: Profile, env: Mapping[str, str]) -> None:
 
 def _check_translation(
     profile: Profile,
-    refs: dict[str, tuple[_Layer, tuple[str | int, ...]]],
-    translation: bool | None,
+    refs: dict[str, tuple[Layer, tuple[str | int, ...]]],
+    translation: bool,
 ) -> None:
-    if translation is None:
-        translation = translation_available()
     profile.translation = translation
     if translation:
         return
@@ -771,7 +426,7 @@ def _dotted(path: tuple[str | int, ...]) -> str:
 
 
 def _check_keys(
-    layer: _Layer, path: tuple[str | int, ...], raw: Mapping[str, Any], known: Mapping[str, str]
+    layer: Layer, path: tuple[str | int, ...], raw: Mapping[str, Any], known: Mapping[str, str]
 ) -> None:
     for key in raw:
         if key not in known:
@@ -784,12 +439,12 @@ def _check_keys(
 
 def _scope_hint(key: str) -> str:
     # In TOML a key belongs to the table above it: a common slip with top-level keys.
-    if key in _TOP_KEYS:
+    if key in TOP_KEYS:
         return f" (a top-level '{key}' must come before the first [table])"
     return ""
 
 
-def _table(layer: _Layer, path: tuple[str | int, ...], raw: Any) -> dict[str, Any]:
+def _table(layer: Layer, path: tuple[str | int, ...], raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise layer.error(path, f"{_dotted(path)}: expected a table, got {_kind(raw)}")
     return raw
@@ -806,25 +461,25 @@ def _kind(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _string(layer: _Layer, path: tuple[str | int, ...], value: Any) -> str:
+def _string(layer: Layer, path: tuple[str | int, ...], value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise layer.error(path, f"{_dotted(path)}: expected a non-empty string, got {_kind(value)}")
     return value
 
 
-def _bool(layer: _Layer, path: tuple[str | int, ...], value: Any) -> bool:
+def _bool(layer: Layer, path: tuple[str | int, ...], value: Any) -> bool:
     if not isinstance(value, bool):
         raise layer.error(path, f"{_dotted(path)}: expected true or false, got {_kind(value)}")
     return value
 
 
-def _int(layer: _Layer, path: tuple[str | int, ...], value: Any, minimum: int = 1) -> int:
+def _int(layer: Layer, path: tuple[str | int, ...], value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise layer.error(path, f"{_dotted(path)}: expected an integer >= {minimum}, got {value!r}")
     return value
 
 
-def _strings(layer: _Layer, path: tuple[str | int, ...], value: Any) -> tuple[str, ...]:
+def _strings(layer: Layer, path: tuple[str | int, ...], value: Any) -> tuple[str, ...]:
     """A string or a list of strings."""
     if isinstance(value, str) and value:
         return (value,)
@@ -835,7 +490,7 @@ def _strings(layer: _Layer, path: tuple[str | int, ...], value: Any) -> tuple[st
     )
 
 
-def _provider(layer: _Layer, name: str, raw: Any) -> Provider:
+def _provider(layer: Layer, name: str, raw: Any) -> Provider:
     path: tuple[str | int, ...] = ("providers", name)
     raw = _table(layer, path, raw)
     _check_keys(layer, path, raw, _PROVIDER_KEYS)
@@ -872,7 +527,7 @@ def _provider(layer: _Layer, name: str, raw: Any) -> Provider:
     return Provider(name, api, base_url.rstrip("/"), key_env, dict(headers), auth)
 
 
-def _model(layer: _Layer, alias: str, raw: Any) -> Model:
+def _model(layer: Layer, alias: str, raw: Any) -> Model:
     path: tuple[str | int, ...] = ("models", alias)
     raw = _table(layer, path, raw)
     _check_keys(layer, path, raw, _MODEL_KEYS)
@@ -920,7 +575,7 @@ def _model(layer: _Layer, alias: str, raw: Any) -> Model:
     return Model(alias, provider, model_id, price, context_window, capabilities)
 
 
-def _rule(layer: _Layer, index: int, raw: Any) -> Rule:
+def _rule(layer: Layer, index: int, raw: Any) -> Rule:
     path: tuple[str | int, ...] = ("rules", index)
     raw = _table(layer, path, raw)
     _check_keys(layer, path, raw, _RULE_KEYS)
@@ -946,7 +601,7 @@ def _rule(layer: _Layer, index: int, raw: Any) -> Rule:
     return rule
 
 
-def _budget(layer: _Layer, raw: Any, inherited: Budget | None) -> Budget:
+def _budget(layer: Layer, raw: Any, inherited: Budget | None) -> Budget:
     path: tuple[str | int, ...] = ("budget",)
     raw = _table(layer, path, raw)
     _check_keys(layer, path, raw, _BUDGET_KEYS)
@@ -979,17 +634,3 @@ def _budget(layer: _Layer, raw: Any, inherited: Budget | None) -> Budget:
     if "downgrade_to" in raw:
         budget.downgrade_to = _string(layer, (*path, "downgrade_to"), raw["downgrade_to"])
     return budget
-
-
-def price_text(price: Price) -> str:
-    """A price override as people write it: "input $3/MTok, output $15/MTok"."""
-
-    def money(value: Decimal) -> str:
-        return f"${value.normalize():f}"
-
-    out = f"input {money(price.input)}/MTok, output {money(price.output)}/MTok"
-    if price.cache_write is not None:
-        out += f", cache write {money(price.cache_write)}/MTok"
-    if price.cache_read is not None:
-        out += f", cache read {money(price.cache_read)}/MTok"
-    return out
