@@ -258,9 +258,10 @@ def detail_renderable(call: dict[str, Any] | None) -> RenderableType:
         cost.append(f" ({call['baseline_model']})", style="dim")
     row("cost", cost)
     tokens = (
-        f"in {call.get('input_tokens') or 0:,} · out {call.get('output_tokens') or 0:,} · "
-        f"cache write {call.get('cache_creation_tokens') or 0:,} · "
-        f"read {call.get('cache_read_tokens') or 0:,}"
+        f"in {fmt.count(call.get('input_tokens') or 0)} · "
+        f"out {fmt.count(call.get('output_tokens') or 0)} · "
+        f"cache write {fmt.count(call.get('cache_creation_tokens') or 0)} · "
+        f"read {fmt.count(call.get('cache_read_tokens') or 0)}"
     )
     row("tokens", tokens)
     attempts = attempts_of(call)
