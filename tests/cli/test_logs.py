@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.support.fake_anthropic import FakeAnthropic, Reply
+from agentwrap.fakes.anthropic import FakeAnthropic, Reply
 
 
 def _agentwrap(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -37,6 +37,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `tests.support` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from agentwrap.fakes.anthropic import FakeAnthropic, Reply, ToolUse
+from agentwrap.fakes.server import Received
 from tests.support.claude_env import (
     CLAUDE_VERSION,
     INTERACTIVE_READY,
@@ -46,7 +48,6 @@ from tests.support.claude_env import (
     make_claude_env,
     require_claude,
 )
-from tests.support.fake_anthropic import FakeAnthropic, RecordedRequest, Reply, ToolUse
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "claude"
 STEP_KINDS = ("plan", "explore", "implement", "subagent", "background", "compact", "search")
@@ -54,7 +55,7 @@ AGENT_ID_HEADER = "x-claude-code-agent-id"
 _panes = itertools.count(1)
 
 
-def role_of(request: RecordedRequest) -> str:
+def role_of(request: Received) -> str:
     """Which part of Claude Code sent this: title, search, subagent or main."""
     body = request.body if isinstance(request.body, dict) else {}
     if is_title_request(body):
@@ -83,7 +84,7 @@ class Responder:
     used: dict[str, int] = field(default_factory=dict)
 
     def __call__(self, body: dict[str, Any], headers: dict[str, str]) -> Reply | str:
-        request = RecordedRequest("POST", "/v1/messages", headers, body, b"", 0.0)
+        request = Received("POST", "/v1/messages", headers, body, b"", 0.0, "anthropic", "messages")
         role = role_of(request)
         if role == "title":
             return self.title
@@ -109,21 +110,21 @@ class Capture:
 
     label: str
     scenario: str
-    request: RecordedRequest
+    request: Received
 
 
 @dataclass
 class Run:
     """What one scenario saw: every request, with its role and subagent position."""
 
-    requests: list[RecordedRequest]
+    requests: list[Received]
     outputs: list[str]
     agent_order: list[str]
 
-    def by_role(self, role: str) -> list[RecordedRequest]:
+    def by_role(self, role: str) -> list[Received]:
         return [r for r in self.requests if r.endpoint == "messages" and role_of(r) == role]
 
-    def of_agent(self, position: int) -> list[RecordedRequest]:
+    def of_agent(self, position: int) -> list[Received]:
         agent = self.agent_order[position]
         return [r for r in self.by_role("subagent") if r.headers.get(AGENT_ID_HEADER) == agent]
 
@@ -190,16 +191,16 @@ class Scenario:
     name: str
     responder: Callable[[], Responder]
     drive: Callable[[ClaudeEnv, FakeAnthropic], list[str]]
-    pick: Callable[[Run], list[tuple[str, RecordedRequest]]]  # (label, request)
+    pick: Callable[[Run], list[tuple[str, Received]]]  # (label, request)
 
 
-def _first(requests: list[RecordedRequest], what: str) -> RecordedRequest:
+def _first(requests: list[Received], what: str) -> Received:
     if not requests:
         raise RuntimeError(f"no {what} request was seen")
     return requests[0]
 
 
-def _compact_request(run: Run) -> RecordedRequest:
+def _compact_request(run: Run) -> Received:
     for r in run.by_role("main"):
         last = r.body["messages"][-1]
         if "detailed summary of the conversation" in json.dumps(last):

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from agentwrap import paths
+from agentwrap.fakes.anthropic import FakeAnthropic, Reply
 from agentwrap.trace.store import TraceStore
 from tests.support.claude_env import TmuxPane, is_title_request, make_claude_env
-from tests.support.fake_anthropic import FakeAnthropic, Reply
 
 REPLY = "Hello from the fake upstream, through agentwrap."
 

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from agentwrap.fakes.anthropic import FakeAnthropic
 from tests.e2e.capture_claude import FIXTURES, SCENARIOS, capture
 from tests.support.claude_env import (
     INTERACTIVE_READY,
@@ -24,7 +25,6 @@ from tests.support.claude_env import (
     require_claude,
 )
 from tests.support.claude_markers import markers, missing_for
-from tests.support.fake_anthropic import FakeAnthropic
 
 INTERACTIVE = {"interactive", "interactive-compact", "plan-mode-toggled"}
 

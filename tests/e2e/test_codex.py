@@ -10,10 +10,10 @@ import time
 
 import pytest
 
+from agentwrap.fakes.provider import Call, FakeProvider, Reply
 from tests.support.agent_cli import agentwrap_exe, calls_of, posts, sessions
 from tests.support.claude_env import TmuxPane
 from tests.support.codex_env import CLASSIC_MODEL, OFFLINE_ARGS, CodexEnv, make_codex_env
-from tests.support.fake_providers import Call, FakeProvider, Reply
 
 REPLY = "Hello from the fake Responses upstream, through agentwrap."
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from agentwrap.agents import gemini as gemini_agent
+from agentwrap.fakes.provider import Call, FakeProvider, Reply
 from agentwrap.route.profile import parse_profile_text
 from agentwrap.wire.call import GEMINI
 from tests.support.agent_cli import agentwrap_exe, calls_of, posts, sessions
-from tests.support.fake_providers import Call, FakeProvider, Reply
 from tests.support.gemini_env import (
     ROUTER_MODEL,
     GeminiEnv,

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from agentwrap import paths
+from agentwrap.fakes.anthropic import FakeAnthropic, Reply, ToolUse
 from agentwrap.trace.store import TraceStore
 from tests.support.claude_env import is_title_request, make_claude_env
-from tests.support.fake_anthropic import FakeAnthropic, Reply, ToolUse
 
 
 def test_tool_steps_are_labelled_failed_then_succeeded(tmp_path):

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from agentwrap import paths
+from agentwrap.fakes.provider import Call, FakeProvider, Reply
 from agentwrap.trace.store import TraceStore
 from tests.support.claude_env import make_claude_env
-from tests.support.fake_providers import Call, FakeProvider, Reply
 
 PROFILE = """
 [providers.chat]

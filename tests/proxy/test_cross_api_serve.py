@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import anthropic
 
+from agentwrap.fakes.provider import FakeProvider, Reply
 from tests.proxy.conftest import running_serve, wait_calls
-from tests.support.fake_providers import FakeProvider, Reply
 
 PROFILE = """
 [providers.chat]

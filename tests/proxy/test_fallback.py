@@ -9,8 +9,8 @@ import anthropic
 import httpx
 import pytest
 
+from agentwrap.fakes.anthropic import FakeAnthropic, Reply
 from tests.proxy.conftest import running_serve, wait_calls
-from tests.support.fake_anthropic import FakeAnthropic, Reply
 
 PROFILE = """
 [providers.primary]

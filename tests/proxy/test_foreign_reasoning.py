@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from agentwrap.fakes.anthropic import FakeAnthropic
 from tests.proxy.conftest import running_serve, wait_calls
-from tests.support.fake_anthropic import FakeAnthropic
 
 FOREIGN = {"type": "thinking", "thinking": "from a Chat model", "signature": ""}
 OWN = {"type": "thinking", "thinking": "from Claude", "signature": "RXJpY1NpZw=="}
@@ -66,7 +66,7 @@ default = "requested"
 
 
 def test_after_a_translated_turn_every_call_of_the_thread_is_checked_again(agentwrap_bin, tmp_path):
-    from tests.support.fake_providers import FakeProvider, Reply
+    from agentwrap.fakes.provider import FakeProvider, Reply
 
     with (
         FakeAnthropic(["one", "three"]) as fake,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import anthropic
 
+from agentwrap.fakes.anthropic import FakeAnthropic, Reply
 from tests.proxy.conftest import running_serve, wait_calls
-from tests.support.fake_anthropic import FakeAnthropic, Reply
 
 PROFILE = """
 [providers.anthropic]

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from aiohttp import web
 
+from agentwrap.fakes.anthropic import FakeAnthropic, Reply, Text, ToolUse
 from agentwrap.pricing import PriceBook
 from agentwrap.wire.common import Usage
 from tests.proxy.conftest import running_serve, wait_calls
-from tests.support.fake_anthropic import FakeAnthropic, Reply, Text, ToolUse
 
 MODEL = "claude-sonnet-4-6"
 MSGS = [{"role": "user", "content": "hello"}]

@@ -90,9 +90,9 @@ def test_a_proxied_call_publishes_its_events_in_order(tmp_path):
 
     import anthropic
 
+    from agentwrap.fakes.anthropic import FakeAnthropic
     from agentwrap.proxy.server import Proxy
     from agentwrap.route.profile import load_profile
-    from tests.support.fake_anthropic import FakeAnthropic
 
     async def run() -> list[str]:
         store = TraceStore(tmp_path / "t.db")

@@ -17,6 +17,7 @@ from rich.console import Console
 from textual.widgets import DataTable
 
 from agentwrap import fmt, paths
+from agentwrap.fakes.anthropic import FakeAnthropic, Reply
 from agentwrap.pricing import PriceBook
 from agentwrap.summary import render_summary
 from agentwrap.trace import queries as q
@@ -26,7 +27,6 @@ from agentwrap.tui.app import TopApp
 from agentwrap.tui.widgets import CallDetail, TotalsHeader
 from agentwrap.wire.common import Usage
 from tests.proxy.conftest import running_serve
-from tests.support.fake_anthropic import FakeAnthropic, Reply
 
 MODEL = "claude-sonnet-4-6"
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from agentwrap import paths
+from agentwrap.fakes.provider import FakeProvider
 from agentwrap.proxy.server import Proxy
 from agentwrap.route.profile import load_profile
 from agentwrap.trace.recorder import Recorder
 from agentwrap.trace.store import TraceStore
-from tests.support.fake_providers import FakeProvider
 
 PROFILE = """
 [providers.fake]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from agentwrap.fakes.provider import Call, FakeProvider, Reply
 from tests.support.claude_env import make_claude_env
-from tests.support.fake_providers import Call, FakeProvider, Reply
 from tests.wire.bridge import Bridge
 
 pytestmark = pytest.mark.e2e

@@ -15,10 +15,10 @@ import pytest
 from openai.types.responses import ResponseOutputItem
 from pydantic import TypeAdapter
 
+from agentwrap.fakes.provider import Call, FakeProvider, Reply, stream_bytes, whole_body
 from agentwrap.wire import translate as t
 from agentwrap.wire.names import ToolNames
 from agentwrap.wire.sse import SSEDecoder
-from tests.support.fake_providers import Call, FakeProvider, Reply, stream_bytes, whole_body
 from tests.wire.bridge import Bridge
 
 OUTPUT_ITEM: TypeAdapter[Any] = TypeAdapter(ResponseOutputItem)

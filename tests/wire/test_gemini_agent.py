@@ -12,7 +12,7 @@ import json
 import aiohttp
 import pytest
 
-from tests.support.fake_providers import Call, FakeProvider, Reply
+from agentwrap.fakes.provider import Call, FakeProvider, Reply
 from tests.wire.bridge import Bridge
 
 GEMINI_TOOLS = [

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agentwrap.fakes.provider import Call, Reply, stream_bytes
 from agentwrap.wire import translate as t
-from tests.support.fake_providers import Call, Reply, stream_bytes
 
 APIS = ["anthropic", "openai-chat", "openai-responses", "gemini"]
 PAIRS = [(s, d) for s, d in itertools.product(APIS, APIS) if s != d]

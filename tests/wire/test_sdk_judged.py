@@ -15,7 +15,7 @@ import openai
 import pytest
 from openai.lib.streaming.chat import ChatCompletionStreamState
 
-from tests.support.fake_providers import Call, FakeProvider, Reply
+from agentwrap.fakes.provider import Call, FakeProvider, Reply
 from tests.wire.bridge import Bridge
 
 PNG = base64.b64encode(

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agentwrap.fakes.provider import Call, Reply, stream_bytes
 from agentwrap.wire.names import TOOL_NAMES
 from agentwrap.wire.translate import StreamTranslator
-from tests.support.fake_providers import Call, Reply, stream_bytes
 from tests.wire.assemble import assemble
 
 APIS = ["anthropic", "openai-chat", "openai-responses", "gemini"]
@@ -144,7 +144,7 @@ def test_json_body_answer_to_a_stream_request_is_still_translated() -> None:
     # A server that ignores stream=true and answers one JSON document.
     import json
 
-    from tests.support.fake_providers import whole_body
+    from agentwrap.fakes.provider import whole_body
 
     body = json.dumps(whole_body("openai-chat", REPLIES["tools"])).encode()
     result, tr = translate_in_pieces("openai-chat", "anthropic", body, [10])

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from agentwrap.fakes.provider import Call, Reply, whole_body
 from agentwrap.wire import translate as t
 from agentwrap.wire.common import Usage
 from agentwrap.wire.names import TOOL_NAMES
 from agentwrap.wire.schema import sanitize_for_gemini
-from tests.support.fake_providers import Call, Reply, whole_body
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/5+hHgAHggJ/PchI7wAAAABJRU5ErkJggg=="
 PDF = "JVBERi0xLjQKJcfsj6IKMSAwIG9iago8PD4+CmVuZG9iagp0cmFpbGVyCjw8Pj4KJSVFT0YK"

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agentwrap.fakes.provider import Call, Reply, stream_bytes, whole_body
 from agentwrap.wire.common import Usage
 from agentwrap.wire.usage import UsageTap
-from tests.support.fake_providers import Call, Reply, stream_bytes, whole_body
 
 APIS = ["anthropic", "openai-chat", "openai-responses", "gemini"]
 USAGE = {"input": 12, "output": 345, "cache_read": 6789, "cache_write": 0}

@@ -11,7 +11,7 @@ import anthropic
 import httpx
 import pytest
 
-from tests.support.fake_anthropic import (
+from agentwrap.fakes.anthropic import (
     FakeAnthropic,
     RawBlock,
     Reply,
