@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from agentwrap.wire import canonical as c
-from agentwrap.wire.common import Usage, as_int, kind_for_status, new_id
+from agentwrap.wire import stream
+from agentwrap.wire.common import TapReading, Usage, as_int, kind_for_status, new_id
 from agentwrap.wire.names import TOOL_NAMES, ToolNames
 
 API = "anthropic"
@@ -468,20 +469,14 @@ def emit_response(resp: c.Response, model: str, names: ToolNames = TOOL_NAMES) -
 # ---------------------------------------------------------------- streams
 
 
-class StreamParser:
-    """Anthropic SSE events -> canonical events."""
+class StreamParser(stream.StreamParser):
+    """Anthropic SSE events -> canonical events (block indexes are the upstream's own)."""
 
     def __init__(self) -> None:
-        self.done = False
-        self._usage = Usage()
+        super().__init__()
         self._kinds: dict[int, str] = {}
         self._stop_reason: str | None = None
         self._stop_sequence: str | None = None
-
-    @property
-    def usage(self) -> Usage:
-        """Token counts seen so far."""
-        return self._usage
 
     def feed(self, event: str | None, data: str) -> list[c.Event]:
         """Canonical events for one SSE event."""
@@ -494,8 +489,8 @@ class StreamParser:
         kind = ev.get("type") or event
         if kind == "message_start":
             msg = ev.get("message") or {}
-            self._usage = parse_usage(msg.get("usage"))
-            return [c.Start(str(msg.get("id") or new_id("msg_")), msg.get("model"), self._usage)]
+            self.usage = parse_usage(msg.get("usage"))
+            return [c.Start(str(msg.get("id") or new_id("msg_")), msg.get("model"), self.usage)]
         if kind == "content_block_start":
             return self._block_start(as_int(ev.get("index")), ev.get("content_block") or {})
         if kind == "content_block_delta":
@@ -515,22 +510,19 @@ class StreamParser:
             index = as_int(ev.get("index"))
             return [c.BlockStop(index)] if index in self._kinds else []
         if kind == "message_delta":
-            self._usage = _merge_usage(self._usage, ev.get("usage"))
+            self.usage = _merge_usage(self.usage, ev.get("usage"))
             delta = ev.get("delta") or {}
             self._stop_reason = delta.get("stop_reason") or self._stop_reason
             self._stop_sequence = delta.get("stop_sequence") or self._stop_sequence
             return []
         if kind == "message_stop":
             self.done = True
-            return [c.End(self._stop_reason, self._stop_sequence, self._usage)]
+            return [c.End(self._stop_reason, self._stop_sequence, self.usage)]
         if kind == "ping":
             return [c.Ping()]
         if kind == "error":
             err = ev.get("error") or {}
-            self.done = True
-            return [
-                c.StreamError(str(err.get("message", "error")), str(err.get("type", "api_error")))
-            ]
+            return self._fail(str(err.get("message", "error")), str(err.get("type", "api_error")))
         return []
 
     def _block_start(self, index: int, block: dict[str, Any]) -> list[c.Event]:
@@ -714,3 +706,37 @@ def parse_error(body: Any) -> tuple[str | None, str | None]:
         err = body["error"]
         return err.get("message"), err.get("type")
     return None, None
+
+
+# ---------------------------------------------------------------- usage taps
+
+# The stream events worth decoding for usage, model and stop reason (the rest is deltas).
+TAP_MARKERS = (b'"message_start"', b'"message_delta"')
+_COUNTS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+
+
+def tap_event(ev: dict[str, Any], seen: TapReading) -> None:
+    """What one streamed event says of the answer's model, usage and stop reason."""
+    if ev.get("type") == "message_start":
+        msg = ev.get("message") or {}
+        seen.model = msg.get("model") or seen.model
+        _absorb(msg.get("usage"), seen)
+    elif ev.get("type") == "message_delta":
+        _absorb(ev.get("usage"), seen)
+        seen.stop_reason = (ev.get("delta") or {}).get("stop_reason") or seen.stop_reason
+
+
+def _absorb(usage: Any, seen: TapReading) -> None:
+    # Later counts replace earlier ones: message_delta repeats cumulative values.
+    if not isinstance(usage, dict):
+        return
+    for key in _COUNTS:
+        value = usage.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            seen.counts[key] = value
+    seen.usage = Usage(*(seen.counts.get(key, 0) for key in _COUNTS))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -34,6 +34,17 @@ class Usage:
             + self.cache_creation_tokens
             + self.cache_read_tokens
         )
+
+
+@dataclass
+class TapReading:
+    """What a usage tap has read so far from one answer it forwards untouched."""
+
+    usage: Usage = field(default_factory=Usage)
+    model: str | None = None
+    stop_reason: str | None = None
+    finish: str | None = None  # a raw finish reason (Chat, Gemini), mapped once the answer ends
+    counts: dict[str, int] = field(default_factory=dict)  # cumulative counts (Anthropic)
 
 
 # Canonical error kinds are Anthropic's error types.

@@ -14,7 +14,9 @@ import json
 from typing import Any
 
 from agentwrap.wire import canonical as c
+from agentwrap.wire import stream
 from agentwrap.wire.common import (
+    TapReading,
     Usage,
     as_int,
     from_inclusive,
@@ -147,8 +149,9 @@ def _parse_parts(parts: Any, role: str, turn: int, calls: dict[str, list[str]]) 
 def _response_text(response: Any) -> str:
     if isinstance(response, dict):
         for key in ("output", "content", "result", "error"):
-            if len(response) == 1 and isinstance(response.get(key), str):
-                return response[key]
+            value = response.get(key)
+            if len(response) == 1 and isinstance(value, str):
+                return value
     return json.dumps(response, ensure_ascii=False)
 
 
@@ -495,23 +498,13 @@ def emit_response(resp: c.Response, model: str, names: ToolNames = TOOL_NAMES) -
 # ---------------------------------------------------------------- streams
 
 
-class StreamParser:
+class StreamParser(stream.StreamParser):
     """Gemini SSE chunks (each a GenerateContentResponse) -> canonical events."""
 
     def __init__(self) -> None:
-        self.done = False
-        self._started = False
-        self._open: int | None = None
-        self._open_kind: str | None = None
-        self._next = 0
+        super().__init__()
         self._finish: str | None = None
         self._calls = False
-        self._usage = Usage()
-
-    @property
-    def usage(self) -> Usage:
-        """Token counts seen so far."""
-        return self._usage
 
     def feed(self, event: str | None, data: str) -> list[c.Event]:
         """Canonical events for one SSE event."""
@@ -527,20 +520,11 @@ class StreamParser:
             return []
         if isinstance(chunk.get("error"), dict):
             err = chunk["error"]
-            self.done = True
-            return [
-                c.StreamError(
-                    str(err.get("message", "error")), str(err.get("status") or "api_error")
-                )
-            ]
-        out: list[c.Event] = []
-        if not self._started:
-            self._started = True
-            out.append(
-                c.Start(str(chunk.get("responseId") or new_id("gen_")), chunk.get("modelVersion"))
-            )
+            message = str(err.get("message", "error"))
+            return self._fail(message, str(err.get("status") or "api_error"))
+        out = self._start(str(chunk.get("responseId") or new_id("gen_")), chunk.get("modelVersion"))
         if isinstance(chunk.get("usageMetadata"), dict):
-            self._usage = parse_usage(chunk["usageMetadata"])
+            self.usage = parse_usage(chunk["usageMetadata"])
         for cand in chunk.get("candidates") or []:
             if not isinstance(cand, dict) or cand.get("index", 0) != 0:
                 continue
@@ -553,50 +537,36 @@ class StreamParser:
             self._finish = self._finish or "SAFETY"
         return out
 
-    def _close(self) -> list[c.Event]:
-        if self._open is None:
-            return []
-        index, self._open, self._open_kind = self._open, None, None
-        return [c.BlockStop(index)]
-
-    def _new(self, kind: str, **kw: Any) -> list[c.Event]:
-        out = self._close()
-        index = self._next
-        self._next += 1
-        self._open, self._open_kind = index, kind
-        return [*out, c.BlockStart(index, kind, **kw)]
-
     def _part(self, part: dict[str, Any]) -> list[c.Event]:
         out: list[c.Event] = []
         signature = part.get("thoughtSignature")
         origin, sig, item_id = c.unseal(signature, API)
         if part.get("thought"):
             if self._open_kind != "thinking":
-                out += self._new("thinking", origin=origin or API, item_id=item_id)
-            assert self._open is not None
+                out += self._open_block("thinking", origin=origin or API, item_id=item_id)
             if part.get("text"):
-                out.append(c.Delta(self._open, "thinking", str(part["text"])))
+                out.append(c.Delta(self._open_index, "thinking", str(part["text"])))
             if sig:
-                out.append(c.Delta(self._open, "signature", sig))
+                out.append(c.Delta(self._open_index, "signature", sig))
             return out
         if sig and signature != SKIP_SIGNATURE:
-            out += self._new("thinking", origin=origin, item_id=item_id)
-            out.append(c.Delta(self._next - 1, "signature", sig))
-            out += self._close()
+            out += self._open_block("thinking", origin=origin, item_id=item_id)
+            out.append(c.Delta(self._open_index, "signature", sig))
+            out += self._close_block()
         if isinstance(part.get("text"), str):
             if not part["text"]:
                 return out
             if self._open_kind != "text":
-                out += self._new("text")
-            out.append(c.Delta(self._next - 1, "text", part["text"]))
+                out += self._open_block("text")
+            out.append(c.Delta(self._open_index, "text", part["text"]))
         elif isinstance(part.get("functionCall"), dict):
             fc = part["functionCall"]
             self._calls = True
-            out += self._new(
+            out += self._open_block(
                 "tool_use", id=str(fc.get("id") or new_id("call_")), name=str(fc.get("name", ""))
             )
-            out.append(c.Delta(self._next - 1, "json", json.dumps(fc.get("args") or {})))
-            out += self._close()
+            out.append(c.Delta(self._open_index, "json", json.dumps(fc.get("args") or {})))
+            out += self._close_block()
         return out
 
     @property
@@ -610,8 +580,8 @@ class StreamParser:
             return []
         self.done = True
         return [
-            *self._close(),
-            c.End(stop_from_finish(self._finish, self._calls), None, self._usage),
+            *self._close_block(),
+            c.End(stop_from_finish(self._finish, self._calls), None, self.usage),
         ]
 
 
@@ -735,3 +705,20 @@ def parse_error(body: Any) -> tuple[str | None, str | None]:
         err = body["error"]
         return err.get("message"), err.get("status")
     return None, None
+
+
+# ---------------------------------------------------------------- usage taps
+
+# The chunks worth decoding for usage and finish reason (the model is in every chunk).
+TAP_MARKERS = (b'"usageMetadata"', b'"finishReason"')
+TAP_CALL_MARKER = b'"functionCall"'
+
+
+def tap_event(chunk: dict[str, Any], seen: TapReading) -> None:
+    """What one streamed chunk says of the answer's model, usage and finish reason."""
+    seen.model = seen.model or chunk.get("modelVersion")
+    if isinstance(chunk.get("usageMetadata"), dict):
+        seen.usage = parse_usage(chunk["usageMetadata"])
+    for cand in chunk.get("candidates") or []:
+        if isinstance(cand, dict) and isinstance(cand.get("finishReason"), str):
+            seen.finish = cand["finishReason"]

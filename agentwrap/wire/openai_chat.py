@@ -11,7 +11,9 @@ import time
 from typing import Any
 
 from agentwrap.wire import canonical as c
+from agentwrap.wire import stream
 from agentwrap.wire.common import (
+    TapReading,
     Usage,
     as_int,
     from_inclusive,
@@ -512,24 +514,14 @@ def emit_response(resp: c.Response, model: str, names: ToolNames = TOOL_NAMES) -
 # ---------------------------------------------------------------- streams
 
 
-class StreamParser:
+class StreamParser(stream.StreamParser):
     """Chat completion chunks -> canonical events."""
 
     def __init__(self) -> None:
-        self.done = False
-        self._started = False
-        self._open: int | None = None
-        self._open_kind: str | None = None
-        self._tools: dict[int, int] = {}
-        self._next = 0
+        super().__init__()
+        self._tools: dict[int, int] = {}  # the upstream's tool call position -> block index
         self._finish: str | None = None
         self._refused = False
-        self._usage = Usage()
-
-    @property
-    def usage(self) -> Usage:
-        """Token counts seen so far."""
-        return self._usage
 
     def feed(self, event: str | None, data: str) -> list[c.Event]:
         """Canonical events for one SSE event."""
@@ -545,16 +537,10 @@ class StreamParser:
             return []
         if isinstance(chunk.get("error"), dict):
             err = chunk["error"]
-            self.done = True
-            return [
-                c.StreamError(str(err.get("message", "error")), str(err.get("type") or "api_error"))
-            ]
-        out: list[c.Event] = []
-        if not self._started:
-            self._started = True
-            out.append(c.Start(str(chunk.get("id") or new_id("chatcmpl-")), chunk.get("model")))
+            return self._fail(str(err.get("message", "error")), str(err.get("type") or "api_error"))
+        out = self._start(str(chunk.get("id") or new_id("chatcmpl-")), chunk.get("model"))
         if isinstance(chunk.get("usage"), dict):
-            self._usage = parse_usage(chunk["usage"])
+            self.usage = parse_usage(chunk["usage"])
         for choice in chunk.get("choices") or []:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
@@ -562,38 +548,25 @@ class StreamParser:
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
                 out += self._ensure("thinking")
-                out.append(c.Delta(self._at(), "thinking", reasoning))
+                out.append(c.Delta(self._open_index, "thinking", reasoning))
             for key in ("content", "refusal"):
                 text = delta.get(key)
                 if isinstance(text, str) and text:
                     self._refused = self._refused or key == "refusal"
                     out += self._ensure("text")
-                    out.append(c.Delta(self._at(), "text", text))
+                    out.append(c.Delta(self._open_index, "text", text))
             for call in delta.get("tool_calls") or []:
                 out += self._tool_delta(call)
             if isinstance(choice.get("finish_reason"), str):
                 self._finish = choice["finish_reason"]
             if isinstance(choice.get("usage"), dict):  # Moonshot puts usage in the choice
-                self._usage = parse_usage(choice["usage"])
+                self.usage = parse_usage(choice["usage"])
         return out
-
-    def _at(self) -> int:
-        assert self._open is not None
-        return self._open
-
-    def _close(self) -> list[c.Event]:
-        if self._open is None:
-            return []
-        index, self._open, self._open_kind = self._open, None, None
-        return [c.BlockStop(index)]
 
     def _ensure(self, kind: str) -> list[c.Event]:
         if self._open is not None and self._open_kind == kind:
             return []
-        out = self._close()
-        self._open, self._open_kind = self._next, kind
-        self._next += 1
-        return [*out, c.BlockStart(self._open, kind, origin=API if kind == "thinking" else None)]
+        return self._open_block(kind, origin=API if kind == "thinking" else None)
 
     def _tool_delta(self, call: Any) -> list[c.Event]:
         if not isinstance(call, dict):
@@ -602,19 +575,10 @@ class StreamParser:
         fn = call.get("function") or {}
         out: list[c.Event] = []
         if position not in self._tools:
-            out += self._close()
-            index = self._next
-            self._next += 1
-            self._tools[position] = index
-            self._open, self._open_kind = index, "tool_use"
-            out.append(
-                c.BlockStart(
-                    index,
-                    "tool_use",
-                    id=call.get("id") or new_id("call_"),
-                    name=fn.get("name") or "",
-                )
+            out += self._open_block(
+                "tool_use", id=call.get("id") or new_id("call_"), name=fn.get("name") or ""
             )
+            self._tools[position] = self._open_index
         args = fn.get("arguments")
         if isinstance(args, str) and args:
             out.append(c.Delta(self._tools[position], "json", args))
@@ -625,11 +589,11 @@ class StreamParser:
         if self.done:
             return []
         self.done = True
-        out = self._close()
+        out = self._close_block()
         stop = stop_from_finish(self._finish, bool(self._tools))
         if self._refused and stop == c.END_TURN:
             stop = c.REFUSAL
-        out.append(c.End(stop, None, self._usage))
+        out.append(c.End(stop, None, self.usage))
         return out
 
     @property
@@ -738,3 +702,20 @@ def parse_error(body: Any) -> tuple[str | None, str | None]:
         if isinstance(body.get("message"), str):
             return body["message"], None
     return None, None
+
+
+# ---------------------------------------------------------------- usage taps
+
+# The chunks worth decoding for usage and finish reason (the model is in every chunk).
+TAP_MARKERS = (b'"usage"', b'"finish_reason":"', b'"finish_reason": "')
+TAP_CALL_MARKER = b'"tool_calls"'
+
+
+def tap_event(chunk: dict[str, Any], seen: TapReading) -> None:
+    """What one streamed chunk says of the answer's model, usage and finish reason."""
+    seen.model = seen.model or chunk.get("model")
+    if isinstance(chunk.get("usage"), dict):
+        seen.usage = parse_usage(chunk["usage"])
+    for choice in chunk.get("choices") or []:
+        if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str):
+            seen.finish = choice["finish_reason"]

@@ -11,7 +11,8 @@ import time
 from typing import Any
 
 from agentwrap.wire import canonical as c
-from agentwrap.wire.common import Usage, as_int, from_inclusive, new_id, prompt_total
+from agentwrap.wire import stream
+from agentwrap.wire.common import TapReading, Usage, as_int, from_inclusive, new_id, prompt_total
 from agentwrap.wire.names import TOOL_NAMES, ToolNames
 
 API = "openai-responses"
@@ -701,28 +702,15 @@ def _in_namespace(item: dict[str, Any], names: ToolNames) -> dict[str, Any]:
 # ---------------------------------------------------------------- streams
 
 
-class StreamParser:
-    """Responses stream events -> canonical events."""
+class StreamParser(stream.StreamParser):
+    """Responses stream events -> canonical events (several blocks may be open at once)."""
 
     def __init__(self) -> None:
-        self.done = False
-        self._started = False
-        self._next = 0
+        super().__init__()
         self._items: dict[int, dict[str, Any]] = {}  # output_index -> state
         self._texts: dict[tuple[int, int], int] = {}  # (output_index, content_index) -> block
         self._tools = False
         self._refused = False
-        self._usage = Usage()
-
-    def _new(self) -> int:
-        index = self._next
-        self._next += 1
-        return index
-
-    @property
-    def usage(self) -> Usage:
-        """Token counts seen so far."""
-        return self._usage
 
     def feed(self, event: str | None, data: str) -> list[c.Event]:
         """Canonical events for one SSE event."""
@@ -737,14 +725,10 @@ class StreamParser:
         kind = ev.get("type") or event
         out: list[c.Event] = []
         if kind in ("response.created", "response.in_progress", "response.queued"):
-            if not self._started:
-                self._started = True
-                resp = ev.get("response") or {}
-                out.append(c.Start(str(resp.get("id") or new_id("resp_")), resp.get("model")))
-            return out
+            resp = ev.get("response") or {}
+            return self._start(str(resp.get("id") or new_id("resp_")), resp.get("model"))
         if not self._started and kind != "error":
-            self._started = True
-            out.append(c.Start(new_id("resp_")))
+            out += self._start(new_id("resp_"))
         pos = as_int(ev.get("output_index"))
         if kind == "response.output_item.added":
             out += self._item_added(pos, ev.get("item") or {})
@@ -752,7 +736,7 @@ class StreamParser:
             part = ev.get("part") or {}
             key = (pos, as_int(ev.get("content_index")))
             if key not in self._texts:
-                self._texts[key] = self._new()
+                self._texts[key] = self._new_index()
                 out.append(c.BlockStart(self._texts[key], "text"))
                 if part.get("text"):
                     out.append(c.Delta(self._texts[key], "text", part["text"]))
@@ -760,7 +744,7 @@ class StreamParser:
             self._refused = self._refused or kind == "response.refusal.delta"
             key = (pos, as_int(ev.get("content_index")))
             if key not in self._texts:
-                self._texts[key] = self._new()
+                self._texts[key] = self._new_index()
                 out.append(c.BlockStart(self._texts[key], "text"))
             out.append(c.Delta(self._texts[key], "text", str(ev.get("delta", ""))))
         elif kind == "response.content_part.done":
@@ -797,27 +781,25 @@ class StreamParser:
             if self._tools and stop == c.END_TURN:
                 stop = c.TOOL_USE
             self.done = True
-            self._usage = parse_usage(resp.get("usage"))
-            out.append(c.End(stop, None, self._usage))
+            self.usage = parse_usage(resp.get("usage"))
+            out.append(c.End(stop, None, self.usage))
         elif kind == "response.failed":
             resp = ev.get("response") or {}
             err = resp.get("error") or {}
-            self.done = True
-            out.append(c.StreamError(str(err.get("message") or "response failed"), "api_error"))
+            out += self._fail(str(err.get("message") or "response failed"), "api_error")
         elif kind == "error":
-            self.done = True
             msg = ev.get("message") or (ev.get("error") or {}).get("message") or "error"
-            out.append(c.StreamError(str(msg), str(ev.get("code") or "api_error")))
+            out += self._fail(str(msg), str(ev.get("code") or "api_error"))
         return out
 
     def _item_added(self, pos: int, item: dict[str, Any]) -> list[c.Event]:
         kind = item.get("type")
         if kind == "reasoning":
-            index = self._new()
+            index = self._new_index()
             self._items[pos] = {"kind": kind, "index": index}
             return [c.BlockStart(index, "thinking", origin=API, item_id=item.get("id"))]
         if kind in ("function_call", "custom_tool_call"):
-            index = self._new()
+            index = self._new_index()
             self._tools = True
             self._items[pos] = {"kind": kind, "index": index}
             out: list[c.Event] = [
@@ -843,7 +825,7 @@ class StreamParser:
             added = self._item_added(pos, item)
             if not added and item.get("type") == "message":
                 for part in item.get("content") or []:
-                    index = self._new()
+                    index = self._new_index()
                     text = part.get("text") or part.get("refusal") or ""
                     out += [c.BlockStart(index, "text"), c.Delta(index, "text", text)]
                     out.append(c.BlockStop(index))
@@ -1135,3 +1117,21 @@ class StreamEmitter:
         return out + self._sse(
             {"type": "response.output_item.done", "output_index": pos, "item": item}
         )
+
+
+# ---------------------------------------------------------------- usage taps
+
+_END_EVENTS = ("response.completed", "response.incomplete", "response.failed")
+# The stream events worth decoding for usage, model and stop reason (the rest is deltas).
+TAP_MARKERS = tuple(f'"{kind}"'.encode() for kind in ("response.created", *_END_EVENTS))
+
+
+def tap_event(ev: dict[str, Any], seen: TapReading) -> None:
+    """What one streamed event says of the answer's model, usage and stop reason."""
+    resp = ev.get("response") or {}
+    seen.model = resp.get("model") or seen.model
+    if ev.get("type") in _END_EVENTS:
+        if isinstance(resp.get("usage"), dict):
+            seen.usage = parse_usage(resp["usage"])
+        if ev.get("type") != "response.failed":
+            seen.stop_reason = parse_response(resp).stop_reason

@@ -12,62 +12,33 @@ import math
 import re
 from typing import Any
 
-from agentwrap.wire import anthropic, gemini, openai_chat, openai_responses
+from agentwrap.wire import anthropic, gemini
 from agentwrap.wire import canonical as c
-from agentwrap.wire.call import ANTHROPIC, APIS, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
+from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_RESPONSES
 from agentwrap.wire.common import Usage, kind_for_status
 from agentwrap.wire.names import TOOL_NAMES, ToolNames
 from agentwrap.wire.sse import SSEDecoder
+from agentwrap.wire.surface import SURFACES, surface_for
 
 TranslationError = c.TranslationError
 # What a body of an unexpected shape makes the parsers raise.
 _MALFORMED = (TypeError, AttributeError, KeyError, IndexError, ValueError)
 
-_SURFACES: dict[str, Any] = {
-    ANTHROPIC: anthropic,
-    OPENAI_CHAT: openai_chat,
-    OPENAI_RESPONSES: openai_responses,
-    GEMINI: gemini,
-}
-_ERRORS: dict[str, Any] = {
-    ANTHROPIC: anthropic,
-    OPENAI_CHAT: openai_chat,
-    OPENAI_RESPONSES: openai_chat,  # same error shape as Chat
-    GEMINI: gemini,
-}
-
-
-def _surface(api: str) -> Any:
-    try:
-        return _SURFACES[api]
-    except KeyError:
-        raise TranslationError(f"unknown API '{api}' (known: {', '.join(APIS)})") from None
-
 
 def upstream_path(api: str, model: str, stream: bool) -> str:
-    """The path to append to a provider's base_url for one call.
+    """The path to append to a provider's base_url for one call translated into `api`.
 
     Anthropic base URLs have no /v1; OpenAI ones end in /v1; Gemini's is the host root.
     """
-    if api == ANTHROPIC:
-        return "/v1/messages"
-    if api == OPENAI_CHAT:
-        return "/chat/completions"
-    if api == OPENAI_RESPONSES:
-        return "/responses"
-    if api == GEMINI:
-        verb = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        return f"/v1beta/models/{model}:{verb}"
-    raise TranslationError(f"unknown API '{api}'")
+    surface = surface_for(api)
+    return surface.upstream_path(surface.call_endpoint(stream), model)
 
 
 def parse_request(body: dict[str, Any], api: str, model: str | None = None) -> c.Request:
     """An agent's request body in canonical form (`model`: Gemini's model from the path)."""
     if not isinstance(body, dict):
         raise TranslationError("the request body is not a JSON object")
-    if api == GEMINI:
-        return gemini.parse_request(body, model)
-    return _surface(api).parse_request(body)
+    return surface_for(api).parse_request(body, model, TOOL_NAMES)
 
 
 def translate_request(
@@ -90,17 +61,16 @@ def translate_request(
     the translation leaves out instead (a tool only the agent's provider hosts) is appended
     to `notes` when a list is given, in words for the call's record.
     """
+    source, destination = surface_for(src), surface_for(dst)
     if src == dst:
         out = dict(body)
-        if dst != GEMINI:
-            out["model"] = model
+        if destination.request_model_key is not None:
+            out[destination.request_model_key] = model
         return out
     try:
-        if src == OPENAI_RESPONSES:
-            # Its namespaces and tool search are remembered where the answer will look.
-            req = openai_responses.parse_request(body, names)
-        else:
-            req = parse_request(body, src)
+        if not isinstance(body, dict):
+            raise TranslationError("the request body is not a JSON object")
+        req = source.parse_request(body, None, names)
         if notes is not None:
             notes.extend(req.notes)
         if stream is not None:
@@ -108,7 +78,7 @@ def translate_request(
         cap = max_output_tokens or known_output_limit(model)
         if cap and req.max_tokens and req.max_tokens > cap:
             req.max_tokens = cap
-        return _surface(dst).emit_request(req, model, names)  # type: ignore[no-any-return]
+        return destination.emit_request(req, model, names)
     except TranslationError:
         raise
     except _MALFORMED as exc:
@@ -146,13 +116,14 @@ def translate_response(
     """
     if not isinstance(body, dict):
         raise TranslationError("the response body is not a JSON object")
+    source, destination = surface_for(src), surface_for(dst)
     if src == dst:
         out = dict(body)
-        out["modelVersion" if dst == GEMINI else "model"] = model
+        out[destination.response_model_key] = model
         return out
     try:
-        resp = _surface(src).parse_response(body)
-        return _surface(dst).emit_response(resp, model, names)  # type: ignore[no-any-return]
+        resp = source.parse_response(body)
+        return destination.emit_response(resp, model, names)
     except _MALFORMED as exc:
         raise TranslationError(f"the {src} response has an unexpected shape: {exc!r}") from exc
 
@@ -194,8 +165,9 @@ class StreamTranslator:
     def __init__(self, src: str, dst: str, model: str, *, names: ToolNames = TOOL_NAMES) -> None:
         self.src, self.dst, self.model = src, dst, model
         self._decoder = SSEDecoder()
-        self._parser = _surface(src).StreamParser()
-        self._emitter = _surface(dst).StreamEmitter(model, names)
+        self._source = surface_for(src)
+        self._parser = self._source.stream_parser()
+        self._emitter = surface_for(dst).stream_emitter(model, names)
         self._raw = bytearray()  # kept only until the first SSE event: a JSON body instead
         self._events = 0
         self.malformed = 0  # upstream events skipped because of their shape
@@ -230,7 +202,7 @@ class StreamTranslator:
         elif isinstance(ev, c.End):
             self.stop_reason = ev.stop_reason
         try:
-            return self._emitter.emit(ev)  # type: ignore[no-any-return]
+            return self._emitter.emit(ev)
         except _MALFORMED:
             self.malformed += 1
             return b""
@@ -247,7 +219,7 @@ class StreamTranslator:
         parser = self._parser
         if not parser.done and self._events == 0 and self._raw.strip():
             out += self._whole_body(bytes(self._raw))
-        if not parser.done and getattr(parser, "finished", False):
+        if not parser.done and parser.finished:
             try:
                 tail = parser.finish()
             except _MALFORMED:
@@ -274,12 +246,12 @@ class StreamTranslator:
         if not isinstance(body, dict):
             return b""
         try:
-            resp = _surface(self.src).parse_response(body)
+            resp = self._source.parse_response(body)
         except (KeyError, TypeError, ValueError, AttributeError):
             return b""
         out = b"".join(self._emit(ev) for ev in response_events(resp))
         self._parser.done = True
-        self._parser._usage = resp.usage
+        self._parser.usage = resp.usage
         return out
 
     def error_event(self, message: str) -> bytes:
@@ -377,9 +349,9 @@ def _scrub_gemini(content: Any) -> Any:
 
 
 def _error_message(body: Any, src: str) -> tuple[str | None, str | None]:
-    order = [src, *[a for a in APIS if a != src]]
+    order = [src, *[a for a in SURFACES if a != src]]
     for api in order:
-        message, kind = _ERRORS[api].parse_error(body)
+        message, kind = SURFACES[api].parse_error(body)
         if message:
             return str(message), kind
     return None, None
@@ -431,12 +403,12 @@ def translate_error(
 
 def error_event(api: str, message: str) -> bytes:
     """A mid-stream error event in `api`'s streaming format (the proxy's own failures)."""
-    return _surface(api).StreamEmitter("", TOOL_NAMES).error(message)  # type: ignore[no-any-return]
+    return surface_for(api).stream_emitter("", TOOL_NAMES).error(message)
 
 
 def error_body(api: str, status: int, message: str, kind: str | None = None) -> bytes:
     """An error the proxy itself makes, in `api`'s error format."""
-    body = _ERRORS[api].error_body(status, message, kind or kind_for_status(status))
+    body = surface_for(api).error_body(status, message, kind or kind_for_status(status))
     return json.dumps(body, ensure_ascii=False).encode()
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from agentwrap.wire import canonical as c
 from agentwrap.wire.common import Usage
 from agentwrap.wire.sse import SSEDecoder
-from agentwrap.wire.translate import _surface
+from agentwrap.wire.surface import SURFACES
 
 
 @dataclass
@@ -27,13 +27,13 @@ class Assembled:
 def assemble(api: str, data: bytes) -> Assembled:
     """Parse `data` (SSE of API `api`) and gather what it says."""
     decoder = SSEDecoder()
-    parser = _surface(api).StreamParser()
+    parser = SURFACES[api].stream_parser()
     out = Assembled()
     blocks: dict[int, dict[str, Any]] = {}
     events: list[c.Event] = []
     for event, payload in [*decoder.feed(data), *decoder.close()]:
         events += parser.feed(event, payload)
-    if not parser.done and getattr(parser, "finished", False):
+    if not parser.done and parser.finished:
         events += parser.finish()
     for ev in events:
         if isinstance(ev, c.BlockStart):
