@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 
@@ -14,21 +15,12 @@ from agentwrap.cli.main import app
 from agentwrap.cli.profile import ProfileOpt, RouteOpt, fail, load_or_exit
 from agentwrap.route.decide import Decision, SessionState, Target, classify, decide
 from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES, Call
+from agentwrap.wire.surface import SURFACES, Route, match_route
 
 route_app = typer.Typer(
     help="Routing decisions: explain how a request would be routed.", no_args_is_help=True
 )
 app.add_typer(route_app, name="route")
-
-# Path fragments of each API's inference endpoints → (surface, endpoint).
-_PATHS = (
-    ("/messages/count_tokens", ANTHROPIC, "count_tokens"),
-    ("/messages", ANTHROPIC, "messages"),
-    ("/chat/completions", OPENAI_CHAT, "chat"),
-    ("/responses", OPENAI_RESPONSES, "responses"),
-    (":streamGenerateContent", GEMINI, "stream_generate"),
-    (":generateContent", GEMINI, "generate"),
-)
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -42,11 +34,22 @@ def _read_json(path: Path, what: str) -> Any:
         raise fail(f"{what} {path} is not valid JSON: {exc}") from None
 
 
-def _surface(body: dict[str, Any], path: str | None, agent: str | None) -> tuple[str, str]:
-    if path:
-        for fragment, surface, endpoint in _PATHS:
-            if fragment in path:
-                return surface, endpoint
+def _captured_route(path: str) -> Route | None:
+    """The route a captured path names, behind whatever host or session prefix it carries."""
+    if "://" in path:
+        path = urlsplit(path).path
+    parts = path.split("?", 1)[0].strip("/").split("/")
+    for start in range(len(parts)):
+        route = match_route("POST", "/".join(parts[start:]))
+        if route is not None:
+            return route
+    return None
+
+
+def _route(body: dict[str, Any], path: str | None, agent: str | None) -> Route:
+    route = _captured_route(path) if path else None
+    if route is not None:
+        return route
     known = registry.get(agent)
     if known is not None:
         surface = known.api
@@ -58,8 +61,7 @@ def _surface(body: dict[str, Any], path: str | None, agent: str | None) -> tuple
         surface = OPENAI_CHAT
     else:
         surface = ANTHROPIC
-    endpoint = {ANTHROPIC: "messages", OPENAI_CHAT: "chat", OPENAI_RESPONSES: "responses"}
-    return surface, endpoint.get(surface, "generate")
+    return Route(surface, SURFACES[surface].call_endpoint(stream=False))
 
 
 def load_request(
@@ -85,9 +87,9 @@ def load_request(
         if not isinstance(extra, dict):
             raise fail(f"headers file {headers_file}: expected a JSON object of header: value")
         headers = {**headers, **extra}
-    surface, endpoint = _surface(body, path, agent)
+    route = _route(body, path, agent)
     lowered = {str(k).lower(): str(v) for k, v in headers.items()}
-    return Call(surface, endpoint, body, lowered), label
+    return Call(route.surface, route.endpoint, body, lowered, route.path_model), label
 
 
 def _target_json(target: Target, call: Call) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from agentwrap.route.profile import Provider
-from agentwrap.wire.call import ANTHROPIC, GEMINI
+from agentwrap.wire.surface import CREDENTIAL_HEADERS, SURFACES, auth_scheme
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) and headers the proxy itself owns.
 HOP_BY_HOP = frozenset(
@@ -31,7 +31,6 @@ HOP_BY_HOP = frozenset(
 )
 REQUEST_DROP = HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
 RESPONSE_DROP = HOP_BY_HOP | {"content-length", "content-encoding", "date", "server"}
-AUTH_HEADERS = frozenset({"x-api-key", "authorization", "x-goog-api-key", "api-key"})
 
 
 def _accept_encoding() -> str:
@@ -72,7 +71,7 @@ def upstream_headers(
         lname = name.lower()
         if lname in REQUEST_DROP:
             continue
-        if lname in AUTH_HEADERS and (key is not None or provider.api != agent_api):
+        if lname in CREDENTIAL_HEADERS and (key is not None or provider.api != agent_api):
             continue
         out[name] = value
     if provider.api != agent_api:
@@ -89,16 +88,12 @@ def upstream_headers(
         out["content-type"] = "application/json"
     if key is not None:
         # A profile may name the header scheme (Anthropic-compatible gateways often want bearer).
-        default = {ANTHROPIC: "x-api-key", GEMINI: "x-goog-api-key"}.get(provider.api, "bearer")
-        scheme = getattr(provider, "auth", None) or default
-        if scheme == "bearer":
-            out["authorization"] = f"Bearer {key}"
-        else:
-            out[scheme] = key
-        if provider.api == ANTHROPIC:
-            out.setdefault("anthropic-version", "2023-06-01")
-    elif provider.api == ANTHROPIC and provider.api != agent_api:
-        out.setdefault("anthropic-version", "2023-06-01")
+        out.update(auth_scheme(provider.api, provider.auth or None).headers(key))
+    surface = SURFACES.get(provider.api)
+    if surface is not None and (key is not None or provider.api != agent_api):
+        # What the API requires on every request; the agent's own requests carry it already.
+        for name, value in surface.required_headers:
+            out.setdefault(name, value)
     out.update(provider.headers)
     out["accept-encoding"] = ACCEPT_ENCODING
     return out

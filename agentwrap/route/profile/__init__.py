@@ -13,10 +13,7 @@ The names below are the public surface; import them from here.
 
 from agentwrap.route.profile.build import Layer, build_profile, parse_toml
 from agentwrap.route.profile.data import (
-    AUTH_SCHEMES,
     CAPABILITIES,
-    DEFAULT_AUTH,
-    DEFAULT_BASE_URLS,
     DEFAULT_PRESET,
     ON_EXCEED,
     PASSTHROUGH_NAMES,
@@ -41,10 +38,7 @@ from agentwrap.route.profile.load import (
 )
 
 __all__ = [
-    "AUTH_SCHEMES",
     "CAPABILITIES",
-    "DEFAULT_AUTH",
-    "DEFAULT_BASE_URLS",
     "DEFAULT_PRESET",
     "ON_EXCEED",
     "PASSTHROUGH_NAMES",

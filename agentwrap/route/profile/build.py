@@ -16,9 +16,7 @@ from typing import Any
 
 from agentwrap.pricing import parse_price
 from agentwrap.route.profile.data import (
-    AUTH_SCHEMES,
     CAPABILITIES,
-    DEFAULT_BASE_URLS,
     ON_EXCEED,
     REQUESTED,
     ROUTING_KEYS,
@@ -33,6 +31,7 @@ from agentwrap.route.profile.data import (
 from agentwrap.route.step import STEP_KINDS
 from agentwrap.route.tomlpos import LineIndex
 from agentwrap.wire.call import ANTHROPIC, APIS, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
+from agentwrap.wire.surface import AUTH_SCHEMES, SURFACES
 
 # The keys each table of a profile may hold, and what each expects (quoted in errors).
 TOP_KEYS = {
@@ -139,7 +138,7 @@ def build_profile(
     top = layers[-1]
     profile = Profile(name=top.name, source=top.label, agent_api=agent_api)
     profile.chain = [layer.label for layer in layers]
-    profile.providers["anthropic"] = Provider("anthropic", ANTHROPIC, DEFAULT_BASE_URLS[ANTHROPIC])
+    profile.providers["anthropic"] = Provider("anthropic", ANTHROPIC, SURFACES[ANTHROPIC].base_url)
     profile.origins["providers.anthropic"] = Origin("built-in")
     # Where each merged value was written, to name the right file in reference errors.
     refs: dict[str, tuple[Layer, tuple[str | int, ...]]] = {}
@@ -501,7 +500,7 @@ def _provider(layer: Layer, name: str, raw: Any) -> Provider:
         raise layer.error(
             (*path, "api"), f"providers.{name}.api: '{api}' is not one of {', '.join(APIS)}"
         )
-    base_url = raw.get("base_url", DEFAULT_BASE_URLS[api])
+    base_url = raw.get("base_url", SURFACES[api].base_url)
     base_url = _string(layer, (*path, "base_url"), base_url)
     if not base_url.startswith(("http://", "https://")):
         raise layer.error(

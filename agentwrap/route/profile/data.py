@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from agentwrap.pricing import Price, PriceBook
 from agentwrap.route.step import STEP_KINDS
 from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
+from agentwrap.wire.surface import SURFACES, auth_scheme
 
 ROUTING_KEYS = (*STEP_KINDS, "default")
 REQUESTED = "requested"  # the reserved alias: the model the agent asked for, unchanged
@@ -22,21 +23,6 @@ CAPABILITIES = ("tools", "vision", "thinking", "server_tools")
 ON_EXCEED = ("warn", "downgrade", "stop")
 DEFAULT_PRESET = "passthrough"
 
-# What a provider of each API assumes when the profile does not say: its base URL and the
-# header that carries its key.
-AUTH_SCHEMES = ("x-api-key", "bearer", "x-goog-api-key")
-DEFAULT_BASE_URLS = {
-    ANTHROPIC: "https://api.anthropic.com",
-    OPENAI_CHAT: "https://api.openai.com/v1",
-    OPENAI_RESPONSES: "https://api.openai.com/v1",
-    GEMINI: "https://generativelanguage.googleapis.com",
-}
-DEFAULT_AUTH = {
-    ANTHROPIC: "x-api-key",
-    OPENAI_CHAT: "bearer",
-    OPENAI_RESPONSES: "bearer",
-    GEMINI: "x-goog-api-key",
-}
 # The provider that carries an API's passthrough calls, by name.
 PASSTHROUGH_NAMES = {
     ANTHROPIC: "anthropic",
@@ -75,10 +61,7 @@ class Provider:
         key = self.key(env)
         if key is None:
             return {}
-        scheme = self.auth or DEFAULT_AUTH.get(self.api, "bearer")
-        if scheme == "bearer":
-            return {"authorization": f"Bearer {key}"}
-        return {scheme: key}
+        return auth_scheme(self.api, self.auth or None).headers(key)
 
 
 @dataclass
@@ -201,7 +184,7 @@ class Profile:
             return Provider(
                 name, api, found.base_url, found.key_env, dict(found.headers), found.auth
             )
-        return Provider(name=name, api=api, base_url=DEFAULT_BASE_URLS[api])
+        return Provider(name=name, api=api, base_url=SURFACES[api].base_url)
 
     def provider_of(self, alias: str) -> Provider:
         """The provider of a model alias (aliases are validated at load time)."""
