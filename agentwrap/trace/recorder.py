@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentwrap.trace.store import CALL_COLUMNS, TraceStore
+from agentwrap.trace.record import CALL_COLUMNS
+from agentwrap.trace.store import TraceStore
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,9 @@
 """The trace store: one SQLite file, WAL, numbered migrations recorded in the database.
 
 Tables: `sessions` (one per agentwrap run), `calls` (one per inference call, written when
-the call starts and updated as it progresses) and `events` (an append-only log of call
-events that other processes tail for the live panel). Bodies and credentials are never stored.
+the call starts and updated as it progresses; its columns are the fields of
+`record.CallRecord`) and `events` (an append-only log of call events that other processes
+tail for the live panel). Bodies and credentials are never stored.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
+
+from agentwrap.trace.record import CALL_COLUMNS
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -92,48 +95,6 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
 ]
 
-CALL_COLUMNS = [
-    "id",
-    "session_id",
-    "seq",
-    "started_at",
-    "updated_at",
-    "surface",
-    "endpoint",
-    "requested_model",
-    "model",
-    "model_alias",
-    "provider",
-    "provider_api",
-    "status",
-    "http_status",
-    "error",
-    "streamed",
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_tokens",
-    "cache_read_tokens",
-    "cost_usd",
-    "unpriced_reason",
-    "baseline_model",
-    "baseline_cost_usd",
-    "ttfb_ms",
-    "total_ms",
-    "request_bytes",
-    "response_bytes",
-    "step",
-    "evidence",
-    "rule",
-    "reason",
-    "attempts",
-    "would_model",
-    "would_cost_usd",
-    "thread_id",
-    "agent_id",
-    "outcome",
-    "features",
-    "stop_reason",
-]
 SESSION_COLUMNS = [
     "id",
     "agent",
