@@ -16,8 +16,9 @@ from pathlib import Path
 
 from agentwrap import paths
 from agentwrap.agents.base import LaunchPlan
+from agentwrap.proxy.frontdoor import Proxy
+from agentwrap.proxy.options import ProxyOptions
 from agentwrap.proxy.runner import ProxyThread
-from agentwrap.proxy.server import Proxy, ProxyOptions
 from agentwrap.route.profile import Profile
 from agentwrap.trace import recorder as ev
 from agentwrap.trace.recorder import Recorder

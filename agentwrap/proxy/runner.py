@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from agentwrap.proxy.server import Proxy
+from agentwrap.proxy.frontdoor import Proxy
 
 
 class ProxyThread:

@@ -1,12 +1,19 @@
-"""The upstream side: one pooled keep-alive client per provider host, and the header policy.
+"""The upstream side: the transport seam, the pooled keep-alive client behind it, the header policy.
 
-Agents leave idle gaps while tools run; keeping connections alive for minutes means the
-next call does not pay a new TCP+TLS handshake.
+Forwarding talks to providers through one method, `Transport.send(UpstreamRequest)`, which
+returns an `UpstreamResponse` once the status and headers have arrived. `UpstreamPool` is the
+real transport (aiohttp, one keep-alive client per provider host: agents leave idle gaps while
+tools run, and the next call should not pay a new TCP+TLS handshake); tests pass their own
+transport to inject faults below the proxy. Transports raise what aiohttp raises:
+`aiohttp.ClientError` when a provider cannot be reached, and its payload and connection
+errors when a body breaks off.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -104,14 +111,93 @@ def response_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() not in RESPONSE_DROP}
 
 
+@dataclass(frozen=True)
+class UpstreamRequest:
+    """One request to a provider, ready to send."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes | None = None
+    allow_redirects: bool = False
+
+
+class UpstreamResponse(Protocol):
+    """A provider's answer whose status and headers have arrived; the body is read from it."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Case-insensitive: looked up by lower-case names."""
+        ...
+
+    async def read(self) -> bytes:
+        """The whole (remaining) body."""
+        ...
+
+    async def readany(self) -> bytes:
+        """The next bytes of the body as they arrive; b"" at its end."""
+        ...
+
+    def release(self) -> None:
+        """Give the connection back (to the pool, when the body was read to its end)."""
+        ...
+
+
+class Transport(Protocol):
+    """What forwarding sends through: `UpstreamPool`, or a test's own."""
+
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        """Send; return once the status and headers arrived."""
+        ...
+
+    async def close(self) -> None:
+        """Close every connection."""
+        ...
+
+
+class _PooledResponse:
+    """An aiohttp response behind the `UpstreamResponse` protocol."""
+
+    __slots__ = ("_resp", "headers", "status")
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self.status = resp.status
+        self.headers: Mapping[str, str] = resp.headers
+
+    async def read(self) -> bytes:
+        return await self._resp.read()
+
+    async def readany(self) -> bytes:
+        return await self._resp.content.readany()
+
+    def release(self) -> None:
+        self._resp.release()
+
+
 class UpstreamPool:
-    """Keep-alive client sessions, one per scheme://host:port."""
+    """The real transport: keep-alive client sessions, one per scheme://host:port."""
 
     def __init__(self, keepalive_s: float = 300.0, limit_per_host: int = 64) -> None:
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._proxies: dict[str, str | None] = {}
         self._keepalive = keepalive_s
         self._limit = limit_per_host
+
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        """Send through the host's pooled session, via the environment's proxy for that host."""
+        resp = await self.session_for(request.url).request(
+            request.method,
+            request.url,
+            data=request.body,
+            headers=request.headers,
+            allow_redirects=request.allow_redirects,
+            proxy=self.proxy_for(request.url),
+        )
+        return _PooledResponse(resp)
 
     def session_for(self, url: str) -> aiohttp.ClientSession:
         parts = urlsplit(url)

@@ -91,7 +91,7 @@ def test_a_proxied_call_publishes_its_events_in_order(tmp_path):
     import anthropic
 
     from agentwrap.fakes.anthropic import FakeAnthropic
-    from agentwrap.proxy.server import Proxy
+    from agentwrap.proxy.frontdoor import Proxy
     from agentwrap.route.profile import load_profile
 
     async def run() -> list[str]:

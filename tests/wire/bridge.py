@@ -14,7 +14,7 @@ from typing import Any
 
 from agentwrap import paths
 from agentwrap.fakes.provider import FakeProvider
-from agentwrap.proxy.server import Proxy
+from agentwrap.proxy.frontdoor import Proxy
 from agentwrap.route.profile import load_profile
 from agentwrap.trace.recorder import Recorder
 from agentwrap.trace.store import TraceStore

@@ -1,0 +1,266 @@
+"""The front door: an aiohttp server on 127.0.0.1 that every agent call passes through.
+
+Every route lives under `/s/<secret>/`; anything else is refused with 403 and nothing is
+forwarded. For each inference call the front door reads the body (bounded), names the API
+surface from the path, classifies the step and decides the model, then hands the call on:
+`fallback` tries the decision's targets (each request built by `forward`, each answer
+relayed by `relay`) and `ledger` records the call, also when it fails or the agent goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from agentwrap.agents.registry import conversation_ids
+from agentwrap.pricing import PriceBook
+from agentwrap.proxy.bodies import json_error
+from agentwrap.proxy.fallback import Fallback
+from agentwrap.proxy.forward import Forwarder, Incoming
+from agentwrap.proxy.ledger import SIDE_STEPS, CallLedger, Conversation, Ledger
+from agentwrap.proxy.options import ProxyOptions
+from agentwrap.proxy.upstream import Transport, UpstreamPool
+from agentwrap.route.decide import Decision, SessionState, Step, Target, classify, decide
+from agentwrap.route.profile import Profile
+from agentwrap.trace.recorder import Recorder
+from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES, Call
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Route:
+    """The API surface and endpoint a path names (Gemini's model is in the path too)."""
+
+    surface: str
+    endpoint: str
+    path_model: str | None = None
+
+
+def match_route(method: str, rest: str) -> Route | None:
+    """Name the API surface and endpoint from a path below the secret prefix."""
+    path = rest.split("?", 1)[0].strip("/")
+    if method == "POST":
+        if path == "v1/messages":
+            return Route(ANTHROPIC, "messages")
+        if path == "v1/messages/count_tokens":
+            return Route(ANTHROPIC, "count_tokens")
+        if path in ("v1/chat/completions", "chat/completions"):
+            return Route(OPENAI_CHAT, "chat")
+        if path in ("v1/responses", "responses"):
+            return Route(OPENAI_RESPONSES, "responses")
+        for prefix in ("v1beta/models/", "v1/models/"):
+            if path.startswith(prefix) and ":" in path:
+                model, _, action = path[len(prefix) :].rpartition(":")
+                if action == "generateContent":
+                    return Route(GEMINI, "generate", model)
+                if action == "streamGenerateContent":
+                    return Route(GEMINI, "stream_generate", model)
+    if method == "GET" and path in ("v1/models", "models"):
+        return Route(ANTHROPIC, "models")
+    return None
+
+
+def guess_surface(rest: str) -> str:
+    """The API whose error shape suits a path agentwrap does not serve."""
+    if "chat/completions" in rest or "responses" in rest:
+        return OPENAI_CHAT
+    if "v1beta" in rest:
+        return GEMINI
+    return ANTHROPIC
+
+
+class Proxy:
+    """The embedded proxy for one session: owns the server's lifetime and each call's pipeline.
+
+    `transport` is what upstream requests go through (the pooled aiohttp client unless a
+    test passes its own).
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        recorder: Recorder,
+        *,
+        secret: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        options: ProxyOptions | None = None,
+        pricebook: PriceBook | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        self.profile = profile
+        self.recorder = recorder
+        self.secret = secret or secrets.token_urlsafe(18)
+        self.host = host
+        self.port = port
+        self.options = options or ProxyOptions()
+        self.state = SessionState(agent=self.options.agent, observe=self.options.observe)
+        self.transport: Transport = transport or UpstreamPool()
+        self.ledger = Ledger(recorder, pricebook or profile.price_book(), self.state)
+        self.forwarder = Forwarder(profile, self.transport, self.options)
+        self.fallback = Fallback(self.forwarder, self.transport, self.options)
+        self._runner: web.AppRunner | None = None
+        self._inflight: set[asyncio.Task[Any]] = set()
+
+    # -- lifecycle ------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/s/{self.secret}"
+
+    async def start(self) -> str:
+        """Listen (on a free port when port=0); returns the base URL agents use."""
+        app = web.Application(client_max_size=self.options.max_body + 1)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None)  # the bound socket tells the real port
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        return self.base_url
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Let in-flight calls finish (up to `grace` seconds), then close everything."""
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=2.0)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.transport.close()
+
+    # -- the door -------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        prefix = f"/s/{self.secret}/"
+        raw = request.raw_path
+        if request.method == "HEAD" and hmac.compare_digest(raw.rstrip("/"), prefix.rstrip("/")):
+            return web.Response(status=200)
+        if not (len(raw) > len(prefix) and hmac.compare_digest(raw[: len(prefix)], prefix)):
+            return json_error(ANTHROPIC, 403, "agentwrap: forbidden: unknown session path")
+        rest = raw[len(prefix) :]
+        if request.method == "HEAD":  # agents warm their connection up with a HEAD
+            return web.Response(status=200)
+        if rest.split("?", 1)[0] == "_agentwrap/health":
+            return web.json_response({"ok": True, "session": self.recorder.session_id})
+        route = match_route(request.method, rest)
+        if route is None:
+            return json_error(
+                guess_surface(rest),
+                501 if request.method in ("POST", "GET") else 405,
+                f"agentwrap: {request.method} /{rest.split('?', 1)[0]} is not served by agentwrap yet",
+            )
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            return await self._call(request, route, rest)
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+
+    # -- one call -------------------------------------------------------------
+    async def _call(self, request: web.Request, route: Route, rest: str) -> web.StreamResponse:
+        call_id = uuid.uuid4().hex
+        started = time.time()
+        t0 = time.perf_counter()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        seq = self.recorder.next_seq()
+        if route.endpoint == "models":
+            query = rest.split("?", 1)[1] if "?" in rest else ""
+            return await self.forwarder.list_models(headers, route.surface, query)
+        entry = self.ledger.open(call_id, seq, route.surface, route.endpoint, started, t0)
+
+        # 1. Read the body, bounded.
+        body_bytes, too_large = await read_bounded(request, self.options.max_body)
+        if too_large:
+            msg = (
+                f"agentwrap: request body is larger than the limit of {self.options.max_body} bytes"
+            )
+            return self._refuse(entry, route, 413, msg, len(body_bytes))
+        try:
+            body = json.loads(body_bytes)
+            if not isinstance(body, dict):
+                raise ValueError("the top level is not a JSON object")
+        except (ValueError, UnicodeDecodeError) as exc:
+            msg = f"agentwrap: request body is not valid JSON: {exc}"
+            return self._refuse(entry, route, 400, msg, len(body_bytes))
+
+        # 2-4. The call, its step and the decision.
+        call = Call(route.surface, route.endpoint, body, headers, route.path_model, len(body_bytes))
+        step, decision = self._route(call)
+        conversation = self._conversation(call)
+        incoming = Incoming(request, call, body_bytes, request.query_string, conversation[0])
+        entry.record.request_bytes = len(body_bytes)
+        entry.started(call, step, decision, conversation)
+        if step is None or step.kind not in SIDE_STEPS:
+            self.ledger.label_previous_step(call, conversation)
+        if decision.stop:
+            msg = f"agentwrap: {decision.reason}"
+            entry.refused(400, msg)
+            return json_error(call.surface, 400, msg)
+
+        # 5-7. Forward along the chain, relay the answer, record how it went.
+        chain = [decision.target, *decision.fallbacks]
+        try:
+            return await self.fallback.answer(incoming, chain, entry)
+        except asyncio.CancelledError:
+            entry.result.status = "aborted"
+            entry.result.error = "agentwrap stopped while the call was in flight"
+            raise
+        except Exception as exc:
+            log.exception("proxy error")
+            result = entry.result
+            result.status, result.http_status = "proxy_error", 502
+            result.error = f"{type(exc).__name__}: {exc}"
+            return json_error(call.surface, 502, f"agentwrap: internal error: {exc}")
+        finally:
+            used = entry.result.target or chain[0]
+            self.ledger.finish(entry, call, step, decision, conversation, used)
+
+    def _route(self, call: Call) -> tuple[Step | None, Decision]:
+        try:
+            step = classify(call, self.options.agent)
+            return step, decide(self.profile, call, step, self.state)
+        except Exception as exc:  # a routing bug must not take the call down
+            log.exception("routing failed")
+            return None, _passthrough(self.profile, call, f"routing failed ({exc}); passthrough")
+
+    def _conversation(self, call: Call) -> Conversation:
+        """(conversation id, subagent id) of a call, as its agent names them."""
+        return conversation_ids(call.headers, self.options.agent)
+
+    def _refuse(
+        self, entry: CallLedger, route: Route, status: int, msg: str, size: int
+    ) -> web.Response:
+        entry.refused_unread(status, msg, size)
+        return json_error(route.surface, status, msg)
+
+
+def _passthrough(profile: Profile, call: Call, reason: str) -> Decision:
+    provider = profile.provider_for_api(call.surface)
+    return Decision(Target(None, None, provider), "passthrough", reason, [], call.model)
+
+
+async def read_bounded(request: web.Request, limit: int) -> tuple[bytes, bool]:
+    """The request body, and whether it is over `limit` bytes (then read no further)."""
+    if request.content_length is not None and request.content_length > limit:
+        return b"", True
+    buf = bytearray()
+    async for chunk in request.content.iter_any():
+        buf += chunk
+        if len(buf) > limit:
+            return bytes(buf), True
+    return bytes(buf), False

@@ -1,0 +1,222 @@
+"""The ledger: what the proxy records about each call, priced, and the outcome labels.
+
+One `CallLedger` per call fills a `CallRecord` and reports it to the recorder as the call goes
+(started, trying a fallback, routed, first byte, finished or failed); each report carries the
+columns that changed since the call's previous one, so the live panel and the store see the
+same row. `Ledger` is the session's side: prices, the routing state's memory of answers, and
+labelling a step with the outcome the next request reveals.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentwrap.agents.base import ConversationIds
+from agentwrap.pricing import PriceBook
+from agentwrap.route.decide import Decision, SessionState, Step, Target
+from agentwrap.route.features import last_step_outcome
+from agentwrap.trace import recorder as ev
+from agentwrap.trace.record import BLANK_ROW, Attempt, CallRecord
+from agentwrap.trace.recorder import Recorder
+from agentwrap.wire.call import Call
+from agentwrap.wire.common import Usage
+
+# Side requests share a conversation's ids but are not its steps (titles, searches...).
+SIDE_STEPS = frozenset({"background", "search"})
+# A conversation and, inside it, the subagent a call belongs to (either may be unknown).
+Conversation = ConversationIds
+
+
+@dataclass
+class CallResult:
+    """What became of a call so far: filled in place, so a cancellation keeps what was seen."""
+
+    status: str = "ok"
+    http_status: int | None = None
+    error: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    ttfb_ms: float | None = None
+    response_bytes: int = 0
+    stop_reason: str | None = None
+    target: Target | None = None  # the model that answered (or was trying to)
+    notes: list[str] = field(default_factory=list)  # what translation left out, for the reason
+
+
+class CallLedger:
+    """One call's record, and its reports to the recorder."""
+
+    def __init__(self, recorder: Recorder, record: CallRecord, t0: float) -> None:
+        self.record = record
+        self.result = CallResult()
+        self.attempts: list[Attempt] = []
+        self.t0 = t0  # perf_counter at arrival
+        self._recorder = recorder
+        self._reported: dict[str, Any] = BLANK_ROW
+
+    def elapsed_ms(self) -> float:
+        """Milliseconds since the request arrived."""
+        return (time.perf_counter() - self.t0) * 1000.0
+
+    def report(self, kind: str, **event: Any) -> None:
+        """Report the record's changes since the previous report (`event`: event-only fields)."""
+        changes = self.record.changes(self._reported)
+        self._reported = self.record.snapshot()
+        changes.pop("id", None)
+        changes.pop("session_id", None)
+        if kind == ev.STARTED:
+            self._recorder.call_started(self.record.id, **changes)
+        else:
+            self._recorder.call_event(kind, self.record.id, **changes, **event)
+
+    def started(
+        self,
+        call: Call,
+        step: Step | None,
+        decision: Decision,
+        conversation: Conversation,
+    ) -> None:
+        """The call has a step and a decision: insert its row."""
+        rec, target = self.record, decision.target
+        would = decision.observed
+        rec.requested_model, rec.streamed = call.model, call.stream
+        rec.step = step.kind if step else None
+        rec.evidence = step.evidence if step else None
+        rec.rule, rec.reason = decision.rule, decision.reason
+        rec.model, rec.model_alias = target.model or call.model, target.alias
+        rec.provider, rec.provider_api = target.provider.name, target.provider.api
+        rec.baseline_model = decision.baseline_model or call.model
+        rec.would_model = would.target.model_for(call) if would else None
+        rec.thread_id, rec.agent_id = conversation
+        self.report(ev.STARTED)
+
+    def refused_unread(self, status: int, message: str, size: int) -> None:
+        """A request refused before it was understood (too large, not JSON): one failed row."""
+        self.record.request_bytes = size
+        self.report(ev.STARTED)
+        self.refused(status, message)
+
+    def refused(self, status: int, message: str) -> None:
+        """The call ends here, unsent: the agent gets `status` and `message`."""
+        rec = self.record
+        rec.status, rec.http_status, rec.error = "refused", status, message
+        rec.total_ms = self.elapsed_ms()
+        self.report(ev.FAILED)
+
+    def trying(self, attempt: int, target: Target, model: str | None) -> None:
+        """A fallback: attempt number `attempt` (1 for the first fallback) is being sent."""
+        rec = self.record
+        rec.model, rec.provider = model, target.provider.name
+        rec.attempts = list(self.attempts)
+        self.report(ev.FALLBACK, attempt=attempt)
+
+    def answering(self, target: Target, model: str | None) -> None:
+        """This target's answer goes to the agent (after a fallback, not the first choice)."""
+        rec = self.record
+        rec.model, rec.provider = model, target.provider.name
+        rec.provider_api, rec.model_alias = target.provider.api, target.alias
+        self.result.target = target
+        self.report(ev.ROUTED)
+
+    def first_byte(self) -> None:
+        """The answer's first byte reached the agent at `result.ttfb_ms`."""
+        self.record.ttfb_ms = self.result.ttfb_ms
+        self.report(ev.FIRST_BYTE)
+
+
+class Ledger:
+    """The session's ledger: opens one CallLedger per call, prices and closes it."""
+
+    def __init__(self, recorder: Recorder, pricebook: PriceBook, state: SessionState) -> None:
+        self.recorder = recorder
+        self.pricebook = pricebook
+        self.state = state
+        # Per conversation (thread, subagent): the call whose tool calls await their results.
+        self._awaiting: dict[Conversation, str] = {}
+
+    def open(
+        self, call_id: str, seq: int, surface: str, endpoint: str, started_at: float, t0: float
+    ) -> CallLedger:
+        """A call's ledger; nothing is recorded until it is started or refused."""
+        record = CallRecord(
+            id=call_id,
+            session_id=self.recorder.session_id,
+            seq=seq,
+            started_at=started_at,
+            surface=surface,
+            endpoint=endpoint,
+        )
+        return CallLedger(self.recorder, record, t0)
+
+    def label_previous_step(self, call: Call, conversation: Conversation) -> None:
+        """The request for step t+1 carries the tool results of step t: label step t."""
+        previous = self._awaiting.pop(conversation, None)
+        if previous is None:
+            return
+        outcome = last_step_outcome(call)
+        self.recorder.call_event(ev.OUTCOME, previous, outcome=outcome or "unknown")
+
+    def finish(
+        self,
+        entry: CallLedger,
+        call: Call,
+        step: Step | None,
+        decision: Decision,
+        conversation: Conversation,
+        used: Target,
+    ) -> None:
+        """Price the call, remember what routing needs, and record how it ended."""
+        rec, result = entry.record, entry.result
+        self._fill(rec, entry, call, decision, used)
+        if rec.cost_usd:
+            self.state.cost_usd += rec.cost_usd
+        awaits = conversation != (None, None) and len(self._awaiting) < 10_000
+        if awaits and _awaits_tool_results(call, step, result):
+            self._awaiting[conversation] = rec.id
+        if step is not None and result.status == "ok":
+            # After the answer, so a fallback's model is the one whose prompt cache is warm.
+            self.state.record(call, step, decision, used)
+        entry.report(ev.FINISHED if result.status == "ok" else ev.FAILED)
+
+    def _fill(
+        self, rec: CallRecord, entry: CallLedger, call: Call, decision: Decision, used: Target
+    ) -> None:
+        result, usage = entry.result, entry.result.usage
+        model = used.model or call.model
+        cost = self.pricebook.cost(model, usage, used.provider.name)
+        baseline_model = decision.baseline_model or call.model
+        baseline = (
+            self.pricebook.cost(baseline_model, usage, decision.baseline_provider)
+            if baseline_model
+            else None
+        )
+        rec.status, rec.http_status, rec.error = result.status, result.http_status, result.error
+        rec.model, rec.model_alias = model, used.alias
+        rec.provider, rec.provider_api = used.provider.name, used.provider.api
+        rec.input_tokens, rec.output_tokens = usage.input_tokens, usage.output_tokens
+        rec.cache_creation_tokens = usage.cache_creation_tokens
+        rec.cache_read_tokens = usage.cache_read_tokens
+        rec.cost_usd, rec.unpriced_reason = cost.usd, cost.unpriced_reason
+        rec.baseline_model = baseline_model
+        rec.baseline_cost_usd = baseline.usd if baseline else None
+        rec.ttfb_ms, rec.total_ms = result.ttfb_ms, entry.elapsed_ms()
+        rec.response_bytes, rec.stop_reason = result.response_bytes, result.stop_reason
+        rec.reason = "; ".join([decision.reason, *result.notes])
+        rec.attempts = list(entry.attempts)
+        would = decision.observed
+        if would is not None:
+            rec.would_model = would.target.model_for(call)
+            rec.would_cost_usd = self.pricebook.cost(
+                rec.would_model, usage, would.target.provider.name
+            ).usd
+
+
+def _awaits_tool_results(call: Call, step: Step | None, result: CallResult) -> bool:
+    """Whether a finished call's step ended in tool calls, which the next request answers."""
+    return (
+        result.status == "ok"
+        and result.stop_reason == "tool_use"
+        and call.endpoint != "count_tokens"
+        and (step is None or step.kind not in SIDE_STEPS)
+    )
