@@ -12,6 +12,10 @@ request labels them. Only two labels are evidence about the model:
 - `unknown` (a step with no tool results to read: a final answer, another API surface that
   carries no error flag) is counted and ignored for the same reason: nothing was observed.
 
+The evidence stays recent: past `HORIZON` steps each new outcome scales the older ones down,
+so a model that changes (a silent update, a degraded deployment) is noticed within a few
+dozen steps instead of being outvoted by its whole history.
+
 **Posterior.** The failure rate of a model at a step kind is Beta(prior failures + failures,
 prior successes + successes). The prior is pseudo-counts a profile can state
 (`prior = { failures = 1, successes = 9 }`: "expect about 10 %, worth ten steps"); the default
@@ -22,22 +26,26 @@ computed here from the regularized incomplete beta function (no scipy).
 unpriced model ranks after every priced one), the cheapest whose upper bound is within
 `max_failure_rate` is chosen. When none is, the *last* candidate the profile lists is used:
 the one its author trusts most, until the evidence shows a cheaper one is good enough.
-With probability `explore` (at most `MAX_EXPLORE`) another candidate, drawn uniformly, is
-tried instead so the evidence keeps coming; never on step kinds in `NO_EXPLORE` (a plan is
-the step that decides what every later step does; it is not the place to experiment).
 
-**Propensity.** Every choice carries the probability the policy gave it (1 − explore for the
-exploited candidate, explore / (k − 1) for each other one, 1 when nothing may explore), so any
-other policy can be evaluated on the recorded history without bias (inverse propensity).
-The sticky main loop is applied after the choice by `decide`: when it keeps the main loop on
-its model whatever was chosen, the final choice was certain and its propensity is 1.
+**Exploration.** With probability `explore` (at most `MAX_EXPLORE`) another candidate is
+tried instead, so the evidence keeps coming: the cheapest candidate cheaper than the choice
+that may still be within the tolerance (where the largest saving can come from), else, drawn
+uniformly, any other that may be (so their evidence is fresh when the choice changes). A candidate that
+is outside the tolerance with 99 % credibility is not tried again. Never on step kinds in
+`NO_EXPLORE`: a plan decides what every later step does; it is not the place to experiment.
+
+**Propensity.** Every choice carries the probability the policy gave it and the chances of
+every possible draw, so any other policy can be evaluated on the recorded history without bias
+(inverse propensity weighting). `decide` applies the sticky main loop to the exploited
+candidate afterwards; `settle` recomputes the propensity of what was finally chosen (1 when
+the main loop keeps its model and nothing was explored).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from random import Random
 
@@ -49,9 +57,11 @@ OUTCOMES = (SUCCEEDED, FAILED, INTERRUPTED, UNKNOWN)
 
 AUTO = "auto"  # the `use` value that asks for learned routing
 LEVEL = 0.95  # the upper credible bound is the posterior's 95 % quantile
+OUTSIDE_LEVEL = 0.99  # how sure exploring must be that a candidate is too poor to try again
 MAX_EXPLORE = 0.2  # exploration stays a small minority of the calls of a step kind
 NO_EXPLORE = ("plan",)  # step kinds that never explore, whatever the profile says
 ANY_AGENT = "any"  # the agent key when the session's agent is not known
+HORIZON = 500  # about how many recent steps of one model at one step kind the evidence weighs
 
 
 @dataclass(frozen=True)
@@ -96,29 +106,40 @@ class AutoPolicy:
 
 @dataclass(frozen=True)
 class Tally:
-    """Step outcomes counted for one agent × step kind × model."""
+    """Step outcomes counted for one agent × step kind × model.
 
-    successes: int = 0
-    failures: int = 0
+    `successes` and `failures` are the evidence, weighted so that it stays recent: past
+    `HORIZON` steps every new outcome scales the older ones down (exponential forgetting with
+    a memory of about HORIZON steps). `labelled` counts every succeeded or failed step ever
+    seen, unweighted, for people to read.
+    """
+
+    successes: float = 0.0
+    failures: float = 0.0
     interrupted: int = 0
     unknown: int = 0
+    labelled: int = 0
 
     @property
-    def steps(self) -> int:
-        """Steps that are evidence (succeeded or failed)."""
+    def steps(self) -> float:
+        """The weight of the evidence (succeeded and failed steps, older ones faded)."""
         return self.successes + self.failures
 
     def add(self, outcome: str | None, count: int = 1) -> Tally:
         """This tally with `count` more outcomes of one label (None counts as unknown)."""
         label = outcome or UNKNOWN
         if label == SUCCEEDED:
-            return Tally(self.successes + count, self.failures, self.interrupted, self.unknown)
+            return replace(
+                self, successes=self.successes + count, labelled=self.labelled + count
+            )._faded()
         if label == FAILED:
-            return Tally(self.successes, self.failures + count, self.interrupted, self.unknown)
+            return replace(
+                self, failures=self.failures + count, labelled=self.labelled + count
+            )._faded()
         if label == INTERRUPTED:
-            return Tally(self.successes, self.failures, self.interrupted + count, self.unknown)
+            return replace(self, interrupted=self.interrupted + count)
         if label == UNKNOWN:
-            return Tally(self.successes, self.failures, self.interrupted, self.unknown + count)
+            return replace(self, unknown=self.unknown + count)
         raise ValueError(f"unknown outcome '{outcome}'; known: {', '.join(OUTCOMES)}")
 
     def __add__(self, other: Tally) -> Tally:
@@ -127,7 +148,14 @@ class Tally:
             self.failures + other.failures,
             self.interrupted + other.interrupted,
             self.unknown + other.unknown,
-        )
+            self.labelled + other.labelled,
+        )._faded()
+
+    def _faded(self) -> Tally:
+        if self.steps <= HORIZON:
+            return self
+        keep = HORIZON / self.steps
+        return replace(self, successes=self.successes * keep, failures=self.failures * keep)
 
 
 @dataclass(frozen=True)
@@ -195,12 +223,23 @@ class Posterior:
         """The failure rate the model stays under with 95 % credibility."""
         return beta_quantile(LEVEL, self.alpha, self.beta)
 
+    def outside(self, tolerance: float) -> bool:
+        """Whether the failure rate is above `tolerance` with 99 % credibility (stricter than
+        the 95 % bound: a good model's unlucky first steps must not rule it out for good)."""
+        return beta_quantile(1.0 - OUTSIDE_LEVEL, self.alpha, self.beta) > tolerance
+
     def describe(self, alias: str) -> str:
-        """ "haiku: 3.1 % failures (≤ 7.9 %, 212 steps)" """
-        if self.tally.steps == 0:
+        """ "haiku: 3.1 % failures (≤ 7.9 %, 212 steps)"; "(…, last 200 of 1,250 steps)" once
+        older evidence fades."""
+        tally = self.tally
+        if tally.steps == 0:
             return f"{alias}: no outcomes yet (prior ≤ {pct(self.upper)})"
-        rate = self.tally.failures / self.tally.steps
-        return f"{alias}: {pct(rate)} failures (≤ {pct(self.upper)}, {self.tally.steps} steps)"
+        rate = tally.failures / tally.steps
+        weight = round(tally.steps)
+        steps = f"{weight} steps"
+        if tally.labelled > weight:
+            steps = f"last {weight} of {tally.labelled:,} steps"
+        return f"{alias}: {pct(rate)} failures (≤ {pct(self.upper)}, {steps})"
 
 
 @dataclass(frozen=True)
@@ -221,6 +260,7 @@ class Choice:
     reason: str
     exploited: str  # the candidate chosen when not exploring
     explored: bool = False
+    chances: tuple[tuple[str, float], ...] = ()  # every possible draw and its probability
 
 
 def pct(rate: float) -> str:
@@ -259,29 +299,66 @@ def exploit(policy: AutoPolicy, options: Sequence[Option]) -> tuple[Option, str]
     )
 
 
+def explore_targets(policy: AutoPolicy, options: Sequence[Option], best: Option) -> list[Option]:
+    """The candidates exploring may try instead of `best`.
+
+    The cheapest candidate cheaper than `best` that may still be within the tolerance: that
+    is where the largest saving can come from, and giving it all the exploration learns it
+    soonest. When there is none, every other candidate that may be within it, evenly, so their
+    evidence stays fresh for the day `best` changes. A candidate outside the tolerance with
+    99 % credibility is not tried again.
+    """
+    order = ranked(options)
+    position = {o.alias: i for i, o in enumerate(order)}
+    plausible = [
+        o
+        for o in order
+        if o.alias != best.alias
+        and not Posterior(o.tally, policy.prior).outside(policy.max_failure_rate)
+    ]
+    cheaper = [o for o in plausible if position[o.alias] < position[best.alias]]
+    return cheaper[:1] or plausible
+
+
 def choose(policy: AutoPolicy, options: Sequence[Option], step: str, rng: Random) -> Choice:
     """Pick a candidate for one call (see the module docstring); `rng` is the only randomness.
 
     `options` are the candidates that can take this call, in the profile's order.
     """
     best, why = exploit(policy, options)
-    others = [o for o in options if o.alias != best.alias]
-    rate = 0.0 if step in NO_EXPLORE or not others else policy.explore
+    targets = [] if step in NO_EXPLORE else explore_targets(policy, options, best)
+    rate = policy.explore if targets else 0.0
     if rate == 0.0:
-        return Choice(best.alias, 1.0, why, best.alias)
+        return Choice(best.alias, 1.0, why, best.alias, chances=((best.alias, 1.0),))
+    share = rate / len(targets)
+    chances = ((best.alias, 1.0 - rate), *((t.alias, share) for t in targets))
     if rng.random() < rate:
-        tried = others[rng.randrange(len(others))]
-        propensity = rate / len(others)
+        tried = targets[rng.randrange(len(targets))]
         post = Posterior(tried.tally, policy.prior)
         return Choice(
             tried.alias,
-            propensity,
-            f"explore (p = {propensity:.3g}): {post.describe(tried.alias)}; "
-            f"otherwise {best.alias}: {why}",
+            share,
+            f"explore (p = {share:.3g}): {post.describe(tried.alias)}; otherwise {why}",
             best.alias,
             explored=True,
+            chances=chances,
         )
-    return Choice(best.alias, 1.0 - rate, why, best.alias)
+    return Choice(best.alias, 1.0 - rate, why, best.alias, chances=chances)
+
+
+def settle(choice: Choice, base: str) -> Choice:
+    """The choice once a later policy has replaced its exploited candidate with `base` (the
+    sticky main loop keeping its model): an explored candidate stays, anything else becomes
+    `base`, and the propensity adds up every draw that ends on the final alias."""
+    final = choice.alias if choice.explored else base
+    propensity = sum(
+        chance
+        for alias, chance in choice.chances
+        if (base if alias == choice.exploited else alias) == final
+    )
+    # Exploring onto `base` itself ends where not exploring would: nothing was tried.
+    explored = choice.explored and final != base
+    return replace(choice, alias=final, propensity=propensity, explored=explored)
 
 
 # ---------------------------------------------------------------- the Beta distribution

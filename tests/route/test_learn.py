@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import replace
 from random import Random
 
 import pytest
@@ -11,9 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentwrap.route.learn import (
+    HORIZON,
     MAX_EXPLORE,
     ArmKey,
     AutoPolicy,
+    Choice,
     Evidence,
     Option,
     Posterior,
@@ -25,6 +28,7 @@ from agentwrap.route.learn import (
     exploit,
     pct,
     ranked,
+    settle,
 )
 
 # ---------------------------------------------------------------- the Beta distribution
@@ -112,7 +116,7 @@ def test_only_succeeded_and_failed_are_evidence() -> None:
     tally = Tally()
     for label in ("succeeded", "succeeded", "failed", "interrupted", "unknown", None):
         tally = tally.add(label)
-    assert tally == Tally(successes=2, failures=1, interrupted=1, unknown=2)
+    assert tally == Tally(successes=2, failures=1, interrupted=1, unknown=2, labelled=3)
     assert tally.steps == 3
     # Interrupted and unknown steps leave the posterior where it was.
     assert Posterior(tally, Prior()).alpha == 2 and Posterior(tally, Prior()).beta == 3
@@ -126,13 +130,32 @@ def test_evidence_is_kept_per_agent_step_and_model() -> None:
     evidence.record("claude", "implement", "claude-haiku-4-5", "succeeded")
     evidence.record("codex", "implement", "claude-haiku-4-5", "succeeded")
     evidence.record(None, "explore", "claude-haiku-4-5", "succeeded")
-    assert evidence.tally("claude", "implement", "claude-haiku-4-5") == Tally(1, 1)
-    assert evidence.tally("codex", "implement", "claude-haiku-4-5") == Tally(1, 0)
+    assert evidence.tally("claude", "implement", "claude-haiku-4-5") == Tally(1, 1, labelled=2)
+    assert evidence.tally("codex", "implement", "claude-haiku-4-5") == Tally(1, 0, labelled=1)
     assert evidence.tally("claude", "explore", "claude-haiku-4-5") == Tally()
-    assert evidence.tally(None, "explore", "claude-haiku-4-5") == Tally(1, 0)
+    assert evidence.tally(None, "explore", "claude-haiku-4-5") == Tally(1, 0, labelled=1)
     assert len(evidence) == 3
-    evidence.merge([(ArmKey("claude", "implement", "claude-haiku-4-5"), Tally(10, 2, 1, 0))])
-    assert evidence.tally("claude", "implement", "claude-haiku-4-5") == Tally(11, 3, 1, 0)
+    key = ArmKey("claude", "implement", "claude-haiku-4-5")
+    evidence.merge([(key, Tally(10, 2, 1, 0, labelled=12))])
+    assert evidence[key] == Tally(11, 3, 1, 0, labelled=14)
+
+
+def test_old_evidence_fades_past_the_horizon() -> None:
+    tally = Tally()
+    for _ in range(HORIZON * 4):
+        tally = tally.add("succeeded")
+    assert tally.steps == pytest.approx(HORIZON)
+    assert tally.labelled == HORIZON * 4
+    # A model that starts failing half its steps is noticed within a few dozen steps,
+    # however long its good record was.
+    policy = AutoPolicy(("haiku", "opus"), max_failure_rate=0.10)
+    steps = 0
+    while Posterior(tally, policy.prior).upper <= policy.max_failure_rate:
+        tally = tally.add("failed" if steps % 2 else "succeeded")
+        steps += 1
+    assert 20 < steps < 100
+    text = Posterior(tally, policy.prior).describe("haiku")
+    assert f"last {HORIZON} of {HORIZON * 4 + steps:,} steps)" in text
 
 
 def test_posterior_describes_itself() -> None:
@@ -199,8 +222,12 @@ def test_choices_carry_their_propensity() -> None:
     for _ in range(20_000):
         choice = choose(POLICY, options(good, good, good), "implement", rng)
         seen[choice.alias] += 1
+        # Nothing is cheaper than haiku: the others are tried, evenly, to keep them known.
         expected = {"haiku": 0.95, "sonnet": 0.025, "opus": 0.025}[choice.alias]
         assert choice.propensity == pytest.approx(expected)
+        assert dict(choice.chances) == pytest.approx(
+            {"haiku": 0.95, "sonnet": 0.025, "opus": 0.025}
+        )
         assert choice.exploited == "haiku"
         assert choice.explored == (choice.alias != "haiku")
     # The propensities are the frequencies the chooser really has.
@@ -208,15 +235,51 @@ def test_choices_carry_their_propensity() -> None:
     assert seen["sonnet"] / 20_000 == pytest.approx(0.025, abs=0.005)
 
 
-def test_an_explored_choice_says_so() -> None:
+def test_exploring_tries_the_cheapest_candidate_that_may_save_money() -> None:
     rng = Random(3)
-    choices = [choose(POLICY, options(Tally(), Tally()), "implement", rng) for _ in range(200)]
+    sonnet = Tally(successes=300, failures=3)
+    choices = [choose(POLICY, options(Tally(), sonnet), "implement", rng) for _ in range(400)]
+    assert {c.exploited for c in choices} == {"sonnet"}
     explored = [c for c in choices if c.explored]
-    assert explored, "5 % of 200 calls explore"
+    assert explored, "5 % of 400 calls explore"
+    # Only haiku can save money over sonnet: it gets all of the exploration.
+    assert {c.alias for c in explored} == {"haiku"}
     first = explored[0]
-    assert first.alias in ("haiku", "sonnet")
-    assert first.reason.startswith(f"explore (p = 0.025): {first.alias}: no outcomes yet")
-    assert "otherwise opus: none credibly within 10 %" in first.reason
+    assert first.propensity == 0.05
+    assert first.reason.startswith("explore (p = 0.05): haiku: no outcomes yet (prior ≤ 95 %)")
+    assert "; otherwise sonnet: 1.0 % failures (≤ " in first.reason
+
+
+def test_a_candidate_credibly_outside_the_tolerance_is_not_tried_again() -> None:
+    rng = Random(4)
+    poor = Tally(successes=60, failures=40)
+    good = Tally(successes=300, failures=3)
+    for _ in range(2000):
+        choice = choose(POLICY, options(poor, good, good), "implement", rng)
+        assert choice.alias in ("sonnet", "opus")
+        assert dict(choice.chances).keys() == {"sonnet", "opus"}
+
+
+def test_settle_adds_up_the_draws_that_end_on_the_final_choice() -> None:
+    choice = Choice(
+        "haiku",
+        0.95,
+        "",
+        "haiku",
+        chances=(("haiku", 0.95), ("sonnet", 0.025), ("opus", 0.025)),
+    )
+    # The sticky main loop keeps opus unless exploring: opus is 0.95 + 0.025 likely.
+    kept = settle(choice, "opus")
+    assert (kept.alias, kept.propensity) == ("opus", pytest.approx(0.975))
+    assert settle(choice, "haiku").propensity == pytest.approx(0.95)
+    tried = replace(choice, alias="sonnet", propensity=0.025, explored=True)
+    assert (settle(tried, "opus").alias, settle(tried, "opus").propensity) == ("sonnet", 0.025)
+    assert settle(tried, "opus").explored
+    # Exploring onto the model the main loop keeps anyway is no excursion.
+    onto = settle(tried, "sonnet")
+    assert (onto.alias, onto.propensity, onto.explored) == ("sonnet", pytest.approx(0.975), False)
+    certain = Choice("opus", 1.0, "", "opus", chances=(("opus", 1.0),))
+    assert settle(certain, "sonnet").propensity == 1.0
 
 
 def test_plan_steps_and_explore_zero_never_explore() -> None:
