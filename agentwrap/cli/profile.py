@@ -209,6 +209,11 @@ def show_lines(profile: Profile) -> list[str]:
     for kind in ROUTING_KEYS:
         if kind in profile.overrides:
             lines.append(f"{kind} = {profile.overrides[kind]}  # --route (this run)")
+        elif kind in profile.auto:
+            lines.append(
+                f"{kind} = {profile.auto[kind].summary(kind)}"
+                + _from(profile.origin(f"routing.{kind}"))
+            )
         elif kind in profile.routing:
             lines.append(
                 f"{kind} = {profile.routing[kind]}" + _from(profile.origin(f"routing.{kind}"))
@@ -217,7 +222,8 @@ def show_lines(profile: Profile) -> list[str]:
         lines += ["", "[[rules]]  # tried in order before [routing]"]
         for i, rule in enumerate(profile.rules):
             lines.append(
-                f"{i + 1}. {rule.name}: when {rule.conditions()} → {rule.use}"
+                f"{i + 1}. {rule.name}: when {rule.conditions()} → "
+                f"{rule.auto.summary() if rule.auto else rule.use}"
                 + _from(profile.origin(f"rules.{i}"))
             )
     if profile.fallbacks:
@@ -281,12 +287,23 @@ def show_json(profile: Profile) -> dict[str, Any]:
             k: {
                 "use": profile.overrides.get(k, profile.routing.get(k)),
                 "from": "--route" if k in profile.overrides else origin(f"routing.{k}"),
+                **(
+                    {"auto": profile.auto[k].as_dict()}
+                    if k in profile.auto and k not in profile.overrides
+                    else {}
+                ),
             }
             for k in ROUTING_KEYS
             if k in profile.routing or k in profile.overrides
         },
         "rules": [
-            {"name": r.name, "when": r.conditions(), "use": r.use, "from": origin(f"rules.{i}")}
+            {
+                "name": r.name,
+                "when": r.conditions(),
+                "use": r.use,
+                "from": origin(f"rules.{i}"),
+                **({"auto": r.auto.as_dict()} if r.auto else {}),
+            }
             for i, r in enumerate(profile.rules)
         ],
         "fallbacks": profile.fallbacks,

@@ -27,20 +27,42 @@ Then, in this order, policies that may change the choice — each says so in the
   made `main_loop.sticky_calls` calls on its model (the cache has paid for itself; e.g. an
   escalation after a failure lasts that long, then the step's own model returns).
   Compaction rewrites the conversation anyway, so after it the main loop may switch freely.
+
+**Learned routing.** A routing entry or rule with `use = "auto"` hands the choice to
+`route.learn`: among its candidates that can serve the call, the cheapest for this call (from
+the price book) whose failure rate at this step kind is credibly within `max_failure_rate`,
+given the `evidence` passed in (the store's tallies; never read here), sometimes another one
+to explore. The decision carries the probability it was made with (`propensity`); policies
+that may change the choice apply as above and, when the sticky main loop keeps the model
+whatever was drawn, the propensity is 1. An auto choice counts as a preference, not a forced
+move: it never breaks the sticky main loop by itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from random import Random
 
 from agentwrap.route.classify import classify, detect_agent
 from agentwrap.route.features import Features, features
+from agentwrap.route.learn import (
+    ANY_AGENT,
+    AutoPolicy,
+    Choice,
+    Evidence,
+    Option,
+    choose,
+    settle,
+)
 from agentwrap.route.profile import REQUESTED, Profile, Provider, Rule
 from agentwrap.route.step import Step
 from agentwrap.wire.call import ANTHROPIC, Call
+from agentwrap.wire.common import Usage
 
 MAX_TARGETS = 4  # the chosen model and up to three fallbacks: bounded retries on an outage
+OUTPUT_ESTIMATE = 1000  # output tokens assumed when learned routing compares candidates' costs
+_RNG = Random()  # exploration's randomness when the caller injects none
 
 __all__ = [
     "Decision",
@@ -87,6 +109,9 @@ class Decision:
     budget_exceeded: bool = False
     observed: Decision | None = None  # observe mode: what the profile would have chosen
     notes: list[str] = field(default_factory=list)  # the policy notes joined into `reason`
+    propensity: float = 1.0  # the probability this target was chosen with (learned routing)
+    policy: AutoPolicy | None = None  # the learned-routing policy that chose, if one did
+    explored: bool = False  # learned routing tried another candidate than its best
 
 
 @dataclass
@@ -113,7 +138,8 @@ class SessionState:
         if decision.observed is not None:
             # In observe mode the profile's own choices are followed, as if they had been applied.
             decision, used = decision.observed, None
-        if decision.stop or not step.main_loop:
+        if decision.stop or not step.main_loop or decision.explored:
+            # An explored call is an excursion: the main loop's model and its cache stay.
             return
         if step.kind == "compact":
             # The conversation is rewritten after compaction: no cache to keep.
@@ -129,11 +155,23 @@ class SessionState:
         self.main_requested = call.model
 
 
-def decide(profile: Profile, call: Call, step: Step, state: SessionState | None = None) -> Decision:
-    """The model, provider, rule, reason, fallbacks and baseline for one call."""
+def decide(
+    profile: Profile,
+    call: Call,
+    step: Step,
+    state: SessionState | None = None,
+    evidence: Evidence | None = None,
+    rng: Random | None = None,
+) -> Decision:
+    """The model, provider, rule, reason, fallbacks and baseline for one call.
+
+    `evidence` is what learned routing knows (per agent × step kind × model outcome tallies);
+    `rng` is its only randomness (exploration), injected so runs can be replayed.
+    """
     state = state or SessionState()
     facts = features(call)
-    decision = _decide(profile, call, step, state, facts)
+    learned = _Learned(evidence if evidence is not None else Evidence(), rng or _RNG)
+    decision = _decide(profile, call, step, state, facts, learned)
     if not state.observe:
         return decision
     passthrough = Target(None, None, profile.provider_for_api(call.surface))
@@ -152,15 +190,36 @@ def decide(profile: Profile, call: Call, step: Step, state: SessionState | None 
 # ---------------------------------------------------------------- the steps of a decision
 
 
+@dataclass
+class _Learned:
+    evidence: Evidence
+    rng: Random
+
+
 def _decide(
-    profile: Profile, call: Call, step: Step, state: SessionState, facts: Features
+    profile: Profile,
+    call: Call,
+    step: Step,
+    state: SessionState,
+    facts: Features,
+    learned: _Learned,
 ) -> Decision:
-    alias, rule, why = _choose(profile, call, step, state, facts)
+    alias, rule, why, policy = _choose(profile, call, step, state, facts)
     notes: list[str] = []
     stop = exceeded = False
     forced = rule != f"routing.{step.kind}" and not rule.startswith(
         ("routing.default", "passthrough")
     )
+    choice: Choice | None = None
+    if policy is not None:
+        agent = state.agent or detect_agent(call) or ANY_AGENT
+        choice = _auto(profile, policy, call, step, facts, agent, learned)
+        forced = False  # a learned preference, like a routing entry: the cache policy holds
+        if choice is None:
+            alias, why = policy.fallback, "auto: no candidate can take this call"
+        else:
+            # The policies below act on the candidate chosen without exploring.
+            alias, why = choice.exploited, f"auto: {choice.reason}"
 
     budget = profile.budget
     if budget and state.cost_usd >= budget.session_usd:
@@ -168,34 +227,32 @@ def _decide(
         spent = f"session cost ${state.cost_usd:.2f} reached the ${budget.session_usd:.2f} budget"
         if budget.on_exceed == "downgrade" and budget.downgrade_to:
             alias, rule, why = budget.downgrade_to, "budget.downgrade", f"{spent}: downgrade"
-            forced = True
+            forced, choice = True, None
         elif budget.on_exceed == "stop":
             stop = True
             notes.append(f"{spent}: stop (the call is not sent)")
         else:
             notes.append(f"{spent} (warn)")
 
-    chain = _chain(profile, alias)
-    usable: list[Target] = []
-    for item in chain:
-        problem = _unusable(profile, item, call, facts)
-        if problem is None:
-            usable.append(_target(profile, item, call))
-            if len(usable) == MAX_TARGETS:
-                break
-        elif not usable:
-            notes.append(f"skipped {item}: {problem}")
-    if not usable:
-        notes.append("no model in the chain can take this call → the requested model")
-        usable = [_target(profile, REQUESTED, call)]
-        forced = True
-    elif usable[0].alias != (None if alias == REQUESTED else alias):
-        forced = True  # a capability or a missing key moved the call, not a preference
-
+    usable, moved = _usable(profile, alias, call, facts, notes)
+    forced = forced or moved
     target, fallbacks = usable[0], usable[1:]
+    chosen_by = rule
     target, fallbacks, rule = _sticky(
         profile, call, step, state, facts, target, fallbacks, rule, forced, notes
     )
+
+    propensity, explored = 1.0, False
+    if choice is not None and not stop:
+        settled = settle(choice, target.alias or REQUESTED)
+        propensity, explored = settled.propensity, settled.explored
+        if explored:
+            # One call on the explored candidate; the main loop's model keeps its warm cache.
+            target, *fallbacks = _usable(profile, settled.alias, call, facts, [])[0]
+            rule = chosen_by
+            notes[:] = [n for n in notes if not n.startswith(("kept the main", "switches the"))]
+            if state.main_model and target.model_for(call) != state.main_model:
+                notes.append(f"explore: this call only; the main loop stays on {state.main_model}")
 
     baseline_model, baseline_provider = _baseline(profile, call)
     head = f"{rule}: {step.kind} → {target.label(call)}"
@@ -212,26 +269,72 @@ def _decide(
         stop=stop,
         budget_exceeded=exceeded,
         notes=notes,
+        propensity=propensity,
+        policy=policy if choice is not None else None,
+        explored=explored,
     )
+
+
+def _usable(
+    profile: Profile, alias: str, call: Call, facts: Features, notes: list[str]
+) -> tuple[list[Target], bool]:
+    """The targets of an alias's chain that can take the call (at most MAX_TARGETS), and
+    whether the call had to move off the alias itself (then it is not a preference)."""
+    usable: list[Target] = []
+    for item in _chain(profile, alias):
+        problem = _unusable(profile, item, call, facts)
+        if problem is None:
+            usable.append(_target(profile, item, call))
+            if len(usable) == MAX_TARGETS:
+                break
+        elif not usable:
+            notes.append(f"skipped {item}: {problem}")
+    if not usable:
+        notes.append("no model in the chain can take this call → the requested model")
+        return [_target(profile, REQUESTED, call)], True
+    return usable, usable[0].alias != (None if alias == REQUESTED else alias)
 
 
 def _choose(
     profile: Profile, call: Call, step: Step, state: SessionState, facts: Features
-) -> tuple[str, str, str]:
-    """(alias, rule, why) before any policy."""
+) -> tuple[str, str, str, AutoPolicy | None]:
+    """(alias, rule, why, policy) before any policy; alias is AUTO when `policy` decides."""
     for key in (step.kind, "default"):
         if key in profile.overrides:
-            return profile.overrides[key], f"--route {key}={profile.overrides[key]}", ""
+            return profile.overrides[key], f"--route {key}={profile.overrides[key]}", "", None
     agent = state.agent or detect_agent(call)
     for rule in profile.rules:
         matched = _match(rule, call, step, state, facts, agent)
         if matched is not None:
-            return rule.use, f"rule '{rule.name}'", matched
-    if step.kind in profile.routing:
-        return profile.routing[step.kind], f"routing.{step.kind}", ""
-    if "default" in profile.routing:
-        return profile.routing["default"], "routing.default", ""
-    return REQUESTED, "passthrough", "the requested model, unchanged"
+            return rule.use, f"rule '{rule.name}'", matched, rule.auto
+    for key in (step.kind, "default"):
+        if key in profile.routing:
+            return profile.routing[key], f"routing.{key}", "", profile.auto.get(key)
+    return REQUESTED, "passthrough", "the requested model, unchanged", None
+
+
+def _auto(
+    profile: Profile,
+    policy: AutoPolicy,
+    call: Call,
+    step: Step,
+    facts: Features,
+    agent: str,
+    learned: _Learned,
+) -> Choice | None:
+    """Learned routing's choice among the candidates that can serve this call."""
+    book = profile.price_book()
+    usage = Usage(input_tokens=facts.tokens, output_tokens=OUTPUT_ESTIMATE)
+    options = []
+    for alias in policy.candidates:
+        if _unusable(profile, alias, call, facts) is not None:
+            continue
+        model = profile.models[alias]
+        tally = learned.evidence.tally(agent, step.kind, model.model)
+        options.append(Option(alias, tally, book.cost(model.model, usage, model.provider).usd))
+    if not options:
+        return None
+    return choose(policy, options, step.kind, learned.rng)
 
 
 def _match(

@@ -103,6 +103,28 @@ class AutoPolicy:
         """The candidate used while no cheaper one is credibly within the tolerance."""
         return self.candidates[-1]
 
+    def summary(self, step: str | None = None) -> str:
+        """ "auto: the cheapest of haiku, sonnet, opus within 10 % failures (explore 5 %,
+        prior 1 failure / 9 successes)"; `step` says when that kind never explores."""
+        explore = f"explore {pct(self.explore)}"
+        if step in NO_EXPLORE:
+            explore = f"{step} never explores"
+        return (
+            f"auto: the cheapest of {', '.join(self.candidates)} within "
+            f"{pct(self.max_failure_rate)} failures ({explore}, prior "
+            f"{self.prior.failures:g} failure{'s' * (self.prior.failures != 1)} / "
+            f"{self.prior.successes:g} success{'es' * (self.prior.successes != 1)})"
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        """The policy as data (JSON, TOML)."""
+        return {
+            "candidates": list(self.candidates),
+            "max_failure_rate": self.max_failure_rate,
+            "explore": self.explore,
+            "prior": {"failures": self.prior.failures, "successes": self.prior.successes},
+        }
+
 
 @dataclass(frozen=True)
 class Tally:
@@ -266,7 +288,7 @@ class Choice:
 def pct(rate: float) -> str:
     """A failure rate as people read it: "3.1 %", "10 %", "0.4 %"."""
     value = rate * 100
-    if value >= 10 and abs(value - round(value)) < 0.05:
+    if value >= 1 and abs(value - round(value)) < 0.05:
         return f"{round(value)} %"
     return f"{value:.1f} %"
 

@@ -143,3 +143,35 @@ def test_uncommenting_every_example_of_init_gives_a_valid_profile(repo: Path, pr
     assert profile.models["flash"].model == "deepseek-v4-flash"
     assert profile.rules[0].name == "escalate-after-failure"
     assert profile.budget is not None and profile.sticky_calls == 8
+
+
+def test_show_says_what_learned_routing_will_do(repo: Path) -> None:
+    (repo / ".agentwrap.toml").write_text(
+        'extends = "balanced"\n'
+        "[auto]\n"
+        'candidates = ["haiku", "sonnet", "opus"]\n'
+        "max_failure_rate = 0.1\n"
+        "explore = 0.05\n"
+        "[routing]\n"
+        'plan = "auto"\n'
+        'implement = { use = "auto", candidates = ["sonnet", "opus"], max_failure_rate = 0.05 }\n'
+    )
+    text = runner.invoke(app, ["profile", "show"]).output
+    assert (
+        "plan = auto: the cheapest of haiku, sonnet, opus within 10 % failures "
+        "(plan never explores, prior 1 failure / 1 success)  # "
+    ) in text
+    assert (
+        "implement = auto: the cheapest of sonnet, opus within 5 % failures (explore 5 %, "
+        "prior 1 failure / 1 success)  # "
+    ) in text
+    data = json.loads(runner.invoke(app, ["profile", "show", "--json"]).output)
+    implement = data["routing"]["implement"]
+    assert implement["use"] == "auto"
+    assert implement["auto"] == {
+        "candidates": ["sonnet", "opus"],
+        "max_failure_rate": 0.05,
+        "explore": 0.05,
+        "prior": {"failures": 1.0, "successes": 1.0},
+    }
+    assert "auto" not in data["routing"]["explore"]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agentwrap.pricing import parse_price
+from agentwrap.route.learn import AUTO, MAX_EXPLORE, NO_EXPLORE, AutoPolicy, Prior
 from agentwrap.route.profile.data import (
     CAPABILITIES,
     ON_EXCEED,
@@ -39,12 +40,13 @@ TOP_KEYS = {
     "description": "a one-line description",
     "providers": "a table of providers",
     "models": "a table of model aliases",
-    "routing": "a table: step kind → model alias",
+    "routing": f"a table: step kind → model alias (or '{AUTO}', or a table with use = '{AUTO}')",
     "rules": "an array of [[rules]] tables",
     "fallbacks": "a table: model alias → list of aliases",
     "baseline": f"'{REQUESTED}' or a model alias",
     "budget": "a table with session_usd and on_exceed",
     "main_loop": "a table with sticky, sticky_calls and free_switch_below_tokens",
+    AUTO: f"a table of defaults for use = '{AUTO}': candidates, max_failure_rate, explore, prior",
 }
 _PROVIDER_KEYS = {
     "api": f"one of {', '.join(APIS)}",
@@ -60,6 +62,16 @@ _MODEL_KEYS = {
     "context_window": "a positive integer (tokens)",
     "capabilities": f"a list drawn from {', '.join(CAPABILITIES)}",
 }
+# Learned routing (`use = "auto"`): in [auto] as defaults, in a routing table, or in a rule.
+_AUTO_KEYS = {
+    "candidates": "a list of model aliases, the trusted one last",
+    "max_failure_rate": "a number between 0 and 1 (the failure rate to stay credibly under)",
+    "explore": f"a number from 0 to {MAX_EXPLORE} (how often another candidate is tried)",
+    "prior": "a table {failures, successes} of pseudo-counts (how much to expect unseen)",
+}
+_ROUTE_TABLE_KEYS = {"use": f"'{AUTO}'", **_AUTO_KEYS}
+# An auto setting as written: its value, the document and the key path (for located errors).
+_AutoSpec = dict[str, tuple[Any, "Layer", tuple[str | int, ...]]]
 _RULE_KEYS = {
     "name": "a short name",
     "use": "a model alias",
@@ -73,6 +85,7 @@ _RULE_KEYS = {
     "subagent": "a subagent type or a list of them (Explore, Plan, general-purpose, ...)",
     "last_failed": "true or false",
     "agent": "an agent name or a list of them (claude, codex, gemini, ...)",
+    **_AUTO_KEYS,
 }
 _BUDGET_KEYS = {
     "session_usd": "a positive number (USD per session)",
@@ -143,6 +156,9 @@ def build_profile(
     # Where each merged value was written, to name the right file in reference errors.
     refs: dict[str, tuple[Layer, tuple[str | int, ...]]] = {}
     own_rules: list[list[tuple[Rule, Layer, int]]] = []
+    # Learned routing's settings, each with where it was written: [auto] defaults, per kind.
+    auto_defaults: _AutoSpec = {}
+    auto_kinds: dict[str, _AutoSpec] = {}
 
     for layer in layers:
         data = layer.data
@@ -153,17 +169,38 @@ def build_profile(
             profile.providers[name] = _provider(layer, name, raw)
             profile.origins[f"providers.{name}"] = layer.origin("providers", name)
         for alias, raw in _table(layer, ("models",), data.get("models", {})).items():
-            if alias == REQUESTED:
-                raise layer.error(("models", alias), f"models.{alias}: '{REQUESTED}' is reserved")
+            if alias in (REQUESTED, AUTO):
+                raise layer.error(("models", alias), f"models.{alias}: '{alias}' is reserved")
             profile.models[alias] = _model(layer, alias, raw)
             profile.origins[f"models.{alias}"] = layer.origin("models", alias)
             refs[f"models.{alias}.provider"] = (layer, ("models", alias, "provider"))
+        if AUTO in data:
+            raw = _table(layer, (AUTO,), data[AUTO])
+            _check_keys(layer, (AUTO,), raw, _AUTO_KEYS)
+            auto_defaults.update({k: (v, layer, (AUTO, k)) for k, v in raw.items()})
+            profile.origins[AUTO] = layer.origin(AUTO)
         routing = _table(layer, ("routing",), data.get("routing", {}))
         _check_keys(layer, ("routing",), routing, dict.fromkeys(ROUTING_KEYS, "a model alias"))
         for kind, alias in routing.items():
-            profile.routing[kind] = _string(layer, ("routing", kind), alias)
-            profile.origins[f"routing.{kind}"] = layer.origin("routing", kind)
-            refs[f"routing.{kind}"] = (layer, ("routing", kind))
+            path = ("routing", kind)
+            auto_kinds.pop(kind, None)
+            if isinstance(alias, dict):
+                _check_keys(layer, path, alias, _ROUTE_TABLE_KEYS)
+                if alias.get("use") != AUTO:
+                    raise layer.error(
+                        (*path, "use"),
+                        f"routing.{kind}: a table is for learned routing and needs "
+                        f"use = '{AUTO}'; a fixed route is written {kind} = \"ALIAS\"",
+                    )
+                auto_kinds[kind] = {
+                    k: (v, layer, (*path, k)) for k, v in alias.items() if k != "use"
+                }
+                alias = AUTO
+            elif alias == AUTO:
+                auto_kinds[kind] = {}
+            profile.routing[kind] = _string(layer, path, alias)
+            profile.origins[f"routing.{kind}"] = layer.origin(*path)
+            refs[f"routing.{kind}"] = (layer, path)
         layer_rules: list[tuple[Rule, Layer, int]] = []
         raw_rules = data.get("rules", [])
         if not isinstance(raw_rules, list):
@@ -208,6 +245,7 @@ def build_profile(
             refs[f"rules.{len(profile.rules)}"] = (layer, ("rules", i, "use"))
             profile.rules.append(rule)
 
+    _build_auto(profile, auto_defaults, auto_kinds, own_rules, refs)
     _apply_upstream_env(profile, env)
     _apply_openai_upstream_env(profile, env)
     _apply_gemini_upstream_env(profile, env)
@@ -216,6 +254,114 @@ def build_profile(
     _check_keys_present(profile, env)
     _check_translation(profile, refs, translation)
     return profile
+
+
+def _build_auto(
+    profile: Profile,
+    defaults: _AutoSpec,
+    kinds: dict[str, _AutoSpec],
+    own_rules: list[list[tuple[Rule, Layer, int]]],
+    refs: dict[str, tuple[Layer, tuple[str | int, ...]]],
+) -> None:
+    """Every use = "auto" becomes an AutoPolicy: its own keys over the [auto] defaults."""
+    for kind, own in kinds.items():
+        profile.auto[kind] = _auto_policy(
+            profile,
+            f"routing.{kind}",
+            refs[f"routing.{kind}"],
+            {**defaults, **own},
+            own,
+            kind == "plan",
+        )
+    for layer_rules in own_rules:
+        for rule, layer, i in layer_rules:
+            if rule.use != AUTO:
+                continue
+            raw = layer.data["rules"][i]
+            own = {k: (raw[k], layer, ("rules", i, k)) for k in _AUTO_KEYS if k in raw}
+            rule.auto = _auto_policy(
+                profile,
+                f"rules[{i + 1}]",
+                (layer, ("rules", i, "use")),
+                {**defaults, **own},
+                own,
+                rule.step == ("plan",),
+            )
+
+
+def _auto_policy(
+    profile: Profile,
+    where: str,
+    site: tuple[Layer, tuple[str | int, ...]],
+    merged: _AutoSpec,
+    own: _AutoSpec,
+    plan_only: bool,
+) -> AutoPolicy:
+    for required in ("candidates", "max_failure_rate"):
+        if required not in merged:
+            raise site[0].error(
+                site[1],
+                f"{where}: use = '{AUTO}' needs {required} ({_AUTO_KEYS[required]}), "
+                f"set here or in [{AUTO}]",
+            )
+    value, layer, path = merged["candidates"]
+    if not isinstance(value, list) or not value or not all(isinstance(a, str) for a in value):
+        raise layer.error(path, f"{_dotted(path)}: expected {_AUTO_KEYS['candidates']}")
+    candidates: list[str] = value
+    for alias in candidates:
+        if alias not in profile.models:
+            hint = " (name the model: the requested one has no price of its own)"
+            raise layer.error(
+                path,
+                f"unknown model alias '{alias}' in {_dotted(path)}; known: "
+                f"{_known(profile.models)}{hint if alias == REQUESTED else ''}",
+            )
+    twice = next((a for a in candidates if candidates.count(a) > 1), None)
+    if twice is not None:
+        raise layer.error(path, f"{_dotted(path)}: '{twice}' is listed twice")
+    rate = _fraction(merged["max_failure_rate"], low=0.0, high=1.0, open_low=True)
+    explore = 0.0
+    if "explore" in merged:
+        explore = _fraction(merged["explore"], low=0.0, high=MAX_EXPLORE)
+        if plan_only and explore > 0 and "explore" in own:
+            _, layer, path = own["explore"]
+            raise layer.error(
+                path,
+                f"{_dotted(path)}: {', '.join(NO_EXPLORE)} steps never explore (a plan decides "
+                "every later step); leave explore out or set it to 0",
+            )
+    prior = Prior()
+    if "prior" in merged:
+        raw_prior, layer, path = merged["prior"]
+        raw = _table(layer, path, raw_prior)
+        known = {"failures": "pseudo-count", "successes": "pseudo-count"}
+        _check_keys(layer, path, raw, known)
+        counts = {}
+        for key in known:
+            count = raw.get(key, 1)
+            if isinstance(count, bool) or not isinstance(count, int | float) or count <= 0:
+                raise layer.error(
+                    (*path, key), f"{_dotted((*path, key))}: expected a number > 0, got {count!r}"
+                )
+            counts[key] = float(count)
+        prior = Prior(counts["failures"], counts["successes"])
+    return AutoPolicy(tuple(candidates), rate, explore, prior)
+
+
+def _fraction(
+    entry: tuple[Any, Layer, tuple[str | int, ...]],
+    *,
+    low: float,
+    high: float,
+    open_low: bool = False,
+) -> float:
+    """A number in [low, high] (or (low, high) when open_low), with a located error."""
+    value, layer, path = entry
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or value > high or value < low or (open_low and value in (low, high)):
+        bounds = f"between {low:g} and {high:g}" if open_low else f"from {low:g} to {high:g}"
+        raise layer.error(path, f"{_dotted(path)}: expected a number {bounds}, got {value!r}")
+    return float(value)
 
 
 def _apply_upstream_env(profile: Profile, env: Mapping[str, str]) -> None:
@@ -285,9 +431,11 @@ def _check_references(
                 f"known: {_known(profile.providers)}",
             )
     for kind, alias in profile.routing.items():
-        alias_ok(alias, f"routing.{kind}", f"routing.{kind}")
+        if alias != AUTO:
+            alias_ok(alias, f"routing.{kind}", f"routing.{kind}")
     for i, rule in enumerate(profile.rules):
-        alias_ok(rule.use, f"rule '{rule.name}' (use)", f"rules.{i}")
+        if rule.use != AUTO:
+            alias_ok(rule.use, f"rule '{rule.name}' (use)", f"rules.{i}")
     for alias, chain in profile.fallbacks.items():
         if alias not in aliases:
             layer, path = refs[f"fallbacks.{alias}"]
@@ -379,6 +527,9 @@ def _check_translation(
     for key, (layer, path) in refs.items():
         alias = _alias_at(profile, key)
         hit = alias if alias in foreign else None
+        policy = _auto_at(profile, key)
+        if policy is not None:
+            hit = next((a for a in policy.candidates if a in foreign), None)
         if key.startswith("fallbacks."):
             chain = [key.split(".", 1)[1], *profile.fallbacks.get(key.split(".", 1)[1], [])]
             hit = next((a for a in chain if a in foreign), None)
@@ -396,6 +547,14 @@ def _check_translation(
         f"--route: '{alias}' is on provider '{provider.name}' ({provider.api}); the agent speaks "
         f"{profile.agent_api} and translation between APIs is not available in this version"
     )
+
+
+def _auto_at(profile: Profile, key: str) -> AutoPolicy | None:
+    if key.startswith("routing."):
+        return profile.auto.get(key.split(".", 1)[1])
+    if key.startswith("rules."):
+        return profile.rules[int(key.split(".", 1)[1])].auto
+    return None
 
 
 def _alias_at(profile: Profile, key: str) -> str | None:
@@ -582,6 +741,13 @@ def _rule(layer: Layer, index: int, raw: Any) -> Rule:
         raise layer.error(path, f"rules[{index + 1}].use: missing; expected a model alias")
     name = _string(layer, (*path, "name"), raw.get("name", f"rules[{index + 1}]"))
     rule = Rule(name=name, use=_string(layer, (*path, "use"), raw["use"]))
+    if rule.use != AUTO:
+        for key in _AUTO_KEYS:
+            if key in raw:
+                raise layer.error(
+                    (*path, key),
+                    f"rules[{index + 1}].{key}: only for use = '{AUTO}' (learned routing)",
+                )
     for key in ("step", "requested_model", "subagent", "agent"):
         if key in raw:
             setattr(rule, key, _strings(layer, (*path, key), raw[key]))

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from agentwrap.pricing import Price, PriceBook
+from agentwrap.route.learn import AutoPolicy
 from agentwrap.route.step import STEP_KINDS
 from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
 from agentwrap.wire.surface import SURFACES, auth_scheme
@@ -100,6 +101,7 @@ class Rule:
     subagent: tuple[str, ...] = ()
     last_failed: bool | None = None
     agent: tuple[str, ...] = ()
+    auto: AutoPolicy | None = None  # use = "auto": learned routing among candidates
 
     def conditions(self) -> str:
         """The rule's conditions as people read them: "step implement, last step failed"."""
@@ -157,7 +159,8 @@ class Profile:
     description: str = ""
     providers: dict[str, Provider] = field(default_factory=dict)
     models: dict[str, Model] = field(default_factory=dict)
-    routing: dict[str, str] = field(default_factory=dict)
+    routing: dict[str, str] = field(default_factory=dict)  # an alias, or "auto" (see `auto`)
+    auto: dict[str, AutoPolicy] = field(default_factory=dict)  # routing kind → learned routing
     rules: list[Rule] = field(default_factory=list)
     fallbacks: dict[str, list[str]] = field(default_factory=dict)
     baseline: str = REQUESTED
@@ -195,8 +198,12 @@ class Profile:
         seen: dict[str, None] = {}
         for alias in self.routing.values():
             seen[alias] = None
+        for policy in self.auto.values():
+            seen.update(dict.fromkeys(policy.candidates))
         for rule in self.rules:
             seen[rule.use] = None
+            if rule.auto:
+                seen.update(dict.fromkeys(rule.auto.candidates))
         for alias, chain in self.fallbacks.items():
             seen[alias] = None
             for item in chain:
@@ -213,8 +220,12 @@ class Profile:
         return {m.model: m.price for m in self.models.values() if m.price is not None}
 
     def price_book(self) -> PriceBook:
-        """A price book that knows this profile's price overrides."""
-        return PriceBook(self.price_overrides())
+        """A price book that knows this profile's price overrides (one per profile: it caches
+        its lookups, and learned routing asks it on every call)."""
+        book = self.__dict__.get("_price_book")
+        if book is None:
+            book = self.__dict__["_price_book"] = PriceBook(self.price_overrides())
+        return book
 
     def origin(self, key: str) -> Origin | None:
         """Where a value such as "routing.plan" or "models.opus" was set."""
