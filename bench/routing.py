@@ -45,6 +45,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from agentwrap.route.decide import Decision, SessionState, decide  # noqa: E402
+from agentwrap.route.learn import FAILED, SUCCEEDED, AutoPolicy, Evidence  # noqa: E402
 from agentwrap.route.profile import Profile, ProfileError, load_profile  # noqa: E402
 from agentwrap.route.step import STEP_KINDS, Step  # noqa: E402
 from agentwrap.route.tomlpos import LineIndex  # noqa: E402
@@ -390,10 +391,25 @@ class KindStats:
     calls: Counter[str] = field(default_factory=Counter)
     failed: int = 0
     cost: float = 0.0
+    explored: int = 0  # calls where learned routing tried another candidate
+    tolerance: float | None = None  # max_failure_rate of the learned routing that decided
 
     @property
     def total(self) -> int:
         return sum(self.calls.values())
+
+
+@dataclass(frozen=True)
+class CallLog:
+    """One simulated call: where it went, with what probability, and how it went."""
+
+    session: int
+    kind: str
+    alias: str
+    propensity: float
+    explored: bool
+    learned: bool  # decided by a use = "auto" policy
+    ok: bool
 
 
 @dataclass
@@ -406,11 +422,15 @@ class Result:
     cost: float = 0.0
     calls: int = 0
     kinds: dict[str, KindStats] = field(default_factory=lambda: defaultdict(KindStats))
-    propensities: list[float] = field(default_factory=list)
+    log: list[CallLog] = field(default_factory=list)
+    evidence: Evidence = field(default_factory=Evidence)
     learned: bool = False
     regret_usd: float = 0.0
     regret_failures: float = 0.0
     regret_by_half: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    cost_by_half: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    succeeded_by_half: list[int] = field(default_factory=lambda: [0, 0])
+    sessions_by_half: list[int] = field(default_factory=lambda: [0, 0])
 
     @property
     def success_rate(self) -> float:
@@ -435,9 +455,30 @@ def frontier(world: World) -> str:
     )
 
 
+def oracle(world: World, policy: AutoPolicy, kind: str, session: int) -> str:
+    """What learned routing would choose if it knew the world's true rates."""
+    candidates = [a for a in policy.candidates if a in world.models]
+    for alias in sorted(candidates, key=lambda a: world.mean_cost(a, kind)):
+        if 1 - world.success(alias, kind, session) <= policy.max_failure_rate:
+            return alias
+    return policy.fallback
+
+
+def _expected(world: World, alias: str, kind: str, session: int) -> tuple[float, float]:
+    """(expected USD, expected failure) of a call: a failed call is paid again on its retry."""
+    success = world.success(alias, kind, session)
+    cost = world.mean_cost(alias, kind) / success if success > 0 else math.inf
+    return cost, 1 - success
+
+
 def play(world: World, profile: Profile, sessions: int | None = None) -> Result:
-    """Play every session of the world under one profile."""
+    """Play every session of the world under one profile.
+
+    The profile's learned routing starts with no evidence and learns from every call's
+    outcome, in order, as the proxy's ledger would label them.
+    """
     result = Result(profile.name.removesuffix(".toml"))
+    rng = Random(f"{world.seed}/policy")
     requested = frontier(world)
     requested_id = profile.models[requested].model if requested in profile.models else requested
     total = sessions or world.sessions
@@ -450,7 +491,7 @@ def play(world: World, profile: Profile, sessions: int | None = None) -> Result:
             for attempt in range(1, 1_000_000):
                 call = simulated_call(requested_id, input_tokens, last_failed)
                 step = Step(kind, SIMULATED, main_loop=kind in MAIN_LOOP_KINDS)
-                decision = decide(profile, call, step, state)
+                decision = decide(profile, call, step, state, result.evidence, rng)
                 state.record(call, step, decision)
                 alias = _world_alias(profile, decision, requested, world)
                 cost = world.models[alias].cost(input_tokens, output_tokens)
@@ -461,8 +502,31 @@ def play(world: World, profile: Profile, sessions: int | None = None) -> Result:
                 stats.calls[alias] += 1
                 stats.cost += cost
                 result.cost += cost
+                result.cost_by_half[number > total / 2] += cost
                 result.calls += 1
-                result.propensities.append(1.0)
+                model = decision.target.model_for(call) or alias
+                result.evidence.record(AGENT, kind, model, SUCCEEDED if ok else FAILED)
+                result.log.append(
+                    CallLog(
+                        number,
+                        kind,
+                        alias,
+                        decision.propensity,
+                        decision.explored,
+                        decision.policy is not None,
+                        ok,
+                    )
+                )
+                if decision.policy is not None:
+                    result.learned = True
+                    stats.explored += decision.explored
+                    stats.tolerance = decision.policy.max_failure_rate
+                    best = oracle(world, decision.policy, kind, number)
+                    cost, failure = _expected(world, alias, kind, number)
+                    best_cost, best_failure = _expected(world, best, kind, number)
+                    result.regret_usd += cost - best_cost
+                    result.regret_failures += failure - best_failure
+                    result.regret_by_half[number > total / 2] += cost - best_cost
                 if ok:
                     failures_in_a_row, last_failed = 0, False
                     break
@@ -475,6 +539,8 @@ def play(world: World, profile: Profile, sessions: int | None = None) -> Result:
                 break
         result.sessions += 1
         result.succeeded += not failed_session
+        result.sessions_by_half[number > total / 2] += 1
+        result.succeeded_by_half[number > total / 2] += not failed_session
     return result
 
 
@@ -493,21 +559,34 @@ def summary(world: World, results: Sequence[Result]) -> dict[str, Any]:
         "baseline": base.profile,
         "profiles": [],
     }
+
+    def saved(cost: float, baseline: float) -> float:
+        return 1 - cost / baseline if baseline else 0.0
+
     for r in results:
-        saved = 1 - r.cost / base.cost if base.cost else 0.0
         entry: dict[str, Any] = {
             "profile": r.profile,
             "session_success": r.success_rate,
             "cost_usd": r.cost,
-            "saved_vs_baseline": saved,
+            "saved_vs_baseline": saved(r.cost, base.cost),
             "calls": r.calls,
+            "second_half": {
+                "session_success": r.succeeded_by_half[1] / r.sessions_by_half[1]
+                if r.sessions_by_half[1]
+                else 0.0,
+                "cost_usd": r.cost_by_half[1],
+                "saved_vs_baseline": saved(r.cost_by_half[1], base.cost_by_half[1]),
+            },
             "steps": {
                 kind: {
                     "calls": dict(s.calls),
                     "failure_rate": s.failed / s.total if s.total else 0.0,
                     "cost_usd": s.cost,
+                    "explored": s.explored,
+                    "max_failure_rate": s.tolerance,
                 }
-                for kind, s in r.kinds.items()
+                for kind in STEP_KINDS
+                if (s := r.kinds.get(kind)) is not None
             },
         }
         if r.learned:
@@ -524,8 +603,12 @@ def summary(world: World, results: Sequence[Result]) -> dict[str, Any]:
 def lines(report: Mapping[str, Any]) -> list[str]:
     """The report as text; every line says the world is simulated."""
     tag = f"[simulated world '{report['world']}']"
-    out = [f"{tag} {report['sessions']} sessions, seed {report['seed']}: every figure is simulated"]
+    out = [
+        f"{tag} {report['sessions']} sessions, seed {report['seed']}: every figure is simulated; "
+        "every profile plays the same sessions"
+    ]
     for p in report["profiles"]:
+        half = p["second_half"]
         saved = (
             "the baseline"
             if p["profile"] == report["baseline"]
@@ -535,12 +618,24 @@ def lines(report: Mapping[str, Any]) -> list[str]:
             f"{tag} {p['profile']}: sessions succeeded {p['session_success']:.1%}, "
             f"cost ${p['cost_usd']:,.2f} ({saved}), {p['calls']} calls"
         )
+        if "regret" in p:
+            out.append(
+                f"{tag}   second half of the sessions: succeeded {half['session_success']:.1%}, "
+                f"saved {half['saved_vs_baseline']:.1%} vs {report['baseline']}"
+            )
         for kind, s in p["steps"].items():
+            total = sum(s["calls"].values())
             mix = ", ".join(
-                f"{alias} {n / sum(s['calls'].values()):.0%}"
+                f"{alias} {n / total:.0%}"
                 for alias, n in sorted(s["calls"].items(), key=lambda item: -item[1])
             )
-            out.append(f"{tag}   {kind}: {mix}; failed calls {s['failure_rate']:.1%}")
+            line = f"{tag}   {kind}: {mix}; failed calls {s['failure_rate']:.1%}"
+            if s["max_failure_rate"] is not None:
+                line += (
+                    f" (tolerance {s['max_failure_rate']:.0%}); "
+                    f"explored {s['explored'] / total:.1%} of calls"
+                )
+            out.append(line)
         if "regret" in p:
             r = p["regret"]
             out.append(

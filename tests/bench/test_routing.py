@@ -191,8 +191,9 @@ def test_a_fixed_profile_is_played_by_decide() -> None:
     assert set(result.kinds["implement"].calls) == {"small"}
     # small fails half its implementation steps before session 11: some sessions end early.
     assert result.succeeded < 30
-    assert all(p == 1.0 for p in result.propensities)
-    assert len(result.propensities) == result.calls
+    assert len(result.log) == result.calls
+    assert all(c.propensity == 1.0 and not c.learned for c in result.log)
+    assert not result.learned
     expected = sum(s.cost for s in result.kinds.values())
     assert result.cost == pytest.approx(expected)
 
