@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from agentwrap.cli.main import app
+app = typer.Typer()
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -45,11 +45,8 @@ def _tree(cmd: Any, path: list[str]) -> Cmd:
     return Cmd(path, _first_line(cmd.help or cmd.short_help), opts, subs)
 
 
-def command_tree() -> Cmd:
-    from agentwrap.cli.main import _register
-
-    _register()
-    root = typer.main.get_command(app)
+def command_tree(root: Any) -> Cmd:
+    """The commands and options of the CLI whose root (click) command is `root`."""
     tree = _tree(root, [])
     tree.options = [
         o
@@ -172,16 +169,20 @@ def fish(tree: Cmd) -> str:
     return "\n".join(out)
 
 
-def script(shell: str) -> str:
-    tree = command_tree()
+def script(shell: str, root: Any) -> str:
+    """The completion script for `shell` of the CLI whose root command is `root`."""
+    tree = command_tree(root)
     return {"bash": bash, "zsh": zsh, "fish": fish}[shell](tree)
 
 
 @app.command(
     "completions", help="Print a static completion script: agentwrap completions bash|zsh|fish."
 )
-def completions_cmd(shell: str = typer.Argument(..., help="bash, zsh or fish.")) -> None:
+def completions_cmd(
+    ctx: typer.Context, shell: str = typer.Argument(..., help="bash, zsh or fish.")
+) -> None:
     if shell not in SHELLS:
         typer.echo(f"agentwrap: unknown shell '{shell}'; known: {', '.join(SHELLS)}", err=True)
         raise typer.Exit(2)
-    typer.echo(script(shell), nl=False)
+    # The CLI this command is part of, as it was built for this run.
+    typer.echo(script(shell, ctx.find_root().command), nl=False)

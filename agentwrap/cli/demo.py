@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from agentwrap.cli.main import app
+app = typer.Typer()
 
 if TYPE_CHECKING:
     from agentwrap.sim.demo import CallLine, Demo

@@ -1,5 +1,8 @@
 """Launch commands: one per registered agent (`agentwrap claude`, ...), `agentwrap run -- CMD`,
-`agentwrap serve`."""
+`agentwrap serve`.
+
+The session (and with it the proxy and aiohttp) loads only when a command runs.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +12,18 @@ import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from agentwrap import panel
 from agentwrap.agents import registry
 from agentwrap.agents.base import Agent, LaunchPlan, is_our_url, upstream_env, with_no_proxy
-from agentwrap.cli.main import app
-from agentwrap.route.profile import Profile, ProfileError, load_profile
-from agentwrap.session import Session, SessionOptions
-from agentwrap.wire.call import ANTHROPIC
+
+if TYPE_CHECKING:
+    from agentwrap.route.profile import Profile
+
+app = typer.Typer()
 
 PASSTHROUGH = {
     "allow_extra_args": True,
@@ -68,8 +73,12 @@ def _load(
     profile: str | None,
     routes: list[str] | None,
     env: dict[str, str],
-    agent_api: str = ANTHROPIC,
+    agent: Agent | None,
 ) -> Profile:
+    """The run's profile for the API `agent` speaks (no agent: the default, Anthropic's)."""
+    from agentwrap.route.profile import ProfileError, load_profile
+    from agentwrap.wire.call import ANTHROPIC
+
     overrides: dict[str, str] = {}
     for item in routes or []:
         step, sep, model = item.partition("=")
@@ -77,8 +86,9 @@ def _load(
             _err(f"--route expects STEP=MODEL, got '{item}'")
             raise typer.Exit(2)
         overrides[step.strip()] = model.strip()
+    api = agent.api if agent is not None else ANTHROPIC
     try:
-        prof = load_profile(Path.cwd(), profile, env, overrides or None, agent_api=agent_api)
+        prof = load_profile(Path.cwd(), profile, env, overrides or None, agent_api=api)
     except ProfileError as exc:
         _err(str(exc))
         raise typer.Exit(2) from None
@@ -101,6 +111,8 @@ def _launch(
 ) -> None:
     """Run one command through a session. `agent`: the registered agent it is, if any (its
     API, step hints and batch mode); `upstreams`: the user's own endpoints to keep."""
+    from agentwrap.session import Session, SessionOptions
+
     wrapped = panel.restore_wrapped_env()  # inside the tmux session we started ourselves
     env = dict(os.environ)
     batch = agent.is_batch(argv_for_record[1:]) if agent is not None else False
@@ -112,7 +124,7 @@ def _launch(
     # Where the user's own calls went (a gateway) becomes the profile's upstream.
     for provider, url in upstreams(env).items():
         env[upstream_env(provider)] = url
-    prof = _load(profile, routes, env, agent.api if agent is not None else ANTHROPIC)
+    prof = _load(profile, routes, env, agent)
     if mode == "wrap":
         _run_wrapped(env, quiet)
     session = Session(
@@ -218,12 +230,9 @@ def agent_command(agent: Agent) -> Callable[..., None]:
     return command
 
 
-def add_agent_commands(target: typer.Typer) -> None:
-    """One launch command per registered agent."""
-    for agent in registry.agents():
-        target.command(agent.name, context_settings=PASSTHROUGH, help=agent.help)(
-            agent_command(agent)
-        )
+def add_agent_command(target: typer.Typer, agent: Agent) -> None:
+    """Add `agentwrap <name>` for a registered agent to `target`."""
+    target.command(agent.name, context_settings=PASSTHROUGH, help=agent.help)(agent_command(agent))
 
 
 @app.command(
@@ -311,9 +320,10 @@ def serve_cmd(
         help="Seconds of silence inside a stream before it is ended as broken.",
     ),
 ) -> None:
+    from agentwrap.session import Session, SessionOptions
+
     env = dict(os.environ)
-    known = registry.get(agent)
-    prof = _load(profile, route, env, known.api if known is not None else ANTHROPIC)
+    prof = _load(profile, route, env, registry.get(agent))
     session = Session(
         SessionOptions(
             agent=agent,

@@ -1,28 +1,34 @@
-"""`agentwrap sessions` and `agentwrap log`: reading the trace."""
+"""`agentwrap sessions` and `agentwrap log`: reading the trace.
+
+The store and Rich load inside the commands, so building the CLI does not load them.
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
 from agentwrap import fmt, paths
-from agentwrap.cli.main import app
-from agentwrap.trace.store import TraceStore
-from agentwrap.trace.tally import STREAMING, is_unpriced
+
+if TYPE_CHECKING:
+    from agentwrap.trace.store import TraceStore
+
+app = typer.Typer()
 
 
 def _store() -> TraceStore:
+    from agentwrap.trace.store import TraceStore
+
     return TraceStore(paths.trace_db())
 
 
 def _call_cost(call: dict[str, Any]) -> str:
     # As in the panel: no cost yet while streaming; "unpriced" only for a call that ran.
+    from agentwrap.trace.tally import STREAMING, is_unpriced
+
     if call.get("cost_usd") is not None:
         return fmt.usd(call["cost_usd"])
     if call.get("status") == STREAMING:
@@ -36,6 +42,10 @@ def sessions_cmd(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per session, as a list."),
     demo: bool = typer.Option(False, "--demo", help="Include demo sessions."),
 ) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
     rows = _store().sessions(limit, include_demo=demo)
     if as_json:
         typer.echo(json.dumps(rows, indent=2, default=str))
@@ -91,6 +101,9 @@ def log_cmd(
     limit: int | None = typer.Option(None, "-n", "--limit", help="Only the newest N calls."),
     as_json: bool = typer.Option(False, "--json", help="JSON lines, one call per line."),
 ) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     store = _store()
     sess = store.resolve_session(session)
     if sess is None:

@@ -1,19 +1,32 @@
-"""The `agentwrap` command: one typer app composed from one module per command group."""
+"""The `agentwrap` command: the root app, composed here from one typer app per command group.
+
+Nothing registers itself on import: `build_app` adds one launch command per registered agent
+(agents/registry.py) and each command group's app, in the order `--help` lists them. The
+command modules import their heavy parts (the proxy, the store, Textual) inside the commands
+that need them, so `agentwrap --version` and `--help` load none of those.
+"""
 
 from __future__ import annotations
 
 import typer
 
 from agentwrap import __version__
+from agentwrap.agents import registry
+from agentwrap.cli import (
+    completions,
+    demo,
+    launch,
+    logs,
+    profile,
+    report,
+    route,
+    statusline,
+    top,
+)
 
-app = typer.Typer(
-    name="agentwrap",
-    help="A local-first model router for coding agents: launch an agent through agentwrap's "
-    "proxy, route each step to the right model, and see what every call cost.",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"]},
+HELP = (
+    "A local-first model router for coding agents: launch an agent through agentwrap's "
+    "proxy, route each step to the right model, and see what every call cost."
 )
 
 
@@ -23,7 +36,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def main(
     version: bool = typer.Option(
         False,
@@ -37,27 +49,31 @@ def main(
     """agentwrap: route a coding agent's model calls, step by step."""
 
 
-def _register() -> None:
-    # Each command group lives in its own module and registers itself on `app`.
-    from agentwrap.cli import launch, logs  # noqa: F401
-
-    launch.add_agent_commands(app)
-    for optional in (
-        "profile",
-        "route",
-        "top",
-        "statusline",
-        "demo",
-        "completions",
-        "report",
-    ):
-        try:
-            __import__(f"agentwrap.cli.{optional}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"agentwrap.cli.{optional}":
-                raise
+def build_app() -> typer.Typer:
+    """The whole CLI: a command per registered agent, then every command group."""
+    app = typer.Typer(
+        name="agentwrap",
+        help=HELP,
+        no_args_is_help=True,
+        add_completion=False,
+        rich_markup_mode="rich",
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(main)
+    for agent in registry.agents():
+        launch.add_agent_command(app, agent)
+    app.add_typer(launch.app)  # run, serve
+    app.add_typer(logs.app)  # sessions, log
+    app.add_typer(report.app)
+    app.add_typer(top.app)
+    app.add_typer(profile.app, name="profile")
+    app.add_typer(route.app, name="route")
+    app.add_typer(statusline.app)
+    app.add_typer(demo.app)
+    app.add_typer(completions.app)
+    return app
 
 
 def run() -> None:
-    _register()
-    app()
+    """The `agentwrap` console script."""
+    build_app()()

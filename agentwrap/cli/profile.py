@@ -10,7 +10,6 @@ from typing import Any
 import typer
 
 from agentwrap import fmt
-from agentwrap.cli.main import app
 from agentwrap.route.profile import (
     PROFILE_FILE,
     REQUESTED,
@@ -22,11 +21,10 @@ from agentwrap.route.profile import (
     preset_names,
 )
 
-profile_app = typer.Typer(
+app = typer.Typer(
     help="Routing profiles: which model handles each step (.agentwrap.toml).",
     no_args_is_help=True,
 )
-app.add_typer(profile_app, name="profile")
 
 ProfileOpt = typer.Option(
     None, "--profile", "-p", help="A preset name or a profile path (default: discovery)."
@@ -143,7 +141,7 @@ extends = "{preset}"
 """
 
 
-@profile_app.command("init")
+@app.command("init")
 def init_cmd(
     preset: str = typer.Option("balanced", "--preset", help="The preset to extend."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
@@ -324,7 +322,7 @@ def show_json(profile: Profile) -> dict[str, Any]:
     }
 
 
-@profile_app.command("show")
+@app.command("show")
 def show_cmd(
     profile: str | None = ProfileOpt,
     route: list[str] | None = RouteOpt,
@@ -341,7 +339,7 @@ def show_cmd(
 # ---------------------------------------------------------------- check
 
 
-@profile_app.command("check")
+@app.command("check")
 def check_cmd(profile: str | None = ProfileOpt, route: list[str] | None = RouteOpt) -> None:
     """Validate the profile and list its providers with their keys present or missing."""
     loaded = load_or_exit(profile, route)

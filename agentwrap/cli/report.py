@@ -22,7 +22,6 @@ from rich.table import Table
 from rich.text import Text
 
 from agentwrap import fmt, paths
-from agentwrap.cli.main import app
 from agentwrap.summary import cost_text, money_style, saved_text
 from agentwrap.trace.report import (
     GROUPINGS,
@@ -59,6 +58,9 @@ def _project(value: str | None) -> Path | None:
     # A directory inside a repository stands for the whole repository: its sessions record
     # the repository root they ran in.
     return repo_root(path) or path
+
+
+app = typer.Typer()
 
 
 @app.command(

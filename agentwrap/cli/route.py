@@ -11,16 +11,14 @@ from urllib.parse import urlsplit
 import typer
 
 from agentwrap.agents import registry
-from agentwrap.cli.main import app
 from agentwrap.cli.profile import ProfileOpt, RouteOpt, fail, load_or_exit
 from agentwrap.route.decide import Decision, SessionState, Target, classify, decide
 from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES, Call
 from agentwrap.wire.surface import SURFACES, Route, match_route
 
-route_app = typer.Typer(
+app = typer.Typer(
     help="Routing decisions: explain how a request would be routed.", no_args_is_help=True
 )
-app.add_typer(route_app, name="route")
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -114,7 +112,7 @@ def explain_json(call: Call, decision: Decision) -> dict[str, Any]:
     }
 
 
-@route_app.command("explain")
+@app.command("explain")
 def explain_cmd(
     request: Annotated[
         Path,

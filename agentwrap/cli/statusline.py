@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from agentwrap.cli.main import app
+import typer
+
+app = typer.Typer()
 
 
 @app.command("statusline")

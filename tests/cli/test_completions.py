@@ -6,28 +6,31 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import typer
 
 from agentwrap.cli.completions import SHELLS, command_tree, script
+from agentwrap.cli.main import build_app
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = {"bash": "agentwrap.bash", "zsh": "_agentwrap", "fish": "agentwrap.fish"}
+ROOT_COMMAND = typer.main.get_command(build_app())
 
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_completion_files_match_the_cli(shell):
     committed = (ROOT / "completions" / FILES[shell]).read_text()
-    assert committed == script(shell), (
+    assert committed == script(shell, ROOT_COMMAND), (
         f"completions/{FILES[shell]} drifted from the CLI; regenerate with "
         f"`agentwrap completions {shell} > completions/{FILES[shell]}`"
     )
 
 
 def test_every_command_and_option_is_in_the_scripts():
-    tree = command_tree()
+    tree = command_tree(ROOT_COMMAND)
     names = [s.path[-1] for s in tree.subcommands]
     assert {"claude", "run", "serve", "log", "sessions"} <= set(names)
     for shell in SHELLS:
-        text = script(shell)
+        text = script(shell, ROOT_COMMAND)
         for sub in tree.subcommands:
             assert sub.path[-1] in text
             for opt_names, _, _ in sub.options:

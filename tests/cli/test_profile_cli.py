@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agentwrap.cli.main import _register, app
+from agentwrap.cli.main import build_app
 from agentwrap.route.profile import load_profile, preset_names
 
-_register()
+app = build_app()
 runner = CliRunner()
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agentwrap.cli.main import _register, app
+from agentwrap.cli.main import build_app
 
-_register()
+app = build_app()
 runner = CliRunner()
 CAPTURES = sorted((Path(__file__).parent.parent / "fixtures" / "claude").glob("*.json"))
 KEYS = {"step", "evidence", "rule", "model", "provider", "reason", "fallbacks"}

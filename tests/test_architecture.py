@@ -1,0 +1,176 @@
+"""The layers import downward, and the commands people run often load only what they need.
+
+Read from the source (every import statement of every module, those inside functions
+included) and from real runs (which modules a command left in sys.modules).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import subprocess_env
+from tests.support.trace_seed import seed_session
+
+PACKAGE = Path(__file__).resolve().parents[1] / "agentwrap"
+
+# Packages below the CLI: none of them may import the CLI or the TUI.
+BELOW_CLI = ("agents", "wire", "route", "trace", "proxy", "pricing")
+UPPER = ("agentwrap.cli", "agentwrap.tui")
+# The pure core: no I/O stacks.
+PURE = ("wire", "route", "pricing")
+IO_STACKS = ("aiohttp", "textual", "sqlite3")
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """(line, absolute module name) of every import in a module, relative ones resolved."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            found.append((node.lineno, base))
+            # `from agentwrap import cli` imports the module agentwrap.cli itself.
+            found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
+    return found
+
+
+def _layer(path: Path) -> str:
+    rel = path.relative_to(PACKAGE)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def _within(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def _violations(layers: tuple[str, ...], forbidden: tuple[str, ...]) -> list[str]:
+    out = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if _layer(path) not in layers:
+            continue
+        for line, name in _imports(path):
+            if _within(name, forbidden):
+                out.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {name}")
+    return sorted(set(out))
+
+
+def test_the_import_walk_sees_relative_and_nested_imports(tmp_path: Path) -> None:
+    # The walk itself must not be blind: a function-level and a relative import are found.
+    sample = PACKAGE / "cli" / "launch.py"
+    names = {name for _, name in _imports(sample)}
+    assert "agentwrap.session" in names  # imported inside a command body
+    assert {"agentwrap.agents.registry", "agentwrap.panel"} <= names  # `from agentwrap... import`
+
+
+def test_nothing_below_the_cli_imports_the_cli_or_the_tui() -> None:
+    assert _violations(BELOW_CLI, UPPER) == []
+
+
+def test_the_pure_core_imports_no_io_stack() -> None:
+    assert _violations(PURE, IO_STACKS) == []
+
+
+def test_loading_the_pure_core_loads_no_io_stack() -> None:
+    # What the source says, checked at run time too: nothing they import pulls a stack in.
+    modules = [
+        _module_name(p)
+        for p in sorted(PACKAGE.rglob("*.py"))
+        if _layer(p) in PURE and p.name != "__main__.py"
+    ]
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        f"print(json.dumps([m for m in {IO_STACKS!r} if m in sys.modules]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert json.loads(done.stdout) == []
+
+
+# Runs the CLI in-process (as the console script does) and reports which stacks it loaded.
+_PROBE = """\
+import json, sys
+sys.argv = ["agentwrap", *json.loads(sys.argv[1])]
+from agentwrap.cli.main import run
+try:
+    run()
+    code = 0
+except SystemExit as exc:
+    code = exc.code or 0
+loaded = [m for m in ("aiohttp", "textual") if m in sys.modules]
+with open(OUT, "w") as f:
+    json.dump({"code": code, "loaded": loaded, "count": len(sys.modules)}, f)
+"""
+
+
+def _loaded_by(args: list[str], out: Path) -> dict[str, object]:
+    code = _PROBE.replace("OUT", repr(str(out)))
+    done = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(args)],
+        env=subprocess_env(COLUMNS="120"),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.exists(), done.stderr
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--version"], ["--help"], ["sessions"], ["log"], ["sessions", "--json"]],
+    ids=lambda a: " ".join(a),
+)
+def test_reading_commands_load_neither_the_proxy_stack_nor_textual(
+    args: list[str], tmp_path: Path
+) -> None:
+    seed_session()  # so `log` draws a real table
+    got = _loaded_by(args, tmp_path / "probe.json")
+    assert got["code"] == 0
+    assert got["loaded"] == [], f"agentwrap {' '.join(args)} loaded {got['loaded']}"
+
+
+def test_the_probe_sees_a_command_that_starts_the_proxy(tmp_path: Path) -> None:
+    # The positive control: a run that starts a session loads aiohttp, and the probe says so.
+    got = _loaded_by(["run", "--quiet", "--", "true"], tmp_path / "probe.json")
+    assert got["code"] == 0 and got["loaded"] == ["aiohttp"]
+
+
+def test_help_lists_every_command(agentwrap_bin: str) -> None:
+    from agentwrap.agents import registry
+
+    done = subprocess.run(
+        [agentwrap_bin, "--help"],
+        env=subprocess_env(COLUMNS="120"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    # A command's row starts with its name; continuation rows start with spaces.
+    rows = [line for line in done.stdout.splitlines() if line.startswith("│ ")]
+    listed = {row.split()[1] for row in rows if not row.startswith("│  ")}
+    commands = {"run", "serve", "sessions", "log", "report", "top", "profile", "route"}
+    commands |= {"statusline", "demo", "completions"}
+    assert listed >= commands | {a.name for a in registry.agents()}
