@@ -184,19 +184,10 @@ class Proxy:
         entry = self.ledger.open(call_id, seq, route.surface, route.endpoint, started, t0)
 
         # 1. Read the body, bounded.
-        body_bytes, too_large = await read_bounded(request, self.options.max_body)
-        if too_large:
-            msg = (
-                f"agentwrap: request body is larger than the limit of {self.options.max_body} bytes"
-            )
-            return self._refuse(entry, route, 413, msg, len(body_bytes))
-        try:
-            body = json.loads(body_bytes)
-            if not isinstance(body, dict):
-                raise ValueError("the top level is not a JSON object")
-        except (ValueError, UnicodeDecodeError) as exc:
-            msg = f"agentwrap: request body is not valid JSON: {exc}"
-            return self._refuse(entry, route, 400, msg, len(body_bytes))
+        read = await self._read_body(request, route, entry)
+        if isinstance(read, web.Response):
+            return read
+        body_bytes, body = read
 
         # 2-4. The call, its step and the decision.
         call = Call(route.surface, route.endpoint, body, headers, route.path_model, len(body_bytes))
@@ -241,6 +232,24 @@ class Proxy:
     def _conversation(self, call: Call) -> Conversation:
         """(conversation id, subagent id) of a call, as its agent names them."""
         return conversation_ids(call.headers, self.options.agent)
+
+    async def _read_body(
+        self, request: web.Request, route: Route, entry: CallLedger
+    ) -> tuple[bytes, dict[str, Any]] | web.Response:
+        """The body as received and as JSON, or the refusal the agent gets (also recorded)."""
+        limit = self.options.max_body
+        body_bytes, too_large = await read_bounded(request, limit)
+        if too_large:
+            msg = f"agentwrap: request body is larger than the limit of {limit} bytes"
+            return self._refuse(entry, route, 413, msg, len(body_bytes))
+        try:
+            body = json.loads(body_bytes)
+            if not isinstance(body, dict):
+                raise ValueError("the top level is not a JSON object")
+        except (ValueError, UnicodeDecodeError) as exc:
+            msg = f"agentwrap: request body is not valid JSON: {exc}"
+            return self._refuse(entry, route, 400, msg, len(body_bytes))
+        return body_bytes, body
 
     def _refuse(
         self, entry: CallLedger, route: Route, status: int, msg: str, size: int
