@@ -6,8 +6,10 @@ A model without a price is *unpriced* (cost None plus a reason), never $0.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from agentwrap.wire.common import Usage
 
@@ -47,12 +49,16 @@ class Cost:
         return self.usd is not None
 
 
+# A tiered table entry, priced per call: (provider id, calc_price, usage adapter).
+_Tiered = tuple[str | None, Callable[..., Any], Callable[[Usage], Any]]
+
+
 class PriceBook:
     """Looks up prices: profile overrides first, then the bundled table."""
 
     def __init__(self, overrides: dict[str, Price] | None = None) -> None:
         self._overrides = dict(overrides or {})
-        self._cache: dict[tuple[str, str | None], Price | str | tuple] = {}
+        self._cache: dict[tuple[str, str | None], Price | str | _Tiered] = {}
 
     def cost(self, model: str | None, usage: Usage, provider: str | None = None) -> Cost:
         if not model:
@@ -76,7 +82,7 @@ class PriceBook:
         result = calc_price(g_usage(usage), model_ref=model, provider_id=provider_id)
         return Cost(float(result.total_price))
 
-    def _lookup(self, model: str, provider: str | None) -> Price | str | tuple:
+    def _lookup(self, model: str, provider: str | None) -> Price | str | _Tiered:
         """What the table says of a model, once: a flat Price, a tiered entry, or why none."""
         from genai_prices import calc_price
 
@@ -150,7 +156,7 @@ def _provider_candidates(provider: str | None) -> list[str | None]:
     return out
 
 
-def parse_price(value: dict) -> Price:
+def parse_price(value: dict[str, Any]) -> Price:
     """A price override from a profile: {input=, output=, cache_write=, cache_read=} USD/MTok."""
 
     def dec(key: str) -> Decimal | None:

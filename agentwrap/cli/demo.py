@@ -169,6 +169,7 @@ def _run_inline_panel(demo: Demo) -> int:
     from agentwrap.tui.app import TopApp
 
     session = demo.session
+    assert session is not None, "the demo is started before its panel"
     feed = RecorderFeed(session.recorder, session.store.session(session.id))
     panel = TopApp(feed)
     demo.start_agent()

@@ -66,7 +66,7 @@ def sessions_cmd(
         ("exit", "right"),
         *((("cwd", "left"),) if wide else ()),
     ):
-        table.add_column(col, justify=just, no_wrap=col != "cwd", overflow="ellipsis")  # type: ignore[arg-type]
+        table.add_column(col, justify=just, no_wrap=col != "cwd", overflow="ellipsis")
     for r in rows:
         dur = fmt.duration(r["ended_at"] - r["started_at"]) if r.get("ended_at") else "running"
         calls = r.get("calls") or 0

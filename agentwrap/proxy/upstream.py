@@ -57,7 +57,8 @@ def _env_proxy(scheme: str, host: str) -> str | None:
     # Looked up once per upstream host: reading the environment per request costs ~0.2 ms.
     import urllib.request
 
-    if urllib.request.proxy_bypass_environment(host) or host in ("127.0.0.1", "localhost", "::1"):
+    # proxy_bypass reads NO_PROXY from the environment on Linux (the system settings elsewhere).
+    if urllib.request.proxy_bypass(host) or host in ("127.0.0.1", "localhost", "::1"):
         return None
     return urllib.request.getproxies_environment().get(scheme)
 
