@@ -46,3 +46,29 @@ def test_license_is_an_spdx_expression_with_its_file():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["license"] == "MIT"
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_every_file_the_architecture_page_names_exists():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"`([\w/{},.*<>-]+\.(?:py|toml|md))`", text))
+    named |= {f"agentwrap/{m}" for m in re.findall(r"\b((?:proxy|wire|route|trace)/\w+\.py)", text)}
+    missing = []
+    for name in sorted(named):
+        if "<" in name or "*" in name:
+            continue
+        for path in _expand(name):
+            candidates = [ROOT / path, ROOT / "agentwrap" / path]
+            if not any(c.exists() for c in candidates):
+                missing.append(path)
+    assert not missing, f"docs/architecture.md names files that do not exist: {missing}"
+
+
+def _expand(name: str) -> list[str]:
+    match = re.search(r"\{([^}]*)\}", name)
+    if not match:
+        return [name]
+    return [
+        expanded
+        for part in match.group(1).split(",")
+        for expanded in _expand(name[: match.start()] + part + name[match.end() :])
+    ]
