@@ -79,6 +79,7 @@ class Session:
     def __init__(self, options: SessionOptions, argv_for_record: list[str]) -> None:
         self.options = options
         self.id = new_session_id()
+        paths.secure_dirs()
         self.store = TraceStore(paths.trace_db())
         self.store.prune_events()
         cwd = Path.cwd()

@@ -4,6 +4,8 @@ Tables: `sessions` (one per agentwrap run), `calls` (one per inference call, wri
 the call starts and updated as it progresses; its columns are the fields of
 `record.CallRecord`) and `events` (an append-only log of call events that other processes
 tail for the live panel). Bodies and credentials are never stored.
+
+The file, its WAL and shared-memory files are the user's alone (0600, in a 0700 directory).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from agentwrap import paths
 from agentwrap.trace.record import CALL_COLUMNS
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -113,8 +116,12 @@ JSON_COLUMNS = {"attempts", "features", "argv"}
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open the store (creating it), in WAL mode, migrated to the newest schema."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Open the store (creating it, private), in WAL mode, migrated to the newest schema."""
+    paths.private_dir(path.parent)
+    # SQLite gives the WAL and shared-memory files the database file's mode.
+    paths.private_file(path)
+    for suffix in ("-wal", "-shm"):
+        paths.tighten(path.with_name(path.name + suffix), paths.PRIVATE_FILE)
     conn = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
