@@ -16,6 +16,7 @@ from pathlib import Path
 
 from agentwrap import paths
 from agentwrap.agents.base import LaunchPlan
+from agentwrap.processes import process_started
 from agentwrap.proxy.frontdoor import Proxy
 from agentwrap.proxy.options import ProxyOptions
 from agentwrap.proxy.runner import ProxyThread
@@ -95,6 +96,7 @@ class Session:
             mode="observe" if options.observe else "route",
             is_demo=int(options.is_demo),
             pid=os.getpid(),
+            pid_started=process_started(os.getpid()),
         )
         self.recorder = Recorder(self.store, self.id)
         popts = ProxyOptions(agent=options.step_hints, observe=options.observe, env=options.env)

@@ -35,6 +35,7 @@ def summary_json(store: TraceStore, session_id: str) -> dict[str, Any]:
         "started_at": session.get("started_at") if session else None,
         "ended_at": session.get("ended_at") if session else None,
         "exit_code": session.get("exit_code") if session else None,
+        "end_reason": session.get("end_reason") if session else None,
         "duration_s": _duration(session),
         "totals": ledger.total.as_dict(),
         "by_model": [{"model": name, **t.as_dict()} for name, t in ledger.models()],

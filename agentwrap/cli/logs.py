@@ -36,6 +36,13 @@ def _call_cost(call: dict[str, Any]) -> str:
     return fmt.UNPRICED if is_unpriced(call) else fmt.MISSING
 
 
+def _exit_cell(session: dict[str, Any]) -> str:
+    # A session whose launcher died (reconciled when the store was opened) has no exit code.
+    if session.get("end_reason"):
+        return str(session["end_reason"])
+    return "" if session.get("exit_code") is None else str(session["exit_code"])
+
+
 @app.command("sessions", help="List sessions, newest first.")
 def sessions_cmd(
     limit: int = typer.Option(20, "-n", "--limit", help="How many sessions."),
@@ -82,7 +89,7 @@ def sessions_cmd(
             dur,
             str(calls),
             cost,
-            "" if r.get("exit_code") is None else str(r["exit_code"]),
+            _exit_cell(r),
         ]
         if wide:
             cells.insert(2, time.strftime("%m-%d %H:%M", time.localtime(r["started_at"])))

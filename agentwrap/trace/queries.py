@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from agentwrap.processes import pid_alive
+from agentwrap.processes import process_alive
 from agentwrap.trace.store import TraceStore, row_to_dict
 from agentwrap.trace.tally import OK, STREAMING, Ledger, Tally, ledger_of
 
@@ -75,11 +75,12 @@ def last_step_call(source: Source, session_id: str) -> dict[str, Any] | None:
 
 
 def session_running(session: dict[str, Any]) -> bool:
-    """A session is running when it has not ended and its launcher process is alive."""
+    """A session is running when it has not ended and its launcher process is alive (the
+    same process: a reused pid does not count)."""
     if session.get("ended_at") is not None:
         return False
     pid = session.get("pid")
-    return pid_alive(pid) if pid else True
+    return process_alive(pid, session.get("pid_started")) if pid else True
 
 
 def pick_session(store: TraceStore, ref: str | None) -> dict[str, Any] | None:

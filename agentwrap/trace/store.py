@@ -6,6 +6,8 @@ the call starts and updated as it progresses; its columns are the fields of
 tail for the live panel). Bodies and credentials are never stored.
 
 The file, its WAL and shared-memory files are the user's alone (0600, in a 0700 directory).
+Opening the store reconciles sessions whose agentwrap process died without ending them
+(`kill -9`, a crash): their calls in flight become `aborted` and the session ends as killed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agentwrap import paths
+from agentwrap.processes import process_alive
 from agentwrap.trace.record import CALL_COLUMNS
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -96,6 +99,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         "calls.stop_reason: why the model stopped (tool_use, end_turn...), for outcome labels",
         "ALTER TABLE calls ADD COLUMN stop_reason TEXT",
     ),
+    (
+        "sessions.pid_started (the launcher's start time, against pid reuse) and "
+        "sessions.end_reason ('killed' when the launcher died without ending the session)",
+        """
+        ALTER TABLE sessions ADD COLUMN pid_started TEXT;
+        ALTER TABLE sessions ADD COLUMN end_reason TEXT
+        """,
+    ),
 ]
 
 SESSION_COLUMNS = [
@@ -111,8 +122,14 @@ SESSION_COLUMNS = [
     "mode",
     "is_demo",
     "pid",
+    "pid_started",
+    "end_reason",
 ]
 JSON_COLUMNS = {"attempts", "features", "argv"}
+KILLED = "killed"  # sessions.end_reason of a session whose launcher died
+KILLED_ERROR = "agentwrap was killed while the call was in flight"
+# The event kinds reconciliation writes; the same kinds agentwrap.trace.recorder writes.
+_FAILED_EVENT, _SESSION_ENDED_EVENT = "failed", "session_ended"
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -179,6 +196,7 @@ class TraceStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn = connect(path)
+        self.reconcile()
 
     def close(self) -> None:
         self.conn.close()
@@ -235,6 +253,51 @@ class TraceStore:
             (limit,),
         ).fetchall()
         return [row_to_dict(r) for r in rows]
+
+    def reconcile(self) -> list[str]:
+        """End the sessions whose launcher died without ending them; returns their ids.
+
+        A session is dead when its process is gone, or its pid now names a process that
+        started at another time (the pid was reused). Its calls still `streaming` become
+        `aborted`, and it ends at its last recorded activity, as killed.
+        """
+        open_rows = self.conn.execute(
+            "SELECT id, pid, pid_started, started_at FROM sessions "
+            "WHERE ended_at IS NULL AND pid IS NOT NULL"
+        ).fetchall()
+        dead = [r for r in open_rows if not process_alive(r["pid"], r["pid_started"])]
+        if not dead:
+            return []
+        now = time.time()
+        with self.transaction() as conn:
+            for row in dead:
+                sid = row["id"]
+                streaming = [
+                    r["id"]
+                    for r in conn.execute(
+                        "SELECT id FROM calls WHERE session_id = ? AND status = 'streaming'",
+                        (sid,),
+                    )
+                ]
+                last = conn.execute(
+                    "SELECT MAX(updated_at) FROM calls WHERE session_id = ?", (sid,)
+                ).fetchone()[0]
+                ended = max(row["started_at"], last or 0.0)
+                fields = {"status": "aborted", "error": KILLED_ERROR}
+                for call_id in streaming:
+                    conn.execute(
+                        "UPDATE calls SET status = 'aborted', error = ?, updated_at = ? "
+                        "WHERE id = ?",
+                        (KILLED_ERROR, now, call_id),
+                    )
+                    self.insert_event(sid, _FAILED_EVENT, call_id, fields, now)
+                conn.execute(
+                    "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? "
+                    "AND ended_at IS NULL",
+                    (ended, KILLED, sid),
+                )
+                self.insert_event(sid, _SESSION_ENDED_EVENT, None, {"end_reason": KILLED}, now)
+        return [r["id"] for r in dead]
 
     # -- calls ----------------------------------------------------------------
     def insert_call(self, **fields: Any) -> None:

@@ -27,7 +27,9 @@ def session_state(session: dict[str, Any] | None, now: float) -> Text:
         text = Text("■ ended", style="bold")
         if ended is not None:
             text.append(" " + time.strftime("%H:%M:%S", time.localtime(ended)))
-            if session.get("exit_code") is not None:
+            if session.get("end_reason"):
+                text.append(f" · {session['end_reason']}")
+            elif session.get("exit_code") is not None:
                 text.append(f" · exit {session['exit_code']}")
             if started is not None:
                 text.append(f" · {fmt.duration(ended - started)}")
