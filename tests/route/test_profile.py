@@ -197,7 +197,8 @@ def test_reserved_alias() -> None:
 
 
 def test_invalid_toml() -> None:
-    assert error_of("[routing\n").startswith("p.toml: not valid TOML:")
+    # The same file:line: form as every other profile error.
+    assert error_of("[routing\n").startswith("p.toml:1: not valid TOML:")
 
 
 def test_bad_base_url() -> None:

@@ -8,11 +8,13 @@ without the docs.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from agentwrap.pricing import parse_price
 from agentwrap.route.learn import AUTO, MAX_EXPLORE, NO_EXPLORE, AutoPolicy, Prior
@@ -123,12 +125,38 @@ class Layer:
         return ProfileError(f"{self.origin(*path)}: {message}")
 
 
+_TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+
+
 def parse_toml(text: str, label: str) -> dict[str, Any]:
-    """The TOML of a profile document; a syntax error becomes a ProfileError naming it."""
+    """The TOML of a profile document; a syntax error becomes a ProfileError naming the file
+    and line, as every other profile error does. A leading UTF-8 byte order mark is ignored."""
     try:
-        return tomllib.loads(text)
+        return tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{label}: not valid TOML: {exc}") from exc
+        message = str(exc)
+        at = _TOML_AT.search(message)
+        if at is None:
+            raise ProfileError(f"{label}: not valid TOML: {message}") from None
+        reason = message[: at.start()]
+        raise ProfileError(
+            f"{label}:{at.group(1)}: not valid TOML: {reason} (column {at.group(2)})"
+        ) from None
+
+
+def decode_profile(data: bytes, label: str) -> str:
+    """A profile file's bytes as text: UTF-8, with or without a byte order mark; anything else
+    is a ProfileError naming the file, line and column of the first byte that is not UTF-8."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        start = exc.start
+        line = data.count(b"\n", 0, start) + 1
+        column = start - (data.rfind(b"\n", 0, start) + 1) + 1
+        raise ProfileError(
+            f"{label}:{line}: not UTF-8 text (byte 0x{data[start]:02x} at column {column}); "
+            "save the profile as UTF-8"
+        ) from None
 
 
 # ---------------------------------------------------------------- building
@@ -174,6 +202,7 @@ def build_profile(
             profile.models[alias] = _model(layer, alias, raw)
             profile.origins[f"models.{alias}"] = layer.origin("models", alias)
             refs[f"models.{alias}.provider"] = (layer, ("models", alias, "provider"))
+            refs[f"models.{alias}.model"] = (layer, ("models", alias, "model"))
         if AUTO in data:
             raw = _table(layer, (AUTO,), data[AUTO])
             _check_keys(layer, (AUTO,), raw, _AUTO_KEYS)
@@ -251,6 +280,7 @@ def build_profile(
     _apply_gemini_upstream_env(profile, env)
     _check_references(profile, refs)
     _apply_routes(profile, routes or {})
+    _check_path_model_names(profile, refs)
     _check_keys_present(profile, env)
     _check_translation(profile, refs, translation)
     return profile
@@ -366,7 +396,7 @@ def _fraction(
 
 def _apply_upstream_env(profile: Profile, env: Mapping[str, str]) -> None:
     # The launcher moves a pre-existing ANTHROPIC_BASE_URL here: it is the anthropic upstream.
-    upstream = env.get("AGENTWRAP_ANTHROPIC_UPSTREAM")
+    upstream = _upstream_from_env(env, "AGENTWRAP_ANTHROPIC_UPSTREAM")
     if not upstream:
         return
     anth = profile.providers.get("anthropic")
@@ -380,7 +410,7 @@ def _apply_upstream_env(profile: Profile, env: Mapping[str, str]) -> None:
 def _apply_openai_upstream_env(profile: Profile, env: Mapping[str, str]) -> None:
     # Where the agent's own OpenAI credentials work (a ChatGPT sign-in is not valid at the API).
     # A provider with a key of its own keeps its URL: that key belongs there.
-    upstream = env.get("AGENTWRAP_OPENAI_UPSTREAM")
+    upstream = _upstream_from_env(env, "AGENTWRAP_OPENAI_UPSTREAM")
     if not upstream:
         return
     found = profile.providers.get("openai")
@@ -395,7 +425,7 @@ def _apply_openai_upstream_env(profile: Profile, env: Mapping[str, str]) -> None
 
 def _apply_gemini_upstream_env(profile: Profile, env: Mapping[str, str]) -> None:
     # The launcher moves a pre-existing GOOGLE_GEMINI_BASE_URL here: it is the gemini upstream.
-    upstream = env.get("AGENTWRAP_GEMINI_UPSTREAM")
+    upstream = _upstream_from_env(env, "AGENTWRAP_GEMINI_UPSTREAM")
     if not upstream:
         return
     found = profile.providers.get("gemini")
@@ -404,6 +434,35 @@ def _apply_gemini_upstream_env(profile: Profile, env: Mapping[str, str]) -> None
     else:
         found.base_url = upstream.rstrip("/")
     profile.origins["providers.gemini"] = Origin("env AGENTWRAP_GEMINI_UPSTREAM")
+
+
+def url_credentials_problem(url: str) -> str | None:
+    """Why a base URL that carries a user name or password is refused (None if it does not).
+
+    The message shows the URL with its credentials hidden: it is printed to the terminal.
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return None
+    shown = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+    return (
+        f"'{shown}' carries a user name or password ('user:pass@'); agentwrap does not send "
+        "credentials from a URL"
+    )
+
+
+def _upstream_from_env(env: Mapping[str, str], var: str) -> str | None:
+    """A base URL the launcher handed over in `var`, refused if it carries credentials."""
+    upstream = env.get(var)
+    if not upstream:
+        return None
+    problem = url_credentials_problem(upstream)
+    if problem:
+        raise ProfileError(
+            f"{var} (the agent's own base URL, kept as its upstream): {problem}: define that "
+            "gateway as a provider in config.toml, its key in key_env"
+        )
+    return upstream
 
 
 def _known(names: Iterable[str]) -> str:
@@ -486,6 +545,39 @@ def _apply_routes(profile: Profile, routes: Mapping[str, str]) -> None:
             profile.origins[f"models.{alias}"] = Origin("--route")
         profile.overrides[step] = alias
         profile.origins[f"route.{step}"] = Origin("--route")
+
+
+# A model id that an API puts in the URL path (Gemini's /models/<id>:generateContent) must stay
+# one plain segment: a '/', '..', '?', '#' or '%' in it would change where the call goes.
+_PATH_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def path_model_problem(model_id: str) -> str | None:
+    """Why a model id cannot go into a Gemini URL path (None when it can)."""
+    if _PATH_MODEL_ID.fullmatch(model_id) and ".." not in model_id:
+        return None
+    return (
+        f"'{model_id}' cannot be a Gemini model name: the name goes into the request's URL "
+        "path, where '/', '..' and other path characters would change where the call goes "
+        "(letters, digits, '.', '-' and '_' only, e.g. gemini-2.5-pro)"
+    )
+
+
+def _check_path_model_names(
+    profile: Profile, refs: dict[str, tuple[Layer, tuple[str | int, ...]]]
+) -> None:
+    for alias, model in profile.models.items():
+        provider = profile.providers.get(model.provider)
+        if provider is None or provider.api != GEMINI:
+            continue
+        problem = path_model_problem(model.model)
+        if problem is None:
+            continue
+        where = refs.get(f"models.{alias}.model")
+        if where is None:  # made by --route
+            raise ProfileError(f"--route: models.{alias}: {problem}")
+        layer, path = where
+        raise layer.error(path, f"models.{alias}.model: {problem}")
 
 
 def _looks_like_model_id(text: str) -> bool:
@@ -665,6 +757,13 @@ def _provider(layer: Layer, name: str, raw: Any) -> Provider:
         raise layer.error(
             (*path, "base_url"),
             f"providers.{name}.base_url: expected an http:// or https:// URL, got '{base_url}'",
+        )
+    problem = url_credentials_problem(base_url)
+    if problem:
+        raise layer.error(
+            (*path, "base_url"),
+            f"providers.{name}.base_url: {problem}: name the variable holding the key in "
+            "key_env (and its header in auth), or put a fixed header in headers",
         )
     key_env = raw.get("key_env")
     if key_env is not None:

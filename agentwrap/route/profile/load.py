@@ -16,7 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from agentwrap import paths
-from agentwrap.route.profile.build import TOP_KEYS, Layer, build_profile, parse_toml
+from agentwrap.route.profile.build import (
+    TOP_KEYS,
+    Layer,
+    build_profile,
+    decode_profile,
+    parse_toml,
+)
 from agentwrap.route.profile.data import DEFAULT_PRESET, Profile, ProfileError
 from agentwrap.wire.call import ANTHROPIC
 
@@ -106,6 +112,7 @@ def parse_profile_text(
     base_dir: Path | None = None,
 ) -> Profile:
     """A profile from TOML text (its `extends` may name presets, or files under `base_dir`)."""
+    text = text.removeprefix("\ufeff")
     layer = Layer(source, text, parse_toml(text, source), base_dir)
     return build_profile(
         _layer_chain(layer),
@@ -118,9 +125,10 @@ def parse_profile_text(
 
 def _file_layer(path: Path) -> Layer:
     try:
-        text = path.read_text("utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ProfileError(f"{path}: cannot read the profile: {exc.strerror or exc}") from exc
+    text = decode_profile(data, str(path))
     return Layer(str(path), text, parse_toml(text, str(path)), path.parent)
 
 
