@@ -36,7 +36,7 @@ _agentwrap() {
         "gemini") words="--profile --route --observe --quiet -q --panel" ;;
         "log") words="--session -s -n --limit --json" ;;
         "profile") words="check init show" ;;
-        "profile check") words="--profile -p --route" ;;
+        "profile check") words="--profile -p --route --probe" ;;
         "profile init") words="--preset --force" ;;
         "profile show") words="--profile -p --route --json" ;;
         "report") words="--since --until --agent --project --json --demo" ;;

@@ -41,6 +41,7 @@ complete -c agentwrap -n '__fish_seen_subcommand_from profile' -a init -d 'Write
 complete -c agentwrap -n '__fish_seen_subcommand_from profile' -a show -d 'Show the effective profile, with where each value came from'
 complete -c agentwrap -n '__fish_seen_subcommand_from profile ; and __fish_seen_subcommand_from check' -l profile -s p -r -d 'A preset name or a profile path (default: discovery)'
 complete -c agentwrap -n '__fish_seen_subcommand_from profile ; and __fish_seen_subcommand_from check' -l route -r -d 'Override a step\'s model, as on launch (repeatable)'
+complete -c agentwrap -n '__fish_seen_subcommand_from profile ; and __fish_seen_subcommand_from check' -l probe -d 'Also ask each provider for its model list with the key agentwrap would send; exit 1 when a routed provider does not answer ok'
 complete -c agentwrap -n '__fish_seen_subcommand_from profile ; and __fish_seen_subcommand_from init' -l preset -r -d 'The preset to extend'
 complete -c agentwrap -n '__fish_seen_subcommand_from profile ; and __fish_seen_subcommand_from init' -l force -d 'Overwrite an existing file'
 complete -c agentwrap -n '__fish_seen_subcommand_from profile ; and __fish_seen_subcommand_from show' -l profile -s p -r -d 'A preset name or a profile path (default: discovery)'

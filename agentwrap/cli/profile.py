@@ -340,7 +340,16 @@ def show_cmd(
 
 
 @app.command("check")
-def check_cmd(profile: str | None = ProfileOpt, route: list[str] | None = RouteOpt) -> None:
+def check_cmd(
+    profile: str | None = ProfileOpt,
+    route: list[str] | None = RouteOpt,
+    probe: bool = typer.Option(
+        False,
+        "--probe",
+        help="Also ask each provider for its model list with the key agentwrap would send; "
+        "exit 1 when a routed provider does not answer ok.",
+    ),
+) -> None:
     """Validate the profile and list its providers with their keys present or missing."""
     loaded = load_or_exit(profile, route)
     typer.echo(f"ok: profile {loaded.name} from {loaded.source}")
@@ -353,3 +362,17 @@ def check_cmd(profile: str | None = ProfileOpt, route: list[str] | None = RouteO
         )
     for warning in loaded.warnings:
         typer.echo(f"warning: {warning}")
+    if probe:
+        _probe(loaded, used)
+
+
+def _probe(loaded: Profile, routed: set[str]) -> None:
+    from agentwrap.probe import probe_profile
+
+    failed = False
+    for result in probe_profile(loaded, os.environ):
+        typer.echo(f"  probe {result.provider:<15} {result.verdict:<13} {result.detail}")
+        typer.echo(f"        {'':<15} {result.url}  key: {result.credentials}")
+        failed |= not result.ok and result.provider in routed
+    if failed:
+        raise typer.Exit(1)
