@@ -5,6 +5,7 @@ _agentwrap() {
         w="${COMP_WORDS[i]}"
         [[ "$w" == -* ]] && continue
         case "$path:$w" in
+            ":agents") path="agents" ;;
             ":claude") path="claude" ;;
             ":codex") path="codex" ;;
             ":completions") path="completions" ;;
@@ -28,7 +29,8 @@ _agentwrap() {
     done
     local words
     case "$path" in
-        "") words="claude codex completions demo gemini log profile report route run serve sessions statusline top --version -V" ;;
+        "") words="agents claude codex completions demo gemini log profile report route run serve sessions statusline top --version -V" ;;
+        "agents") words="--json" ;;
         "claude") words="--profile --route --observe --quiet -q --panel" ;;
         "codex") words="--profile --route --observe --quiet -q --panel" ;;
         "completions") words="" ;;

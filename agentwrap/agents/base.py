@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -59,6 +61,13 @@ class Agent:
     is_batch: Callable[[Sequence[str]], bool] = _never_batch
     # (args, env) → args that show agentwrap's status line in the agent, if it has one
     statusline: Callable[[list[str], Mapping[str, str]], list[str]] | None = None
+    # The release agentwrap's tests drive (tests/e2e/agents pins the same; a test checks).
+    tested: str = ""
+    package: str = ""  # its package name in `registry`, for installs of a given release
+    registry: str = "npm"  # where it is published: "npm" or "pypi"
+    # How a launch points it at agentwrap (variables, flags, config), for `agentwrap agents`.
+    wiring: tuple[str, ...] = ()
+    version_args: tuple[str, ...] = ("--version",)  # arguments that print its version
 
     @property
     def binary_env(self) -> str:
@@ -76,6 +85,87 @@ class Agent:
         if self.statusline is not None:
             args = self.statusline(args, env)
         return self.plan(exe, args, base_url, env)
+
+
+# The base-URL variables clients read, as (variable, profile provider, what follows our base URL
+# in it). Where two name one provider, the first set one is its upstream.
+BASE_URL_VARS: tuple[tuple[str, str, str], ...] = (
+    ("ANTHROPIC_BASE_URL", "anthropic", ""),
+    ("OPENAI_BASE_URL", "openai", "/v1"),
+    ("OPENAI_API_BASE", "openai", "/v1"),
+    ("GOOGLE_GEMINI_BASE_URL", "gemini", ""),
+)
+_API_LABELS = {"anthropic": "Anthropic", "openai": "OpenAI", "gemini": "Gemini"}
+
+
+def own_base_urls(
+    env: Mapping[str, str], names: Sequence[str] | None = None
+) -> dict[str, tuple[str, str]]:
+    """The user's own endpoints among the base-URL variables: provider → (variable, URL).
+
+    `names` limits the variables read (default: all of BASE_URL_VARS); our own proxy's URL
+    (a nested agentwrap) is never one.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    for var, provider, _ in BASE_URL_VARS:
+        if names is not None and var not in names:
+            continue
+        url = env.get(var, "").strip()
+        if url and not is_our_url(url) and provider not in found:
+            found[provider] = (var, url.rstrip("/"))
+    return found
+
+
+def base_url_notes(env: Mapping[str, str], names: Sequence[str] | None = None) -> list[str]:
+    """What the launch tells the user about the endpoints it keeps as upstreams."""
+    kept = own_base_urls(env, names)
+    notes = [
+        f"{var} was {url}: agentwrap forwards {_API_LABELS[provider]} calls there"
+        for provider, (var, url) in kept.items()
+    ]
+    for var, provider, _ in BASE_URL_VARS:
+        url = env.get(var, "").strip().rstrip("/")
+        if names is not None and var not in names:
+            continue
+        if provider in kept and url and kept[provider][0] != var and url != kept[provider][1]:
+            notes.append(f"{var} ({url}) differs from {kept[provider][0]}, which wins")
+    return notes
+
+
+def point_base_urls(env: dict[str, str], base_url: str, names: Sequence[str] | None = None) -> None:
+    """Set the base-URL variables (`names`, default all) to the proxy at `base_url`."""
+    for var, _, suffix in BASE_URL_VARS:
+        if names is None or var in names:
+            env[var] = base_url + suffix
+
+
+_VERSION = re.compile(r"\d+\.\d+(?:\.\d+)?(?:-[0-9A-Za-z.]+)?")
+
+
+def probe_version(exe: str, args: Sequence[str], timeout: float) -> tuple[str | None, str | None]:
+    """Ask an agent's executable its version: (version, None) or (None, what went wrong)."""
+    try:
+        done = subprocess.run(
+            [exe, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return None, f"no answer to {' '.join(args)} within {timeout:g} s"
+    except OSError as exc:
+        return None, f"cannot run it: {exc.strerror or exc}"
+    found = _VERSION.search(done.stdout) or _VERSION.search(done.stderr)
+    if found is None:
+        return None, f"{' '.join(args)} exited {done.returncode} without a version"
+    return found.group(0), None
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """A version's numeric parts, for comparing releases ("2.1.332" → (2, 1, 332))."""
+    return tuple(int(part) for part in re.findall(r"\d+", version.split("-", 1)[0]))
 
 
 def upstream_env(provider: str) -> str:

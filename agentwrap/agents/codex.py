@@ -277,4 +277,7 @@ AGENT = Agent(
     detect=detect,
     conversation=headers_ids(SESSION_HEADER),
     is_batch=is_batch,
+    tested="0.169.0",
+    package="@openai/codex",
+    wiring=("-c model_provider=agentwrap", "-c model_providers.agentwrap={base_url, ...}"),
 )

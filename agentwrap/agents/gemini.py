@@ -168,4 +168,7 @@ AGENT = Agent(
     classify=classify,
     detect=detect,
     is_batch=is_batch,
+    tested="0.61.0",
+    package="@google/gemini-cli",
+    wiring=("GOOGLE_GEMINI_BASE_URL",),
 )

@@ -18,7 +18,15 @@ import typer
 
 from agentwrap import panel
 from agentwrap.agents import registry
-from agentwrap.agents.base import Agent, LaunchPlan, is_our_url, upstream_env, with_no_proxy
+from agentwrap.agents.base import (
+    Agent,
+    LaunchPlan,
+    base_url_notes,
+    own_base_urls,
+    point_base_urls,
+    upstream_env,
+    with_no_proxy,
+)
 
 if TYPE_CHECKING:
     from agentwrap.route.profile import Profile
@@ -238,8 +246,8 @@ def add_agent_command(target: typer.Typer, agent: Agent) -> None:
 @app.command(
     "run",
     context_settings=PASSTHROUGH,
-    help="Run any command with ANTHROPIC_BASE_URL and OPENAI_BASE_URL pointing at agentwrap: "
-    "agentwrap run -- CMD [ARGS...]",
+    help="Run any command with the Anthropic, OpenAI and Gemini base URLs pointing at agentwrap "
+    "(those you had set stay their upstreams): agentwrap run -- CMD [ARGS...]",
 )
 def run_cmd(
     ctx: typer.Context,
@@ -264,23 +272,14 @@ def run_cmd(
 
     def plan_for(base_url: str, env: dict[str, str]) -> LaunchPlan:
         child = dict(env)
-        child["ANTHROPIC_BASE_URL"] = base_url
-        child["OPENAI_BASE_URL"] = base_url + "/v1"
-        child["OPENAI_API_BASE"] = base_url + "/v1"
-        child["GOOGLE_GEMINI_BASE_URL"] = base_url
+        notes = base_url_notes(env)
+        point_base_urls(child, base_url)
         with_no_proxy(child)
-        return LaunchPlan([exe, *args[1:]], child, [])
+        return LaunchPlan([exe, *args[1:]], child, notes)
 
     def upstreams(env: Mapping[str, str]) -> dict[str, str]:
-        # Gateways of the user's own, kept.
-        found: dict[str, str] = {}
-        anthropic = env.get("ANTHROPIC_BASE_URL")
-        if anthropic and "/s/" not in anthropic:
-            found["anthropic"] = anthropic
-        gemini = env.get("GOOGLE_GEMINI_BASE_URL")
-        if gemini and not is_our_url(gemini):
-            found["gemini"] = gemini.rstrip("/")
-        return found
+        # Endpoints of the user's own (a gateway, a local server), kept as upstreams.
+        return {provider: url for provider, (_, url) in own_base_urls(env).items()}
 
     name = os.path.basename(args[0])
     _launch(

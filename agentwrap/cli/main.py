@@ -13,6 +13,7 @@ import typer
 from agentwrap import __version__
 from agentwrap.agents import registry
 from agentwrap.cli import (
+    agents,
     completions,
     demo,
     launch,
@@ -63,6 +64,7 @@ def build_app() -> typer.Typer:
     for agent in registry.agents():
         launch.add_agent_command(app, agent)
     app.add_typer(launch.app)  # run, serve
+    app.add_typer(agents.app)
     app.add_typer(logs.app)  # sessions, log
     app.add_typer(report.app)
     app.add_typer(top.app)

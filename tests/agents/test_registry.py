@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from agentwrap.agents import claude, codex, gemini, registry
@@ -111,3 +114,20 @@ def test_the_router_reads_detection_and_hints_from_the_registry() -> None:
     finally:
         registry.unregister("toy")
     assert detect_agent(call) is None
+
+
+def test_each_agent_knows_its_package_and_the_release_it_was_tested_with() -> None:
+    for agent in registry.agents():
+        assert agent.tested and agent.package and agent.registry in ("npm", "pypi")
+        assert agent.package in agent.install and agent.wiring
+
+
+def test_the_tested_releases_are_the_ones_the_e2e_tests_pin() -> None:
+    # The pins belong to the tests; the registry says which release agentwrap was tested with.
+    pins = json.loads((Path(__file__).parents[1] / "e2e" / "agents" / "package.json").read_text())[
+        "dependencies"
+    ]
+    npm_agents = [a for a in registry.agents() if a.registry == "npm"]
+    assert {a.package: a.tested for a in npm_agents} == {
+        package: pins[package] for package in (a.package for a in npm_agents)
+    }
