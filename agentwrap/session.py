@@ -16,6 +16,7 @@ from pathlib import Path
 
 from agentwrap import paths
 from agentwrap.agents.base import LaunchPlan
+from agentwrap.export.live import start_live_export
 from agentwrap.processes import process_started
 from agentwrap.proxy.frontdoor import Proxy
 from agentwrap.proxy.options import ProxyOptions
@@ -53,6 +54,10 @@ def scrub_argv(argv: list[str]) -> list[str]:
             continue
         out.append(_SECRET_VALUE.sub("***", arg))
     return out
+
+
+def _warn(message: str) -> None:
+    print(f"agentwrap: {message}", file=sys.stderr)
 
 
 def repo_root(cwd: Path) -> Path | None:
@@ -99,6 +104,9 @@ class Session:
             pid_started=process_started(os.getpid()),
         )
         self.recorder = Recorder(self.store, self.id)
+        if not options.is_demo:
+            # Subscribes itself; sends each finished call as spans when OTLP export is set up.
+            start_live_export(self.recorder, options.profile.chain, options.env, _warn)
         popts = ProxyOptions(agent=options.step_hints, observe=options.observe, env=options.env)
         if options.max_body:
             popts.max_body = options.max_body

@@ -9,6 +9,7 @@ table (calls, tokens, cost, saving) instead of one column per token kind.
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from typing import Any
 
 from rich.console import Console, ConsoleOptions, Group, RenderResult
@@ -16,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agentwrap import fmt
+from agentwrap.export.stats import ExportStats, read_stats, stats_line
 from agentwrap.trace.queries import session_ledger
 from agentwrap.trace.store import TraceStore
 from agentwrap.trace.tally import Ledger, Tally
@@ -42,6 +44,7 @@ def summary_json(store: TraceStore, session_id: str) -> dict[str, Any]:
         "by_step": [{"step": name, **t.as_dict()} for name, t in ledger.steps()],
         "unpriced": dict(ledger.unpriced_reasons),
         "details": detail_commands(session_id),
+        "export": asdict(export) if (export := read_stats(store, session_id)) else None,
     }
 
 
@@ -56,6 +59,7 @@ def render_summary(store: TraceStore, session_id: str) -> SessionSummary:
         session_id=session_id,
         session=store.session(session_id),
         ledger=session_ledger(store, session_id),
+        export=read_stats(store, session_id),
     )
 
 
@@ -69,10 +73,17 @@ def _duration(session: dict[str, Any] | None) -> float | None:
 class SessionSummary:
     """A Rich renderable; the layout is chosen from the width it is printed at."""
 
-    def __init__(self, session_id: str, session: dict[str, Any] | None, ledger: Ledger) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        session: dict[str, Any] | None,
+        ledger: Ledger,
+        export: ExportStats | None = None,
+    ) -> None:
         self.session_id = session_id
         self.session = session
         self.ledger = ledger
+        self.export = export
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         compact = options.max_width < COMPACT_WIDTH
@@ -244,7 +255,12 @@ class SessionSummary:
         return text
 
     def _details(self) -> Text:
-        text = Text(f"session {self.session_id} · details: ", style="dim")
+        text = Text(style="dim")
+        if self.export is not None:
+            text.append(
+                stats_line(self.export) + "\n", style="yellow" if self.export.dropped else ""
+            )
+        text.append(f"session {self.session_id} · details: ")
         log, top = detail_commands(self.session_id)
         text.append(log, style="bold")
         text.append(" or ", style="dim")

@@ -20,7 +20,7 @@ from tests.support.trace_seed import seed_session
 PACKAGE = Path(__file__).resolve().parents[1] / "agentwrap"
 
 # Packages below the CLI: none of them may import the CLI or the TUI.
-BELOW_CLI = ("agents", "wire", "route", "trace", "proxy", "pricing")
+BELOW_CLI = ("agents", "wire", "route", "trace", "proxy", "pricing", "export")
 UPPER = ("agentwrap.cli", "agentwrap.tui")
 # The pure core: no I/O stacks.
 PURE = ("wire", "route", "pricing")

@@ -16,6 +16,7 @@ from agentwrap.cli import (
     agents,
     completions,
     demo,
+    export,
     launch,
     logs,
     profile,
@@ -67,6 +68,7 @@ def build_app() -> typer.Typer:
     app.add_typer(agents.app)
     app.add_typer(logs.app)  # sessions, log
     app.add_typer(report.app)
+    app.add_typer(export.app)
     app.add_typer(top.app)
     app.add_typer(profile.app, name="profile")
     app.add_typer(route.app, name="route")

@@ -49,6 +49,7 @@ TOP_KEYS = {
     "budget": "a table with session_usd and on_exceed",
     "main_loop": "a table with sticky, sticky_calls and free_switch_below_tokens",
     AUTO: f"a table of defaults for use = '{AUTO}': candidates, max_failure_rate, explore, prior",
+    "export": "a table such as [export.otlp] (read by agentwrap.export.config)",
 }
 _PROVIDER_KEYS = {
     "api": f"one of {', '.join(APIS)}",
