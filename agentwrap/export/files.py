@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
-from agentwrap.trace import queries as q
+from agentwrap.trace import tally as q
 from agentwrap.trace.report import ReportFilter, select_calls
 from agentwrap.trace.store import TraceStore, row_to_dict
 
