@@ -10,6 +10,7 @@ _agentwrap() {
             ":codex") path="codex" ;;
             ":completions") path="completions" ;;
             ":demo") path="demo" ;;
+            ":export") path="export" ;;
             ":gemini") path="gemini" ;;
             ":log") path="log" ;;
             ":profile") path="profile" ;;
@@ -29,12 +30,13 @@ _agentwrap() {
     done
     local words
     case "$path" in
-        "") words="agents claude codex completions demo gemini log profile report route run serve sessions statusline top --version -V" ;;
+        "") words="agents claude codex completions demo export gemini log profile report route run serve sessions statusline top --version -V" ;;
         "agents") words="--json" ;;
         "claude") words="--profile --route --observe --quiet -q --panel" ;;
         "codex") words="--profile --route --observe --quiet -q --panel" ;;
         "completions") words="" ;;
         "demo") words="--speed --no-panel --quiet -q" ;;
+        "export") words="--format -f --since --until --session --agent --project --output -o --endpoint --demo" ;;
         "gemini") words="--profile --route --observe --quiet -q --panel" ;;
         "log") words="--session -s -n --limit --json" ;;
         "profile") words="check init show" ;;
