@@ -120,6 +120,7 @@ class LiveExport:
             Pending(
                 count,
                 lambda: spans.call_spans(session, row, repository_url=url, content=content),
+                row,
             )
         )
 

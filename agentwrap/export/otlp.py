@@ -18,7 +18,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,10 +34,12 @@ CLOSE_WAIT_S = 2.0
 
 @dataclass
 class Pending:
-    """Spans waiting to be built: how many there will be, and how to build them."""
+    """Spans waiting to be built: how many there will be, how to build them, and the call's
+    row when they are a call's (for the metrics)."""
 
     count: int
     build: Callable[[], list[SpanRecord]]
+    row: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -151,14 +153,11 @@ class SpanPipe:
     counted. `close` flushes for at most `wait` seconds; what is not out by then is dropped."""
 
     def __init__(
-        self,
-        cfg: OtlpConfig,
-        exporter_factory: Callable[[OtlpConfig], Any] = span_exporter,
-        on_batch: Callable[[list[Pending]], None] | None = None,
+        self, cfg: OtlpConfig, exporter_factory: Callable[[OtlpConfig], Any] = span_exporter
     ) -> None:
         self.cfg = cfg
         self._factory = exporter_factory
-        self._on_batch = on_batch  # metrics, recorded on the export thread
+        self._metrics: Any = None  # CallMetrics when cfg.metrics, made on the export thread
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, cfg.max_queue_size))
         self._lock = threading.Lock()
         self._counts = PipeCounts()
@@ -239,6 +238,13 @@ class SpanPipe:
                 self._counts.error = str(exc)
             self._drain_dropped()
             return
+        if self.cfg.metrics:
+            try:
+                from agentwrap.export.metrics import CallMetrics
+
+                self._metrics = CallMetrics(self.cfg)
+            except Exception:
+                log.debug("OTLP metrics are off", exc_info=True)
         stop = False
         while not stop:
             batch, stop = self._gather()
@@ -246,6 +252,8 @@ class SpanPipe:
                 self._export(batch)
         try:
             self._exporter.shutdown()
+            if self._metrics is not None:
+                self._metrics.close(CLOSE_WAIT_S)
         except Exception:
             log.debug("exporter shutdown failed", exc_info=True)
 
@@ -308,8 +316,8 @@ class SpanPipe:
                     self._counts.sent += len(chunk)
                 else:
                     self._failed = True
-        if self._on_batch is not None:
+        if self._metrics is not None:
             try:
-                self._on_batch(batch)
+                self._metrics.record(p.row for p in batch if p.row is not None)
             except Exception:
-                log.exception("recording metrics failed")
+                log.debug("recording metrics failed", exc_info=True)

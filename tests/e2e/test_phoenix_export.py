@@ -20,8 +20,8 @@ import anthropic
 import pytest
 
 from agentwrap.export import spans as mapping
+from agentwrap.fakes.anthropic import FakeAnthropic, Reply
 from tests.proxy.conftest import running_serve, wait_calls
-from tests.support.fake_anthropic import FakeAnthropic, Reply
 from tests.support.phoenix import read_spans, running_phoenix
 
 PROJECT = "agentwrap-e2e"

@@ -17,9 +17,9 @@ import pytest
 
 from agentwrap import paths
 from agentwrap.export.stats import read_stats
+from agentwrap.fakes.anthropic import FakeAnthropic, Reply, ToolUse
 from agentwrap.trace.store import TraceStore
 from tests.proxy.conftest import running_serve, wait_calls
-from tests.support.fake_anthropic import FakeAnthropic, Reply, ToolUse
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 PROMPT = "Summarise the design of the flux capacitor in one line"
