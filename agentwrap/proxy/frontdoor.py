@@ -13,6 +13,7 @@ import asyncio
 import hmac
 import json
 import logging
+import random
 import secrets
 import time
 import uuid
@@ -30,6 +31,7 @@ from agentwrap.proxy.ledger import SIDE_STEPS, CallLedger, Conversation, Ledger
 from agentwrap.proxy.options import ProxyOptions
 from agentwrap.proxy.upstream import Transport, UpstreamPool
 from agentwrap.route.decide import Decision, SessionState, Step, Target, classify, decide
+from agentwrap.route.learn import Evidence
 from agentwrap.route.profile import Profile
 from agentwrap.trace.recorder import Recorder
 from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES, Call
@@ -106,7 +108,10 @@ class Proxy:
         self.options = options or ProxyOptions()
         self.state = SessionState(agent=self.options.agent, observe=self.options.observe)
         self.transport: Transport = transport or UpstreamPool()
-        self.ledger = Ledger(recorder, pricebook or profile.price_book(), self.state)
+        self.ledger = Ledger(
+            recorder, pricebook or profile.price_book(), self.state, _stored_evidence(recorder)
+        )
+        self.rng = random.Random()  # learned routing's exploration
         self.forwarder = Forwarder(profile, self.transport, self.options)
         self.fallback = Fallback(self.forwarder, self.transport, self.options)
         self._runner: web.AppRunner | None = None
@@ -224,7 +229,9 @@ class Proxy:
     def _route(self, call: Call) -> tuple[Step | None, Decision]:
         try:
             step = classify(call, self.options.agent)
-            return step, decide(self.profile, call, step, self.state)
+            return step, decide(
+                self.profile, call, step, self.state, self.ledger.evidence, self.rng
+            )
         except Exception as exc:  # a routing bug must not take the call down
             log.exception("routing failed")
             return None, _passthrough(self.profile, call, f"routing failed ({exc}); passthrough")
@@ -256,6 +263,15 @@ class Proxy:
     ) -> web.Response:
         entry.refused_unread(status, msg, size)
         return json_error(route.surface, status, msg)
+
+
+def _stored_evidence(recorder: Recorder) -> Evidence:
+    """What learned routing knows from earlier sessions (nothing, if the store cannot say)."""
+    try:
+        return recorder.store.evidence()
+    except Exception:  # an unreadable store must not stop the session
+        log.exception("learned routing's evidence could not be read; starting from none")
+        return Evidence()
 
 
 def _passthrough(profile: Profile, call: Call, reason: str) -> Decision:

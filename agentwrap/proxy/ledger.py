@@ -4,7 +4,8 @@ One `CallLedger` per call fills a `CallRecord` and reports it to the recorder as
 (started, trying a fallback, routed, first byte, finished or failed); each report carries the
 columns that changed since the call's previous one, so the live panel and the store see the
 same row. `Ledger` is the session's side: prices, the routing state's memory of answers, and
-labelling a step with the outcome the next request reveals.
+labelling a step with the outcome the next request reveals, which also counts it in learned
+routing's evidence (in memory for this session's decisions, and in the store).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 
 from agentwrap.agents.base import ConversationIds
 from agentwrap.pricing import PriceBook
-from agentwrap.route.decide import Decision, SessionState, Step, Target
+from agentwrap.route.decide import Decision, SessionState, Step, Target, learning_agent
 from agentwrap.route.features import last_step_outcome
+from agentwrap.route.learn import ArmKey, Evidence
 from agentwrap.trace import recorder as ev
 from agentwrap.trace.record import BLANK_ROW, Attempt, CallRecord
 from agentwrap.trace.recorder import Recorder
@@ -89,6 +91,7 @@ class CallLedger:
         rec.baseline_model = decision.baseline_model or call.model
         rec.would_model = would.target.model_for(call) if would else None
         rec.thread_id, rec.agent_id = conversation
+        rec.propensity = decision.propensity
         self.report(ev.STARTED)
 
     def refused_unread(self, status: int, message: str, size: int) -> None:
@@ -128,12 +131,20 @@ class CallLedger:
 class Ledger:
     """The session's ledger: opens one CallLedger per call, prices and closes it."""
 
-    def __init__(self, recorder: Recorder, pricebook: PriceBook, state: SessionState) -> None:
+    def __init__(
+        self,
+        recorder: Recorder,
+        pricebook: PriceBook,
+        state: SessionState,
+        evidence: Evidence | None = None,
+    ) -> None:
         self.recorder = recorder
         self.pricebook = pricebook
         self.state = state
-        # Per conversation (thread, subagent): the call whose tool calls await their results.
-        self._awaiting: dict[Conversation, str] = {}
+        self.evidence = evidence if evidence is not None else Evidence()
+        # Per conversation (thread, subagent): the call whose tool calls await their results,
+        # and what its label is evidence about.
+        self._awaiting: dict[Conversation, tuple[str, ArmKey | None]] = {}
 
     def open(
         self, call_id: str, seq: int, surface: str, endpoint: str, started_at: float, t0: float
@@ -151,11 +162,15 @@ class Ledger:
 
     def label_previous_step(self, call: Call, conversation: Conversation) -> None:
         """The request for step t+1 carries the tool results of step t: label step t."""
-        previous = self._awaiting.pop(conversation, None)
-        if previous is None:
+        awaiting = self._awaiting.pop(conversation, None)
+        if awaiting is None:
             return
-        outcome = last_step_outcome(call)
-        self.recorder.call_event(ev.OUTCOME, previous, outcome=outcome or "unknown")
+        previous, key = awaiting
+        outcome = last_step_outcome(call) or "unknown"
+        self.recorder.call_event(ev.OUTCOME, previous, outcome=outcome)
+        if key is not None:
+            self.evidence.record(key.agent, key.step, key.model, outcome)
+            self.recorder.learned(key, outcome)
 
     def finish(
         self,
@@ -173,7 +188,13 @@ class Ledger:
             self.state.cost_usd += rec.cost_usd
         awaits = conversation != (None, None) and len(self._awaiting) < 10_000
         if awaits and _awaits_tool_results(call, step, result):
-            self._awaiting[conversation] = rec.id
+            model = used.model_for(call)
+            key = (
+                ArmKey(learning_agent(self.state, call), step.kind, model)
+                if step is not None and model
+                else None
+            )
+            self._awaiting[conversation] = (rec.id, key)
         if step is not None and result.status == "ok":
             # After the answer, so a fallback's model is the one whose prompt cache is warm.
             self.state.record(call, step, decision, used)

@@ -155,6 +155,11 @@ class SessionState:
         self.main_requested = call.model
 
 
+def learning_agent(state: SessionState, call: Call) -> str:
+    """The agent a call's learned-routing evidence is kept under."""
+    return state.agent or detect_agent(call) or ANY_AGENT
+
+
 def decide(
     profile: Profile,
     call: Call,
@@ -212,7 +217,7 @@ def _decide(
     )
     choice: Choice | None = None
     if policy is not None:
-        agent = state.agent or detect_agent(call) or ANY_AGENT
+        agent = learning_agent(state, call)
         choice = _auto(profile, policy, call, step, facts, agent, learned)
         forced = False  # a learned preference, like a routing entry: the cache policy holds
         if choice is None:

@@ -75,6 +75,7 @@ class CallRecord:
     outcome: str | None = None  # succeeded | failed | interrupted | unknown, learned later
     features: dict[str, Any] = field(default_factory=dict)
     stop_reason: str | None = None
+    propensity: float | None = None  # the probability the routing decision was made with
 
     def row(self) -> dict[str, Any]:
         """The record as the store writes it: column name → value (attempts as dicts)."""

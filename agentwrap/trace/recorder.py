@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentwrap.route.learn import ArmKey
 from agentwrap.trace.record import CALL_COLUMNS
 from agentwrap.trace.store import TraceStore
 
@@ -77,6 +78,10 @@ class Recorder:
     def call_event(self, kind: str, call_id: str, **fields: Any) -> None:
         """A change to a call: updates its row with `fields` and logs the event."""
         self._emit(CallEvent(kind, self.session_id, call_id, time.time(), fields), insert=False)
+
+    def learned(self, key: ArmKey, outcome: str) -> None:
+        """A step of `key` was labelled: count it in learned routing's evidence."""
+        self._put("learn", (key, outcome))
 
     def session_event(self, kind: str, **fields: Any) -> None:
         ev = CallEvent(kind, self.session_id, None, time.time(), fields)
@@ -144,6 +149,9 @@ class Recorder:
             barrier.set()
 
     def _apply(self, op: str, args: tuple[Any, ...]) -> None:
+        if op == "learn":
+            self.store.add_outcome(*args)
+            return
         (ev,) = args
         data = {k: v for k, v in ev.fields.items() if k in _EVENT_DATA_KEYS}
         if op == "insert":

@@ -2,8 +2,9 @@
 
 Tables: `sessions` (one per agentwrap run), `calls` (one per inference call, written when
 the call starts and updated as it progresses; its columns are the fields of
-`record.CallRecord`) and `events` (an append-only log of call events that other processes
-tail for the live panel). Bodies and credentials are never stored.
+`record.CallRecord`), `events` (an append-only log of call events that other processes
+tail for the live panel) and `learned` (learned routing's outcome tallies per agent × step
+kind × model, updated as steps are labelled). Bodies and credentials are never stored.
 
 The file, its WAL and shared-memory files are the user's alone (0600, in a 0700 directory).
 Opening the store reconciles sessions whose agentwrap process died without ending them
@@ -22,6 +23,7 @@ from typing import Any
 
 from agentwrap import paths
 from agentwrap.processes import process_alive
+from agentwrap.route.learn import ArmKey, Evidence, Tally
 from agentwrap.trace.record import CALL_COLUMNS
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -105,6 +107,24 @@ MIGRATIONS: list[tuple[str, str]] = [
         """
         ALTER TABLE sessions ADD COLUMN pid_started TEXT;
         ALTER TABLE sessions ADD COLUMN end_reason TEXT
+        """,
+    ),
+    (
+        "learned routing: outcome evidence per agent × step kind × model; calls.propensity",
+        """
+        CREATE TABLE learned (
+            agent TEXT NOT NULL,
+            step TEXT NOT NULL,
+            model TEXT NOT NULL,
+            successes REAL NOT NULL DEFAULT 0,
+            failures REAL NOT NULL DEFAULT 0,
+            interrupted INTEGER NOT NULL DEFAULT 0,
+            unknown INTEGER NOT NULL DEFAULT 0,
+            labelled INTEGER NOT NULL DEFAULT 0,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (agent, step, model)
+        );
+        ALTER TABLE calls ADD COLUMN propensity REAL
         """,
     ),
 ]
@@ -298,6 +318,63 @@ class TraceStore:
                 )
                 self.insert_event(sid, _SESSION_ENDED_EVENT, None, {"end_reason": KILLED}, now)
         return [r["id"] for r in dead]
+
+    # -- learned routing's evidence ---------------------------------------------
+    def evidence(self) -> Evidence:
+        """Every agent × step kind × model tally, as learned routing takes them."""
+        rows = self.conn.execute(
+            "SELECT agent, step, model, successes, failures, interrupted, unknown, labelled "
+            "FROM learned"
+        ).fetchall()
+        return Evidence({ArmKey(r[0], r[1], r[2]): Tally(*r[3:]) for r in rows})
+
+    def add_outcome(self, key: ArmKey, outcome: str | None) -> Tally:
+        """Count one labelled step (read, add, write: call it inside a transaction when other
+        writers may be at work, as the recorder does)."""
+        return self._save_tally(key, self._tally(key).add(outcome))
+
+    def merge_evidence(self, tallies: Iterable[tuple[ArmKey, Tally]]) -> int:
+        """Add tallies to the stored ones (an import), in one transaction; returns how many."""
+        count = 0
+        with self.transaction():
+            for key, tally in tallies:
+                self._save_tally(key, self._tally(key) + tally)
+                count += 1
+        return count
+
+    def reset_evidence(self) -> int:
+        """Forget everything learned; returns how many tallies were dropped."""
+        return self.conn.execute("DELETE FROM learned").rowcount
+
+    def _tally(self, key: ArmKey) -> Tally:
+        row = self.conn.execute(
+            "SELECT successes, failures, interrupted, unknown, labelled FROM learned "
+            "WHERE agent = ? AND step = ? AND model = ?",
+            (key.agent, key.step, key.model),
+        ).fetchone()
+        return Tally(*row) if row else Tally()
+
+    def _save_tally(self, key: ArmKey, tally: Tally) -> Tally:
+        self.conn.execute(
+            "INSERT INTO learned(agent, step, model, successes, failures, interrupted, unknown, "
+            "labelled, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(agent, step, model) DO UPDATE SET successes = excluded.successes, "
+            "failures = excluded.failures, interrupted = excluded.interrupted, "
+            "unknown = excluded.unknown, labelled = excluded.labelled, "
+            "updated_at = excluded.updated_at",
+            (
+                key.agent,
+                key.step,
+                key.model,
+                tally.successes,
+                tally.failures,
+                tally.interrupted,
+                tally.unknown,
+                tally.labelled,
+                time.time(),
+            ),
+        )
+        return tally
 
     # -- calls ----------------------------------------------------------------
     def insert_call(self, **fields: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
+from agentwrap.route.learn import HORIZON, ArmKey, Tally
 from agentwrap.trace.recorder import Recorder
 from agentwrap.trace.store import MIGRATIONS, TraceStore, connect, migrate
 
@@ -136,3 +137,38 @@ def test_old_live_events_are_pruned_and_calls_kept(tmp_path):
     store.insert_event("s", "finished", "c", {}, ts=time.time())
     assert store.prune_events() == 1
     assert len(store.events_after(0, "s")) == 1 and store.call("c") is not None
+
+
+def test_learned_evidence_is_kept_per_agent_step_and_model(tmp_path):
+    store = TraceStore(tmp_path / "t.db")
+    columns = {r[1] for r in store.conn.execute("PRAGMA table_info(calls)")}
+    assert "propensity" in columns
+    haiku = ArmKey("claude", "implement", "claude-haiku-4-5")
+    for outcome in ("succeeded", "failed", "interrupted", "unknown", "succeeded"):
+        store.add_outcome(haiku, outcome)
+    store.add_outcome(ArmKey("codex", "implement", "gpt-5"), "failed")
+    evidence = store.evidence()
+    assert evidence[haiku] == Tally(2, 1, 1, 1, labelled=3)
+    assert evidence.tally("codex", "implement", "gpt-5") == Tally(0, 1, labelled=1)
+    # An import adds to what is there, and old evidence fades past the horizon.
+    assert store.merge_evidence([(haiku, Tally(HORIZON * 2, 0, labelled=HORIZON * 2))]) == 1
+    merged = store.evidence()[haiku]
+    assert merged.steps == HORIZON and merged.labelled == HORIZON * 2 + 3
+    # Another connection (another session's proxy) sees the same numbers.
+    other = TraceStore(tmp_path / "t.db")
+    assert other.evidence()[haiku] == merged
+    other.close()
+    assert store.reset_evidence() == 2
+    assert len(store.evidence()) == 0
+    store.close()
+
+
+def test_the_recorder_counts_labelled_steps_in_its_writer(tmp_path):
+    store = TraceStore(tmp_path / "t.db")
+    rec = Recorder(store, "s1")
+    key = ArmKey("claude", "explore", "claude-haiku-4-5")
+    for _ in range(3):
+        rec.learned(key, "succeeded")
+    rec.learned(key, "failed")
+    rec.close()
+    assert TraceStore(tmp_path / "t.db").evidence()[key] == Tally(3, 1, labelled=4)
