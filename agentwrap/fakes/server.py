@@ -360,7 +360,10 @@ def _json(
     if gzip:
         data = gzip_module.compress(data)
         out["Content-Encoding"] = "gzip"
-    return web.Response(status=status, body=data, headers=out, content_type="application/json")
+    # As the real APIs do: Gemini CLI's interactive mode stalls on a JSON answer without one.
+    return web.Response(
+        status=status, body=data, headers=out, content_type="application/json", charset="utf-8"
+    )
 
 
 async def _write_stream(
