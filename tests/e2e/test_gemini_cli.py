@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agentwrap.agents import gemini as gemini_agent
 from agentwrap.fakes.provider import Call, FakeProvider, Reply
 from agentwrap.route.profile import parse_profile_text
@@ -339,6 +341,7 @@ def test_gemini_passthrough_goes_to_google_unless_an_upstream_was_set():
     assert str(moved.origins["providers.gemini"]) == "env AGENTWRAP_GEMINI_UPSTREAM"
 
 
+@pytest.mark.tmux
 def test_interactive_gemini_in_tmux(tmp_path):
     from tests.support.claude_env import TmuxPane
 
@@ -365,6 +368,7 @@ def test_interactive_gemini_in_tmux(tmp_path):
     assert [c["step"] for c in calls_of(sess["id"])] == ["background", "implement"]
 
 
+@pytest.mark.tmux
 def test_compression_is_recorded_as_compact_steps(tmp_path):
     from tests.support.claude_env import TmuxPane
     from tests.support.gemini_env import SETTINGS

@@ -14,10 +14,7 @@ import pytest
 from agentwrap.trace.recorder import Recorder
 from tests.support.trace_seed import SESSION_CALLS, SeedCall, finish_call, seed_session, start_call
 
-pytestmark = [
-    pytest.mark.tmux,
-    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
-]
+NEEDS_TMUX = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 
 @pytest.fixture
@@ -52,6 +49,8 @@ def start_top(base: list[str], name: str, agentwrap_bin: str, *args: str) -> Non
     )
 
 
+@pytest.mark.tmux
+@NEEDS_TMUX
 def test_top_follows_a_live_session_and_quits_on_q(tmux, agentwrap_bin: str) -> None:
     name, base = tmux
     store = seed_session(calls=SESSION_CALLS[:3], ended=False, pid=os.getpid())
