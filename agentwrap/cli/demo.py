@@ -194,7 +194,7 @@ def _run_inline_panel(demo: Demo) -> int:
 
     threading.Thread(target=watch, name="agentwrap-demo-watch", daemon=True).start()
     try:
-        panel.run()
+        panel.run_on_terminal()
     finally:
         closed.set()
     if "code" not in outcome:

@@ -47,6 +47,6 @@ def top(
             feed = StoreFollower(store, found["id"])
         from agentwrap.tui.app import TopApp
 
-        TopApp(feed, all_sessions=all_sessions).run()
+        TopApp(feed, all_sessions=all_sessions).run_on_terminal()
     finally:
         store.close()

@@ -9,9 +9,11 @@ filter or the terminal width (the visible columns) changes.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,6 +38,19 @@ COMPACT_WIDTH = 120
 COMPACT_SPARK = 12
 # The chart is recomputed at most this often (seconds); it is O(calls).
 CHART_EVERY = 1.0
+
+
+def size_from_terminal(environ: MutableMapping[str, str], *, on_terminal: bool) -> None:
+    """Let the terminal say how big the panel is: on one, drop COLUMNS and LINES.
+
+    Textual, like shutil.get_terminal_size, prefers those variables to the terminal's own size,
+    on every resize too; inherited from a parent (a shell that exports them, a tmux pane started
+    at its window's size) they pin the panel to a size its pane does not have. Without a
+    terminal (a pipe, a test) they still say what size to assume.
+    """
+    if on_terminal:
+        environ.pop("COLUMNS", None)
+        environ.pop("LINES", None)
 
 
 class TopApp(App[None]):
@@ -84,6 +99,11 @@ class TopApp(App[None]):
         self._spark: list[float] = []
 
     # -- building -------------------------------------------------------------
+    def run_on_terminal(self) -> None:
+        """Run full screen at the size of the terminal it is on (see size_from_terminal)."""
+        size_from_terminal(os.environ, on_terminal=sys.stdout.isatty())
+        self.run()
+
     def compose(self) -> ComposeResult:
         with Horizontal(id="top"):
             yield TotalsHeader(id="totals")

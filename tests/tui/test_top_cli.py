@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from agentwrap.trace.recorder import Recorder
+from agentwrap.tui.app import size_from_terminal
 from tests.support.trace_seed import SESSION_CALLS, SeedCall, finish_call, seed_session, start_call
 
 NEEDS_TMUX = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
@@ -42,7 +43,9 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
 
 
 def start_top(base: list[str], name: str, agentwrap_bin: str, *args: str) -> None:
-    env = f"TZ=UTC AGENTWRAP_HOME={os.environ['AGENTWRAP_HOME']}"
+    # A size inherited from the environment (a parent shell's, the pane's window's) is wrong
+    # for an 80x24 pane: the panel must take its size from the terminal.
+    env = f"TZ=UTC COLUMNS=200 LINES=50 AGENTWRAP_HOME={os.environ['AGENTWRAP_HOME']}"
     command = f"env {env} {agentwrap_bin} top {' '.join(args)}; echo TOP-EXITED $?; sleep 30"
     subprocess.run(
         [*base, "new-session", "-d", "-s", name, "-x", "80", "-y", "24", command], check=True
@@ -82,3 +85,11 @@ def test_top_with_an_unknown_session_says_so(agentwrap_bin: str) -> None:
     out = subprocess.run([agentwrap_bin, "top", "nope"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert "no session matches 'nope'" in out.stderr
+
+
+def test_on_a_terminal_inherited_columns_and_lines_are_dropped() -> None:
+    env = {"COLUMNS": "200", "LINES": "50", "TERM": "xterm-256color"}
+    size_from_terminal(env, on_terminal=False)
+    assert env["COLUMNS"] == "200" and env["LINES"] == "50"  # a pipe: they say what to assume
+    size_from_terminal(env, on_terminal=True)
+    assert env == {"TERM": "xterm-256color"}
