@@ -195,7 +195,8 @@ def test_panel_opens_in_a_tmux_split_and_shows_the_new_call(tmp_path):
     with FakeAnthropic(answer) as fake:
         ce = make_claude_env(tmp_path, base_url=fake.base_url)
         ce.env["AGENTWRAP_CLAUDE_BIN"] = str(ce.binary)
-        pane = TmuxPane(f"aw-panel-{os.getpid()}", width=200, height=50)
+        # Wide enough that the panel's pane (38% of it) shows each call's tokens.
+        pane = TmuxPane(f"aw-panel-{os.getpid()}", width=240, height=50)
         # The pane's command starts from a clean env; give it what tmux gives its panes.
         tmpdir = os.environ.get("TMUX_TMPDIR", "/tmp")
         ce.env["TMUX"] = f"{tmpdir}/tmux-{os.getuid()}/{pane.socket},0,0"
