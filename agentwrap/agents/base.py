@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the hints read Call views; importing wire here would slow the CLI's start
@@ -25,6 +26,23 @@ class LaunchPlan:
     argv: list[str]
     env: dict[str, str]
     notes: list[str] = field(default_factory=list)  # things to tell the user before launch
+    # Files and folders made for this run only (session-scoped config), removed when it ends.
+    scratch: list[Path] = field(default_factory=list)
+
+    def remove_scratch(self) -> None:
+        """Remove what `scratch` names; what is already gone is fine."""
+        for path in self.scratch:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A new private (0700) folder for one run's session-scoped config."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix=f"agentwrap-{prefix}-"))
 
 
 def _never_batch(args: Sequence[str]) -> bool:

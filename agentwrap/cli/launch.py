@@ -148,6 +148,7 @@ def _launch(
     )
     code: int | None = None
     pane: panel.TmuxPanel | None = None
+    plan: LaunchPlan | None = None
     try:
         base_url = session.start()
         plan = plan_for(base_url, env)
@@ -160,6 +161,8 @@ def _launch(
                 _err(problem)
         code = session.run_child(plan)
     finally:
+        if plan is not None:
+            plan.remove_scratch()
         session.close(code)
         if pane is not None:
             pane.close()

@@ -19,14 +19,17 @@ ENTRY = """\
 import sys
 
 from agentwrap.agents import registry
-from agentwrap.agents.base import Agent, LaunchPlan, with_no_proxy
+from agentwrap.agents.base import Agent, LaunchPlan, scratch_dir, with_no_proxy
 
 
 def plan(exe, args, base_url, env):
     child = dict(env)
     child["TOY_BASE_URL"] = base_url
+    config = scratch_dir("toy")  # session-scoped config, removed when the run ends
+    (config / "toy.json").write_text("{}")
+    child["TOY_CONFIG"] = str(config / "toy.json")
     with_no_proxy(child)
-    return LaunchPlan([exe, *args], child, ["toy: pointed at agentwrap"])
+    return LaunchPlan([exe, *args], child, ["toy: pointed at agentwrap"], scratch=[config])
 
 
 registry.register(
@@ -54,8 +57,10 @@ TOY = """\
 import json, os, pathlib, sys, time
 
 out = pathlib.Path(os.environ["TOY_OUT"])
-keys = ("TOY_BASE_URL", "AGENTWRAP_SESSION_ID", "NO_PROXY")
-out.write_text(json.dumps({"args": sys.argv[1:], **{k: os.environ.get(k) for k in keys}}))
+keys = ("TOY_BASE_URL", "AGENTWRAP_SESSION_ID", "NO_PROXY", "TOY_CONFIG")
+seen = {"args": sys.argv[1:], **{k: os.environ.get(k) for k in keys}}
+seen["config_there"] = os.path.exists(os.environ["TOY_CONFIG"])
+out.write_text(json.dumps(seen))
 if sys.argv[1] == "wait":
     time.sleep(60)
 sys.exit(int(sys.argv[1]))
@@ -106,6 +111,8 @@ def test_a_registered_agent_runs_through_a_session_and_passes_its_exit_code(tmp_
     assert seen["args"] == ["7", "--flag"]  # arguments after our options go through untouched
     assert seen["TOY_BASE_URL"].startswith("http://127.0.0.1:") and "/s/" in seen["TOY_BASE_URL"]
     assert "127.0.0.1" in seen["NO_PROXY"].split(",")
+    # The run's own config was there for the agent and is gone after it.
+    assert seen["config_there"] is True and not Path(seen["TOY_CONFIG"]).parent.exists()
     (sess,) = _sessions(env)
     assert (sess["id"], sess["agent"], sess["exit_code"]) == (
         seen["AGENTWRAP_SESSION_ID"],
@@ -134,6 +141,7 @@ def test_sigterm_to_agentwrap_reaches_the_registered_agent(tmp_path):
     assert proc.wait(timeout=30) == 128 + signal.SIGTERM
     (sess,) = _sessions(env)
     assert sess["agent"] == "toy" and sess["exit_code"] == 128 + signal.SIGTERM
+    assert not Path(json.loads(ready.read_text())["TOY_CONFIG"]).exists()
     assert sess["ended_at"] is not None
 
 
