@@ -175,9 +175,13 @@ class Profile:
     warnings: list[str] = field(default_factory=list)
     origins: dict[str, Origin] = field(default_factory=dict)  # "routing.plan" → where set
     chain: list[str] = field(default_factory=list)  # files and presets, base first
+    # API → its passthrough provider when the agent named another endpoint (route/endpoint.py)
+    passthrough: dict[str, Provider] = field(default_factory=dict)
 
     def provider_for_api(self, api: str) -> Provider:
         """The provider that serves passthrough calls of this API."""
+        if api in self.passthrough:
+            return self.passthrough[api]
         name = PASSTHROUGH_NAMES.get(api, api)
         found = self.providers.get(name)
         if found is not None and found.api == api:
