@@ -29,8 +29,9 @@ from agentwrap.proxy.fallback import Fallback
 from agentwrap.proxy.forward import Forwarder, Incoming
 from agentwrap.proxy.ledger import SIDE_STEPS, CallLedger, Conversation, Ledger
 from agentwrap.proxy.options import ProxyOptions
-from agentwrap.proxy.upstream import Transport, UpstreamPool
+from agentwrap.proxy.upstream import ENDPOINT_HEADER, Transport, UpstreamPool
 from agentwrap.route.decide import Decision, SessionState, Step, Target, classify, decide
+from agentwrap.route.endpoint import profile_at
 from agentwrap.route.learn import Evidence
 from agentwrap.route.profile import Profile
 from agentwrap.trace.recorder import Recorder
@@ -195,8 +196,9 @@ class Proxy:
         body_bytes, body = read
 
         # 2-4. The call, its step and the decision.
+        endpoint = headers.pop(ENDPOINT_HEADER, None)
         call = Call(route.surface, route.endpoint, body, headers, route.path_model, len(body_bytes))
-        step, decision = self._route(call)
+        step, decision = self._route(call, endpoint)
         conversation = self._conversation(call)
         incoming = Incoming(request, call, body_bytes, request.query_string, conversation[0])
         entry.record.request_bytes = len(body_bytes)
@@ -226,15 +228,17 @@ class Proxy:
             used = entry.result.target or chain[0]
             self.ledger.finish(entry, call, step, decision, conversation, used)
 
-    def _route(self, call: Call) -> tuple[Step | None, Decision]:
+    def _route(self, call: Call, endpoint: str | None) -> tuple[Step | None, Decision]:
+        """The step and decision; `endpoint`: the base URL the agent called (transparent)."""
+        profile = self.profile
         try:
+            if endpoint and self.options.transparent:
+                profile = profile_at(self.profile, endpoint, call.surface)
             step = classify(call, self.options.agent)
-            return step, decide(
-                self.profile, call, step, self.state, self.ledger.evidence, self.rng
-            )
+            return step, decide(profile, call, step, self.state, self.ledger.evidence, self.rng)
         except Exception as exc:  # a routing bug must not take the call down
             log.exception("routing failed")
-            return None, _passthrough(self.profile, call, f"routing failed ({exc}); passthrough")
+            return None, _passthrough(profile, call, f"routing failed ({exc}); passthrough")
 
     def _conversation(self, call: Call) -> Conversation:
         """(conversation id, subagent id) of a call, as its agent names them."""

@@ -17,3 +17,6 @@ class ProxyOptions:
     agent: str | None = None
     observe: bool = False
     env: Mapping[str, str] | None = None
+    # Transparent mode: calls name the endpoint the agent meant (ENDPOINT_HEADER), which
+    # decides their passthrough provider; elsewhere that header is ignored.
+    transparent: bool = False

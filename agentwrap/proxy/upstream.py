@@ -36,7 +36,9 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-REQUEST_DROP = HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
+# The endpoint the agent meant, added by transparent mode's interceptor for the front door.
+ENDPOINT_HEADER = "x-agentwrap-endpoint"
+REQUEST_DROP = HOP_BY_HOP | {"host", "content-length", "accept-encoding", ENDPOINT_HEADER}
 RESPONSE_DROP = HOP_BY_HOP | {"content-length", "content-encoding", "date", "server"}
 
 
