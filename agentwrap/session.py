@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentwrap import paths
 from agentwrap.agents.base import LaunchPlan
@@ -25,6 +26,9 @@ from agentwrap.route.profile import Profile
 from agentwrap.trace import recorder as ev
 from agentwrap.trace.recorder import Recorder
 from agentwrap.trace.store import TraceStore
+
+if TYPE_CHECKING:
+    from agentwrap.proxy.transparent import Interceptor
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 _SECRET_FLAG = re.compile(r"(?i)(key|token|secret|password|auth)")
@@ -76,6 +80,7 @@ class SessionOptions:
     is_demo: bool = False
     max_body: int | None = None
     step_hints: str | None = None  # whose step markers apply; None: detect from each call
+    transparent: bool = False  # the agent keeps its own hosts; LLM API hosts are intercepted
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
@@ -107,26 +112,63 @@ class Session:
         if not options.is_demo:
             # Subscribes itself; sends each finished call as spans when OTLP export is set up.
             start_live_export(self.recorder, options.profile.chain, options.env, _warn)
-        popts = ProxyOptions(agent=options.step_hints, observe=options.observe, env=options.env)
+        popts = ProxyOptions(
+            agent=options.step_hints,
+            observe=options.observe,
+            env=options.env,
+            transparent=options.transparent,
+        )
         if options.max_body:
             popts.max_body = options.max_body
         self.proxy = Proxy(options.profile, self.recorder, options=popts)
         self.runner = ProxyThread(self.proxy)
         self.base_url = ""
+        self.interceptor: Interceptor | None = None
 
     def start(self) -> str:
+        """Start the front door (and in transparent mode the interceptor); its base URL."""
         try:
             self.base_url = self.runner.start()
         except RuntimeError:
-            # Nothing ran: leave no session behind that looks as if it had.
-            self.recorder.close()
-            self.store.conn.execute("DELETE FROM sessions WHERE id = ?", (self.id,))
+            self._discard()
             raise
+        if self.options.transparent:
+            try:
+                self.interceptor = self._intercept()
+            except RuntimeError:
+                self.runner.stop()
+                self._discard()
+                raise
         return self.base_url
+
+    def _discard(self) -> None:
+        # Nothing ran: leave no session behind that looks as if it had.
+        self.recorder.close()
+        self.store.conn.execute("DELETE FROM sessions WHERE id = ?", (self.id,))
+
+    def _intercept(self) -> Interceptor:
+        try:
+            from agentwrap.proxy.transparent import Interceptor
+
+            interceptor = Interceptor(
+                self.base_url, self.options.profile, self.id, self.options.env
+            )
+        except (ImportError, OSError, ValueError) as exc:
+            raise RuntimeError(f"transparent mode could not start: {exc}") from exc
+        interceptor.start()  # removes the session CA itself if it cannot start
+        return interceptor
+
+    def child_env(self, env: Mapping[str, str]) -> dict[str, str]:
+        """The agent's environment: in transparent mode, with the proxy and the session CA."""
+        if self.interceptor is None:
+            return dict(env)
+        return self.interceptor.child_env(env)
 
     def close(self, exit_code: int | None) -> None:
         """Stop the proxy (letting in-flight calls finish), flush the trace, end the session."""
         try:
+            if self.interceptor is not None:
+                self.interceptor.stop()  # the session CA goes with it
             self.runner.stop()
         finally:
             self.recorder.session_event(ev.SESSION_ENDED, exit_code=exit_code)
