@@ -32,12 +32,12 @@ _agentwrap() {
     case "$path" in
         "") words="agents claude codex completions demo export gemini log profile report route run serve sessions statusline top --version -V" ;;
         "agents") words="--json" ;;
-        "claude") words="--profile --route --observe --quiet -q --panel" ;;
-        "codex") words="--profile --route --observe --quiet -q --panel" ;;
+        "claude") words="--profile --route --observe --quiet -q --panel --transparent" ;;
+        "codex") words="--profile --route --observe --quiet -q --panel --transparent" ;;
         "completions") words="" ;;
         "demo") words="--speed --no-panel --quiet -q" ;;
         "export") words="--format -f --since --until --session --agent --project --output -o --endpoint --demo" ;;
-        "gemini") words="--profile --route --observe --quiet -q --panel" ;;
+        "gemini") words="--profile --route --observe --quiet -q --panel --transparent" ;;
         "log") words="--session -s -n --limit --json" ;;
         "profile") words="check init show" ;;
         "profile check") words="--profile -p --route --probe" ;;
@@ -46,7 +46,7 @@ _agentwrap() {
         "report") words="--since --until --agent --project --json --demo" ;;
         "route") words="explain" ;;
         "route explain") words="--headers --agent --profile -p --route --cost-so-far --json" ;;
-        "run") words="--profile --route --observe --quiet -q --panel" ;;
+        "run") words="--profile --route --observe --quiet -q --panel --transparent" ;;
         "serve") words="--port --profile --route --observe --max-body --agent --first-byte-timeout --stall-timeout" ;;
         "sessions") words="-n --limit --json --demo" ;;
         "statusline") words="" ;;

@@ -58,6 +58,12 @@ PanelOpt = typer.Option(
     help="Live panel beside the agent: auto (a tmux split when inside tmux), split (starts tmux "
     "when outside it), window, off. Default: $AGENTWRAP_PANEL or auto.",
 )
+TransparentOpt = typer.Option(
+    False,
+    "--transparent",
+    help="Keep the agent's own API hosts: give it HTTPS_PROXY and a CA made for this session, "
+    "and intercept only the known LLM API hosts (for agents that ignore base URLs).",
+)
 
 
 def _err(msg: str) -> None:
@@ -109,16 +115,19 @@ def _launch(
     name: str,
     agent: Agent | None,
     upstreams: Callable[[Mapping[str, str]], dict[str, str]],
-    plan_for: Callable[[str, dict[str, str]], LaunchPlan],
+    plan_for: Callable[[str | None, dict[str, str]], LaunchPlan],
     argv_for_record: list[str],
     profile: str | None,
     routes: list[str] | None,
     observe: bool,
     quiet: bool,
     panel_mode: str | None,
+    transparent: bool = False,
 ) -> None:
     """Run one command through a session. `agent`: the registered agent it is, if any (its
-    API, step hints and batch mode); `upstreams`: the user's own endpoints to keep."""
+    API, step hints and batch mode); `upstreams`: the user's own endpoints to keep;
+    `plan_for(base_url, env)`: how to start it pointed at the proxy's base URL, or keeping its
+    own hosts when that is None (`transparent`)."""
     from agentwrap.session import Session, SessionOptions
 
     wrapped = panel.restore_wrapped_env()  # inside the tmux session we started ourselves
@@ -143,17 +152,28 @@ def _launch(
             quiet=quiet,
             env=env,
             step_hints=agent.name if agent is not None else None,
+            transparent=transparent,
         ),
         argv_for_record,
     )
+    try:
+        base_url = session.start()
+    except RuntimeError as exc:
+        _err(str(exc))
+        raise typer.Exit(1) from None
     code: int | None = None
     pane: panel.TmuxPanel | None = None
     plan: LaunchPlan | None = None
     try:
-        base_url = session.start()
-        plan = plan_for(base_url, env)
+        plan = plan_for(None if transparent else base_url, env)
+        plan.env = session.child_env(plan.env)
         for note in plan.notes:
             _err(note)
+        if transparent:
+            from agentwrap.proxy.transparent import loopback_notes
+
+            for note in loopback_notes(env):
+                _err(note)
         if mode in ("split", "window"):
             pane = panel.TmuxPanel(session.id, mode, env)
             problem = pane.open()
@@ -166,6 +186,8 @@ def _launch(
         session.close(code)
         if pane is not None:
             pane.close()
+    for problem in session.interceptor.problems if session.interceptor else []:
+        _err(f"transparent mode: {problem}")
     if wrapped is not None:
         panel.write_status(wrapped, code if code is not None else 1, session.id)
     elif not quiet:
@@ -202,14 +224,21 @@ def run_agent(
     observe: bool,
     quiet: bool,
     panel_mode: str | None,
+    transparent: bool = False,
 ) -> None:
     """Launch a registered agent with `args` through a session; exits with its exit code."""
     exe = require_binary(
         agent.find_binary(os.environ), agent.binary_env, agent.label, agent.install
     )
 
-    def plan_for(base_url: str, env: dict[str, str]) -> LaunchPlan:
-        return agent.launch_plan(exe, args, base_url, env)
+    def plan_for(base_url: str | None, env: dict[str, str]) -> LaunchPlan:
+        if base_url is not None:
+            return agent.launch_plan(exe, args, base_url, env)
+        # Transparent: no base URL; its status line, and what its plan says bypasses us.
+        pointed = agent.plan(exe, args, "http://127.0.0.1:0/s/-", env)
+        pointed.remove_scratch()  # its session config points at a base URL: not this run's
+        shown = agent.statusline(args, env) if agent.statusline is not None else args
+        return LaunchPlan([exe, *shown], dict(env), pointed.notes)
 
     _launch(
         agent.name,
@@ -222,6 +251,7 @@ def run_agent(
         observe,
         quiet,
         panel_mode,
+        transparent,
     )
 
 
@@ -235,8 +265,10 @@ def agent_command(agent: Agent) -> Callable[..., None]:
         observe: bool = ObserveOpt,
         quiet: bool = QuietOpt,
         panel_mode: str | None = PanelOpt,
+        transparent: bool = TransparentOpt,
     ) -> None:
-        run_agent(agent, list(ctx.args), profile, route, observe, quiet, panel_mode)
+        args = list(ctx.args)
+        run_agent(agent, args, profile, route, observe, quiet, panel_mode, transparent)
 
     return command
 
@@ -250,7 +282,8 @@ def add_agent_command(target: typer.Typer, agent: Agent) -> None:
     "run",
     context_settings=PASSTHROUGH,
     help="Run any command with the Anthropic, OpenAI and Gemini base URLs pointing at agentwrap "
-    "(those you had set stay their upstreams): agentwrap run -- CMD [ARGS...]",
+    "(those you had set stay their upstreams), or with --transparent through an intercepting "
+    "HTTPS proxy instead: agentwrap run -- CMD [ARGS...]",
 )
 def run_cmd(
     ctx: typer.Context,
@@ -259,6 +292,7 @@ def run_cmd(
     observe: bool = ObserveOpt,
     quiet: bool = QuietOpt,
     panel_mode: str | None = PanelOpt,
+    transparent: bool = TransparentOpt,
 ) -> None:
     args = list(ctx.args)
     if args and args[0] == "--":
@@ -273,9 +307,11 @@ def run_cmd(
         _err(f"command not found: {args[0]}")
         raise typer.Exit(127)
 
-    def plan_for(base_url: str, env: dict[str, str]) -> LaunchPlan:
-        child = dict(env)
+    def plan_for(base_url: str | None, env: dict[str, str]) -> LaunchPlan:
         notes = base_url_notes(env)
+        if base_url is None:  # transparent: the command keeps its own hosts
+            return LaunchPlan([exe, *args[1:]], dict(env), notes)
+        child = dict(env)
         point_base_urls(child, base_url)
         with_no_proxy(child)
         return LaunchPlan([exe, *args[1:]], child, notes)
@@ -296,6 +332,7 @@ def run_cmd(
         observe,
         quiet,
         panel_mode,
+        transparent,
     )
 
 

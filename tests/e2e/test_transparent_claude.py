@@ -1,0 +1,78 @@
+"""`agentwrap claude --transparent`: the real Claude Code keeps api.anthropic.com as its host.
+
+No ANTHROPIC_BASE_URL is given; the CLI's own HTTPS_PROXY support and the session CA bring its
+calls to mitmproxy, which hands them to agentwrap's front door, which forwards them to the
+profile's Anthropic provider: a local fake.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from agentwrap.fakes.anthropic import FakeAnthropic, Reply
+from tests.support.agent_cli import agentwrap_exe, calls_of, sessions
+from tests.support.claude_env import is_title_request, make_claude_env
+
+REPLY = "Hello from the fake upstream, reached through interception."
+PROFILE = """
+[providers.anthropic]
+api = "anthropic"
+base_url = "{url}"
+"""
+
+
+def answer(body, headers):
+    if is_title_request(body):
+        return Reply('{"title": "Greeting"}', input_tokens=50, output_tokens=6)
+    return Reply(REPLY, input_tokens=2400, output_tokens=15)
+
+
+def test_claude_transparent_reaches_the_profiles_provider_through_interception(tmp_path):
+    with FakeAnthropic(answer) as fake:
+        ce = make_claude_env(tmp_path)  # no ANTHROPIC_BASE_URL: the CLI calls its own host
+        profile = tmp_path / "profile.toml"
+        profile.write_text(PROFILE.format(url=fake.base_url))
+        # A shim records the environment agentwrap gives the CLI, then is the CLI.
+        seen = tmp_path / "claude-env.json"
+        shim = tmp_path / "claude"
+        shim.write_text(
+            f"#!{sys.executable}\n"
+            "import json, os, sys\n"
+            f"json.dump(dict(os.environ), open({str(seen)!r}, 'w'))\n"
+            f"os.execv({str(ce.binary)!r}, [{str(ce.binary)!r}, *sys.argv[1:]])\n"
+        )
+        shim.chmod(0o755)
+        ce.env["AGENTWRAP_CLAUDE_BIN"] = str(shim)
+        done = subprocess.run(
+            [agentwrap_exe(), "claude", "--transparent", "--profile", str(profile)]
+            + ["-p", "say hello"],
+            cwd=ce.cwd,
+            env=ce.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            stdin=subprocess.DEVNULL,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == REPLY
+        msgs = fake.message_requests
+        assert msgs, "no call reached the fake provider"
+        assert all(r.headers.get("x-api-key") == ce.api_key for r in msgs)
+        assert all("x-agentwrap-endpoint" not in r.headers for r in msgs)
+    child = json.loads(seen.read_text())
+    assert "ANTHROPIC_BASE_URL" not in child  # agentwrap gave it no base URL
+    assert child["HTTPS_PROXY"].startswith("http://127.0.0.1:")
+    assert Path(child["NODE_EXTRA_CA_CERTS"]).parent == Path(child["SSL_CERT_FILE"]).parent
+    assert not os.path.exists(Path(child["SSL_CERT_FILE"]).parent)  # the CA went with it
+    (sess,) = sessions()
+    assert sess["agent"] == "claude" and sess["exit_code"] == 0
+    calls = calls_of(sess["id"])
+    assert len(calls) == len(msgs)
+    main = [c for c in calls if c["input_tokens"] == 2400]
+    assert main and main[0]["status"] == "ok" and main[0]["step"] == "implement"
+    assert all(c["provider"] == "anthropic" and c["surface"] == "anthropic" for c in calls)
+    assert "transparent mode:" not in done.stderr  # the CLI trusted the session CA
