@@ -91,13 +91,6 @@ def model_segment(model: str | None) -> str:
     return quote(model or "", safe="")
 
 
-def _sole(endpoints: tuple[Endpoint, ...], name: str) -> Endpoint:
-    for endpoint in endpoints:
-        if endpoint.name == name:
-            return endpoint
-    raise KeyError(name)
-
-
 @dataclass(frozen=True)
 class Surface:
     """Everything agentwrap knows about one API surface."""
@@ -137,7 +130,10 @@ class Surface:
 
     def endpoint(self, name: str) -> Endpoint:
         """The endpoint called `name` (KeyError when this API has none)."""
-        return _sole(self.endpoints, name)
+        for endpoint in self.endpoints:
+            if endpoint.name == name:
+                return endpoint
+        raise KeyError(f"{self.name} has no endpoint '{name}'")
 
     def match(self, method: str, path: str) -> Route | None:
         """The route for a request below the session prefix, when this API serves it."""
