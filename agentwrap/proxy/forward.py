@@ -20,7 +20,8 @@ from agentwrap.proxy.upstream import Transport, UpstreamRequest, response_header
 from agentwrap.route.decide import Target
 from agentwrap.route.profile import Profile
 from agentwrap.wire import translate
-from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES, Call
+from agentwrap.wire.call import Call
+from agentwrap.wire.surface import SURFACES, listing_surface, surface_for
 
 # Conversations whose history was scanned for foreign reasoning; beyond this, scan again.
 _CHECKED_THREADS_MAX = 10_000
@@ -35,24 +36,6 @@ class Incoming:
     body: bytes  # as received
     query: str  # the query string, kept on same-API paths
     thread_id: str | None  # the agent's conversation, when it names one
-
-
-def same_api_path(call: Call, model: str | None, query: str) -> str:
-    """The provider's path for a call forwarded in the agent's own API."""
-    if call.surface == GEMINI:
-        action = "streamGenerateContent?alt=sse" if call.stream else "generateContent"
-        return f"/v1beta/models/{model}:{action}"
-    path = {
-        ANTHROPIC: "/v1/messages" + ("/count_tokens" if call.endpoint == "count_tokens" else ""),
-        OPENAI_CHAT: "/chat/completions",
-        OPENAI_RESPONSES: "/responses",
-    }[call.surface]
-    return f"{path}?{query}" if query else path
-
-
-def models_path(api: str) -> str:
-    """The path that lists a provider's models (OpenAI base URLs end in /v1)."""
-    return "/v1/models" if api == ANTHROPIC else "/models"
 
 
 def count_tokens_estimate(call: Call) -> bytes:
@@ -79,16 +62,16 @@ class Forwarder:
         """
         notes.clear()  # only the attempt that is sent counts
         call, provider = incoming.call, target.provider
-        base = provider.base_url.rstrip("/")
+        api = surface_for(provider.api)
         if provider.api == call.surface:
-            url = base + same_api_path(call, model, incoming.query)
+            url = api.upstream_url(provider.base_url, call.endpoint, model, incoming.query)
             body = self._same_api(incoming, model)
         else:
             self._translated = True
             out = translate.translate_request(
                 call.body, call.surface, provider.api, model or "", stream=call.stream, notes=notes
             )
-            url = base + translate.upstream_path(provider.api, model or "", call.stream)
+            url = api.upstream_url(provider.base_url, api.call_endpoint(call.stream), model)
             body = dumps(out)
         headers = upstream_headers(
             call.headers, provider, call.surface, provider.key(self.options.env)
@@ -103,12 +86,13 @@ class Forwarder:
         ):
             # Reasoning another provider issued would be rejected by this one.
             changed = translate.scrub_foreign_reasoning(call.body, call.surface)
-        if call.surface == GEMINI:  # the model is in the path
+        model_key = SURFACES[call.surface].request_model_key
+        if model_key is None:  # the model is in the path
             return incoming.body if changed is None else dumps(changed)
         if model == call.model and changed is None:
             return incoming.body  # byte-faithful: nothing to change
         body = dict(changed if changed is not None else call.body)
-        body["model"] = model
+        body[model_key] = model
         return dumps(body)
 
     def _may_carry_foreign_reasoning(self, thread: str | None) -> bool:
@@ -128,16 +112,13 @@ class Forwarder:
             self._checked_threads.add(thread)
         return True
 
-    async def list_models(
-        self, headers: Mapping[str, str], surface: str, query: str
-    ) -> web.Response:
-        """Forward a models listing to the provider of the agent's API, unchanged."""
-        if "anthropic-version" not in headers and "x-api-key" not in headers:
-            # An OpenAI client listing models (Codex does): its bearer token belongs to OpenAI.
-            surface = OPENAI_RESPONSES
+    async def list_models(self, headers: Mapping[str, str], query: str) -> web.Response:
+        """Forward a models listing to the provider of the API the client's headers name."""
+        api = listing_surface(headers)
+        surface = api.name
         provider = self.profile.provider_for_api(surface)
         hdrs = upstream_headers(headers, provider, surface, provider.key(self.options.env))
-        url = provider.base_url.rstrip("/") + models_path(surface) + (f"?{query}" if query else "")
+        url = api.upstream_url(provider.base_url, "models", query=query)
         try:
             up = await self.transport.send(UpstreamRequest("GET", url, hdrs, allow_redirects=True))
             try:

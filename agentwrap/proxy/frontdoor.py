@@ -17,7 +17,6 @@ import random
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -35,51 +34,10 @@ from agentwrap.route.endpoint import profile_at
 from agentwrap.route.learn import Evidence
 from agentwrap.route.profile import Profile
 from agentwrap.trace.recorder import Recorder
-from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES, Call
+from agentwrap.wire.call import ANTHROPIC, Call
+from agentwrap.wire.surface import Route, guess_surface, match_route
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Route:
-    """The API surface and endpoint a path names (Gemini's model is in the path too)."""
-
-    surface: str
-    endpoint: str
-    path_model: str | None = None
-
-
-def match_route(method: str, rest: str) -> Route | None:
-    """Name the API surface and endpoint from a path below the secret prefix."""
-    path = rest.split("?", 1)[0].strip("/")
-    if method == "POST":
-        if path == "v1/messages":
-            return Route(ANTHROPIC, "messages")
-        if path == "v1/messages/count_tokens":
-            return Route(ANTHROPIC, "count_tokens")
-        if path in ("v1/chat/completions", "chat/completions"):
-            return Route(OPENAI_CHAT, "chat")
-        if path in ("v1/responses", "responses"):
-            return Route(OPENAI_RESPONSES, "responses")
-        for prefix in ("v1beta/models/", "v1/models/"):
-            if path.startswith(prefix) and ":" in path:
-                model, _, action = path[len(prefix) :].rpartition(":")
-                if action == "generateContent":
-                    return Route(GEMINI, "generate", model)
-                if action == "streamGenerateContent":
-                    return Route(GEMINI, "stream_generate", model)
-    if method == "GET" and path in ("v1/models", "models"):
-        return Route(ANTHROPIC, "models")
-    return None
-
-
-def guess_surface(rest: str) -> str:
-    """The API whose error shape suits a path agentwrap does not serve."""
-    if "chat/completions" in rest or "responses" in rest:
-        return OPENAI_CHAT
-    if "v1beta" in rest:
-        return GEMINI
-    return ANTHROPIC
 
 
 class Proxy:
@@ -164,7 +122,7 @@ class Proxy:
         route = match_route(request.method, rest)
         if route is None:
             return json_error(
-                guess_surface(rest),
+                guess_surface(rest).name,
                 501 if request.method in ("POST", "GET") else 405,
                 f"agentwrap: {request.method} /{rest.split('?', 1)[0]} is not served by agentwrap yet",
             )
@@ -186,7 +144,7 @@ class Proxy:
         seq = self.recorder.next_seq()
         if route.endpoint == "models":
             query = rest.split("?", 1)[1] if "?" in rest else ""
-            return await self.forwarder.list_models(headers, route.surface, query)
+            return await self.forwarder.list_models(headers, query)
         entry = self.ledger.open(call_id, seq, route.surface, route.endpoint, started, t0)
 
         # 1. Read the body, bounded.

@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import json
 import posixpath
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 import yarl
+from aiohttp import web
 
+from agentwrap import paths
 from agentwrap.cli.route import load_request
+from agentwrap.proxy.frontdoor import Proxy
 from agentwrap.proxy.upstream import upstream_headers
-from agentwrap.route.profile import Provider, parse_profile_text
+from agentwrap.route.profile import ProfileError, Provider, load_profile, parse_profile_text
+from agentwrap.trace.recorder import Recorder
+from agentwrap.trace.store import TraceStore
 from agentwrap.wire import translate
 from agentwrap.wire.surface import (
     AUTH_SCHEMES,
@@ -316,3 +326,161 @@ def test_route_explain_names_a_captured_path_from_the_table(
     capture.write_text(json.dumps({"path": path, "body": {"model": "claude-x"}}))
     call, _ = load_request(capture, None, None)
     assert (call.surface, call.endpoint, call.model) == (surface, endpoint, model)
+
+
+# ---------------------------------------------------------------- the front door, for real
+
+PROFILE = """
+[providers.anthropic]
+api = "anthropic"
+base_url = "{root}/a"
+
+[providers.openai]
+api = "openai-responses"
+base_url = "{root}/o/v1"
+
+[providers.gemini]
+api = "gemini"
+base_url = "{root}/g"
+
+[models.far]
+provider = "gemini"
+model = "gemini-2.5-flash"
+
+[routing]
+default = "{default}"
+"""
+PREFIX = {"anthropic": "/a", "openai-chat": "/o/v1", "openai-responses": "/o/v1", "gemini": "/g"}
+BODIES: dict[str, dict[str, Any]] = {
+    "anthropic": {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+    "openai-chat": {"model": "gpt-x", "messages": [{"role": "user", "content": "hi"}]},
+    "openai-responses": {"model": "gpt-x", "input": "hi"},
+    "gemini": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+}  # fmt: skip
+
+
+class Recording:
+    """A provider that records each request's method and raw path, and answers `{}`."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+        self.root = ""
+        self._runner: web.AppRunner | None = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.seen.append((request.method, request.raw_path))
+        return web.json_response({})
+
+    async def __aenter__(self) -> Recording:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.root = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+
+@asynccontextmanager
+async def front_door(
+    tmp_path: Path, far: str = "gemini-2.5-flash", default: str = "requested"
+) -> AsyncIterator[tuple[str, Recording]]:
+    """agentwrap's proxy in-process, every API's provider at one recording server."""
+    async with Recording() as upstream:
+        profile_path = tmp_path / "profile.toml"
+        profile_path.write_text(PROFILE.format(root=upstream.root, default=default))
+        profile = load_profile(None, str(profile_path), {})
+        # Profile files refuse some names `far` may hold; one set in code reaches the proxy.
+        profile.models["far"].model = far
+        store = TraceStore(paths.trace_db())
+        session = f"table-{time.time_ns()}"
+        store.insert_session(id=session, agent="test", started_at=time.time())
+        recorder = Recorder(store, session)
+        proxy = Proxy(profile, recorder)
+        try:
+            yield await proxy.start(), upstream
+        finally:
+            await proxy.stop()
+            recorder.close()
+
+
+async def send(
+    root: str, method: str, path: str, body: dict[str, Any] | None, headers: dict[str, str]
+) -> int:
+    # encoded=True: the path reaches the proxy exactly as written, dots and escapes included.
+    url = yarl.URL(f"{root}/{path}", encoded=True)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, url, json=body, headers=headers) as resp,
+    ):
+        await resp.read()
+        return resp.status
+
+
+async def test_the_front_door_serves_the_tables_paths_at_the_tables_upstream_urls(
+    tmp_path: Path,
+) -> None:
+    async with front_door(tmp_path) as (root, upstream):
+        for (method, path), (surface, endpoint) in sorted(SERVED.items()):
+            headers = {"x-api-key": "k"} if surface == "anthropic" else {}
+            body = BODIES[surface] if method == "POST" else None
+            upstream.seen.clear()
+            await send(root, method, path + "?beta=true", body, headers)
+            served = SURFACES[surface]
+            model = GEMINI_MODEL if surface == "gemini" else None
+            query = "beta=true" if served.endpoint(endpoint).forwards_query else ""
+            url = served.upstream_url(PREFIX[surface], endpoint, model, query)
+            assert upstream.seen == [(method, url)], (method, path)
+
+
+async def test_a_models_listing_goes_where_the_clients_headers_say(tmp_path: Path) -> None:
+    async with front_door(tmp_path) as (root, upstream):
+        await send(root, "GET", "v1/models", None, {"anthropic-version": "2023-06-01"})
+        await send(root, "GET", "v1/models", None, {"authorization": "Bearer k"})
+        await send(root, "GET", "models?limit=2", None, {"authorization": "Bearer k"})
+    assert upstream.seen == [
+        ("GET", "/a/v1/models"),
+        ("GET", "/o/v1/models"),
+        ("GET", "/o/v1/models?limit=2"),
+    ]
+
+
+@pytest.mark.parametrize(("method", "path"), NEAR_MISSES[:-1])
+async def test_the_front_door_refuses_near_misses_and_forwards_nothing(
+    tmp_path: Path, method: str, path: str
+) -> None:
+    async with front_door(tmp_path) as (root, upstream):
+        status = await send(root, method, path, BODIES["anthropic"], {"x-api-key": "k"})
+    assert status == (501 if method in ("POST", "GET") else 405)
+    assert upstream.seen == []
+
+
+@pytest.mark.parametrize(
+    "spelled", ["..%2F..%2Fv1%2Fx", "../../v1/x", "%2E%2E/%2E%2E/v1/x", "a/../../../v1/x"]
+)
+async def test_a_gemini_path_model_cannot_reach_another_upstream_path(
+    tmp_path: Path, spelled: str
+) -> None:
+    async with front_door(tmp_path) as (root, upstream):
+        await send(root, "POST", f"v1beta/models/{spelled}:generateContent", BODIES["gemini"], {})
+    [(_, raw)] = upstream.seen
+    assert raw.startswith("/g/v1beta/models/") and "/" not in raw[len("/g/v1beta/models/") :]
+    assert raw.endswith("v1%2Fx:generateContent")
+
+
+async def test_a_profiles_gemini_model_id_cannot_reach_another_upstream_path(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ProfileError, match="cannot be a Gemini model name"):
+        parse_profile_text(
+            '[providers.g]\napi = "gemini"\n[models.far]\nprovider = "g"\nmodel = "../../v1/x"\n'
+        )
+    async with front_door(tmp_path, far="../../v1/x", default="far") as (root, up):
+        await send(root, "POST", "v1/messages", BODIES["anthropic"], {"x-api-key": "k"})
+    assert up.seen == [("POST", "/g/v1beta/models/..%2F..%2Fv1%2Fx:generateContent")]
