@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 # Side requests share a conversation's ids but are not its steps: no outcome follows them.
 _SIDE_STEPS = frozenset({"background", "search"})
 _MAX_HELD = 10_000
+# Content is held by reference until its spans are built: at most this many calls' worth
+# waiting for their end, and none added while this many spans wait for the collector.
+_MAX_CONTENT_KEPT = 256
+_MAX_CONTENT_QUEUED = 64
 
 
 def config_files(profile_chain: list[str]) -> list[Path]:
@@ -79,7 +83,11 @@ class LiveExport:
         self._rows: dict[str, dict[str, Any]] = {}  # calls in flight
         self._held: dict[str, dict[str, Any]] = {}  # finished calls awaiting their outcome
         self._finished: list[dict[str, Any]] = []  # small rows for the session span's sums
+        self._content: dict[str, dict[str, Any]] = {}  # opted in: request and answer per call
         self._unsubscribe = recorder.subscribe(self._on_event)
+        self._unsubscribe_content = (
+            recorder.subscribe_content(self._on_content) if cfg.capture_content else _nothing
+        )
 
     # -- on the proxy's event loop: cheap ------------------------------------------
     def _on_event(self, ev: CallEvent) -> None:
@@ -112,17 +120,23 @@ class LiveExport:
         else:
             self._send(row)
 
+    def _on_content(self, ev: CallEvent) -> None:
+        if ev.call_id is not None and len(self._content) < _MAX_CONTENT_KEPT:
+            self._content[ev.call_id] = ev.fields
+
     def _send(self, row: dict[str, Any]) -> None:
-        session, url, content = self.session, self.repository_url, None
+        session, url = self.session, self.repository_url
+        raw = self._content.pop(row["id"], None)
+        if raw is not None and self.pipe.backlog() > _MAX_CONTENT_QUEUED:
+            raw = None  # the collector is behind: the span goes without its content
+
+        def build() -> list[spans.SpanRecord]:
+            content = _content_attributes(raw) if raw is not None else None
+            return spans.call_spans(session, row, repository_url=url, content=content)
+
         attempts = row.get("attempts") or []
         count = 1 + (len(attempts) if len(attempts) > 1 else 0)
-        self.pipe.offer(
-            Pending(
-                count,
-                lambda: spans.call_spans(session, row, repository_url=url, content=content),
-                row,
-            )
-        )
+        self.pipe.offer(Pending(count, build, row))
 
     # -- at the end of the session ---------------------------------------------------
     def close(self, ended_at: float | None = None, exit_code: int | None = None) -> PipeCounts:
@@ -130,6 +144,7 @@ class LiveExport:
         if self.counts is not None:
             return self.counts
         self._unsubscribe()
+        self._unsubscribe_content()
         for row in self._held.values():
             self._send(row)
         self._held.clear()
@@ -160,6 +175,20 @@ class LiveExport:
         except Exception:
             log.exception("could not store the export counts")
         return self.counts
+
+
+def _nothing() -> None:
+    return None
+
+
+def _content_attributes(raw: Mapping[str, Any]) -> dict[str, str]:
+    """The conventions' content attributes from a CONTENT event (on the export thread)."""
+    from agentwrap.export.content import request_content, response_content
+
+    surface = str(raw.get("surface"))
+    out = request_content(raw.get("body") or {}, surface, raw.get("path_model"))
+    out.update(response_content(raw.get("answer") or b"", surface, bool(raw.get("streamed"))))
+    return out
 
 
 def _awaits_outcome(row: Mapping[str, Any]) -> bool:

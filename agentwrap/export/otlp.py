@@ -187,6 +187,10 @@ class SpanPipe:
             return False
         return True
 
+    def backlog(self) -> int:
+        """About how many items wait for the export thread."""
+        return self._queue.qsize()
+
     def counts(self) -> PipeCounts:
         """Spans sent and dropped so far (a copy)."""
         with self._lock:

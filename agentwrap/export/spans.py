@@ -105,11 +105,17 @@ def scrub(text: Any, limit: int = _MAX_TEXT) -> str:
 
 
 def agent_version(user_agent: str | None) -> str | None:
-    """The version of the first product in a User-Agent (`claude-cli/2.0.14 (...)` → 2.0.14)."""
+    """The version of the first product in a User-Agent: `claude-cli/2.0.14 (...)` → 2.0.14,
+    and `Anthropic/Python 0.75.0` (the official SDKs) → 0.75.0."""
     if not user_agent:
         return None
-    match = re.match(r"\s*[^/\s]+/([0-9][^\s;()]*)", user_agent)
-    return match.group(1) if match else None
+    match = re.match(r"\s*[^/\s]+/(\S+)(?:\s+(\d[^\s;()]*))?", user_agent)
+    if not match:
+        return None
+    first, second = match.group(1), match.group(2)
+    if first[:1].isdigit():
+        return first.rstrip(";,")
+    return second
 
 
 def _ns(seconds: float) -> int:
@@ -225,7 +231,8 @@ def call_spans(
     _put(attrs, "gen_ai.request.model", requested)
     if ok:
         _put(attrs, "gen_ai.response.model", used)
-    _put(attrs, "gen_ai.request.stream", bool(call["streamed"]) if "streamed" in call else None)
+    # A live row leaves out columns still at their default: not streamed.
+    attrs["gen_ai.request.stream"] = bool(call.get("streamed"))
     tokens = [call.get(k) for k in ("input_tokens", "cache_read_tokens", "cache_creation_tokens")]
     if any(t is not None for t in tokens):
         # The conventions count cached tokens inside the input; agentwrap records them apart.

@@ -25,6 +25,8 @@ from agentwrap.trace.recorder import Recorder
 from agentwrap.wire.call import Call
 from agentwrap.wire.common import Usage
 
+# The most of an answer kept for content capture.
+MAX_ANSWER = 4 * 1024 * 1024
 # Side requests share a conversation's ids but are not its steps (titles, searches...).
 SIDE_STEPS = frozenset({"background", "search"})
 # A conversation and, inside it, the subagent a call belongs to (either may be unknown).
@@ -44,6 +46,8 @@ class CallResult:
     stop_reason: str | None = None
     target: Target | None = None  # the model that answered (or was trying to)
     notes: list[str] = field(default_factory=list)  # what translation left out, for the reason
+    # The bytes the agent got, kept only when an exporter captures content (capped).
+    answer: bytearray | None = None
 
 
 class CallLedger:
@@ -51,7 +55,7 @@ class CallLedger:
 
     def __init__(self, recorder: Recorder, record: CallRecord, t0: float) -> None:
         self.record = record
-        self.result = CallResult()
+        self.result = CallResult(answer=bytearray() if recorder.wants_content else None)
         self.attempts: list[Attempt] = []
         self.t0 = t0  # perf_counter at arrival
         self._recorder = recorder
@@ -92,6 +96,7 @@ class CallLedger:
         rec.would_model = would.target.model_for(call) if would else None
         rec.thread_id, rec.agent_id = conversation
         rec.propensity = decision.propensity
+        rec.user_agent = (call.headers.get("user-agent") or "")[:200] or None
         self.report(ev.STARTED)
 
     def refused_unread(self, status: int, message: str, size: int) -> None:
@@ -198,6 +203,15 @@ class Ledger:
         if step is not None and result.status == "ok":
             # After the answer, so a fallback's model is the one whose prompt cache is warm.
             self.state.record(call, step, decision, used)
+        if result.answer is not None:
+            self.recorder.call_content(
+                rec.id,
+                body=call.body,
+                surface=call.surface,
+                path_model=call.path_model,
+                answer=bytes(result.answer),
+                streamed=call.stream,
+            )
         entry.report(ev.FINISHED if result.status == "ok" else ev.FAILED)
 
     def _fill(

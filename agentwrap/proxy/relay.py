@@ -17,7 +17,7 @@ from aiohttp import web
 
 from agentwrap.proxy.bodies import dumps, error_text
 from agentwrap.proxy.forward import Incoming
-from agentwrap.proxy.ledger import CallLedger
+from agentwrap.proxy.ledger import MAX_ANSWER, CallLedger, CallResult
 from agentwrap.proxy.upstream import UpstreamResponse, response_headers
 from agentwrap.route.decide import Target
 from agentwrap.wire import translate
@@ -73,6 +73,7 @@ async def _whole(
         data = translate_whole(call, target, data)
     hdrs = response_headers(upstream.headers) if same_api else {"content-type": "application/json"}
     resp = web.Response(status=status, body=data, headers=hdrs)
+    keep(result, data)
     result.usage, result.response_bytes = tap.usage, len(data)
     result.stop_reason = tap.stop_reason
     entry.first_byte()
@@ -140,11 +141,13 @@ async def _pump(
             result.ttfb_ms = entry.elapsed_ms()
             entry.first_byte()
         result.response_bytes += len(out)
+        keep(result, out)
         await resp.write(out)
     if translator is not None:
         tail = translator.close()
         if tail:
             result.response_bytes += len(tail)
+            keep(result, tail)
             await resp.write(tail)
     await resp.write_eof()
 
@@ -164,6 +167,12 @@ async def _end_early(
             else translate.error_event(call.surface, msg)
         )
         await resp.write_eof()
+
+
+def keep(result: CallResult, data: bytes) -> None:
+    """Keep what the agent got when content is captured, up to MAX_ANSWER bytes."""
+    if result.answer is not None and len(result.answer) < MAX_ANSWER:
+        result.answer += data[: MAX_ANSWER - len(result.answer)]
 
 
 def error_for_agent(

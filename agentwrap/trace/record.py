@@ -76,6 +76,7 @@ class CallRecord:
     features: dict[str, Any] = field(default_factory=dict)
     stop_reason: str | None = None
     propensity: float | None = None  # the probability the routing decision was made with
+    user_agent: str | None = None  # the agent's own, e.g. claude-cli/2.0.14 (external, cli)
 
     def row(self) -> dict[str, Any]:
         """The record as the store writes it: column name → value (attempts as dicts)."""

@@ -33,6 +33,9 @@ FINISHED = "finished"
 FAILED = "failed"
 OUTCOME = "outcome"  # a later call revealed how this step's tool calls went
 SESSION_ENDED = "session_ended"
+# A call's request body and answer bytes, for an exporter the user let capture content:
+# published to content subscribers only, never stored.
+CONTENT = "content"
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Recorder:
         self.store = store
         self.session_id = session_id
         self._subscribers: list[Subscriber] = []
+        self._content_subscribers: list[Subscriber] = []
         self._queue: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="agentwrap-trace", daemon=True)
         self._closed = False
@@ -64,6 +68,27 @@ class Recorder:
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         self._subscribers.append(fn)
         return lambda: self._subscribers.remove(fn) if fn in self._subscribers else None
+
+    def subscribe_content(self, fn: Subscriber) -> Callable[[], None]:
+        """Receive each call's request body and answer (CONTENT events); never stored."""
+        self._content_subscribers.append(fn)
+        return lambda: (
+            self._content_subscribers.remove(fn) if fn in self._content_subscribers else None
+        )
+
+    @property
+    def wants_content(self) -> bool:
+        """Whether anyone asked for message content (the proxy keeps answers only then)."""
+        return bool(self._content_subscribers)
+
+    def call_content(self, call_id: str, **fields: Any) -> None:
+        """A call's content, to content subscribers only."""
+        ev = CallEvent(CONTENT, self.session_id, call_id, time.time(), fields)
+        for fn in list(self._content_subscribers):
+            try:
+                fn(ev)
+            except Exception:  # an exporter must never break a call
+                log.exception("content subscriber failed")
 
     def next_seq(self) -> int:
         self._seq += 1

@@ -127,6 +127,10 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE calls ADD COLUMN propensity REAL
         """,
     ),
+    (
+        "calls.user_agent: the agent's User-Agent (its name and version, for exports)",
+        "ALTER TABLE calls ADD COLUMN user_agent TEXT",
+    ),
 ]
 
 SESSION_COLUMNS = [

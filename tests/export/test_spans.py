@@ -103,4 +103,5 @@ def test_agent_version_comes_from_the_user_agent():
     assert spans.agent_version("claude-cli/2.0.14 (external, cli)") == "2.0.14"
     assert spans.agent_version("codex_cli_rs/0.46.0 (Mac OS 15.0; arm64)") == "0.46.0"
     assert spans.agent_version("GeminiCLI/0.61.0 (linux; x64)") == "0.61.0"
+    assert spans.agent_version("Anthropic/Python 0.75.0") == "0.75.0"
     assert spans.agent_version("curl") is None and spans.agent_version(None) is None
