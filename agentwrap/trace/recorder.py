@@ -190,6 +190,8 @@ class Recorder:
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until everything queued so far is written."""
+        if self._closed:
+            return  # close() wrote it all; no writer is left to pass a barrier
         done = threading.Event()
         self._queue.put(("barrier", (done,)))
         done.wait(timeout)
