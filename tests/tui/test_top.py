@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 
 from textual.widgets import DataTable
 
@@ -288,7 +289,9 @@ async def test_in_process_feed_from_the_recorder() -> None:
     rec.close()
 
 
-async def test_thousands_of_calls_update_in_place_quickly() -> None:
+async def test_thousands_of_calls_update_in_place() -> None:
+    # How long a tick takes is for a benchmark to measure; here, that its work follows what
+    # changed and not how many rows there are.
     store = TraceStore(paths.trace_db())
     start_session(store, "big", pid=os.getpid())
     rec = Recorder(store, "big")
@@ -303,42 +306,49 @@ async def test_thousands_of_calls_update_in_place_quickly() -> None:
         start_call(rec, c, seq)
     rec.flush()
     app = follow("big", poll_interval=None)
-    t0 = time.perf_counter()
     async with app.run_test(size=(160, 48)) as pilot:
-        mount_s = time.perf_counter() - t0
         table = app.query_one(DataTable)
         assert table.row_count == n
+        work = table_work(table)
         # 500 calls finish at once: one batch, rows updated in place.
         for c in calls[:500]:
             finish_call(rec, c)
         rec.flush()
-        # CPU time of our part (process time: other load on the machine does not count).
-        t1 = time.process_time()
         app.tick()
-        tick_s = time.process_time() - t1
         await pilot.pause()
         assert table.row_count == n
         assert (
             cell(table, "b0", "status") == "✓ ok" and cell(table, "b600", "status") == "… waiting"
         )
         assert app.ledger.total.ok == 500 and app.ledger.total.streaming == n - 500
+        columns = len(table.columns)
+        assert work.pop("add_row", 0) == work.pop("clear", 0) == 0
+        assert 500 <= work.pop("update_cell", 0) <= 500 * columns
         # One call changing costs the same with 3000 rows as with a few: no per-row work.
         finish_call(rec, calls[2999])
         rec.flush()
-        t3 = time.process_time()
         app.tick()
-        one_s = time.process_time() - t3
         assert cell(table, "b2999", "status") == "✓ ok"
-        # A quiet tick (nothing changed) costs next to nothing.
-        t2 = time.perf_counter()
+        assert work.pop("add_row", 0) == work.pop("clear", 0) == 0
+        assert 1 <= work.pop("update_cell", 0) <= columns
+        # A quiet tick (nothing changed) touches no row.
         app.tick()
-        quiet_s = time.perf_counter() - t2
+        assert work == {}
     rec.close()
-    print(
-        f"mount {n} calls: {mount_s:.2f}s, 500 updates: {tick_s * 1000:.0f}ms, "
-        f"one update: {one_s * 1000:.1f}ms, quiet tick: {quiet_s * 1000:.1f}ms"
-    )
-    assert tick_s < 0.5 and one_s < 0.05 and quiet_s < 0.02
+
+
+def table_work(table: DataTable) -> Counter[str]:
+    """Count the table's row operations from now on (pop what was checked)."""
+    work: Counter[str] = Counter()
+    for name in ("add_row", "update_cell", "clear"):
+        method = getattr(table, name)
+
+        def counted(*args, _method=method, _name=name, **kwargs):
+            work[_name] += 1
+            return _method(*args, **kwargs)
+
+        setattr(table, name, counted)
+    return work
 
 
 async def test_an_unreadable_store_is_reported_not_fatal() -> None:
