@@ -130,6 +130,7 @@ CALL_FIELDS = (
     "model",
     "would_cost_usd",
     "step",
+    "outcome",
     "total_ms",
 )
 

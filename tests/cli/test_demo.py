@@ -155,6 +155,26 @@ def test_cross_api_calls_are_translated(trace) -> None:
     assert all(c["cost_usd"] and c["cost_usd"] < c["baseline_cost_usd"] for c in translated)
 
 
+def test_report_counts_the_step_outcomes_the_summary_counts(demo_run: dict, trace) -> None:
+    _, _, calls = trace
+    match = re.search(r"tool steps: (\d+) succeeded, (\d+) failed", demo_run["done"].stderr)
+    assert match, demo_run["done"].stderr[-2000:]
+    succeeded, failed = int(match.group(1)), int(match.group(2))
+    assert succeeded == sum(c["outcome"] == "succeeded" for c in calls) > 0
+    assert failed == sum(c["outcome"] == "failed" for c in calls) > 0
+    done = subprocess.run(
+        [Path(sys.executable).parent / "agentwrap", "report", "session", "--demo", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=demo_run["env"],
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["totals"]["steps_succeeded"] == succeeded
+    assert report["totals"]["steps_failed"] == failed
+
+
 def test_demo_sessions_are_left_out_of_reports_unless_asked(demo_run: dict, trace) -> None:
     _, session_id, _ = trace
 
