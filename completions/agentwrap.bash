@@ -12,6 +12,11 @@ _agentwrap() {
             ":demo") path="demo" ;;
             ":export") path="export" ;;
             ":gemini") path="gemini" ;;
+            ":learn") path="learn" ;;
+            "learn:export") path="learn export" ;;
+            "learn:import") path="learn import" ;;
+            "learn:reset") path="learn reset" ;;
+            "learn:status") path="learn status" ;;
             ":log") path="log" ;;
             ":profile") path="profile" ;;
             "profile:check") path="profile check" ;;
@@ -30,7 +35,7 @@ _agentwrap() {
     done
     local words
     case "$path" in
-        "") words="agents claude codex completions demo export gemini log profile report route run serve sessions statusline top --version -V" ;;
+        "") words="agents claude codex completions demo export gemini learn log profile report route run serve sessions statusline top --version -V" ;;
         "agents") words="--json" ;;
         "claude") words="--profile --route --observe --quiet -q --panel --transparent" ;;
         "codex") words="--profile --route --observe --quiet -q --panel --transparent" ;;
@@ -38,6 +43,11 @@ _agentwrap() {
         "demo") words="--speed --no-panel --quiet -q" ;;
         "export") words="--format -f --since --until --session --agent --project --output -o --endpoint --demo" ;;
         "gemini") words="--profile --route --observe --quiet -q --panel --transparent" ;;
+        "learn") words="export import reset status" ;;
+        "learn export") words="--output -o" ;;
+        "learn import") words="" ;;
+        "learn reset") words="--yes -y" ;;
+        "learn status") words="--profile -p --agent --json" ;;
         "log") words="--session -s -n --limit --json" ;;
         "profile") words="check init show" ;;
         "profile check") words="--profile -p --route --probe" ;;

@@ -18,6 +18,7 @@ from agentwrap.cli import (
     demo,
     export,
     launch,
+    learn,
     logs,
     profile,
     report,
@@ -72,6 +73,7 @@ def build_app() -> typer.Typer:
     app.add_typer(top.app)
     app.add_typer(profile.app, name="profile")
     app.add_typer(route.app, name="route")
+    app.add_typer(learn.app, name="learn")
     app.add_typer(statusline.app)
     app.add_typer(demo.app)
     app.add_typer(completions.app)

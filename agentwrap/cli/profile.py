@@ -121,6 +121,16 @@ extends = "{preset}"
 # last_failed = true
 # use = "{strong}"
 
+# Learned routing: "auto" sends a step to the cheapest candidate whose failure rate at that
+# step kind, from the outcomes agentwrap has seen, is credibly within max_failure_rate; until
+# one is, to the last candidate. `agentwrap learn status` shows what each kind would get.
+# [auto]
+# candidates = ["{cheap}", "{strong}"]  # cheapest wins when good enough; the trusted one last
+# max_failure_rate = 0.10
+# explore = 0.05  # how often another candidate is tried (never on plan steps)
+# prior = {{ failures = 1, successes = 1 }}  # what to expect before any outcome
+# ... and in [routing]: implement = "auto"
+
 # Tried in order when a model fails before its first byte (connection error, timeout,
 # 429, 5xx, 529), or cannot take the call (missing key, images, context window).
 # [fallbacks]

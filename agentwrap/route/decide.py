@@ -53,15 +53,17 @@ from agentwrap.route.learn import (
     Evidence,
     Option,
     choose,
+    exploit,
     settle,
 )
 from agentwrap.route.profile import REQUESTED, Profile, Provider, Rule
-from agentwrap.route.step import Step
+from agentwrap.route.step import STEP_KINDS, Step
 from agentwrap.wire.call import ANTHROPIC, Call
 from agentwrap.wire.common import Usage
 
 MAX_TARGETS = 4  # the chosen model and up to three fallbacks: bounded retries on an outage
 OUTPUT_ESTIMATE = 1000  # output tokens assumed when learned routing compares candidates' costs
+PREVIEW_TOKENS = 20_000  # the prompt size `outlook` prices a step kind at
 _RNG = Random()  # exploration's randomness when the caller injects none
 
 __all__ = [
@@ -328,18 +330,70 @@ def _auto(
     learned: _Learned,
 ) -> Choice | None:
     """Learned routing's choice among the candidates that can serve this call."""
-    book = profile.price_book()
-    usage = Usage(input_tokens=facts.tokens, output_tokens=OUTPUT_ESTIMATE)
-    options = []
-    for alias in policy.candidates:
-        if _unusable(profile, alias, call, facts) is not None:
-            continue
-        model = profile.models[alias]
-        tally = learned.evidence.tally(agent, step.kind, model.model)
-        options.append(Option(alias, tally, book.cost(model.model, usage, model.provider).usd))
+    usable = [a for a in policy.candidates if _unusable(profile, a, call, facts) is None]
+    options = _options(profile, usable, step.kind, agent, learned.evidence, facts.tokens)
     if not options:
         return None
     return choose(policy, options, step.kind, learned.rng)
+
+
+def _options(
+    profile: Profile,
+    aliases: list[str],
+    kind: str,
+    agent: str,
+    evidence: Evidence,
+    tokens: int,
+) -> list[Option]:
+    """The candidates as learned routing weighs them: evidence, and the cost of a call of
+    `tokens` prompt tokens on each (from the profile's price book)."""
+    book = profile.price_book()
+    usage = Usage(input_tokens=tokens, output_tokens=OUTPUT_ESTIMATE)
+    out = []
+    for alias in aliases:
+        model = profile.models[alias]
+        tally = evidence.tally(agent, kind, model.model)
+        out.append(Option(alias, tally, book.cost(model.model, usage, model.provider).usd))
+    return out
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """What learned routing would choose now for one step kind, without exploring, and why."""
+
+    kind: str
+    where: str  # routing.implement, routing.default, rule 'long-prompts'
+    policy: AutoPolicy
+    alias: str | None  # None: no candidate's provider is available
+    reason: str
+
+
+def outlook(
+    profile: Profile, evidence: Evidence, agent: str, tokens: int = PREVIEW_TOKENS
+) -> list[Outlook]:
+    """For each step kind a `use = "auto"` entry routes (rules with a step condition, then
+    routing), what it would choose now for a call of `tokens` prompt tokens, and why."""
+    out: list[Outlook] = []
+    sites: list[tuple[str, str, AutoPolicy]] = []
+    for rule in profile.rules:
+        if rule.auto is not None:
+            sites += [(kind, f"rule '{rule.name}'", rule.auto) for kind in rule.step]
+    for kind in STEP_KINDS:
+        key = kind if kind in profile.routing else "default"
+        policy = profile.auto.get(key)
+        if policy is not None and profile.routing.get(key) is not None:
+            sites.append((kind, f"routing.{key}", policy))
+    for kind, where, policy in sites:
+        usable = [
+            a for a in policy.candidates if profile.provider_of(a).name not in profile.unavailable
+        ]
+        options = _options(profile, usable, kind, agent, evidence, tokens)
+        if not options:
+            out.append(Outlook(kind, where, policy, None, "no candidate's provider is available"))
+            continue
+        best, why = exploit(policy, options)
+        out.append(Outlook(kind, where, policy, best.alias, why))
+    return out
 
 
 def _match(

@@ -44,10 +44,15 @@ the main loop keeps its model and nothing was explored).
 from __future__ import annotations
 
 import math
+import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from random import Random
+from typing import Any
+
+from agentwrap.route.step import STEP_KINDS
+from agentwrap.route.tomlpos import LineIndex
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"
@@ -381,6 +386,116 @@ def settle(choice: Choice, base: str) -> Choice:
     # Exploring onto `base` itself ends where not exploring would: nothing was tried.
     explored = choice.explored and final != base
     return replace(choice, alias=final, propensity=propensity, explored=explored)
+
+
+# ---------------------------------------------------------------- sharing evidence
+
+EVIDENCE_FORMAT = 1  # the version of the document `learn export` writes
+_TALLY_KEYS = {
+    "agent": "an agent name (claude, codex, gemini, ... or any)",
+    "step": f"a step kind ({', '.join(STEP_KINDS)})",
+    "model": "a model id",
+    "successes": "a number >= 0 (weighted succeeded steps)",
+    "failures": "a number >= 0 (weighted failed steps)",
+    "interrupted": "an integer >= 0",
+    "unknown": "an integer >= 0",
+    "labelled": "an integer >= 0 (every succeeded or failed step counted)",
+}
+
+
+class EvidenceError(ValueError):
+    """An evidence file is wrong; the message names the file, the line and the key."""
+
+
+def evidence_document(evidence: Evidence) -> dict[str, Any]:
+    """Evidence as a document to write as TOML: one [[tally]] per agent × step kind × model."""
+    return {
+        "format": EVIDENCE_FORMAT,
+        "horizon": HORIZON,
+        "tally": [
+            {
+                "agent": key.agent,
+                "step": key.step,
+                "model": key.model,
+                "successes": tally.successes,
+                "failures": tally.failures,
+                "interrupted": tally.interrupted,
+                "unknown": tally.unknown,
+                "labelled": tally.labelled,
+            }
+            for key, tally in sorted(
+                evidence.items(), key=lambda item: (item[0].agent, item[0].step, item[0].model)
+            )
+        ],
+    }
+
+
+def parse_evidence(text: str, source: str) -> list[tuple[ArmKey, Tally]]:
+    """The tallies of an evidence file (`learn export`'s TOML); errors name file:line: key."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise EvidenceError(f"{source}: not valid TOML: {exc}") from None
+    lines = LineIndex(text)
+
+    def error(path: tuple[str | int, ...], message: str) -> EvidenceError:
+        line = lines.line(path)
+        return EvidenceError(f"{source}:{line}: {message}" if line else f"{source}: {message}")
+
+    known = {"format", "horizon", "tally"}
+    for key in data:
+        if key not in known:
+            raise error((key,), f"unknown key '{key}'; expected one of: {', '.join(known)}")
+    if data.get("format") != EVIDENCE_FORMAT:
+        raise error(
+            ("format",),
+            f"format: expected {EVIDENCE_FORMAT} (a file written by `agentwrap learn export`), "
+            f"got {data.get('format')!r}",
+        )
+    tallies = data.get("tally", [])
+    if not isinstance(tallies, list):
+        raise error(("tally",), "tally: expected an array of [[tally]] tables")
+    out: list[tuple[ArmKey, Tally]] = []
+    for i, raw in enumerate(tallies):
+        where = f"tally[{i + 1}]"
+        if not isinstance(raw, dict):
+            raise error(("tally", i), f"{where}: expected a table")
+        for key in raw:
+            if key not in _TALLY_KEYS:
+                raise error(
+                    ("tally", i, key),
+                    f"unknown key '{where}.{key}'; expected one of: {', '.join(_TALLY_KEYS)}",
+                )
+        for key in _TALLY_KEYS:
+            if key not in raw:
+                raise error(("tally", i), f"{where}.{key}: missing; expected {_TALLY_KEYS[key]}")
+            value = raw[key]
+            if key in ("agent", "step", "model"):
+                good = isinstance(value, str) and bool(value)
+            elif key in ("successes", "failures"):
+                good = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+            else:
+                good = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            if not good:
+                raise error(
+                    ("tally", i, key),
+                    f"{where}.{key}: expected {_TALLY_KEYS[key]}, got {value!r}",
+                )
+        if raw["step"] not in STEP_KINDS:
+            raise error(
+                ("tally", i, "step"),
+                f"{where}.step: unknown step kind '{raw['step']}'; known: {', '.join(STEP_KINDS)}",
+            )
+        arm = ArmKey(raw["agent"], raw["step"], raw["model"])
+        tally = Tally(
+            float(raw["successes"]),
+            float(raw["failures"]),
+            raw["interrupted"],
+            raw["unknown"],
+            raw["labelled"],
+        )
+        out.append((arm, tally))
+    return out
 
 
 # ---------------------------------------------------------------- the Beta distribution

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 from random import Random
 
 import pytest
@@ -276,3 +277,13 @@ def test_learned_routing_counts_as_a_preference_not_a_forced_switch() -> None:
     d = run(p, huge, state, good, Random(1))
     assert d.target.alias == "opus" and d.rule == "main_loop.sticky"
     assert "rule 'long-prompts'" not in d.rule
+
+
+def test_the_documented_example_is_a_valid_profile() -> None:
+    doc = Path(__file__).parents[2] / "docs" / "profiles.md"
+    section = doc.read_text().split("### Learned routing", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    p = profile('extends = "balanced"\n' + example)
+    assert p.auto["implement"].candidates == ("haiku", "sonnet", "opus")
+    assert p.auto["explore"].max_failure_rate == 0.05
+    assert p.rules[0].auto is not None and p.rules[0].auto.candidates == ("sonnet", "opus")

@@ -1,0 +1,238 @@
+"""`agentwrap learn status|reset|export|import`: what learned routing knows, and sharing it.
+
+The evidence lives in the trace store (`learned`: per agent × step kind × model, the steps
+labelled succeeded, failed, interrupted or unknown); the proxy adds to it as it labels steps.
+`status` shows it with each tally's failure rate and 95 % bound, and what every `use = "auto"`
+entry of the effective profile would choose now and why. `export` writes it as TOML (one
+[[tally]] per row) and `import` adds such a file to what was learned here, so a team can pool
+what its members' sessions learned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from agentwrap import paths
+from agentwrap.route.learn import (
+    ANY_AGENT,
+    HORIZON,
+    EvidenceError,
+    Posterior,
+    Prior,
+    Tally,
+    evidence_document,
+    parse_evidence,
+    pct,
+)
+from agentwrap.route.profile import Profile, ProfileError, load_profile
+
+if TYPE_CHECKING:
+    from agentwrap.trace.store import TraceStore
+
+app = typer.Typer(
+    help="Learned routing: the failure evidence per agent, step kind and model, and sharing it.",
+    no_args_is_help=True,
+)
+
+DEFAULT_AGENT = "claude"  # whose choices `status` shows when nothing has been learned yet
+AgentOpt = typer.Option(
+    None,
+    "--agent",
+    help="Show the choices for this agent (repeatable; default: every agent with evidence).",
+)
+OutputOpt = typer.Option(None, "--output", "-o", help="File to write (default: standard output).")
+SourceArg = typer.Argument(..., help="A file written by `agentwrap learn export`.")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"agentwrap: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _store() -> TraceStore:
+    from agentwrap.trace.store import TraceStore
+
+    return TraceStore(paths.trace_db())
+
+
+def _tally_row(agent: str, step: str, model: str, tally: Tally) -> dict[str, Any]:
+    post = Posterior(tally, Prior())
+    rate = tally.failures / tally.steps if tally.steps else None
+    return {
+        "agent": agent,
+        "step": step,
+        "model": model,
+        "steps": round(tally.steps, 1),
+        "failure_rate": rate,
+        "upper_bound": post.upper,
+        "successes": tally.successes,
+        "failures": tally.failures,
+        "interrupted": tally.interrupted,
+        "unknown": tally.unknown,
+        "labelled": tally.labelled,
+    }
+
+
+@app.command("status")
+def status_cmd(
+    profile: str | None = typer.Option(
+        None, "--profile", "-p", help="A preset name or a profile path (default: discovery)."
+    ),
+    agent: list[str] | None = AgentOpt,
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of text."),
+) -> None:
+    """The evidence, and what each learned step kind of the profile would get now, and why."""
+    store = _store()
+    try:
+        evidence = store.evidence()
+    finally:
+        store.close()
+    try:
+        loaded: Profile | None = load_profile(Path.cwd(), profile, os.environ)
+    except ProfileError as exc:
+        raise _fail(str(exc)) from None
+    rows = [
+        _tally_row(k.agent, k.step, k.model, t)
+        for k, t in sorted(evidence.items(), key=lambda kv: (kv[0].agent, kv[0].step, kv[0].model))
+    ]
+    agents = list(agent or sorted({k.agent for k in evidence}) or [DEFAULT_AGENT])
+    from agentwrap.route.decide import outlook
+
+    choices = [
+        {
+            "agent": who,
+            "step": o.kind,
+            "where": o.where,
+            "choice": o.alias,
+            "reason": o.reason,
+        }
+        for who in agents
+        for o in (outlook(loaded, evidence, who) if loaded else [])
+    ]
+    if as_json:
+        doc = {
+            "horizon": HORIZON,
+            "tallies": rows,
+            "profile": {"name": loaded.name, "source": loaded.source} if loaded else None,
+            "choices": choices,
+        }
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    typer.echo("\n".join(_status_lines(rows, choices, loaded)))
+
+
+def _status_lines(
+    rows: list[dict[str, Any]], choices: list[dict[str, Any]], profile: Profile | None
+) -> list[str]:
+    out: list[str] = []
+    if not rows:
+        out.append(
+            "learned routing has no evidence yet: steps are counted as agentwrap labels them "
+            "(succeeded or failed tool calls)"
+        )
+    else:
+        out.append(
+            f"evidence per agent × step kind × model (the last ~{HORIZON} steps of each weigh; "
+            "bound: under it with 95 % credibility, from a flat prior)"
+        )
+        header = ("agent", "step", "model", "steps", "failures", "bound", "interr.", "unknown")
+        table = [header] + [
+            (
+                r["agent"],
+                r["step"],
+                r["model"],
+                f"{r['steps']:g}",
+                pct(r["failure_rate"]) if r["failure_rate"] is not None else "-",
+                pct(r["upper_bound"]),
+                str(r["interrupted"]),
+                str(r["unknown"]),
+            )
+            for r in rows
+        ]
+        widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+        for line in table:
+            cells = [
+                cell.ljust(w) if i < 3 else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+            ]
+            out.append("  " + "  ".join(cells).rstrip())
+    out.append("")
+    if profile is None:
+        return out
+    if not choices:
+        out.append(
+            f'profile {profile.name} ({profile.source}) has no use = "auto" entry: '
+            "its routing does not learn"
+        )
+        return out
+    out.append(f"what learned routing would choose now (profile {profile.name}, {profile.source}):")
+    width = max(len(c["step"]) for c in choices)
+    for c in choices:
+        agent = "" if c["agent"] == ANY_AGENT else f"{c['agent']}: "
+        out.append(
+            f"  {agent}{c['step'].ljust(width)} → {c['choice'] or '(none)'}  "
+            f"{c['where']} ({c['reason']})"
+        )
+    return out
+
+
+@app.command("reset")
+def reset_cmd(
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Forget everything learned routing has counted (the calls stay in the trace)."""
+    store = _store()
+    try:
+        count = len(store.evidence())
+        if count and not yes:
+            typer.confirm(f"Forget {count} tallies of learned routing?", abort=True)
+        dropped = store.reset_evidence()
+    finally:
+        store.close()
+    typer.echo(f"learned routing: forgot {dropped} tallies")
+
+
+@app.command("export")
+def export_cmd(
+    output: Path | None = OutputOpt,
+) -> None:
+    """Write the evidence as TOML, for `agentwrap learn import` on another machine."""
+    import tomli_w
+
+    store = _store()
+    try:
+        evidence = store.evidence()
+    finally:
+        store.close()
+    text = tomli_w.dumps(evidence_document(evidence))
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text, "utf-8")
+    typer.echo(f"learned routing: wrote {len(evidence)} tallies to {output}", err=True)
+
+
+@app.command("import")
+def import_cmd(
+    source: Path = SourceArg,
+) -> None:
+    """Add the evidence of an exported file to what was learned here."""
+    try:
+        text = source.read_text("utf-8")
+    except OSError as exc:
+        raise _fail(f"{source}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        tallies = parse_evidence(text, str(source))
+    except EvidenceError as exc:
+        raise _fail(str(exc)) from None
+    store = _store()
+    try:
+        count = store.merge_evidence(tallies)
+    finally:
+        store.close()
+    typer.echo(f"learned routing: added {count} tallies from {source}")

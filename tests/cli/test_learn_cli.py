@@ -1,0 +1,195 @@
+"""`agentwrap learn status|reset|export|import` through the real typer app and a real store."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agentwrap import paths
+from agentwrap.cli.main import build_app
+from agentwrap.route.learn import HORIZON, ArmKey, Tally
+from agentwrap.trace.store import TraceStore
+
+app = build_app()
+runner = CliRunner()
+
+PROFILE = """\
+extends = "balanced"
+
+[auto]
+candidates = ["haiku", "sonnet", "opus"]
+max_failure_rate = 0.1
+explore = 0.05
+
+[routing]
+plan = "auto"
+implement = "auto"
+"""
+
+HAIKU = ArmKey("claude", "implement", "claude-haiku-4-5")
+SONNET = ArmKey("claude", "implement", "claude-sonnet-4-6")
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".agentwrap.toml").write_text(PROFILE)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def seed(*tallies: tuple[ArmKey, Tally]) -> None:
+    store = TraceStore(paths.trace_db())
+    try:
+        store.merge_evidence(tallies)
+    finally:
+        store.close()
+
+
+def stored() -> dict[ArmKey, Tally]:
+    store = TraceStore(paths.trace_db())
+    try:
+        return dict(store.evidence())
+    finally:
+        store.close()
+
+
+def test_status_without_evidence_says_so_and_what_each_kind_gets(repo: Path) -> None:
+    result = runner.invoke(app, ["learn", "status"])
+    assert result.exit_code == 0, result.output
+    assert "learned routing has no evidence yet" in result.output
+    assert "what learned routing would choose now (profile .agentwrap.toml" in result.output
+    assert (
+        "  claude: plan      → opus  routing.plan (none credibly within 10 % → opus, "
+        "the last candidate: haiku: no outcomes yet (prior ≤ 95 %) above 10 %"
+    ) in result.output
+    assert "claude: implement → opus  routing.implement (" in result.output
+    # explore is routed to a fixed model by the preset: nothing to learn there.
+    assert "explore" not in result.output
+
+
+def test_status_shows_the_tallies_and_the_choice_they_lead_to(repo: Path) -> None:
+    seed((HAIKU, Tally(206, 6, 1, 4, labelled=212)), (SONNET, Tally(20, 0, labelled=20)))
+    result = runner.invoke(app, ["learn", "status"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("evidence per agent × step kind × model (the last ~500 steps")
+    assert lines[1].split() == [
+        "agent",
+        "step",
+        "model",
+        "steps",
+        "failures",
+        "bound",
+        "interr.",
+        "unknown",
+    ]
+    assert lines[2].split() == [
+        "claude",
+        "implement",
+        "claude-haiku-4-5",
+        "212",
+        "2.8",
+        "%",
+        "5.5",
+        "%",
+        "1",
+        "4",
+    ]
+    assert (
+        "claude: implement → haiku  routing.implement (haiku: 2.8 % failures (≤ 5.5 %, "
+        "212 steps) within 10 %)"
+    ) in result.output
+    data = json.loads(runner.invoke(app, ["learn", "status", "--json"]).output)
+    assert data["horizon"] == HORIZON
+    assert [(t["model"], t["labelled"]) for t in data["tallies"]] == [
+        ("claude-haiku-4-5", 212),
+        ("claude-sonnet-4-6", 20),
+    ]
+    implement = next(c for c in data["choices"] if c["step"] == "implement")
+    assert implement["choice"] == "haiku" and implement["where"] == "routing.implement"
+    assert data["profile"]["name"] == ".agentwrap.toml"
+
+
+def test_status_of_a_profile_that_does_not_learn(repo: Path) -> None:
+    result = runner.invoke(app, ["learn", "status", "--profile", "balanced"])
+    assert result.exit_code == 0
+    assert 'profile balanced (preset balanced) has no use = "auto" entry' in result.output
+
+
+def test_export_then_import_adds_to_what_is_learned_here(
+    repo: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed((HAIKU, Tally(206, 6, 1, 4, labelled=212)))
+    out = repo / "team.toml"
+    result = runner.invoke(app, ["learn", "export", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = tomllib.loads(out.read_text())
+    assert doc["format"] == 1 and doc["horizon"] == HORIZON
+    assert doc["tally"] == [
+        {
+            "agent": "claude",
+            "step": "implement",
+            "model": "claude-haiku-4-5",
+            "successes": 206.0,
+            "failures": 6.0,
+            "interrupted": 1,
+            "unknown": 4,
+            "labelled": 212,
+        }
+    ]
+    assert runner.invoke(app, ["learn", "export"]).output == out.read_text()
+    # A teammate's store: their own evidence, plus the file.
+    monkeypatch.setenv("AGENTWRAP_HOME", str(tmp_path_factory.mktemp("teammate")))
+    seed((HAIKU, Tally(10, 2, labelled=12)))
+    result = runner.invoke(app, ["learn", "import", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"learned routing: added 1 tallies from {out}" in result.output
+    assert stored() == {HAIKU: Tally(216, 8, 1, 4, labelled=224)}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("format = 2\n", "team.toml:1: format: expected 1"),
+        (
+            'format = 1\n[[tally]]\nagent = "claude"\nstep = "implement"\nmodel = "m"\n'
+            "successes = -1\nfailures = 0\ninterrupted = 0\nunknown = 0\nlabelled = 0\n",
+            "team.toml:6: tally[1].successes: expected a number >= 0",
+        ),
+        (
+            'format = 1\n[[tally]]\nagent = "claude"\nstep = "review"\nmodel = "m"\n'
+            "successes = 1\nfailures = 0\ninterrupted = 0\nunknown = 0\nlabelled = 1\n",
+            "team.toml:4: tally[1].step: unknown step kind 'review'; known: plan, explore",
+        ),
+        (
+            'format = 1\n[[tally]]\nagent = "claude"\nstep = "plan"\nmodel = "m"\n',
+            "team.toml:2: tally[1].successes: missing",
+        ),
+        (
+            "format = 1\n[[tally]]\ncolour = 1\n",
+            "team.toml:3: unknown key 'tally[1].colour'; expected one of: agent, step, model",
+        ),
+        ("format = \n", "team.toml: not valid TOML"),
+    ],
+)
+def test_import_errors_name_the_file_line_and_key(repo: Path, text: str, expected: str) -> None:
+    (repo / "team.toml").write_text(text)
+    result = runner.invoke(app, ["learn", "import", "team.toml"])
+    assert result.exit_code == 2
+    assert f"agentwrap: {expected}" in result.output
+    assert stored() == {}
+
+
+def test_reset_asks_first_and_forgets(repo: Path) -> None:
+    seed((HAIKU, Tally(5, 1, labelled=6)), (SONNET, Tally(3, 0, labelled=3)))
+    kept = runner.invoke(app, ["learn", "reset"], input="n\n")
+    assert kept.exit_code == 1 and "Forget 2 tallies of learned routing?" in kept.output
+    assert len(stored()) == 2
+    result = runner.invoke(app, ["learn", "reset", "--yes"])
+    assert result.exit_code == 0 and "learned routing: forgot 2 tallies" in result.output
+    assert stored() == {}
