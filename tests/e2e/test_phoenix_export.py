@@ -23,34 +23,11 @@ from agentwrap.export import spans as mapping
 from agentwrap.fakes.anthropic import FakeAnthropic, Reply
 from tests.proxy.conftest import running_serve, wait_calls
 from tests.support.phoenix import read_spans, running_phoenix
+from tests.support.profiles import FALLBACK_PROFILE
 
 PROJECT = "agentwrap-e2e"
 PROMPT = "Explain the flux capacitor wiring in one sentence"
 API_KEY = "sk-ant-api03-phoenix-secret-0123456789"
-
-PROFILE = """
-[providers.primary]
-api = "anthropic"
-base_url = "{primary}"
-
-[providers.secondary]
-api = "anthropic"
-base_url = "{secondary}"
-
-[models.main]
-provider = "primary"
-model = "claude-sonnet-4-6"
-
-[models.backup]
-provider = "secondary"
-model = "claude-haiku-4-5"
-
-[routing]
-default = "main"
-
-[fallbacks]
-main = ["backup"]
-"""
 
 
 @pytest.mark.timeout(1200)  # the first run installs Phoenix
@@ -64,7 +41,9 @@ def test_phoenix_receives_the_spans_and_returns_their_attributes(agentwrap_bin, 
         ) as secondary,
     ):  # fmt: skip
         profile = tmp_path / "profile.toml"
-        profile.write_text(PROFILE.format(primary=primary.base_url, secondary=secondary.base_url))
+        profile.write_text(
+            FALLBACK_PROFILE.format(primary=primary.base_url, secondary=secondary.base_url)
+        )
         env = {
             "OTEL_EXPORTER_OTLP_ENDPOINT": phoenix,
             "OTEL_RESOURCE_ATTRIBUTES": f"openinference.project.name={PROJECT}",

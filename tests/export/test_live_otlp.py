@@ -21,6 +21,7 @@ from agentwrap.fakes.anthropic import FakeAnthropic, Reply, ToolUse
 from agentwrap.trace.store import TraceStore
 from tests.proxy.conftest import running_serve, wait_calls
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
+from tests.support.profiles import FALLBACK_PROFILE
 
 PROMPT = "Summarise the design of the flux capacitor in one line"
 API_KEY = "sk-ant-api03-very-secret-key-0123456789"
@@ -32,30 +33,6 @@ TOOLS = [
         "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}},
     }
 ]
-
-PROFILE = """
-[providers.primary]
-api = "anthropic"
-base_url = "{primary}"
-
-[providers.secondary]
-api = "anthropic"
-base_url = "{secondary}"
-
-[models.main]
-provider = "primary"
-model = "claude-sonnet-4-6"
-
-[models.backup]
-provider = "secondary"
-model = "claude-haiku-4-5"
-
-[routing]
-default = "main"
-
-[fallbacks]
-main = ["backup"]
-"""
 
 
 def closed_port_url() -> str:
@@ -96,7 +73,9 @@ def test_calls_become_genai_spans_under_the_session_with_attempts_as_children(
         FakeAnthropic(second) as secondary,
     ):
         profile = tmp_path / "profile.toml"
-        profile.write_text(PROFILE.format(primary=primary.base_url, secondary=secondary.base_url))
+        profile.write_text(
+            FALLBACK_PROFILE.format(primary=primary.base_url, secondary=secondary.base_url)
+        )
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.base_url, "OTEL_SERVICE_NAME": "team-x"}
         with running_serve(
             agentwrap_bin, primary.base_url, "--profile", str(profile), env=env

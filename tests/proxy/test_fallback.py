@@ -11,36 +11,12 @@ import pytest
 
 from agentwrap.fakes.anthropic import FakeAnthropic, Reply
 from tests.proxy.conftest import running_serve, wait_calls
-
-PROFILE = """
-[providers.primary]
-api = "anthropic"
-base_url = "{primary}"
-
-[providers.secondary]
-api = "anthropic"
-base_url = "{secondary}"
-
-[models.main]
-provider = "primary"
-model = "claude-sonnet-4-6"
-
-[models.backup]
-provider = "secondary"
-model = "claude-haiku-4-5"
-
-[routing]
-default = "main"
-implement = "main"
-
-[fallbacks]
-main = ["backup"]
-"""
+from tests.support.profiles import FALLBACK_PROFILE
 
 
 def write_profile(tmp_path, primary: str, secondary: str) -> str:
     path = tmp_path / "profile.toml"
-    path.write_text(PROFILE.format(primary=primary, secondary=secondary))
+    path.write_text(FALLBACK_PROFILE.format(primary=primary, secondary=secondary))
     return str(path)
 
 

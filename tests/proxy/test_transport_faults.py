@@ -26,31 +26,7 @@ from agentwrap.proxy.upstream import UpstreamPool, UpstreamRequest, UpstreamResp
 from agentwrap.route.profile import load_profile
 from agentwrap.trace.recorder import Recorder
 from agentwrap.trace.store import TraceStore
-
-PROFILE = """
-[providers.primary]
-api = "anthropic"
-base_url = "{primary}"
-
-[providers.secondary]
-api = "anthropic"
-base_url = "{secondary}"
-
-[models.main]
-provider = "primary"
-model = "claude-sonnet-4-6"
-
-[models.backup]
-provider = "secondary"
-model = "claude-haiku-4-5"
-
-[routing]
-default = "main"
-implement = "main"
-
-[fallbacks]
-main = ["backup"]
-"""
+from tests.support.profiles import FALLBACK_PROFILE
 
 Fault = Callable[[UpstreamRequest, UpstreamPool], Awaitable[UpstreamResponse]]
 
@@ -119,7 +95,7 @@ def run_call(
 ) -> tuple[Any, dict[str, Any], FaultyTransport]:
     """One call through an in-process proxy: (what `ask` returned, the recorded call, transport)."""
     profile_path = tmp_path / "profile.toml"
-    profile_path.write_text(PROFILE.format(primary=primary_url, secondary=secondary_url))
+    profile_path.write_text(FALLBACK_PROFILE.format(primary=primary_url, secondary=secondary_url))
     transport = FaultyTransport(faults)
 
     async def run() -> Any:
