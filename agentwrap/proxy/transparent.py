@@ -14,8 +14,9 @@ and with a certificate bundle that adds a CA made for this session alone:
 - Every other host is tunnelled byte for byte: mitmproxy's `allow_hosts` leaves its TLS alone,
   so the agent sees that host's own certificate.
 
-The CA's key lives in a 0700 temporary directory that is removed when the session ends;
-nothing is added to any trust store of the system.
+The CA's key lives in a 0700 temporary directory that is removed when the session ends (one
+left by an agentwrap that was killed goes when the next transparent session starts); nothing
+is added to any trust store of the system.
 
 mitmproxy runs in a thread of its own with its own event loop, beside the front door's
 (proxy/runner.py): its master installs an eager task factory and an exception handler on the
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import re
 import shutil
 import ssl
@@ -42,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from agentwrap.agents.base import with_no_proxy
+from agentwrap.processes import pid_alive
 from agentwrap.proxy.upstream import ENDPOINT_HEADER
 from agentwrap.route.profile import Profile
 from agentwrap.wire.surface import match_route
@@ -63,6 +66,7 @@ BUNDLE_VARS_IF_SET = ("NIX_SSL_CERT_FILE", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH")
 NODE_CA_VAR = "NODE_EXTRA_CA_CERTS"
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 _CA_NAME = "mitmproxy"  # the file names mitmproxy's certificate store looks for in its confdir
+_CA_DIR_PREFIX = "agentwrap-ca-"  # then the pid of the agentwrap that made it, and a suffix
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +214,8 @@ class SessionCA:
     def __init__(self, session_id: str, env: Mapping[str, str]) -> None:
         from mitmproxy import certs
 
-        self.dir = Path(tempfile.mkdtemp(prefix="agentwrap-ca-"))
+        remove_orphan_cas()
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{_CA_DIR_PREFIX}{os.getpid()}-"))
         try:
             self.dir.chmod(0o700)
             certs.CertStore.create_store(
@@ -233,6 +238,25 @@ class SessionCA:
     def remove(self) -> None:
         """Delete the directory, the CA's key with it."""
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def remove_orphan_cas(tmp: Path | None = None) -> list[Path]:
+    """Delete session CA directories whose agentwrap is gone (killed before it could).
+
+    Only directories of this user whose name carries a pid that no longer runs; returns them.
+    """
+    root = Path(tmp or tempfile.gettempdir())
+    removed = []
+    for path in root.glob(f"{_CA_DIR_PREFIX}*-*"):
+        pid = path.name[len(_CA_DIR_PREFIX) :].split("-", 1)[0]
+        try:
+            mine = path.is_dir() and not path.is_symlink() and path.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if mine and pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def _pem_text(path: Path) -> bytes:

@@ -413,6 +413,51 @@ def test_the_agent_env_and_the_session_ca_which_is_gone_afterwards(tmp_path):
     assert sess["exit_code"] == 3
 
 
+def test_a_killed_sessions_ca_is_removed_by_the_next_transparent_session(tmp_path):
+    import signal
+    import time
+
+    seen = tmp_path / "seen"
+    script = (
+        "import os, pathlib, time\n"
+        f"pathlib.Path({str(seen)!r}).write_text(f\"{{os.getpid()}} {{os.environ['SSL_CERT_FILE']}}\")\n"
+        "time.sleep(120)\n"
+    )
+    exe = str(Path(sys.executable).parent / "agentwrap")
+    proc = subprocess.Popen(
+        [exe, "run", "--transparent", "--quiet", "--", sys.executable, "-c", script],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not seen.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child, bundle = seen.read_text().split(" ", 1)
+    ca = Path(bundle).parent
+    proc.kill()  # SIGKILL: agentwrap gets no chance to clean up
+    proc.wait(timeout=30)
+    os.kill(int(child), signal.SIGKILL)
+    assert ca.is_dir() and (ca / "mitmproxy-ca.pem").exists()  # the key, left behind
+    done = agentwrap("run", "--transparent", "--quiet", "--", "true")
+    assert done.returncode == 0, done.stderr
+    assert not ca.exists()
+
+
+def test_only_ca_directories_of_agentwraps_that_are_gone_are_removed(tmp_path):
+    from agentwrap.proxy.transparent import remove_orphan_cas
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    running = tmp_path / f"agentwrap-ca-{os.getpid()}-abc"
+    orphan = tmp_path / f"agentwrap-ca-{gone.pid}-def"
+    other = tmp_path / "agentwrap-cache-1-x"
+    for folder in (running, orphan, other):
+        folder.mkdir()
+        (folder / "mitmproxy-ca.pem").write_text("key")
+    assert remove_orphan_cas(tmp_path) == [orphan]
+    assert running.exists() and other.exists() and not orphan.exists()
+
+
 def test_the_roots_a_user_set_stay_trusted_beside_the_session_ca(tmp_path):
     from agentwrap.proxy.transparent import SessionCA
 
