@@ -147,6 +147,16 @@ def handoff(method: str, path: str) -> tuple[str, str] | None:
     return None
 
 
+def websocket_call(method: str, path: str, upgrade: str | None) -> bool:
+    """Whether a request asks to carry inference calls over a WebSocket (Codex's Responses).
+
+    The front door speaks HTTP; refused, the agent falls back to the POST it hands over.
+    """
+    return (
+        method == "GET" and (upgrade or "").lower() == "websocket" and bool(handoff("POST", path))
+    )
+
+
 def endpoint_url(scheme: str, host: str, port: int, base_path: str) -> str:
     """The base URL the agent called: `https://openrouter.ai/api/v1`."""
     netloc = host if port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
@@ -176,6 +186,11 @@ class Handoff:
         req = flow.request
         if Host(req.scheme, req.host.lower(), req.port) not in self._hosts:
             return  # plain HTTP to another host: on its way untouched
+        if websocket_call(req.method, req.path, req.headers.get("upgrade")):
+            from mitmproxy.http import Response
+
+            flow.response = Response.make(426, b"agentwrap: inference over HTTP only\n")
+            return
         found = handoff(req.method, req.path)
         if found is None:
             return  # not an inference call: to the host, as the agent sent it

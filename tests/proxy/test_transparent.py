@@ -31,6 +31,7 @@ from agentwrap.proxy.transparent import (
     handoff,
     intercepted_hosts,
     loopback_notes,
+    websocket_call,
 )
 from agentwrap.route.profile import parse_profile_text
 from agentwrap.trace.store import TraceStore
@@ -69,6 +70,13 @@ def test_handoff_splits_the_agents_base_path_from_the_api_path():
     assert handoff("POST", "/v1/oauth/token") is None
     assert handoff("GET", "/v1/models") is None
     assert handoff("HEAD", "/") is None
+
+
+def test_inference_over_a_websocket_is_recognised_to_be_refused():
+    assert websocket_call("GET", "/v1/responses", "websocket")
+    assert websocket_call("GET", "/backend-api/codex/responses", "WebSocket")
+    assert not websocket_call("GET", "/v1/responses", None)  # a plain GET goes on
+    assert not websocket_call("GET", "/v1/realtime", "websocket")  # not a call we serve
 
 
 def test_the_known_llm_hosts_and_the_profiles_providers_are_intercepted():
