@@ -88,6 +88,18 @@ def test_the_pure_core_imports_no_io_stack() -> None:
     assert _violations(PURE, IO_STACKS) == []
 
 
+def test_the_fakes_share_no_code_with_what_they_judge() -> None:
+    # agentwrap.fakes plays the providers the SDK-judged and translation tests hold wire/,
+    # route/ and the proxy up against: written apart from them, it imports only itself.
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}:{line} imports {name}"
+        for path in sorted((PACKAGE / "fakes").rglob("*.py"))
+        for line, name in _imports(path)
+        if _within(name, ("agentwrap",)) and not _within(name, ("agentwrap.fakes",))
+    ]
+    assert found == []
+
+
 def test_loading_the_pure_core_loads_no_io_stack() -> None:
     # What the source says, checked at run time too: nothing they import pulls a stack in.
     modules = [
