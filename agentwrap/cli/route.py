@@ -13,12 +13,25 @@ import typer
 from agentwrap.agents import registry
 from agentwrap.cli.profile import ProfileOpt, RouteOpt, fail, load_or_exit
 from agentwrap.route.decide import Decision, SessionState, Target, classify, decide
+from agentwrap.route.learn import Evidence
 from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES, Call
 from agentwrap.wire.surface import SURFACES, Route, match_route
 
 app = typer.Typer(
     help="Routing decisions: explain how a request would be routed.", no_args_is_help=True
 )
+
+
+def _evidence() -> Evidence:
+    """What learned routing has learned on this machine (the trace store's tallies)."""
+    from agentwrap import paths
+    from agentwrap.trace.store import TraceStore
+
+    store = TraceStore(paths.trace_db())
+    try:
+        return store.evidence()
+    finally:
+        store.close()
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -144,7 +157,9 @@ def explain_cmd(
     call, label = load_request(request, headers, agent)
     loaded = load_or_exit(profile, route)
     step = classify(call, agent)
-    decision = decide(loaded, call, step, SessionState(cost_usd=cost_so_far, agent=agent))
+    state = SessionState(cost_usd=cost_so_far, agent=agent)
+    # Learned routing explains itself from what it has learned here, without exploring.
+    decision = decide(loaded, call, step, state, _evidence() if loaded.learns() else None)
     for warning in loaded.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if as_json:

@@ -40,7 +40,7 @@ move: it never breaks the sticky main loop by itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from random import Random
 
@@ -64,7 +64,6 @@ from agentwrap.wire.common import Usage
 MAX_TARGETS = 4  # the chosen model and up to three fallbacks: bounded retries on an outage
 OUTPUT_ESTIMATE = 1000  # output tokens assumed when learned routing compares candidates' costs
 PREVIEW_TOKENS = 20_000  # the prompt size `outlook` prices a step kind at
-_RNG = Random()  # exploration's randomness when the caller injects none
 
 __all__ = [
     "Decision",
@@ -173,11 +172,12 @@ def decide(
     """The model, provider, rule, reason, fallbacks and baseline for one call.
 
     `evidence` is what learned routing knows (per agent × step kind × model outcome tallies);
-    `rng` is its only randomness (exploration), injected so runs can be replayed.
+    `rng` is its only randomness (exploration), injected so runs can be replayed. Without one
+    nothing is explored: the decision is learned routing's settled choice (an explanation).
     """
     state = state or SessionState()
     facts = features(call)
-    learned = _Learned(evidence if evidence is not None else Evidence(), rng or _RNG)
+    learned = _Learned(evidence if evidence is not None else Evidence(), rng)
     decision = _decide(profile, call, step, state, facts, learned)
     if not state.observe:
         return decision
@@ -200,7 +200,7 @@ def decide(
 @dataclass
 class _Learned:
     evidence: Evidence
-    rng: Random
+    rng: Random | None  # None: never explore
 
 
 def _decide(
@@ -334,6 +334,8 @@ def _auto(
     options = _options(profile, usable, step.kind, agent, learned.evidence, facts.tokens)
     if not options:
         return None
+    if learned.rng is None:
+        return choose(replace(policy, explore=0.0), options, step.kind, Random(0))
     return choose(policy, options, step.kind, learned.rng)
 
 

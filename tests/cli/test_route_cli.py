@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from agentwrap import paths
 from agentwrap.cli.main import build_app
+from agentwrap.route.learn import ArmKey, Tally
+from agentwrap.trace.store import TraceStore
 
 app = build_app()
 runner = CliRunner()
@@ -135,3 +138,26 @@ def test_request_from_stdin() -> None:
     result = runner.invoke(app, ["route", "explain", "-", "--json"], input=explore.read_text())
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["step"] == "explore"
+
+
+def test_explain_learned_routing_from_what_was_learned_here(in_tmp: Path) -> None:
+    (in_tmp / ".agentwrap.toml").write_text(
+        'extends = "balanced"\n[routing]\n'
+        'implement = { use = "auto", candidates = ["haiku", "opus"], max_failure_rate = 0.1, '
+        "explore = 0.2 }\n"
+    )
+    main = next(p for p in CAPTURES if json.loads(p.read_text())["label"] == "implement")
+    args = ["route", "explain", str(main), "--json"]
+    # Nothing learned: the last candidate, every time (an explanation never explores).
+    for _ in range(20):
+        data = json.loads(runner.invoke(app, args).stdout)
+        assert data["model"] == "claude-opus-4-8"
+    store = TraceStore(paths.trace_db())
+    try:
+        store.merge_evidence([(ArmKey("claude", "implement", "claude-haiku-4-5"), Tally(300, 3))])
+    finally:
+        store.close()
+    for _ in range(20):
+        data = json.loads(runner.invoke(app, args).stdout)
+        assert data["model"] == "claude-haiku-4-5"
+    assert "auto: haiku: 1.0 % failures (≤ 2.5 %, 303 steps) within 10 %" in data["reason"]

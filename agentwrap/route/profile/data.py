@@ -219,6 +219,10 @@ class Profile:
         seen.pop(REQUESTED, None)
         return [a for a in seen if a in self.models]
 
+    def learns(self) -> bool:
+        """Whether any routing entry or rule uses learned routing (use = "auto")."""
+        return bool(self.auto) or any(rule.auto is not None for rule in self.rules)
+
     def price_overrides(self) -> dict[str, Price]:
         """Price overrides by model id, for the price book."""
         return {m.model: m.price for m in self.models.values() if m.price is not None}
