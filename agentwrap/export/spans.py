@@ -259,6 +259,7 @@ def call_spans(
     _put(attrs, PREFIX + "step", call.get("step"))
     _put(attrs, PREFIX + "evidence", call.get("evidence"))
     _put(attrs, PREFIX + "rule", call.get("rule"))
+    _put(attrs, PREFIX + "propensity", call.get("propensity"))
     _put(attrs, PREFIX + "reason", scrub(call["reason"]) if call.get("reason") else None)
     _put(attrs, PREFIX + "outcome", call.get("outcome"))
     _put(attrs, PREFIX + "model", used)

@@ -64,6 +64,13 @@ def test_a_fallback_call_has_one_child_per_attempt_in_order():
     assert first.end_ns - first.start_ns == 120 * 1_000_000
 
 
+def test_a_learned_choice_carries_its_propensity():
+    session, calls = seeded()
+    call = dict(calls[0], propensity=0.25)
+    (span,) = spans.call_spans(session, call)
+    assert span.attributes["agentwrap.propensity"] == 0.25
+
+
 def test_unpriced_and_failed_calls_say_so_instead_of_zero():
     session, calls = seeded()
     (unpriced,) = spans.call_spans(session, calls[4])
