@@ -6,7 +6,9 @@ _agentwrap() {
         [[ "$w" == -* ]] && continue
         case "$path:$w" in
             ":agents") path="agents" ;;
+            ":aider") path="aider" ;;
             ":claude") path="claude" ;;
+            ":cline") path="cline" ;;
             ":codex") path="codex" ;;
             ":completions") path="completions" ;;
             ":demo") path="demo" ;;
@@ -35,9 +37,11 @@ _agentwrap() {
     done
     local words
     case "$path" in
-        "") words="agents claude codex completions demo export gemini learn log profile report route run serve sessions statusline top --version -V" ;;
+        "") words="agents aider claude cline codex completions demo export gemini learn log profile report route run serve sessions statusline top --version -V" ;;
         "agents") words="--json" ;;
+        "aider") words="--profile --route --observe --quiet -q --panel --transparent" ;;
         "claude") words="--profile --route --observe --quiet -q --panel --transparent" ;;
+        "cline") words="--profile --route --observe --quiet -q --panel --transparent" ;;
         "codex") words="--profile --route --observe --quiet -q --panel --transparent" ;;
         "completions") words="" ;;
         "demo") words="--speed --no-panel --quiet -q" ;;

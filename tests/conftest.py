@@ -13,6 +13,21 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # so tests can import tests.support
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--agents",
+        choices=("pinned", "latest"),
+        default="pinned",
+        help="Which releases of the agent CLIs the e2e tests drive: the pinned ones "
+        "(tests/e2e/agents) or each agent's newest, installed into the test cache.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Read by tests/support/agent_cli.py, in this process and in any worker it starts.
+    os.environ["AGENTWRAP_TEST_AGENTS"] = config.getoption("agents")
+
+
 @pytest.fixture(autouse=True)
 def agentwrap_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

@@ -86,6 +86,8 @@ class Agent:
     # How a launch points it at agentwrap (variables, flags, config), for `agentwrap agents`.
     wiring: tuple[str, ...] = ()
     version_args: tuple[str, ...] = ("--version",)  # arguments that print its version
+    # (args, env) → endpoints the user named in its arguments, kept as upstreams too
+    upstreams_in_args: Callable[[Sequence[str], Mapping[str, str]], dict[str, str]] | None = None
 
     @property
     def binary_env(self) -> str:
@@ -95,6 +97,13 @@ class Agent:
     def find_binary(self, env: Mapping[str, str]) -> str | None:
         """The agent's executable: `binary_env` if set, else `binary` on PATH."""
         return find_binary(self.binary, self.binary_env, env)
+
+    def own_upstreams(self, env: Mapping[str, str], args: Sequence[str]) -> dict[str, str]:
+        """The user's own endpoints for this run: from the environment, then its arguments."""
+        found = self.upstreams(env)
+        if self.upstreams_in_args is not None:
+            found.update(self.upstreams_in_args(args, env))
+        return found
 
     def launch_plan(
         self, exe: str, args: list[str], base_url: str, env: Mapping[str, str]

@@ -240,10 +240,13 @@ def run_agent(
         shown = agent.statusline(args, env) if agent.statusline is not None else args
         return LaunchPlan([exe, *shown], dict(env), pointed.notes)
 
+    def upstreams(env: Mapping[str, str]) -> dict[str, str]:
+        return agent.own_upstreams(env, args)
+
     _launch(
         agent.name,
         agent,
-        agent.upstreams,
+        upstreams,
         plan_for,
         [agent.name, *args],
         profile,

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from agentwrap.agents import claude, codex, gemini, registry
+from agentwrap.agents import aider, claude, cline, codex, gemini, registry
 from agentwrap.agents.base import Agent
 from agentwrap.route.classify import classify, detect_agent
 from agentwrap.route.step import Step
 from agentwrap.wire.call import ANTHROPIC, APIS, GEMINI, OPENAI_RESPONSES, Call
+from tests.support.agent_cli import pypi_pins
+from tests.support.claude_env import AGENTS_DIR
 
 
 def test_every_agent_module_defines_one_registered_agent() -> None:
-    assert [a.name for a in registry.agents()] == ["claude", "codex", "gemini"]
-    for module in (claude, codex, gemini):
+    assert [a.name for a in registry.agents()] == ["claude", "codex", "gemini", "aider", "cline"]
+    for module in (claude, codex, gemini, aider, cline):
         assert registry.get(module.AGENT.name) is module.AGENT
 
 
@@ -119,15 +120,37 @@ def test_the_router_reads_detection_and_hints_from_the_registry() -> None:
 def test_each_agent_knows_its_package_and_the_release_it_was_tested_with() -> None:
     for agent in registry.agents():
         assert agent.tested and agent.package and agent.registry in ("npm", "pypi")
-        assert agent.package in agent.install and agent.wiring
+        assert agent.wiring
+        if agent.registry == "npm":
+            assert agent.package in agent.install
 
 
 def test_the_tested_releases_are_the_ones_the_e2e_tests_pin() -> None:
     # The pins belong to the tests; the registry says which release agentwrap was tested with.
-    pins = json.loads((Path(__file__).parents[1] / "e2e" / "agents" / "package.json").read_text())[
-        "dependencies"
-    ]
-    npm_agents = [a for a in registry.agents() if a.registry == "npm"]
-    assert {a.package: a.tested for a in npm_agents} == {
-        package: pins[package] for package in (a.package for a in npm_agents)
-    }
+    pins = json.loads((AGENTS_DIR / "package.json").read_text())["dependencies"]
+    pins |= pypi_pins()
+    tested = {a.package: a.tested for a in registry.agents()}
+    assert tested == {package: pins.get(package) for package in tested}
+    assert set(pins) == set(tested)  # nothing pinned that no agent is tested with
+
+
+@pytest.mark.parametrize("name", ["aider", "cline"])
+def test_a_missing_agent_names_its_install_command_and_exits_127(name: str, tmp_path) -> None:
+    import subprocess
+
+    from tests.support.agent_cli import agentwrap_exe
+
+    agent = registry.get(name)
+    assert agent is not None
+    env = {"PATH": str(tmp_path), "HOME": str(tmp_path), "AGENTWRAP_PANEL": "off"}
+    done = subprocess.run(
+        [agentwrap_exe(), name, "--model", "x", "hello"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 127
+    assert f"{agent.label} was not found on PATH" in done.stderr
+    assert f"Install it with: {agent.install}" in done.stderr

@@ -58,12 +58,10 @@ Interactive mode in tmux (verified against the fake):
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,62 +87,17 @@ AGENTS_DIR = Path(__file__).resolve().parents[1] / "e2e" / "agents"
 INTERACTIVE_READY = ("? for shortcuts", "plan mode on")
 TEST_API_KEY = "sk-ant-api03-agentwrap-test-" + "0" * 60 + "-FAKEKEYFORTESTS0000AA"
 
-_install_attempted: list[str] = []  # the failure reason, once an install was tried
-
-
-def _bin_path() -> Path:
-    return AGENTS_DIR / "node_modules" / ".bin" / "claude"
-
-
-def _works(binary: Path) -> bool:
-    try:
-        out = subprocess.run(
-            [str(binary), "--version"], capture_output=True, text=True, timeout=60, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return out.returncode == 0 and out.stdout.startswith(CLAUDE_VERSION)
-
 
 def claude_binary(install: bool = True) -> tuple[Path | None, str]:
-    """The pinned Claude Code binary and "" — or None and why it is unavailable.
+    """The Claude Code binary of this test lane (pinned, or the newest with --agents=latest)
+    and "" — or None and why it is unavailable.
 
-    When it is missing and `install` is true, runs `npm install` in tests/e2e/agents once per
-    process (under a file lock, so parallel test workers do not install twice).
+    When it is missing and `install` is true, the test setup installs it (tests/support/
+    agent_cli.py: npm install in tests/e2e/agents once per process, under a file lock).
     """
-    binary = _bin_path()
-    if binary.exists() and _works(binary):
-        return binary, ""
-    if not install:
-        return None, f"Claude Code is not installed in {AGENTS_DIR} (run ./install.sh --dev)"
-    if _install_attempted:
-        return None, _install_attempted[0]
-    npm = shutil.which("npm")
-    if npm is None:
-        _install_attempted.append("npm is not on PATH, so Claude Code cannot be installed")
-        return None, _install_attempted[0]
-    # The lock lives outside the checkout so it never shows up in git status.
-    with open(Path(tempfile.gettempdir()) / "agentwrap-test-agents-install.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (binary.exists() and _works(binary)):
-            done = subprocess.run(
-                [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
-                cwd=AGENTS_DIR,
-                capture_output=True,
-                text=True,
-                timeout=900,
-                check=False,
-            )
-            if done.returncode != 0:
-                tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-                _install_attempted.append(
-                    "npm install in tests/e2e/agents failed: " + " | ".join(tail)
-                )
-                return None, _install_attempted[0]
-    if binary.exists() and _works(binary):
-        return binary, ""
-    _install_attempted.append(f"npm install ran but {binary} does not report {CLAUDE_VERSION}")
-    return None, _install_attempted[0]
+    from tests.support.agent_cli import pinned_binary
+
+    return pinned_binary("claude", CLAUDE_VERSION, "Claude Code", install)
 
 
 def require_claude() -> Path:
