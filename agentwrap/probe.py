@@ -5,9 +5,10 @@ SDK makes first) with the credentials agentwrap would send it, and says in a wor
 back. It is the CLI's own one-off HTTP, so it uses httpx, not the proxy's aiohttp stack.
 
 Which key goes where follows the proxy's rule: a provider's own `key_env`; otherwise the
-agent's usual key, but only to the provider that stands for the agent's own (the API's name:
-`anthropic`, `openai`, `gemini`, wherever its base URL points) or to the API's own host — a
-probe never hands the agent's key to a third party the profile gave no key of its own.
+agent's usual key, but only to a provider that takes the agent's own credentials
+(`Provider.takes_agent_credentials`: the API's own host, the agent's own base URL, or
+`forward_agent_key = true`) — a probe never hands the agent's key to a third party the
+profile gave no key of its own.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -57,17 +57,13 @@ def _models_url(surface: Surface, base_url: str) -> str:
         return base_url.rstrip("/") + GEMINI_MODELS
 
 
-def _credentials(
-    provider: Provider, env: Mapping[str, str], agents_own: bool
-) -> tuple[dict[str, str], str]:
+def _credentials(provider: Provider, env: Mapping[str, str]) -> tuple[dict[str, str], str]:
     """The auth headers the probe sends and a description by name."""
     if provider.key_env:
         headers = provider.auth_headers(env)
         state = "set" if headers else "NOT SET"
         return headers, f"{provider.key_env} ({state})"
-    surface = SURFACES[provider.api]
-    own_host = urlsplit(provider.base_url).hostname == urlsplit(surface.base_url).hostname
-    if not (agents_own or own_host):
+    if not provider.takes_agent_credentials():
         return {}, "none (no key_env; the agent's own key is not sent to this host)"
     for var, scheme in AGENT_KEYS.get(provider.api, ()):
         key = env.get(var)
@@ -79,13 +75,11 @@ def _credentials(
     return {}, f"none ({names or 'no key'} not set)"
 
 
-def probe(
-    provider: Provider, env: Mapping[str, str], client: httpx.Client, agents_own: bool = False
-) -> ProbeResult:
-    """One provider's answer to a model-list request (`agents_own`: it stands for the agent's)."""
+def probe(provider: Provider, env: Mapping[str, str], client: httpx.Client) -> ProbeResult:
+    """One provider's answer to a model-list request."""
     surface = SURFACES[provider.api]
     url = _models_url(surface, provider.base_url)
-    auth, credentials = _credentials(provider, env, agents_own)
+    auth, credentials = _credentials(provider, env)
     headers = {**dict(surface.required_headers), **provider.headers, **auth}
     try:
         response = client.get(url, headers=headers)
@@ -121,10 +115,9 @@ def _model_count(response: httpx.Response) -> str:
 def probe_profile(profile: Profile, env: Mapping[str, str]) -> list[ProbeResult]:
     """Every provider of `profile`, probed side by side, in the profile's order."""
     providers = list(profile.providers.values())
-    own = {profile.provider_for_api(api).name for api in SURFACES}
     # The proxy's own upstream settings (e.g. a proxy) are the environment's, as here.
     with httpx.Client(timeout=TIMEOUT_S, follow_redirects=False) as client:
         if not providers:
             return []
         with ThreadPoolExecutor(max_workers=min(8, len(providers))) as pool:
-            return list(pool.map(lambda p: probe(p, env, client, p.name in own), providers))
+            return list(pool.map(lambda p: probe(p, env, client), providers))

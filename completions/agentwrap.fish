@@ -75,7 +75,7 @@ complete -c agentwrap -n '__fish_seen_subcommand_from learn ; and __fish_seen_su
 complete -c agentwrap -n '__fish_seen_subcommand_from log' -l session -s s -r -d 'Session id, unique prefix, or \'last\''
 complete -c agentwrap -n '__fish_seen_subcommand_from log' -s n -l limit -r -d 'Only the newest N calls'
 complete -c agentwrap -n '__fish_seen_subcommand_from log' -l json -d 'JSON lines, one call per line'
-complete -c agentwrap -n '__fish_seen_subcommand_from profile' -a check -d 'Validate the profile and list its providers with their keys present or missing'
+complete -c agentwrap -n '__fish_seen_subcommand_from profile' -a check -d 'Validate the profile and list its providers and the credentials each receives'
 complete -c agentwrap -n '__fish_seen_subcommand_from profile' -a init -d 'Write a commented .agentwrap.toml in the current directory'
 complete -c agentwrap -n '__fish_seen_subcommand_from profile' -a show -d 'Show the effective profile, with where each value came from'
 complete -c agentwrap -n '__fish_seen_subcommand_from profile ; and __fish_seen_subcommand_from check' -l profile -s p -r -d 'A preset name or a profile path (default: discovery)'

@@ -20,6 +20,7 @@ from agentwrap.route.profile import (
     load_profile,
     preset_names,
 )
+from agentwrap.wire.surface import auth_scheme
 
 app = typer.Typer(
     help="Routing profiles: which model handles each step (.agentwrap.toml).",
@@ -96,7 +97,8 @@ extends = "{preset}"
 {routing or '# default = "requested"'}
 
 # Providers: where calls go. api = anthropic | openai-chat | openai-responses | gemini.
-# Without key_env the agent's own credentials pass through (Anthropic providers).
+# A provider with key_env gets that key and none of the agent's own credentials; without one,
+# only the API's own host (or a provider with forward_agent_key = true) gets the agent's.
 # [providers.deepseek]
 # api = "anthropic"
 # base_url = "https://api.deepseek.com/anthropic"
@@ -173,12 +175,28 @@ def _from(origin: Origin | None) -> str:
     return f"  # {origin}" if origin else "  # built-in default"
 
 
-def _key_state(profile: Profile, name: str) -> str:
+def credentials(profile: Profile, name: str) -> str:
+    """What a provider receives to authenticate: its own key (named, present or missing, and
+    the header it goes in), the agent's own credentials and why, or none."""
     provider = profile.providers[name]
-    if provider.key_env is None:
-        return "the agent's own credentials" if provider.api == "anthropic" else "no key"
-    present = "present" if provider.available(os.environ) else "MISSING"
-    return f"key {provider.key_env} {present}"
+    if provider.key_env:
+        present = "present" if provider.available(os.environ) else "MISSING"
+        scheme = auth_scheme(provider.api, provider.auth).name
+        return f"key {provider.key_env} {present} (as {scheme})"
+    if provider.takes_agent_credentials():
+        origin = profile.origin(f"providers.{name}")
+        if provider.forward_agent_key is None:
+            why = "the API's own host"
+        elif origin is not None and origin.source.startswith("env "):
+            why = "the agent's own base URL"
+        else:
+            why = "forward_agent_key"
+        return f"the agent's own credentials ({why})"
+    if provider.forward_agent_key is False:
+        return "no credentials (forward_agent_key = false)"
+    return (
+        "no credentials (another host than the API's: forward_agent_key = true sends the agent's)"
+    )
 
 
 def show_lines(profile: Profile) -> list[str]:
@@ -191,10 +209,9 @@ def show_lines(profile: Profile) -> list[str]:
     lines.append("")
     lines.append("[providers]")
     for name, p in profile.providers.items():
-        auth = f", auth {p.auth}" if p.auth else ""
         headers = f", headers {', '.join(p.headers)}" if p.headers else ""
         lines.append(
-            f"{name} = {p.api} {p.base_url} ({_key_state(profile, name)}{auth}{headers})"
+            f"{name} = {p.api} {p.base_url} ({credentials(profile, name)}{headers})"
             + _from(profile.origin(f"providers.{name}"))
         )
     lines += ["", "[models]"]
@@ -276,6 +293,7 @@ def show_json(profile: Profile) -> dict[str, Any]:
                 "base_url": p.base_url,
                 "key_env": p.key_env,
                 "key_present": p.available(os.environ),
+                "receives": credentials(profile, n),
                 "from": origin(f"providers.{n}"),
             }
             for n, p in profile.providers.items()
@@ -360,7 +378,7 @@ def check_cmd(
         "exit 1 when a routed provider does not answer ok.",
     ),
 ) -> None:
-    """Validate the profile and list its providers with their keys present or missing."""
+    """Validate the profile and list its providers and the credentials each receives."""
     loaded = load_or_exit(profile, route)
     typer.echo(f"ok: profile {loaded.name} from {loaded.source}")
     used = {loaded.models[a].provider for a in loaded.routed_aliases()}
@@ -368,8 +386,13 @@ def check_cmd(
     for name, provider in loaded.providers.items():
         role = "routed" if name in used else "defined, not routed"
         typer.echo(
-            f"  provider {name:<12} {provider.api:<17} {_key_state(loaded, name):<34} {role}"
+            f"  provider {name:<12} {provider.api:<17} {role:<19} {provider.base_url} "
+            f"receives {credentials(loaded, name)}"
         )
+    typer.echo(
+        "The agent's own credentials are its key or token, cookies and every credential "
+        "header it sends; they reach only a provider of the agent's own API."
+    )
     for warning in loaded.warnings:
         typer.echo(f"warning: {warning}")
     if probe:

@@ -41,6 +41,35 @@ ENDPOINT_HEADER = "x-agentwrap-endpoint"
 REQUEST_DROP = HOP_BY_HOP | {"host", "content-length", "accept-encoding", ENDPOINT_HEADER}
 RESPONSE_DROP = HOP_BY_HOP | {"content-length", "content-encoding", "date", "server"}
 
+# Request headers that carry a credential or tie a call to the user's account. They go only to
+# the agent's own provider; so does any header named like one (`is_credential_header`).
+CREDENTIAL_NAMES = CREDENTIAL_HEADERS | {
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "cookie2",
+    "chatgpt-account-id",
+    "openai-organization",
+    "openai-project",
+}
+CREDENTIAL_SUFFIXES = (
+    "-key",
+    "-token",
+    "-secret",
+    "-password",
+    "-credential",
+    "-credentials",
+    "-cookie",
+)
+
+
+def is_credential_header(name: str) -> bool:
+    """Whether a request header may carry a credential: a known name (authorization, cookie,
+    x-api-key...), a name ending in -key, -token, -secret, -password, -credential(s) or
+    -cookie, or any name that mentions auth (x-auth-user, proxy-authorization)."""
+    lname = name.lower()
+    return lname in CREDENTIAL_NAMES or lname.endswith(CREDENTIAL_SUFFIXES) or "auth" in lname
+
 
 def _accept_encoding() -> str:
     # Only encodings the client can decode: usage must be read from the answer.
@@ -73,15 +102,17 @@ def upstream_headers(
 ) -> dict[str, str]:
     """Headers to send upstream: the agent's, minus hop-by-hop, with the provider's auth.
 
-    The agent's own credentials go only to a provider of the agent's own API that has no
-    key of its own; a provider with `key_env` gets its key and never the agent's.
+    The agent's own credentials (its key or token, cookies, every credential header) go only
+    to its own provider: one of the agent's API without a key of its own that takes them (the
+    API's own host, the agent's own base URL, or `forward_agent_key`; see
+    `Provider.takes_agent_credentials`). Every other provider gets none of them; one with
+    `key_env` gets its key.
     """
+    own = provider.api == agent_api and key is None and provider.takes_agent_credentials()
     out: dict[str, str] = {}
     for name, value in agent_headers.items():
         lname = name.lower()
-        if lname in REQUEST_DROP:
-            continue
-        if lname in CREDENTIAL_HEADERS and (key is not None or provider.api != agent_api):
+        if lname in REQUEST_DROP or (not own and is_credential_header(lname)):
             continue
         out[name] = value
     if provider.api != agent_api:

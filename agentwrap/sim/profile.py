@@ -19,10 +19,12 @@ _BASE = """\
 extends = "{preset}"
 description = "The {preset} preset with simulated providers (agentwrap demo)."
 
-# The agent's own (placeholder) credentials pass through, as with the real preset.
+# The agent's own (placeholder) credentials pass through, as with the real preset: the
+# simulator stands in for the API's own host.
 [providers.anthropic]
 api = "anthropic"
 base_url = "{anthropic}"
+forward_agent_key = true
 """
 
 _CROSS_API = """

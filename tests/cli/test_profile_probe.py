@@ -68,6 +68,7 @@ def _profile(tmp_path: Path, url: str, routed: str = "good") -> Path:
 [providers.anthropic]
 api = "anthropic"
 base_url = "{url}"
+forward_agent_key = true
 
 [providers.good]
 api = "anthropic"
@@ -119,7 +120,7 @@ def test_probe_says_what_each_provider_answered(
     assert result.exit_code == 0, result.output
     lines = _lines(result.output)
     assert "ok" in lines["good"] and "3 models" in lines["good"]
-    # The agent's own provider, moved to a gateway, is probed with the agent's own key.
+    # The agent's own provider, moved to a gateway (forward_agent_key), gets the agent's key.
     assert "ok" in lines["anthropic"] and "the agent's ANTHROPIC_API_KEY" in result.output
     assert "key rejected" in lines["wrongkey"] and "401" in lines["wrongkey"]
     assert "unreachable" in lines["gone"]

@@ -21,6 +21,8 @@ OPENAI_PROFILE = """
 [providers.openai]
 api = "openai-responses"
 base_url = "{url}"
+# A local stand-in for the API's own host: the agent's own key goes there when told.
+forward_agent_key = true
 
 [routing]
 default = "requested"

@@ -32,6 +32,8 @@ GEMINI_PROFILE = """
 [providers.gemini]
 api = "gemini"
 base_url = "{url}"
+# A local stand-in for the API's own host: the agent's own key goes there when told.
+forward_agent_key = true
 
 [routing]
 default = "requested"

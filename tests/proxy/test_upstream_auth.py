@@ -23,6 +23,9 @@ def test_default_scheme_is_the_apis_own() -> None:
 
 
 def test_provider_without_key_env_passes_the_agents_credentials() -> None:
-    provider = Provider("anthropic", "anthropic", "http://127.0.0.1:9")
+    # At the API's own host; any other host takes them only when the profile says so.
+    provider = Provider("anthropic", "anthropic", "https://api.anthropic.com")
     out = upstream_headers(AGENT, provider, "anthropic", None)
     assert out["x-api-key"] == "agent-key"
+    told = Provider("gw", "anthropic", "http://127.0.0.1:9", forward_agent_key=True)
+    assert upstream_headers(AGENT, told, "anthropic", None)["x-api-key"] == "agent-key"

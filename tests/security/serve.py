@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -39,10 +40,12 @@ def serve(
     *args: str,
     env: dict[str, str] | None = None,
     umask: int | None = None,
+    cwd: Path | None = None,
 ) -> Iterator[Served]:
-    """Start `agentwrap serve ARGS`; yield it; stop it with SIGTERM unless the test ended it.
+    """Start `agentwrap serve ARGS` (in `cwd`: where it discovers a repository's profile);
+    yield it; stop it with SIGTERM unless the test ended it.
 
-    stderr goes to a pipe the test may read after the process ended (`proc.stderr`).
+    stderr goes to a pipe the test may read once the process ended (`stop` returns it).
     """
     full_env = dict(os.environ)
     full_env.update(env or {})
@@ -53,6 +56,7 @@ def serve(
         env=full_env,
         text=True,
         umask=-1 if umask is None else umask,
+        cwd=cwd,
     )
     try:
         assert proc.stdout is not None

@@ -57,6 +57,7 @@ _PROVIDER_KEYS = {
     "key_env": "the name of an environment variable holding the API key",
     "auth": f"one of {', '.join(AUTH_SCHEMES)}",
     "headers": "a table of extra HTTP headers",
+    "forward_agent_key": "true or false: whether the agent's own credentials go to this host",
 }
 _MODEL_KEYS = {
     "provider": "a provider name",
@@ -170,13 +171,16 @@ def build_profile(
     routes: Mapping[str, str] | None = None,
     agent_api: str = ANTHROPIC,
     translation: bool,
+    user: Layer | None = None,
 ) -> Profile:
     """Merge documents, base first (the one `extends` reached last) and the profile itself
     last, into a validated Profile.
 
     `env` decides which providers have their keys and holds the AGENTWRAP_*_UPSTREAM moves;
     `routes` are the run's `--route STEP=MODEL` overrides; `agent_api` is the API the agent
-    speaks, and without `translation` nothing may route to another API."""
+    speaks, and without `translation` nothing may route to another API. `user` is the user's
+    own config.toml: its providers stand beneath every profile and preset (see
+    `_user_providers`)."""
     top = layers[-1]
     profile = Profile(name=top.name, source=top.label, agent_api=agent_api)
     profile.chain = [layer.label for layer in layers]
@@ -189,14 +193,25 @@ def build_profile(
     auto_defaults: _AutoSpec = {}
     auto_kinds: dict[str, _AutoSpec] = {}
 
+    users = _user_providers(user)
+    # Definitions of the user's providers in profile files, ignored: (file, name, definition).
+    shadowed: list[tuple[Layer, str, Provider]] = []
+    defined_in: dict[str, Layer] = {}
+
     for layer in layers:
         data = layer.data
         _check_keys(layer, (), data, TOP_KEYS)
         if "description" in data:
             profile.description = _string(layer, ("description",), data["description"])
         for name, raw in _table(layer, ("providers",), data.get("providers", {})).items():
-            profile.providers[name] = _provider(layer, name, raw)
+            provider = _provider(layer, name, raw)
+            if name in users and not _is_user(layer, user):
+                if layer.base_dir is not None:  # a file; presets give way silently
+                    shadowed.append((layer, name, provider))
+                continue
+            profile.providers[name] = provider
             profile.origins[f"providers.{name}"] = layer.origin("providers", name)
+            defined_in[name] = layer
         for alias, raw in _table(layer, ("models",), data.get("models", {})).items():
             if alias in (REQUESTED, AUTO):
                 raise layer.error(("models", alias), f"models.{alias}: '{alias}' is reserved")
@@ -276,6 +291,16 @@ def build_profile(
             profile.rules.append(rule)
 
     _build_auto(profile, auto_defaults, auto_kinds, own_rules, refs)
+    for name, layer in defined_in.items():
+        provider = profile.providers[name]
+        if provider.forward_agent_key and layer.base_dir is not None and not _is_user(layer, user):
+            # Said once at every launch: a profile file sends the agent's credentials elsewhere.
+            profile.warnings.append(
+                f"{layer.origin('providers', name, 'forward_agent_key')}: provider '{name}' "
+                f"receives the agent's own credentials at {provider.base_url} "
+                "(forward_agent_key = true)"
+            )
+    _apply_user_providers(profile, user, users, shadowed)
     _apply_upstream_env(profile, env)
     _apply_openai_upstream_env(profile, env)
     _apply_gemini_upstream_env(profile, env)
@@ -285,6 +310,47 @@ def build_profile(
     _check_keys_present(profile, env)
     _check_translation(profile, refs, translation)
     return profile
+
+
+def _is_user(layer: Layer, user: Layer | None) -> bool:
+    return user is not None and layer.label == user.label
+
+
+def _user_providers(user: Layer | None) -> dict[str, Provider]:
+    """The providers the user defined in their own config.toml, checked.
+
+    They stand beneath every profile and preset: a preset's definition of the same provider
+    gives way to the user's (a company gateway stays where calls go under `--profile
+    balanced`), and a profile file cannot redirect them (its definition is ignored, with a
+    warning). Only the `providers` table is read here; the rest of config.toml counts only
+    when it is the profile in use.
+    """
+    if user is None:
+        return {}
+    tables = _table(user, ("providers",), user.data.get("providers", {}))
+    return {name: _provider(user, name, raw) for name, raw in tables.items()}
+
+
+def _apply_user_providers(
+    profile: Profile,
+    user: Layer | None,
+    users: dict[str, Provider],
+    shadowed: list[tuple[Layer, str, Provider]],
+) -> None:
+    if user is None:
+        return
+    for name, provider in users.items():
+        profile.providers[name] = provider
+        profile.origins[f"providers.{name}"] = user.origin("providers", name)
+    for layer, name, theirs in shadowed:
+        ours = users[name]
+        if theirs == ours:
+            continue  # the same definition, written twice
+        profile.warnings.append(
+            f"{layer.origin('providers', name)}: providers.{name} is ignored: you configured "
+            f"that provider in {user.origin('providers', name)} ({ours.api} {ours.base_url}), "
+            "and a profile cannot redirect a provider of your own config.toml"
+        )
 
 
 def _build_auto(
@@ -405,6 +471,8 @@ def _apply_upstream_env(profile: Profile, env: Mapping[str, str]) -> None:
         profile.providers["anthropic"] = Provider("anthropic", ANTHROPIC, upstream.rstrip("/"))
     else:
         anth.base_url = upstream.rstrip("/")
+    # Where the agent itself sent its calls: its credentials belong there.
+    profile.providers["anthropic"].forward_agent_key = True
     profile.origins["providers.anthropic"] = Origin("env AGENTWRAP_ANTHROPIC_UPSTREAM")
 
 
@@ -421,6 +489,7 @@ def _apply_openai_upstream_env(profile: Profile, env: Mapping[str, str]) -> None
         return
     else:
         found.base_url = upstream.rstrip("/")
+    profile.providers["openai"].forward_agent_key = True
     profile.origins["providers.openai"] = Origin("env AGENTWRAP_OPENAI_UPSTREAM")
 
 
@@ -434,6 +503,7 @@ def _apply_gemini_upstream_env(profile: Profile, env: Mapping[str, str]) -> None
         profile.providers["gemini"] = Provider("gemini", GEMINI, upstream.rstrip("/"))
     else:
         found.base_url = upstream.rstrip("/")
+    profile.providers["gemini"].forward_agent_key = True
     profile.origins["providers.gemini"] = Origin("env AGENTWRAP_GEMINI_UPSTREAM")
 
 
@@ -782,7 +852,10 @@ def _provider(layer: Layer, name: str, raw: Any) -> Provider:
                 (*path, "headers", hname),
                 f"providers.{name}.headers.{hname}: expected a string, got {_kind(hvalue)}",
             )
-    return Provider(name, api, base_url.rstrip("/"), key_env, dict(headers), auth)
+    forward = raw.get("forward_agent_key")
+    if forward is not None:
+        forward = _bool(layer, (*path, "forward_agent_key"), forward)
+    return Provider(name, api, base_url.rstrip("/"), key_env, dict(headers), auth, forward)
 
 
 def _model(layer: Layer, alias: str, raw: Any) -> Model:

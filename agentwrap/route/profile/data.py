@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
 
 from agentwrap.pricing import Price, PriceBook
 from agentwrap.route.learn import AutoPolicy
@@ -33,6 +34,18 @@ PASSTHROUGH_NAMES = {
 }
 
 
+def is_api_home(api: str, base_url: str) -> bool:
+    """Whether `base_url` is on the API's own host (scheme, host and port as the vendor's)."""
+    surface = SURFACES.get(api)
+    if surface is None:
+        return False
+    home, here = urlsplit(surface.base_url), urlsplit(base_url)
+    try:
+        return (here.scheme, here.hostname, here.port) == (home.scheme, home.hostname, home.port)
+    except ValueError:  # a port that is not a number
+        return False
+
+
 class ProfileError(ValueError):
     """A profile or config file is wrong; the message names file, line and key."""
 
@@ -47,6 +60,21 @@ class Provider:
     key_env: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     auth: str | None = None  # header scheme for key_env; None: the API's usual one
+    # Whether the agent's own credentials may come here; None: only to its API's own host.
+    forward_agent_key: bool | None = None
+
+    def takes_agent_credentials(self) -> bool:
+        """Whether the agent's own credentials (its key or token, cookies, every credential
+        header) may reach this provider, for an agent that speaks its API.
+
+        Never to a provider with a key of its own; otherwise as `forward_agent_key` says, and
+        when it says nothing only to the API's own host (api.anthropic.com for Anthropic).
+        """
+        if self.key_env:
+            return False
+        if self.forward_agent_key is not None:
+            return self.forward_agent_key
+        return is_api_home(self.api, self.base_url)
 
     def key(self, env: Mapping[str, str] | None = None) -> str | None:
         """The API key from `key_env`, or None (then the agent's own credentials pass through)."""
@@ -188,9 +216,7 @@ class Profile:
             return found
         if found is not None and {found.api, api} <= {OPENAI_CHAT, OPENAI_RESPONSES}:
             # One OpenAI provider serves both of its APIs at the same base URL.
-            return Provider(
-                name, api, found.base_url, found.key_env, dict(found.headers), found.auth
-            )
+            return replace(found, api=api, headers=dict(found.headers))
         return Provider(name=name, api=api, base_url=SURFACES[api].base_url)
 
     def provider_of(self, alias: str) -> Provider:

@@ -5,6 +5,7 @@ A profile is found, in order: the one named on the command line (a preset name o
 `config.toml`; the built-in `passthrough` preset. A profile may `extends` a preset or another
 file, which this module reads too, base first; `agentwrap.route.profile.build` then merges
 and checks them (tables merge key by key, the child wins, the child's rules come first).
+Whichever profile is used, the providers of the user's `config.toml` stand beneath it.
 """
 
 from __future__ import annotations
@@ -81,23 +82,28 @@ def load_profile(
     another API need translation (`translation`: None detects it). The environment decides
     which providers have their keys; `AGENTWRAP_ANTHROPIC_UPSTREAM` moves the anthropic
     provider's base URL, `AGENTWRAP_OPENAI_UPSTREAM` the openai one (unless it has a key_env),
-    `AGENTWRAP_GEMINI_UPSTREAM` the gemini one.
+    `AGENTWRAP_GEMINI_UPSTREAM` the gemini one. The providers the user's config.toml defines
+    apply under every profile and preset, and a profile file cannot redirect them.
     """
     env = os.environ if env is None else env
     cwd = Path.cwd() if cwd is None else cwd
+    config = paths.config_file()
+    user = _file_layer(config) if config.is_file() else None
     if explicit:
         layer = _explicit_layer(explicit, cwd)
     else:
         found = find_profile_file(cwd)
-        if found is None and paths.config_file().is_file():
-            found = paths.config_file()
-        layer = _file_layer(found) if found is not None else _preset_layer(DEFAULT_PRESET)
+        if found is not None:
+            layer = _file_layer(found)
+        else:
+            layer = user if user is not None else _preset_layer(DEFAULT_PRESET)
     return build_profile(
         _layer_chain(layer),
         env=env,
         routes=routes,
         agent_api=agent_api,
         translation=translation_available() if translation is None else translation,
+        user=user,
     )
 
 
