@@ -45,11 +45,15 @@ def provider_at(profile: Profile, base_url: str, api: str) -> Provider:
     wanted = normalize(base_url)
     for provider in profile.providers.values():
         if _serves(provider, api) and normalize(provider.base_url) == wanted:
-            return provider if provider.api == api else replace(provider, api=api)
+            found = provider if provider.api == api else replace(provider, api=api)
+            if found.key_env is None and found.forward_agent_key is None:
+                # The agent sends its own credentials to this host itself.
+                found = replace(found, forward_agent_key=True)
+            return found
     if wanted == normalize(surface_for(api).base_url):
         return profile.provider_for_api(api)
     host = urlsplit(wanted).hostname or wanted
-    return Provider(name=host, api=api, base_url=wanted)
+    return Provider(name=host, api=api, base_url=wanted, forward_agent_key=True)
 
 
 def profile_at(profile: Profile, base_url: str, api: str) -> Profile:

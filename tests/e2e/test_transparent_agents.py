@@ -22,10 +22,12 @@ from tests.support.codex_env import OFFLINE_ARGS, make_codex_env
 from tests.support.gemini_env import is_router_call, make_gemini_env, router_reply_text
 
 REPLY = "Hello from the fake upstream, reached through interception."
+# Each local stand-in plays the API's own host: the agent's own key goes there when told.
 PROFILE = """
 [providers.anthropic]
 api = "anthropic"
 base_url = "{url}"
+forward_agent_key = true
 """
 
 
@@ -103,7 +105,10 @@ def test_gemini_transparent_reaches_the_profiles_provider_through_interception(t
     with FakeProvider("gemini", [answer, answer]) as fake:
         ge = make_gemini_env(tmp_path)
         profile = tmp_path / "profile.toml"
-        profile.write_text(f'[providers.gemini]\napi = "gemini"\nbase_url = "{fake.base_url}"\n')
+        profile.write_text(
+            f'[providers.gemini]\napi = "gemini"\nbase_url = "{fake.base_url}"\n'
+            "forward_agent_key = true\n"
+        )
         ge.env["AGENTWRAP_GEMINI_BIN"] = str(ge.binary)
         done = run(
             [agentwrap_exe(), "gemini", "--transparent", "--profile", str(profile)]
@@ -137,6 +142,7 @@ def test_codex_transparent_reaches_the_profiles_provider_through_interception(tm
         profile = tmp_path / "profile.toml"
         profile.write_text(
             f'[providers.openai]\napi = "openai-responses"\nbase_url = "{fake.base_url}"\n'
+            "forward_agent_key = true\n"
         )
         ce.env["AGENTWRAP_CODEX_BIN"] = str(ce.binary)
         done = run(

@@ -42,6 +42,8 @@ PROFILE = """
 [providers.anthropic]
 api = "anthropic"
 base_url = "{url}"
+# A local stand-in for the API's own host: the agent's own key goes there when told.
+forward_agent_key = true
 
 [models.small]
 provider = "anthropic"
@@ -141,6 +143,7 @@ async def test_the_endpoint_header_picks_the_passthrough_provider_in_transparent
     ):
         prof = parse_profile_text(
             f'[providers.openai]\napi = "openai-chat"\nbase_url = "{usual.base_url}"\n'
+            "forward_agent_key = true\n"
             f'[providers.gw]\napi = "openai-chat"\nbase_url = "{gateway.base_url}"\n'
         )
         store = TraceStore(tmp_path / "t.db")
