@@ -5,8 +5,10 @@ URL from the environment: OPENAI_BASE_URL, then OPENAI_API_BASE (Chat Completion
 included); ANTHROPIC_API_BASE, then ANTHROPIC_BASE_URL (`/v1/messages` appended);
 GEMINI_API_BASE (`/models/<model>:generateContent` appended, so `/v1beta` included). aider
 loads `.env` files (home, git root, working directory) over the environment, so a launch
-hands it our URLs as `--set-env VAR=URL` options ahead of the user's arguments, which aider
-applies after those files; nothing of the user's is edited. Credentials (OPENAI_API_KEY,
+hands it our URLs as `--set-env VAR=URL` settings, which aider applies after those files;
+nothing of the user's is edited. They go in AIDER_SET_ENV, the environment's form of that
+option, not on the command line, where every local user could read the session secret in them
+(`--set-env` options of the user's own join them there, after ours, as aider would apply them). Credentials (OPENAI_API_KEY,
 ANTHROPIC_API_KEY, GEMINI_API_KEY, `--api-key`) stay the user's and pass through untouched.
 
 A base URL the user had (in the environment, a `.env` file, `--openai-api-base` or
@@ -173,12 +175,40 @@ def upstreams_in_args(args: Sequence[str], env: Mapping[str, str]) -> dict[str, 
     return {provider: url for provider, (_, url) in own_endpoints(env, args).items()}
 
 
-def set_env_args(base_url: str) -> list[str]:
-    """`--set-env VAR=URL` for every base-URL variable LiteLLM reads, pointing at us."""
-    out: list[str] = []
-    for var in (*OPENAI_VARS, *ANTHROPIC_VARS, GEMINI_VAR):
-        out += ["--set-env", f"{var}={base_url}{_SUFFIX.get(var, '')}"]
-    return out
+SET_ENV_VAR = "AIDER_SET_ENV"  # `--set-env`, as aider reads it from the environment
+
+
+def set_env_items(base_url: str) -> list[str]:
+    """`VAR=URL` for every base-URL variable LiteLLM reads, pointing at us."""
+    return [
+        f"{var}={base_url}{_SUFFIX.get(var, '')}"
+        for var in (*OPENAI_VARS, *ANTHROPIC_VARS, GEMINI_VAR)
+    ]
+
+
+def _take_set_env(args: list[str]) -> tuple[list[str], list[str]]:
+    """The user's `--set-env` values that can join ours, and the arguments without them.
+
+    aider reads a list from AIDER_SET_ENV split at commas, so a value holding one stays an
+    argument (and then aider ignores the variable: a note says so).
+    """
+    taken: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        value = None
+        if arg == "--set-env" and i + 1 < len(args):
+            value, width = args[i + 1], 2
+        elif arg.startswith("--set-env="):
+            value, width = arg.split("=", 1)[1], 1
+        if value is not None and not any(c in value for c in ",[]"):
+            taken.append(value)
+            i += width
+            continue
+        rest.append(arg)
+        i += 1
+    return taken, rest
 
 
 def plan(exe: str, args: list[str], base_url: str, env: Mapping[str, str]) -> LaunchPlan:
@@ -190,8 +220,17 @@ def plan(exe: str, args: list[str], base_url: str, env: Mapping[str, str]) -> La
     ]
     for var in (*OPENAI_VARS, *ANTHROPIC_VARS, GEMINI_VAR):
         child[var] = base_url + _SUFFIX.get(var, "")
+    theirs, rest = _take_set_env(args)
+    if any(a == "--set-env" or a.startswith("--set-env=") for a in rest):
+        notes.append(
+            "a --set-env value with a comma or bracket stays on aider's command line, so aider "
+            "ignores agentwrap's own settings: a .env file that sets a base URL would take "
+            "aider's calls past agentwrap"
+        )
+    # Ours first, then the user's: applied in that order, as on a command line.
+    child[SET_ENV_VAR] = "[" + ", ".join([*set_env_items(base_url), *theirs]) + "]"
     with_no_proxy(child)
-    return LaunchPlan([exe, *set_env_args(base_url), *args], child, notes)
+    return LaunchPlan([exe, *rest], child, notes)
 
 
 def is_batch(args: Sequence[str]) -> bool:
@@ -263,8 +302,8 @@ AGENT = Agent(
     package="aider-chat",
     registry="pypi",
     wiring=(
-        "--set-env OPENAI_BASE_URL, OPENAI_API_BASE (<proxy>/v1)",
-        "--set-env ANTHROPIC_API_BASE, ANTHROPIC_BASE_URL",
-        "--set-env GEMINI_API_BASE (<proxy>/v1beta)",
+        "AIDER_SET_ENV (--set-env): OPENAI_BASE_URL, OPENAI_API_BASE (<proxy>/v1)",
+        "AIDER_SET_ENV (--set-env): ANTHROPIC_API_BASE, ANTHROPIC_BASE_URL",
+        "AIDER_SET_ENV (--set-env): GEMINI_API_BASE (<proxy>/v1beta)",
     ),
 )

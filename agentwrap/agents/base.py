@@ -18,6 +18,32 @@ if TYPE_CHECKING:  # the hints read Call views; importing wire here would slow t
 # A conversation and, inside it, the subagent a call belongs to (either may be unknown).
 ConversationIds = tuple[str | None, str | None]
 
+# The session secret proves a call comes from this session's agent. It travels in the proxy's
+# base URL (`/s/<secret>`) through the agent's environment, or in this header, which an agent
+# fills from this variable: never on a command line, where every local user reads it (`ps`).
+SECRET_HEADER = "x-agentwrap-secret"
+SECRET_ENV = "AGENTWRAP_SESSION_SECRET"
+
+
+class SecretOnCommandLine(RuntimeError):
+    """A launch plan would put the session secret on the agent's command line."""
+
+
+def split_session_url(base_url: str) -> tuple[str, str]:
+    """A proxy base URL (`http://127.0.0.1:<port>/s/<secret>`) as (origin, secret)."""
+    origin, sep, secret = base_url.rstrip("/").partition("/s/")
+    return (origin, secret) if sep else (origin, "")
+
+
+def check_command_line(argv: Sequence[str], base_url: str | None, label: str) -> None:
+    """Refuse a command line that holds the session secret (SecretOnCommandLine)."""
+    secret = split_session_url(base_url)[1] if base_url else ""
+    if secret and any(secret in arg for arg in argv):
+        raise SecretOnCommandLine(
+            f"{label}: the launch would put the session secret on its command line, where "
+            "every local user can read it; nothing was started"
+        )
+
 
 @dataclass
 class LaunchPlan:
@@ -108,10 +134,16 @@ class Agent:
     def launch_plan(
         self, exe: str, args: list[str], base_url: str, env: Mapping[str, str]
     ) -> LaunchPlan:
-        """The agent's own plan, with its status line hook applied to the arguments."""
+        """The agent's own plan, with its status line hook applied to the arguments.
+
+        Every registered agent's plan is held to one rule here: the session secret never goes
+        on its command line (SecretOnCommandLine).
+        """
         if self.statusline is not None:
             args = self.statusline(args, env)
-        return self.plan(exe, args, base_url, env)
+        plan = self.plan(exe, args, base_url, env)
+        check_command_line(plan.argv, base_url, self.label)
+        return plan
 
 
 # The base-URL variables clients read, as (variable, profile provider, what follows our base URL

@@ -5,11 +5,15 @@ overrides on the command line set one for this run only, so the user's config.to
 edited:
 
     codex -c model_provider=agentwrap \\
-          -c 'model_providers.agentwrap={name="...", base_url="<proxy>/v1", ...}' ARGS...
+          -c 'model_providers.agentwrap={name="...", base_url="http://127.0.0.1:<port>/v1",
+              env_http_headers={"x-agentwrap-secret"="AGENTWRAP_SESSION_SECRET"}, ...}' ARGS...
 
-Requests then arrive at `<proxy>/v1/responses` (Responses API, always streamed). The `-c`
-flags go before the user's arguments: Codex accepts them ahead of any subcommand (`exec`,
-`resume`, ...).
+Requests then arrive at `/v1/responses` (Responses API, always streamed). The `-c` flags go
+before the user's arguments: Codex accepts them ahead of any subcommand (`exec`, `resume`,
+...). A command line is readable by every local user (`ps`), so the session secret is not in
+that base URL: Codex reads it from AGENTWRAP_SESSION_SECRET in its environment and sends it in
+the x-agentwrap-secret header (`env_http_headers`), which the front door accepts in place of
+the `/s/<secret>` path and never forwards.
 
 Credentials stay the user's, and the same ones Codex would use without agentwrap:
 
@@ -39,10 +43,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentwrap.agents.base import (
+    SECRET_ENV,
+    SECRET_HEADER,
     Agent,
     LaunchPlan,
     headers_ids,
     is_our_url,
+    split_session_url,
     upstream_env,
     with_no_proxy,
 )
@@ -128,28 +135,36 @@ def provider_table(
 ) -> str:
     """The inline TOML table of the model provider that points Codex at `base_url`.
 
+    The table goes on Codex's command line, so the session secret stays out of it: the base
+    URL is the proxy's origin, and Codex sends the secret in SECRET_HEADER from SECRET_ENV.
     `own` is the user's own provider (from their config.toml) whose calls we now carry: its
     key variable, extra headers and query parameters are kept, so Codex sends them to us as
     before and the proxy forwards them to that provider.
     """
+    origin, _ = split_session_url(base_url)
     fields = {
         "name": _toml_string("OpenAI via agentwrap"),
-        "base_url": _toml_string(base_url.rstrip("/") + "/v1"),
+        "base_url": _toml_string(origin + "/v1"),
         "wire_api": _toml_string("responses"),
     }
+    env_headers: dict[str, Any] = {}
     if own is not None:
         if isinstance(own.get("env_key"), str):
             fields["env_key"] = _toml_string(own["env_key"])
         if own.get("requires_openai_auth") is True:
             fields["requires_openai_auth"] = "true"
-        for key in ("http_headers", "env_http_headers", "query_params"):
+        for key in ("http_headers", "query_params"):
             if isinstance(own.get(key), dict):
                 fields[key] = _inline(own[key])
+        if isinstance(own.get("env_http_headers"), dict):
+            env_headers.update(own["env_http_headers"])
     elif login_mode(env) is None and env.get(KEY_ENV):
         fields["env_key"] = _toml_string(KEY_ENV)
     else:
         # Codex's own login (API key or ChatGPT) supplies the credentials, as without us.
         fields["requires_openai_auth"] = "true"
+    env_headers[SECRET_HEADER] = SECRET_ENV
+    fields["env_http_headers"] = _inline(env_headers)
     return "{" + ", ".join(f"{k} = {v}" for k, v in fields.items()) + "}"
 
 
@@ -227,6 +242,7 @@ def plan(exe: str, args: list[str], base_url: str, env: Mapping[str, str]) -> La
             "through agentwrap (nothing is routed or recorded)"
         )
     with_no_proxy(child)
+    child[SECRET_ENV] = split_session_url(base_url)[1]
     argv = [exe, *provider_args(base_url, env, own_table), *args]
     return LaunchPlan(argv, child, notes)
 
@@ -279,5 +295,9 @@ AGENT = Agent(
     is_batch=is_batch,
     tested="0.169.0",
     package="@openai/codex",
-    wiring=("-c model_provider=agentwrap", "-c model_providers.agentwrap={base_url, ...}"),
+    wiring=(
+        "-c model_provider=agentwrap",
+        "-c model_providers.agentwrap={base_url, ...}",
+        "AGENTWRAP_SESSION_SECRET (sent as x-agentwrap-secret)",
+    ),
 )

@@ -21,6 +21,7 @@ from agentwrap.agents import registry
 from agentwrap.agents.base import (
     Agent,
     LaunchPlan,
+    SecretOnCommandLine,
     base_url_notes,
     own_base_urls,
     point_base_urls,
@@ -165,7 +166,12 @@ def _launch(
     pane: panel.TmuxPanel | None = None
     plan: LaunchPlan | None = None
     try:
-        plan = plan_for(None if transparent else base_url, env)
+        try:
+            plan = plan_for(None if transparent else base_url, env)
+        except SecretOnCommandLine as exc:
+            _err(str(exc))
+            code = 70  # EX_SOFTWARE: a bug in agentwrap's launch of this agent
+            raise typer.Exit(code) from None
         plan.env = session.child_env(plan.env)
         for note in plan.notes:
             _err(note)

@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from agentwrap.agents.base import SECRET_HEADER
 from agentwrap.agents.registry import conversation_ids
 from agentwrap.pricing import PriceBook
 from agentwrap.proxy.bodies import json_error
@@ -107,14 +108,27 @@ class Proxy:
         await self.transport.close()
 
     # -- the door -------------------------------------------------------------
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    def _session_path(self, request: web.Request) -> str | None:
+        """The path below the session, or None when the request does not show the secret.
+
+        The secret comes first in the path (`/s/<secret>/...`), or in SECRET_HEADER for agents
+        that are given a base URL without it (so it stays off their command line).
+        """
         prefix = f"/s/{self.secret}/"
         raw = request.raw_path
-        if request.method == "HEAD" and hmac.compare_digest(raw.rstrip("/"), prefix.rstrip("/")):
-            return web.Response(status=200)
-        if not (len(raw) > len(prefix) and hmac.compare_digest(raw[: len(prefix)], prefix)):
+        if _same(raw[: len(prefix)], prefix):
+            return raw[len(prefix) :]
+        if _same(raw.rstrip("/"), prefix.rstrip("/")):
+            return ""
+        shown = request.headers.get(SECRET_HEADER)
+        if shown is not None and _same(shown, self.secret):
+            return raw.lstrip("/")
+        return None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        rest = self._session_path(request)
+        if rest is None:
             return json_error(ANTHROPIC, 403, "agentwrap: forbidden: unknown session path")
-        rest = raw[len(prefix) :]
         if request.method == "HEAD":  # agents warm their connection up with a HEAD
             return web.Response(status=200)
         if rest.split("?", 1)[0] == "_agentwrap/health":
@@ -140,7 +154,7 @@ class Proxy:
         call_id = uuid.uuid4().hex
         started = time.time()
         t0 = time.perf_counter()
-        headers = {k.lower(): v for k, v in request.headers.items()}
+        headers = {k.lower(): v for k, v in request.headers.items() if k.lower() != SECRET_HEADER}
         seq = self.recorder.next_seq()
         if route.endpoint == "models":
             query = rest.split("?", 1)[1] if "?" in rest else ""
@@ -225,6 +239,13 @@ class Proxy:
     ) -> web.Response:
         entry.refused_unread(status, msg, size)
         return json_error(route.surface, status, msg)
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time equality, for any text a client sends."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")
+    )
 
 
 def _stored_evidence(recorder: Recorder) -> Evidence:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from agentwrap.agents.base import SECRET_HEADER
 from agentwrap.route.profile import Provider
 from agentwrap.wire.surface import CREDENTIAL_HEADERS, SURFACES, auth_scheme
 
@@ -38,7 +39,13 @@ HOP_BY_HOP = frozenset(
 )
 # The endpoint the agent meant, added by transparent mode's interceptor for the front door.
 ENDPOINT_HEADER = "x-agentwrap-endpoint"
-REQUEST_DROP = HOP_BY_HOP | {"host", "content-length", "accept-encoding", ENDPOINT_HEADER}
+REQUEST_DROP = HOP_BY_HOP | {
+    "host",
+    "content-length",
+    "accept-encoding",
+    ENDPOINT_HEADER,
+    SECRET_HEADER,
+}
 RESPONSE_DROP = HOP_BY_HOP | {"content-length", "content-encoding", "date", "server"}
 
 # Request headers that carry a credential or tie a call to the user's account. They go only to

@@ -68,18 +68,26 @@ def test_plan_points_every_litellm_variable_at_us_and_keeps_arguments(tmp_path) 
     env = {"HOME": str(tmp_path), "OPENAI_API_KEY": "sk-user"}
     args = ["--model", "sonnet", "--message", "fix it", "app.py"]
     plan = aider.plan("/bin/aider", args, OURS, env)
-    assert plan.argv[0] == "/bin/aider" and plan.argv[-len(args) :] == args
-    set_env = plan.argv[1 : -len(args)]
-    assert set_env[::2] == ["--set-env"] * 5
-    assert set_env[1::2] == [
-        f"OPENAI_BASE_URL={OURS}/v1",
-        f"OPENAI_API_BASE={OURS}/v1",
-        f"ANTHROPIC_API_BASE={OURS}",
-        f"ANTHROPIC_BASE_URL={OURS}",
-        f"GEMINI_API_BASE={OURS}/v1beta",
-    ]
+    # Our settings travel in aider's environment form of --set-env, not on its command line.
+    assert plan.argv == ["/bin/aider", *args]
+    assert plan.env["AIDER_SET_ENV"] == (
+        f"[OPENAI_BASE_URL={OURS}/v1, OPENAI_API_BASE={OURS}/v1, ANTHROPIC_API_BASE={OURS}, "
+        f"ANTHROPIC_BASE_URL={OURS}, GEMINI_API_BASE={OURS}/v1beta]"
+    )
     assert plan.env["OPENAI_API_BASE"] == f"{OURS}/v1" and plan.env["OPENAI_API_KEY"] == "sk-user"
     assert "127.0.0.1" in plan.env["NO_PROXY"] and plan.notes == [] and plan.scratch == []
+
+
+def test_the_users_own_set_env_options_join_ours_in_the_environment(tmp_path) -> None:
+    args = ["--set-env", "FOO=1", "--set-env=BAR=2", "--message", "hi"]
+    plan = aider.plan("/bin/aider", args, OURS, {"HOME": str(tmp_path)})
+    assert plan.argv == ["/bin/aider", "--message", "hi"]
+    assert plan.env["AIDER_SET_ENV"].endswith(f"GEMINI_API_BASE={OURS}/v1beta, FOO=1, BAR=2]")
+    assert plan.notes == []
+    # aider splits the variable at commas: such a value stays where it was, and a note says so.
+    kept = aider.plan("/bin/aider", ["--set-env", "LIST=a,b"], OURS, {"HOME": str(tmp_path)})
+    assert kept.argv == ["/bin/aider", "--set-env", "LIST=a,b"]
+    assert any("comma" in note for note in kept.notes)
 
 
 def test_the_users_base_urls_become_upstreams(tmp_path) -> None:

@@ -151,8 +151,8 @@ def test_aider_routed_to_an_anthropic_model(tmp_path, aider_bin):
 
 
 def test_a_dotenv_gateway_for_anthropic_is_kept_as_the_upstream(tmp_path, aider_bin):
-    # aider loads .env files over the environment; agentwrap's --set-env still wins, and the
-    # gateway named there is where agentwrap sends aider's Anthropic calls.
+    # aider loads .env files over the environment; agentwrap's --set-env (in AIDER_SET_ENV)
+    # still wins, and the gateway named there is where agentwrap sends aider's Anthropic calls.
     reply = Reply(text="Hello from the Anthropic gateway.", usage={"input": 900, "output": 7})
     with FakeProvider("anthropic", [reply]) as gateway:
         repo, env = aider_env(tmp_path, ANTHROPIC_API_KEY="sk-ant-user")

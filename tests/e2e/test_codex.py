@@ -474,7 +474,11 @@ def test_launch_plan_follows_the_login_codex_would_use(tmp_path):
         'model_provider="agentwrap"',
     ]
     assert 'env_key = "OPENAI_API_KEY"' in provider_arg(plan)
-    assert f'base_url = "{base}/v1"' in provider_arg(plan)
+    # The session secret is not on the command line: Codex sends it in a header from its env.
+    assert 'base_url = "http://127.0.0.1:9/v1"' in provider_arg(plan)
+    assert '"x-agentwrap-secret" = "AGENTWRAP_SESSION_SECRET"' in provider_arg(plan)
+    assert plan.env["AGENTWRAP_SESSION_SECRET"] == "abc"
+    assert not any("abc" in arg for arg in plan.argv)
     assert codex.upstreams(env) == {}
     # A ChatGPT sign-in: Codex's own login, and its calls belong to the ChatGPT backend.
     (home / "auth.json").write_text(json.dumps(chatgpt_auth("acct-2")))
