@@ -442,6 +442,8 @@ async def _write_stream(
         },
     )
     compressor = None
+    if d.false_encoding:
+        response.headers["Content-Encoding"] = d.false_encoding
     if d.gzip:
         response.headers["Content-Encoding"] = "gzip"
         compressor = zlib.compressobj(wbits=31)  # 31: gzip framing

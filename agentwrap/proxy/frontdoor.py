@@ -190,8 +190,8 @@ class Proxy:
             return await self.fallback.answer(incoming, chain, entry)
         except asyncio.CancelledError:
             result = entry.result
-            if result.status == "error":
-                raise  # the provider's fault, already recorded: the agent left on hearing it
+            if result.status == "error" or (result.status == "ok" and result.complete):
+                raise  # what the agent heard is recorded already: then it hung up
             result.status = "aborted"
             if not self._stopping:
                 began = "mid-answer" if result.ttfb_ms is not None else "before the answer began"
@@ -257,12 +257,13 @@ class Proxy:
         """The body as received and as JSON, or the refusal the agent gets (also recorded)."""
         limit = self.options.max_body
         body_bytes, too_large = await read_bounded(request, limit, self.options.request_timeout)
+        if body_bytes is None:
+            wait = self.options.request_timeout
+            msg = f"agentwrap: the request body did not arrive within {wait:g}s"
+            return self._refuse(entry, route, 408, msg, 0)
         if too_large:
             msg = f"agentwrap: request body is larger than the limit of {limit} bytes"
             return self._refuse(entry, route, 413, msg, len(body_bytes))
-        if body_bytes is None:
-            msg = f"agentwrap: the request body did not arrive within {self.options.request_timeout:g}s"
-            return self._refuse(entry, route, 408, msg, 0)
         try:
             body = json.loads(body_bytes)
             if not isinstance(body, dict):

@@ -46,6 +46,7 @@ class CallResult:
     stop_reason: str | None = None
     target: Target | None = None  # the model that answered (or was trying to)
     usage_read: bool = True  # False: the answer was too large to read its usage
+    complete: bool = False  # the agent has the whole answer (its end event went out)
     notes: list[str] = field(default_factory=list)  # what translation left out, for the reason
     # The bytes the agent got, kept only when an exporter captures content (capped).
     answer: bytearray | None = None

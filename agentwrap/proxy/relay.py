@@ -279,6 +279,8 @@ async def _stream(
                 await write_agent(resp, out)
             if check.error is not None:
                 break  # an error event ends the answer; the agent has it
+            # The agent may hang up once it has the whole answer: that is not an abort.
+            result.complete = check.complete
             chunk = await read_chunk(upstream, stall_timeout)
         check.close()
         flaw = check.flaw()
@@ -297,7 +299,7 @@ async def _stream(
             await write_agent(resp, tail)
         await _eof(resp)
     except AgentLeft as exc:
-        if result.status == "ok":
+        if result.status == "ok" and not result.complete:
             result.status = "aborted"
             result.error = f"the agent closed the connection mid-stream ({exc})"
     except (Stalled, UpstreamBroke) as exc:
@@ -305,10 +307,10 @@ async def _stream(
         result.error = f"upstream stream broke: {exc}"
         await _end_early(resp, call, translator, f"{who}'s stream ended early: {exc}")
     except asyncio.CancelledError:
-        if result.status == "ok":
+        if result.status == "ok" and not result.complete:
             result.status, result.error = "aborted", "the call was cancelled mid-stream"
-        # When agentwrap stops, the agent still hears why its answer ends here.
-        await _end_early(resp, call, translator, "agentwrap stopped while this answer streamed")
+            # When agentwrap stops, the agent still hears why its answer ends here.
+            await _end_early(resp, call, translator, "agentwrap stopped while this answer streamed")
         raise
     finally:
         tap.finish()

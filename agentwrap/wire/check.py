@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from typing import Any
 
 from agentwrap.wire import canonical as c
@@ -19,23 +20,37 @@ from agentwrap.wire.surface import surface_for
 # A data line longer than this is content (a huge delta): counted, never held or decoded.
 LINE_LIMIT = 1 << 20
 _FIELDS = (b"data", b"event", b"id", b"retry")
+# After the first chunk only events that may end an answer go to the stream parser: an error
+# (every API), Anthropic's message_stop, Chat's [DONE] or a finish_reason that is not null,
+# Responses' completed, failed or incomplete, Gemini's finishReason.
+_ENDINGS = re.compile(
+    rb'"error"|message_stop|\[DONE\]|"finish_reason": ?"|"finishReason"'
+    rb"|response\.(?:completed|failed|incomplete)"
+)
+_JSON = json.JSONDecoder()
 # What a parser may raise on an event of a shape nobody expected.
 _ODD: tuple[type[Exception], ...] = (TypeError, AttributeError, KeyError, IndexError, ValueError)
 
 
 class StreamCheck:
-    """Watches one SSE answer in API `api`: events, content, an error inside it, its end."""
+    """Watches one SSE answer in API `api`: events, content, an error inside it, its end.
+
+    It sits on the hot path of every streamed call, so it does per event only what C does
+    fast (split lines, decode JSON); the surface's stream parser sees the first chunk's events
+    (is there content before an error?) and after that only events that may end the answer.
+    """
 
     def __init__(self, api: str) -> None:
         self._parser = surface_for(api).stream_parser()
-        self._buf = bytearray()
+        self._buf = b""
         self._skipping = False  # inside a data line too long to hold
         self._event: str | None = None
         self._data: list[bytes] = []
         self._long = False
+        self._first = True  # the first chunk: every event goes to the parser
         self.bytes = 0
         self.events = 0
-        self.content = 0  # events that carry part of the answer
+        self.content = 0  # events seen by the parser that carry part of the answer
         self.error: str | None = None  # the error event the provider sent, as "kind: message"
         self.malformed = 0
         self.first_malformed: str | None = None
@@ -54,25 +69,24 @@ class StreamCheck:
                 return
             chunk = chunk[end + 1 :]
             self._skipping, self._long = False, True
-        buf = self._buf
-        buf += chunk
-        start = 0
-        while True:
-            end = buf.find(b"\n", start)
-            if end < 0:
-                break
-            self._line(bytes(buf[start:end]).rstrip(b"\r"))
-            start = end + 1
-        del buf[:start]
-        if len(buf) > LINE_LIMIT:
-            buf.clear()
-            self._skipping = True
+        if b"\n" not in chunk:
+            self._buf += chunk
+            if len(self._buf) > LINE_LIMIT:
+                self._buf, self._skipping = b"", True
+        else:
+            lines = (self._buf + chunk).split(b"\n")
+            self._buf = lines.pop()
+            for line in lines:
+                self._line(line[:-1] if line.endswith(b"\r") else line)
+            if len(self._buf) > LINE_LIMIT:
+                self._buf, self._skipping = b"", True
+        self._first = False
 
     def close(self) -> None:
         """The stream has ended."""
         if self._buf:
-            self._line(bytes(self._buf).rstrip(b"\r"))
-            self._buf.clear()
+            self._line(self._buf.rstrip(b"\r"))
+            self._buf = b""
         self._line(b"")
         if not self._parser.done and self._parser.finished:
             with contextlib.suppress(*_ODD):
@@ -98,37 +112,31 @@ class StreamCheck:
     def _line(self, line: bytes) -> None:
         if not line:
             self._dispatch()
-            return
-        if line.startswith(b":"):
-            return
-        name, _, value = line.partition(b":")
-        if name not in _FIELDS:
+        elif line.startswith(b"data:"):
+            self._data.append(line[6:] if line.startswith(b"data: ") else line[5:])
+        elif line.startswith(b"event:"):
+            self._event = line[6:].strip().decode("utf-8", "replace")
+        elif not line.startswith(b":") and line.partition(b":")[0] not in _FIELDS:
             self._bad(f"a line that is not an event field: {_snippet(line)}")
-            return
-        value = value[1:] if value.startswith(b" ") else value
-        if name == b"data":
-            self._data.append(value)
-        elif name == b"event":
-            self._event = value.decode("utf-8", "replace")
 
     def _dispatch(self) -> None:
         data, event, long = self._data, self._event, self._long
         self._data, self._event, self._long = [], None, False
         if long:
             self.events += 1
-            self.content += 1
             return
         if not data:
             return
         self.events += 1
-        text = b"\n".join(data).decode("utf-8", "replace")
-        if text.strip() != "[DONE]":
-            try:
-                json.loads(text)
-            except ValueError:
-                self._bad(f"a data line that is not JSON: {_snippet(text.encode())}")
-                return
-        if self._parser.done:
+        raw = data[0] if len(data) == 1 else b"\n".join(data)
+        try:
+            text = raw.decode("utf-8")
+            if text.strip() != "[DONE]":
+                _JSON.decode(text)
+        except ValueError:  # UnicodeDecodeError is one
+            self._bad(f"a data line that is not JSON: {_snippet(raw)}")
+            return
+        if self._parser.done or not (self._first or _ENDINGS.search(raw)):
             return
         try:
             events = self._parser.feed(event, text)
