@@ -118,6 +118,7 @@ class Session:
             env=options.env,
             transparent=options.transparent,
         )
+        popts.set_from_env(options.env)  # checked by the CLI before the session starts
         if options.max_body:
             popts.max_body = options.max_body
         self.proxy = Proxy(options.profile, self.recorder, options=popts)

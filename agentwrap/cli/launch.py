@@ -143,6 +143,7 @@ def _launch(
     for provider, url in upstreams(env).items():
         env[upstream_env(provider)] = url
     prof = _load(profile, routes, env, agent)
+    _check_limits(env)
     if mode == "wrap":
         _run_wrapped(env, quiet)
     session = Session(
@@ -201,6 +202,29 @@ def _launch(
 
         print_summary(session.store, session.id)
     raise typer.Exit(code if code is not None else 1)
+
+
+def _check_limits(env: Mapping[str, str]) -> None:
+    """Refuse unusable AGENTWRAP_<LIMIT> settings before anything starts."""
+    from agentwrap.proxy.options import ProxyOptions
+
+    try:
+        ProxyOptions().set_from_env(env)
+    except ValueError as exc:
+        _err(str(exc))
+        raise typer.Exit(2) from None
+
+
+def _above_zero(value: float | None) -> float | None:
+    if value is not None and not value > 0:
+        raise typer.BadParameter(f"must be a number of seconds above 0, not {value:g}")
+    return value
+
+
+def _at_least_one_byte(value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise typer.BadParameter(f"must be a number of bytes of at least 1, not {value}")
+    return value
 
 
 def _run_wrapped(env: dict[str, str], quiet: bool) -> None:
@@ -352,26 +376,32 @@ def serve_cmd(
     route: list[str] | None = RouteOpt,
     observe: bool = ObserveOpt,
     max_body: int | None = typer.Option(
-        None, "--max-body", help="Largest request body in bytes (413 above)."
+        None,
+        "--max-body",
+        help="Largest request body in bytes (413 above).",
+        callback=_at_least_one_byte,
     ),
     agent: str = typer.Option(
         "serve", "--agent", help="Agent name recorded for this session (for step hints)."
     ),
-    first_byte_timeout: float = typer.Option(
-        120.0,
+    first_byte_timeout: float | None = typer.Option(
+        None,
         "--first-byte-timeout",
-        help="Seconds to wait for a provider's first byte before falling back.",
+        help="Seconds to wait for a provider's first byte before falling back [default: 120].",
+        callback=_above_zero,
     ),
-    stall_timeout: float = typer.Option(
-        300.0,
+    stall_timeout: float | None = typer.Option(
+        None,
         "--stall-timeout",
-        help="Seconds of silence inside a stream before it is ended as broken.",
+        help="Seconds of silence inside an answer before it is ended as broken [default: 300].",
+        callback=_above_zero,
     ),
 ) -> None:
     from agentwrap.session import Session, SessionOptions
 
     env = dict(os.environ)
     prof = _load(profile, route, env, registry.get(agent))
+    _check_limits(env)
     session = Session(
         SessionOptions(
             agent=agent,
@@ -384,8 +414,10 @@ def serve_cmd(
         ["serve", *sys.argv[2:]],
     )
     session.proxy.port = port
-    session.proxy.options.first_byte_timeout = first_byte_timeout
-    session.proxy.options.stall_timeout = stall_timeout
+    if first_byte_timeout is not None:
+        session.proxy.options.first_byte_timeout = first_byte_timeout
+    if stall_timeout is not None:
+        session.proxy.options.stall_timeout = stall_timeout
     try:
         base_url = session.start()
     except RuntimeError as exc:

@@ -101,6 +101,21 @@ class Reply:
         return Outcome(self.answer(number), self.delivery())
 
 
+@dataclass
+class Played:
+    """A reply delivered exactly as `delivery` says: any status and fault the server plays.
+
+    Played(Reply(text="hi"), Delivery(stall_after_headers=5))
+    """
+
+    reply: Reply
+    delivery: Delivery
+
+    def outcome(self, request: Received, number: int) -> Outcome:
+        """The reply's answer, delivered as scripted."""
+        return Outcome(self.reply.answer(number), self.delivery)
+
+
 Item = Scripted | str | Callable[[Any], Scripted | str]
 Script = Sequence[Item] | Callable[[dict[str, Any], dict[str, str]], Scripted | str]
 
@@ -138,6 +153,10 @@ class FakeProvider(FakeServer):
         self.prefix = prefix.rstrip("/")
         self.script_errors: list[Exception] = []  # raised by a callable script
         self._next_item = 0
+
+    def rescript(self, script: Script, default: Scripted | str | None = None) -> None:
+        """Answer from `script` from now on, from its first item (one server, many cases)."""
+        self.script, self.default, self._next_item = script, default, 0
 
     @property
     def base_url(self) -> str:

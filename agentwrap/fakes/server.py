@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import gzip as gzip_module
 import json
+import socket
+import struct
 import threading
 import time
 import zlib
@@ -72,6 +74,13 @@ class Delivery:
     of the normal end; `cut_after` ends the stream cleanly after that many events, without its
     ending events; `drop_after` closes the connection after that many. `burst_after` sends the
     events from that one on in a single write, as a provider whose answer is ready does.
+
+    Faults of the connection and the body: `reset` resets the connection before any byte;
+    `stall_after_headers` sends the status and headers, then nothing for that many seconds
+    (stream or whole body); `cut_body_after` announces the whole body's length but closes the
+    connection after that many bytes; `raw_body` answers a 200 with these bytes (and
+    `content_type`) instead of the API's answer: an HTML page, malformed events;
+    `false_encoding` claims a content-encoding (gzip, say) the body does not have.
     """
 
     status: int = 200
@@ -93,6 +102,11 @@ class Delivery:
     burst_after: int | None = None
     stream_error: str | None = None
     stream_error_kind: str | None = None
+    reset: bool = False
+    stall_after_headers: float | None = None
+    cut_body_after: int | None = None
+    raw_body: bytes | None = None
+    false_encoding: str | None = None
 
 
 class Scripted(Protocol):
@@ -324,7 +338,16 @@ async def _deliver(
     d = outcome.delivery
     if d.first_byte_delay:
         await asyncio.sleep(d.first_byte_delay)
+    if d.reset:
+        _reset(request)
+        return web.Response(status=499)  # never sent: the connection is gone
+    if d.raw_body is not None and d.status < 400:
+        content_type = d.content_type or "text/html"
+        return await _write_body(request, d.raw_body, content_type, d)
     if d.status >= 400 or outcome.answer is None:
+        if d.stall_after_headers is not None or d.cut_body_after is not None:
+            error = fmt.error(d.status, d.error or f"fake upstream error {d.status}", d.error_kind)
+            return await _write_body(request, json.dumps(error).encode(), "application/json", d)
         if d.error_body is not None:
             content_type = (d.content_type or "text/html").split(";")[0]
             return web.Response(
@@ -334,8 +357,49 @@ async def _deliver(
         return _json(d.status, error, d.headers, d.gzip)
     stream = received.stream if d.stream is None else d.stream
     if not stream:
-        return _json(200, fmt.whole(outcome.answer, body), d.headers, d.gzip)
+        if d.stall_after_headers is None and d.cut_body_after is None and not d.false_encoding:
+            return _json(200, fmt.whole(outcome.answer, body), d.headers, d.gzip)
+        data = json.dumps(fmt.whole(outcome.answer, body)).encode()
+        return await _write_body(request, data, "application/json", d)
     return await _write_stream(request, stream_events(fmt, outcome.answer, d, body), d)
+
+
+def _reset(request: web.Request) -> None:
+    """Reset the connection (RST, not a polite close), as a crashed provider's host does."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+async def _write_body(
+    request: web.Request, data: bytes, content_type: str, d: Delivery
+) -> web.StreamResponse:
+    """A whole body written by hand, so that it can stall, be cut or lie about its encoding."""
+    response = web.StreamResponse(
+        status=d.status, headers={"Content-Type": content_type, **d.headers}
+    )
+    if d.false_encoding:
+        response.headers["Content-Encoding"] = d.false_encoding
+    response.content_length = len(data)
+    await response.prepare(request)
+    request[_PREPARED] = response
+    if d.stall_after_headers is not None:
+        await asyncio.sleep(d.stall_after_headers)
+    if d.cut_body_after is not None:
+        await response.write(data[: d.cut_body_after])
+        await asyncio.sleep(0.05)  # let those bytes leave before the connection goes
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    # In pieces, as a large answer arrives.
+    for start in range(0, len(data), 1 << 16):
+        await response.write(data[start : start + (1 << 16)])
+    await response.write_eof()
+    return response
 
 
 def stream_events(
@@ -378,11 +442,15 @@ async def _write_stream(
         },
     )
     compressor = None
+    if d.false_encoding:
+        response.headers["Content-Encoding"] = d.false_encoding
     if d.gzip:
         response.headers["Content-Encoding"] = "gzip"
         compressor = zlib.compressobj(wbits=31)  # 31: gzip framing
     await response.prepare(request)
     request[_PREPARED] = response
+    if d.stall_after_headers is not None:
+        await asyncio.sleep(d.stall_after_headers)
     if d.burst_after is not None:
         burst = Event(b"".join(e.data for e in events[d.burst_after :]))
         events = [*events[: d.burst_after], burst]

@@ -7,6 +7,7 @@ the call is translated into the provider's API. Headers follow `upstream.upstrea
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -119,12 +120,19 @@ class Forwarder:
         provider = self.profile.provider_for_api(surface)
         hdrs = upstream_headers(headers, provider, surface, provider.key(self.options.env))
         url = api.upstream_url(provider.base_url, "models", query=query)
+        wait = self.options.first_byte_timeout
         try:
-            up = await self.transport.send(UpstreamRequest("GET", url, hdrs, allow_redirects=True))
-            try:
-                data = await up.read()
-            finally:
-                up.release()
+            # No redirects: the agent's credentials are for this host, not wherever it points.
+            async with asyncio.timeout(wait):
+                up = await self.transport.send(UpstreamRequest("GET", url, hdrs))
+                try:
+                    data = await up.read()
+                finally:
+                    up.release()
+        except TimeoutError:
+            return json_error(
+                surface, 504, f"agentwrap: {provider.name} did not list its models within {wait:g}s"
+            )
         except aiohttp.ClientError as exc:
             return json_error(surface, 502, f"agentwrap: cannot reach {provider.name}: {exc}")
         return web.Response(status=up.status, body=data, headers=response_headers(up.headers))

@@ -67,7 +67,9 @@ class Proxy:
         self.port = port
         self.options = options or ProxyOptions()
         self.state = SessionState(agent=self.options.agent, observe=self.options.observe)
-        self.transport: Transport = transport or UpstreamPool()
+        self.transport: Transport = transport or UpstreamPool(
+            limit_per_host=self.options.pool_size, connect_timeout=self.options.connect_timeout
+        )
         self.ledger = Ledger(
             recorder, pricebook or profile.price_book(), self.state, _stored_evidence(recorder)
         )
@@ -76,6 +78,7 @@ class Proxy:
         self.fallback = Fallback(self.forwarder, self.transport, self.options)
         self._runner: web.AppRunner | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._stopping = False  # stop() has cancelled the calls still in flight
 
     # -- lifecycle ------------------------------------------------------------
     @property
@@ -86,7 +89,10 @@ class Proxy:
         """Listen (on a free port when port=0); returns the base URL agents use."""
         app = web.Application(client_max_size=self.options.max_body + 1)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # handler_cancellation: an agent that hangs up cancels its call, fallbacks included.
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, handler_cancellation=True
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
@@ -95,10 +101,13 @@ class Proxy:
             self.port = sockets[0].getsockname()[1]
         return self.base_url
 
-    async def stop(self, grace: float = 5.0) -> None:
-        """Let in-flight calls finish (up to `grace` seconds), then close everything."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Let in-flight calls finish (up to `grace` seconds, by default the options'), then
+        end the rest, each with an error in its agent's API, and close everything."""
+        grace = self.options.shutdown_grace if grace is None else grace
         if self._inflight:
             _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
+            self._stopping = True
             for task in pending:
                 task.cancel()
             if pending:
@@ -160,45 +169,85 @@ class Proxy:
             query = rest.split("?", 1)[1] if "?" in rest else ""
             return await self.forwarder.list_models(headers, query)
         entry = self.ledger.open(call_id, seq, route.surface, route.endpoint, started, t0)
-
-        # 1. Read the body, bounded.
-        read = await self._read_body(request, route, entry)
-        if isinstance(read, web.Response):
-            return read
-        body_bytes, body = read
-
-        # 2-4. The call, its step and the decision.
-        endpoint = headers.pop(ENDPOINT_HEADER, None)
-        call = Call(route.surface, route.endpoint, body, headers, route.path_model, len(body_bytes))
-        step, decision = self._route(call, endpoint)
-        conversation = self._conversation(call)
-        incoming = Incoming(request, call, body_bytes, request.query_string, conversation[0])
-        entry.record.request_bytes = len(body_bytes)
-        entry.started(call, step, decision, conversation)
-        if step is None or step.kind not in SIDE_STEPS:
-            self.ledger.label_previous_step(call, conversation)
-        if decision.stop:
-            msg = f"agentwrap: {decision.reason}"
-            entry.refused(400, msg)
-            return json_error(call.surface, 400, msg)
-
-        # 5-7. Forward along the chain, relay the answer, record how it went.
-        chain = [decision.target, *decision.fallbacks]
+        # Every call that got this far ends with its row finished, whatever happens below.
+        call: Call | None = None
+        step: Step | None = None
+        decision: Decision | None = None
+        conversation: Conversation = (None, None)
         try:
+            # 1. Read the body, bounded.
+            read = await self._read_body(request, route, entry)
+            if isinstance(read, web.Response):
+                return read
+            body_bytes, body = read
+
+            # 2-4. The call, its step and the decision.
+            endpoint = headers.pop(ENDPOINT_HEADER, None)
+            call = Call(
+                route.surface, route.endpoint, body, headers, route.path_model, len(body_bytes)
+            )
+            step, decision = self._route(call, endpoint)
+            conversation = self._conversation(call)
+            incoming = Incoming(request, call, body_bytes, request.query_string, conversation[0])
+            entry.record.request_bytes = len(body_bytes)
+            entry.started(call, step, decision, conversation)
+            if step is None or step.kind not in SIDE_STEPS:
+                self.ledger.label_previous_step(call, conversation)
+            if decision.stop:
+                msg = f"agentwrap: {decision.reason}"
+                result = entry.result
+                result.status, result.http_status, result.error = "refused", 400, msg
+                return json_error(call.surface, 400, msg)
+
+            # 5-7. Forward along the chain, relay the answer, record how it went.
+            chain = [decision.target, *decision.fallbacks]
             return await self.fallback.answer(incoming, chain, entry)
         except asyncio.CancelledError:
-            entry.result.status = "aborted"
-            entry.result.error = "agentwrap stopped while the call was in flight"
-            raise
+            result = entry.result
+            if result.status == "error" or (result.status == "ok" and result.complete):
+                raise  # what the agent heard is recorded already: then it hung up
+            result.status = "aborted"
+            if not self._stopping:
+                began = "mid-answer" if result.ttfb_ms is not None else "before the answer began"
+                result.error = f"the agent closed the connection {began}"
+                raise
+            result.error = "agentwrap stopped while the call was in flight"
+            task = asyncio.current_task()
+            if result.ttfb_ms is not None or task is None:
+                raise
+            # Nothing reached the agent yet: it still gets an answer that says why.
+            task.uncancel()
+            return json_error(route.surface, 503, f"agentwrap: {result.error}")
         except Exception as exc:
             log.exception("proxy error")
             result = entry.result
             result.status, result.http_status = "proxy_error", 502
             result.error = f"{type(exc).__name__}: {exc}"
-            return json_error(call.surface, 502, f"agentwrap: internal error: {exc}")
+            return json_error(route.surface, 502, f"agentwrap: internal error: {result.error}")
         finally:
-            used = entry.result.target or chain[0]
-            self.ledger.finish(entry, call, step, decision, conversation, used)
+            if not entry.closed:
+                self._finish(entry, call, step, decision, conversation)
+
+    def _finish(
+        self,
+        entry: CallLedger,
+        call: Call | None,
+        step: Step | None,
+        decision: Decision | None,
+        conversation: Conversation,
+    ) -> None:
+        """Price and close the call's row; a call that failed before its decision is closed
+        as it stands."""
+        result = entry.result
+        try:
+            if call is not None and decision is not None:
+                used = result.target or decision.target
+                self.ledger.finish(entry, call, step, decision, conversation, used)
+            else:
+                status = "proxy_error" if result.status == "ok" else result.status
+                entry.fail(status, result.error or "agentwrap failed", result.http_status)
+        except Exception:  # the trace must not take the proxy down with it
+            log.exception("recording call %s failed", entry.record.id)
 
     def _route(self, call: Call, endpoint: str | None) -> tuple[Step | None, Decision]:
         """The step and decision; `endpoint`: the base URL the agent called (transparent)."""
@@ -221,7 +270,11 @@ class Proxy:
     ) -> tuple[bytes, dict[str, Any]] | web.Response:
         """The body as received and as JSON, or the refusal the agent gets (also recorded)."""
         limit = self.options.max_body
-        body_bytes, too_large = await read_bounded(request, limit)
+        body_bytes, too_large = await read_bounded(request, limit, self.options.request_timeout)
+        if body_bytes is None:
+            wait = self.options.request_timeout
+            msg = f"agentwrap: the request body did not arrive within {wait:g}s"
+            return self._refuse(entry, route, 408, msg, 0)
         if too_large:
             msg = f"agentwrap: request body is larger than the limit of {limit} bytes"
             return self._refuse(entry, route, 413, msg, len(body_bytes))
@@ -229,6 +282,9 @@ class Proxy:
             body = json.loads(body_bytes)
             if not isinstance(body, dict):
                 raise ValueError("the top level is not a JSON object")
+        except RecursionError:
+            msg = "agentwrap: request body is not valid JSON: it is nested too deeply"
+            return self._refuse(entry, route, 400, msg, len(body_bytes))
         except (ValueError, UnicodeDecodeError) as exc:
             msg = f"agentwrap: request body is not valid JSON: {exc}"
             return self._refuse(entry, route, 400, msg, len(body_bytes))
@@ -262,13 +318,23 @@ def _passthrough(profile: Profile, call: Call, reason: str) -> Decision:
     return Decision(Target(None, None, provider), "passthrough", reason, [], call.model)
 
 
-async def read_bounded(request: web.Request, limit: int) -> tuple[bytes, bool]:
-    """The request body, and whether it is over `limit` bytes (then read no further)."""
+async def read_bounded(
+    request: web.Request, limit: int, timeout: float | None = None
+) -> tuple[bytes | None, bool]:
+    """The request body, and whether it is over `limit` bytes (then read no further).
+
+    The body is None when it did not arrive within `timeout` seconds (a client that sends
+    it a byte at a time, or less than its Content-Length).
+    """
     if request.content_length is not None and request.content_length > limit:
         return b"", True
     buf = bytearray()
-    async for chunk in request.content.iter_any():
-        buf += chunk
-        if len(buf) > limit:
-            return bytes(buf), True
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.content.iter_any():
+                buf += chunk
+                if len(buf) > limit:
+                    return bytes(buf), True
+    except TimeoutError:
+        return None, False
     return bytes(buf), False

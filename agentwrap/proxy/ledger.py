@@ -45,6 +45,8 @@ class CallResult:
     response_bytes: int = 0
     stop_reason: str | None = None
     target: Target | None = None  # the model that answered (or was trying to)
+    usage_read: bool = True  # False: the answer was too large to read its usage
+    complete: bool = False  # the agent has the whole answer (its end event went out)
     notes: list[str] = field(default_factory=list)  # what translation left out, for the reason
     # The bytes the agent got, kept only when an exporter captures content (capped).
     answer: bytearray | None = None
@@ -60,21 +62,41 @@ class CallLedger:
         self.t0 = t0  # perf_counter at arrival
         self._recorder = recorder
         self._reported: dict[str, Any] = BLANK_ROW
+        self.inserted = False  # the row exists (its first report went out)
+        self.closed = False  # the row is final (finished, failed or refused)
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the request arrived."""
         return (time.perf_counter() - self.t0) * 1000.0
 
     def report(self, kind: str, **event: Any) -> None:
-        """Report the record's changes since the previous report (`event`: event-only fields)."""
+        """Report the record's changes since the previous report (`event`: event-only fields).
+
+        The first report inserts the row, whatever its kind: a call that failed before it was
+        started still gets its row.
+        """
         changes = self.record.changes(self._reported)
         self._reported = self.record.snapshot()
         changes.pop("id", None)
         changes.pop("session_id", None)
-        if kind == ev.STARTED:
+        if kind in (ev.FINISHED, ev.FAILED):
+            self.closed = True
+        if not self.inserted:
+            self.inserted = True
             self._recorder.call_started(self.record.id, **changes)
-        else:
+            if kind == ev.STARTED:
+                return
+            changes = {}
+        if kind != ev.STARTED:
             self._recorder.call_event(kind, self.record.id, **changes, **event)
+
+    def fail(self, status: str, message: str, http_status: int | None) -> None:
+        """End a call that never reached the point where the ledger prices it."""
+        rec = self.record
+        rec.status, rec.http_status, rec.error = status, http_status, message
+        rec.attempts = list(self.attempts)
+        rec.total_ms = self.elapsed_ms()
+        self.report(ev.FAILED)
 
     def started(
         self,
@@ -233,6 +255,9 @@ class Ledger:
         rec.cache_creation_tokens = usage.cache_creation_tokens
         rec.cache_read_tokens = usage.cache_read_tokens
         rec.cost_usd, rec.unpriced_reason = cost.usd, cost.unpriced_reason
+        if not result.usage_read:
+            rec.input_tokens = rec.output_tokens = None
+            rec.cost_usd, rec.unpriced_reason = None, "the answer was too large to read its usage"
         rec.baseline_model = baseline_model
         rec.baseline_cost_usd = baseline.usd if baseline else None
         rec.ttfb_ms, rec.total_ms = result.ttfb_ms, entry.elapsed_ms()

@@ -5,14 +5,21 @@ returns an `UpstreamResponse` once the status and headers have arrived. `Upstrea
 real transport (aiohttp, one keep-alive client per provider host: agents leave idle gaps while
 tools run, and the next call should not pay a new TCP+TLS handshake); tests pass their own
 transport to inject faults below the proxy. Transports raise what aiohttp raises:
-`aiohttp.ClientError` when a provider cannot be reached, and its payload and connection
-errors when a body breaks off.
+`aiohttp.ClientError` when a provider cannot be reached (`aiohttp.ConnectionTimeoutError` when
+connecting took too long), and its payload and connection errors when a body breaks off.
+
+The caller bounds an attempt's wait for the provider with a `FirstByteClock`; a transport that
+has to wait for a connection first (a full pool, a new TCP+TLS handshake) holds that clock
+meanwhile, so a busy pool is never mistaken for a silent provider.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -152,15 +159,48 @@ def response_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() not in RESPONSE_DROP}
 
 
+class FirstByteClock:
+    """One attempt's first-byte deadline, which runs only while the request is with the provider.
+
+    The caller wraps its wait in `asyncio.timeout()` and hands that here; the transport calls
+    `hold()` while it waits for a connection and `run()` once the request is on its way.
+    `held_ms` is how long the attempt waited for its connection.
+    """
+
+    def __init__(self, deadline: asyncio.Timeout, seconds: float) -> None:
+        self.deadline = deadline
+        self.seconds = seconds
+        self.held_ms = 0.0
+        self._held_at: float | None = None
+
+    def hold(self) -> None:
+        """Waiting for a connection (pool or connect): the provider's time does not run."""
+        if self._held_at is None:
+            self._held_at = time.perf_counter()
+            self.deadline.reschedule(None)
+
+    def run(self) -> None:
+        """The request is on its way: the provider has `seconds` from now to answer."""
+        if self._held_at is not None:
+            self.held_ms += (time.perf_counter() - self._held_at) * 1000.0
+            self._held_at = None
+        self.deadline.reschedule(asyncio.get_running_loop().time() + self.seconds)
+
+    def stop(self) -> None:
+        """The first bytes arrived: from here on the stall timeout bounds each read."""
+        self.deadline.reschedule(None)
+
+
 @dataclass(frozen=True)
 class UpstreamRequest:
-    """One request to a provider, ready to send."""
+    """One request to a provider, ready to send (`clock`: its first-byte deadline, if any)."""
 
     method: str
     url: str
     headers: Mapping[str, str]
     body: bytes | None = None
     allow_redirects: bool = False
+    clock: FirstByteClock | None = None
 
 
 class UpstreamResponse(Protocol):
@@ -219,14 +259,48 @@ class _PooledResponse:
         self._resp.release()
 
 
-class UpstreamPool:
-    """The real transport: keep-alive client sessions, one per scheme://host:port."""
+async def _on_request_start(
+    session: aiohttp.ClientSession, ctx: SimpleNamespace, params: object
+) -> None:
+    if isinstance(ctx.trace_request_ctx, FirstByteClock):
+        ctx.trace_request_ctx.hold()
 
-    def __init__(self, keepalive_s: float = 300.0, limit_per_host: int = 64) -> None:
+
+async def _on_headers_sent(
+    session: aiohttp.ClientSession, ctx: SimpleNamespace, params: object
+) -> None:
+    if isinstance(ctx.trace_request_ctx, FirstByteClock):
+        ctx.trace_request_ctx.run()
+
+
+def _clock_trace() -> aiohttp.TraceConfig:
+    # From the request's start until its headers are written the pool finds a connection.
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(_on_request_start)
+    trace.on_request_headers_sent.append(_on_headers_sent)
+    trace.freeze()
+    return trace
+
+
+class UpstreamPool:
+    """The real transport: keep-alive client sessions, one per scheme://host:port.
+
+    `limit_per_host` connections at most per host (a call beyond waits for one, without its
+    first-byte clock running); a new connection must open within `connect_timeout` seconds.
+    """
+
+    def __init__(
+        self,
+        keepalive_s: float = 300.0,
+        limit_per_host: int = 128,
+        connect_timeout: float = 15.0,
+    ) -> None:
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._proxies: dict[str, str | None] = {}
         self._keepalive = keepalive_s
         self._limit = limit_per_host
+        self._connect_timeout = connect_timeout
+        self._trace = _clock_trace()
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         """Send through the host's pooled session, via the environment's proxy for that host."""
@@ -237,6 +311,7 @@ class UpstreamPool:
             headers=request.headers,
             allow_redirects=request.allow_redirects,
             proxy=self.proxy_for(request.url),
+            trace_request_ctx=request.clock,
         )
         return _PooledResponse(resp)
 
@@ -254,9 +329,11 @@ class UpstreamPool:
             session = aiohttp.ClientSession(
                 connector=connector,
                 auto_decompress=True,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=15),
+                # Reads are bounded by the relay (first byte, stall), connecting here.
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
                 trust_env=False,  # proxy settings are resolved once per host, below
+                trace_configs=[self._trace],
             )
             self._sessions[key] = session
             self._proxies[key] = _env_proxy(parts.scheme, parts.hostname or "")

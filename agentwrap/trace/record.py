@@ -14,21 +14,32 @@ from typing import Any
 
 @dataclass
 class Attempt:
-    """One try at one target of a call's chain: ok, http <status>, connection error, ..."""
+    """One try at one target of a call's chain: http <status>, connection error, ...
+
+    `error` is what went wrong in the provider's or agentwrap's words; `wait_ms` how long the
+    attempt waited for a connection (a full pool, a new handshake) before it was sent.
+    """
 
     model: str | None
     provider: str
-    outcome: str  # ok | http <status> | connection error: ... | timeout before first byte | ...
+    outcome: str  # http <status> | connection error: ... | connect timeout | timeout before ...
     ms: float
+    error: str | None = None
+    wait_ms: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The attempt as stored in the `attempts` column."""
-        return {
+        """The attempt as stored in the `attempts` column (error and wait only when known)."""
+        out: dict[str, Any] = {
             "model": self.model,
             "provider": self.provider,
             "outcome": self.outcome,
             "ms": round(self.ms, 1),
         }
+        if self.error is not None:
+            out["error"] = self.error
+        if self.wait_ms is not None:
+            out["wait_ms"] = round(self.wait_ms, 1)
+        return out
 
 
 @dataclass(kw_only=True)

@@ -55,6 +55,9 @@ def test_every_retryable_status_moves_on_while_targets_remain(status):
     assert next_move(AttemptResult(status), 0, False, MAX_RETRY_AFTER).move is Move.RELAY
 
 
+NOW = 1_445_412_480.0  # Wed, 21 Oct 2015 07:28:00 GMT
+
+
 @pytest.mark.parametrize(
     ("header", "seconds"),
     [
@@ -63,8 +66,18 @@ def test_every_retryable_status_moves_on_while_targets_remain(status):
         ("-3", 0.0),
         ("", None),
         (None, None),
-        ("Wed, 21 Oct 2015 07:28:00 GMT", None),
+        # An HTTP date counts from now; one in the past means now.
+        ("Wed, 21 Oct 2015 07:28:03 GMT", 3.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+        ("Tue, 20 Oct 2015 07:28:00 GMT", 0.0),
+        ("Wed, 21 Oct 2015 07:28:03", None),  # no zone: not an HTTP date
+        ("soon", None),
     ],
 )
-def test_retry_after_reads_seconds_only(header, seconds):
-    assert retry_after(header) == seconds
+def test_retry_after_reads_seconds_and_http_dates(header, seconds):
+    assert retry_after(header, now=NOW) == seconds
+
+
+def test_an_http_date_retry_after_within_patience_retries_the_last_target():
+    after = retry_after("Wed, 21 Oct 2015 07:28:02 GMT", now=NOW)
+    assert next_move(AttemptResult(503, after), 0, False, MAX_RETRY_AFTER) == Next(Move.RETRY, 2.0)
