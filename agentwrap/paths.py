@@ -41,6 +41,11 @@ def trace_db() -> Path:
     return data_dir() / "trace.db"
 
 
+def log_file() -> Path:
+    """Where unexpected errors are written (never to the agent's terminal)."""
+    return data_dir() / "agentwrap.log"
+
+
 def private_dir(path: Path) -> Path:
     """Create `path` (and missing parents) as the user's alone; tighten it if it exists."""
     try:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from agentwrap import paths
 from agentwrap.agents.base import LaunchPlan
+from agentwrap.errorlog import ErrorLog
 from agentwrap.export.live import start_live_export
 from agentwrap.processes import process_started
 from agentwrap.proxy.frontdoor import Proxy
@@ -122,6 +123,9 @@ class Session:
         if options.max_body:
             popts.max_body = options.max_body
         self.proxy = Proxy(options.profile, self.recorder, options=popts)
+        # From here on, unexpected errors go to the log file, not to the agent's terminal.
+        self.errorlog = ErrorLog(self.id, [self.proxy.secret])
+        self.errorlog.install()
         self.runner = ProxyThread(self.proxy)
         self.base_url = ""
         self.interceptor: Interceptor | None = None
@@ -145,6 +149,7 @@ class Session:
     def _discard(self) -> None:
         # Nothing ran: leave no session behind that looks as if it had.
         self.recorder.close()
+        self.errorlog.uninstall()
         self.store.conn.execute("DELETE FROM sessions WHERE id = ?", (self.id,))
 
     def _intercept(self) -> Interceptor:
@@ -174,6 +179,8 @@ class Session:
         finally:
             self.recorder.session_event(ev.SESSION_ENDED, exit_code=exit_code)
             self.recorder.close()
+            self.errorlog.uninstall()
+            self.errorlog.record(self.store)
             self.store.update_session(self.id, ended_at=time.time(), exit_code=exit_code)
 
     def run_child(

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agentwrap import fmt
+from agentwrap.errorlog import logged, logged_line
 from agentwrap.export.stats import ExportStats, read_stats, stats_line
 from agentwrap.trace.queries import session_ledger
 from agentwrap.trace.store import TraceStore
@@ -45,6 +46,9 @@ def summary_json(store: TraceStore, session_id: str) -> dict[str, Any]:
         "unpriced": dict(ledger.unpriced_reasons),
         "details": detail_commands(session_id),
         "export": asdict(export) if (export := read_stats(store, session_id)) else None,
+        "errors_logged": dict(zip(("count", "path"), found, strict=True))
+        if (found := logged(store, session_id))
+        else None,
     }
 
 
@@ -60,6 +64,7 @@ def render_summary(store: TraceStore, session_id: str) -> SessionSummary:
         session=store.session(session_id),
         ledger=session_ledger(store, session_id),
         export=read_stats(store, session_id),
+        logged=logged(store, session_id),
     )
 
 
@@ -79,11 +84,13 @@ class SessionSummary:
         session: dict[str, Any] | None,
         ledger: Ledger,
         export: ExportStats | None = None,
+        logged: tuple[int, str] | None = None,
     ) -> None:
         self.session_id = session_id
         self.session = session
         self.ledger = ledger
         self.export = export
+        self.logged = logged
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         compact = options.max_width < COMPACT_WIDTH
@@ -256,6 +263,8 @@ class SessionSummary:
 
     def _details(self) -> Text:
         text = Text(style="dim")
+        if self.logged is not None:
+            text.append(logged_line(*self.logged) + "\n", style="yellow")
         if self.export is not None:
             text.append(
                 stats_line(self.export) + "\n", style="yellow" if self.export.dropped else ""

@@ -435,3 +435,7 @@ def serve_cmd(
     while not got:
         signal.pause()
     session.close(0)
+    if session.errorlog.count:
+        from agentwrap.errorlog import logged_line
+
+        _err(logged_line(session.errorlog.count, str(session.errorlog.path)))
