@@ -17,6 +17,7 @@ import anthropic
 import httpx
 import pytest
 
+from agentwrap import paths
 from agentwrap.fakes.provider import FakeProvider, Played, Reply
 from agentwrap.fakes.server import Delivery
 from tests.proxy.conftest import wait_calls
@@ -125,7 +126,9 @@ def test_nothing_reaches_the_terminal_and_never_the_secret(agentwrap_bin):
     (err,) = stderr
     assert "Traceback" not in err
     assert secret_path.split("/")[-1] not in err
-    assert err.strip().splitlines() == [err.strip().splitlines()[0]]  # only "session ...; Ctrl-C"
+    # Only "session ...; Ctrl-C", and at the end where the unparsable request was logged.
+    lines = err.strip().splitlines()
+    assert lines == [lines[0], f"agentwrap: 1 unexpected error was logged to {paths.log_file()}"]
 
 
 @pytest.mark.parametrize(
