@@ -16,8 +16,7 @@ from typing import Any
 import typer
 
 from agentwrap import paths
-from agentwrap.cli.report import _date, _project
-from agentwrap.trace.report import ReportFilter
+from agentwrap.cli.report import report_filter
 from agentwrap.trace.store import TraceStore
 
 FORMATS = ("otlp", "jsonl", "csv")
@@ -63,13 +62,7 @@ def export_cmd(
         raise typer.BadParameter(
             f"{fmt!r} is not one of {', '.join(FORMATS)}", param_hint="--format"
         )
-    filt = ReportFilter(
-        since=_date(since, "--since"),
-        until=_date(until, "--until"),
-        agent=agent,
-        project=_project(project),
-        include_demo=demo,
-    )
+    filt = report_filter(since, until, agent, project, demo)
     from agentwrap.export.files import select_export
 
     store = TraceStore(paths.trace_db())

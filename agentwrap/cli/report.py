@@ -60,6 +60,19 @@ def _project(value: str | None) -> Path | None:
     return repo_root(path) or path
 
 
+def report_filter(
+    since: str | None, until: str | None, agent: str | None, project: str | None, demo: bool
+) -> ReportFilter:
+    """The filter the --since/--until/--agent/--project/--demo options of a command say."""
+    return ReportFilter(
+        since=_date(since, "--since"),
+        until=_date(until, "--until"),
+        agent=agent,
+        project=_project(project),
+        include_demo=demo,
+    )
+
+
 app = typer.Typer()
 
 
@@ -91,13 +104,7 @@ def report_cmd(
         raise typer.BadParameter(
             f"{grouping!r} is not one of {', '.join(GROUPINGS)}", param_hint="GROUPING"
         )
-    filt = ReportFilter(
-        since=_date(since, "--since"),
-        until=_date(until, "--until"),
-        agent=agent,
-        project=_project(project),
-        include_demo=demo,
-    )
+    filt = report_filter(since, until, agent, project, demo)
     store = TraceStore(paths.trace_db())
     try:
         report = build_report(store, grouping, filt)
