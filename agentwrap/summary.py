@@ -4,6 +4,9 @@
 exits; `summary_json` returns the same numbers for scripts. Unpriced models are shown as
 "unpriced" with the reason in a footnote, never as $0.00. Narrow consoles get a compact
 table (calls, tokens, cost, saving) instead of one column per token kind.
+
+A line of facts ("2m05s · 6 calls · cost $0.56") breaks only between facts, never inside one
+(a command, an id); printed with soft wrap (to a file or a pipe) each line is one line.
 """
 
 from __future__ import annotations
@@ -94,57 +97,56 @@ class SessionSummary:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         compact = options.max_width < COMPACT_WIDTH
-        yield Group(*self._parts(compact))
+        # Soft wrap (a pipe, a file): one line per line of facts, however long.
+        width = None if options.no_wrap else options.max_width
+        yield Group(*self._parts(compact, width))
 
-    def _parts(self, compact: bool) -> list[Any]:
+    def _parts(self, compact: bool, width: int | None) -> list[Any]:
         ledger = self.ledger
         total = ledger.total
-        parts: list[Any] = [self._headline()]
+        parts: list[Any] = [fact_lines(self._headline(), width)]
         if not total.calls:
             parts.append(
                 Text("No model calls went through agentwrap in this session.", style="dim")
             )
-            parts.append(self._details())
+            parts.extend(self._details(width))
             return parts
         notes: dict[str, int] = {}
         parts.append(self._table("model", ledger.models(), compact, notes, model_rows=True))
         parts.append(self._table("step", ledger.steps(), compact, notes, model_rows=False))
-        parts.append(self._outcomes())
+        parts.append(fact_lines(self._outcomes(), width))
         footnotes = self._footnotes(notes)
         if footnotes is not None:
             parts.append(footnotes)
-        parts.append(self._details())
+        parts.extend(self._details(width))
         return parts
 
-    def _headline(self) -> Text:
+    def _headline(self) -> list[Text]:
         total = self.ledger.total
-        text = Text("agentwrap", style="bold")
+        facts = [Text("agentwrap", style="bold")]
         session = self.session or {}
         if session.get("agent"):
-            text.append(f" · {session['agent']}")
+            facts.append(Text(str(session["agent"])))
         if session.get("is_demo"):
-            text.append(" · ")
-            text.append("demo, simulated providers", style="magenta")
+            facts.append(Text("demo, simulated providers", style="magenta"))
         duration = _duration(self.session)
         if duration is not None:
-            text.append(f" · {fmt.duration(duration)}")
-        text.append(f" · {total.calls} call{'s' if total.calls != 1 else ''}")
+            facts.append(Text(fmt.duration(duration)))
+        facts.append(Text(f"{total.calls} call{'s' if total.calls != 1 else ''}"))
         amount, note = fmt.cost(total)
-        if total.priced_calls:
-            text.append(" · cost ")
-            text.append(amount, style="bold")
+        if total.priced_calls or total.unpriced_calls:
+            cost = Text("cost ")
+            cost.append(amount, style="bold" if total.priced_calls else "yellow")
             if note:
-                text.append(f" {note}", style="yellow")
-        elif total.unpriced_calls:
-            text.append(" · cost ")
-            text.append(amount, style="yellow")
-        if total.baseline_calls:
-            text.append(f" vs {fmt.baseline(total)} baseline")
+                cost.append(" ")
+                cost.append(note, style="yellow")
+            if total.baseline_calls:
+                cost.append(f" vs {fmt.baseline(total)} baseline")
+            facts.append(cost)
         saved = total.saved_usd
         if saved is not None:
-            text.append(" · ")
-            text.append(fmt.saving(total), style="bold green" if saved > 0 else "bold")
-        return text
+            facts.append(Text(fmt.saving(total), style="bold green" if saved > 0 else "bold"))
+        return facts
 
     def _table(
         self,
@@ -213,14 +215,12 @@ class SessionSummary:
     def _saving(tally: Tally) -> Text:
         return saved_text(tally)
 
-    def _outcomes(self) -> Text:
+    def _outcomes(self) -> list[Text]:
         total = self.ledger.total
-        text = Text()
+        facts: list[Text] = []
 
         def item(count: int, word: str, style: str) -> None:
-            if text:
-                text.append(" · ")
-            text.append(f"{count} {word}", style=style if count else "dim")
+            facts.append(Text(f"{count} {word}", style=style if count else "dim"))
 
         item(total.fallbacks, "fallback" + ("s" if total.fallbacks != 1 else ""), "yellow")
         item(total.failed, "failed", "bold red")
@@ -232,23 +232,28 @@ class SessionSummary:
             item(total.streaming, "unfinished", "yellow")
         labelled = total.steps_succeeded + total.steps_failed + total.steps_interrupted
         if labelled:
-            text.append(" · tool steps: ")
-            text.append(f"{total.steps_succeeded} succeeded", style="green")
-            text.append(
-                f", {total.steps_failed} failed", style="red" if total.steps_failed else "dim"
+            steps = Text("tool steps: ")
+            steps.append(f"{total.steps_succeeded} succeeded", style="green")
+            steps.append(", ")
+            steps.append(
+                f"{total.steps_failed} failed", style="red" if total.steps_failed else "dim"
             )
             if total.steps_interrupted:
-                text.append(f", {total.steps_interrupted} interrupted", style="yellow")
+                steps.append(", ")
+                steps.append(f"{total.steps_interrupted} interrupted", style="yellow")
+            facts.append(steps)
         would = fmt.would(total)
         if would:
-            text.append(f" · observe mode: {would} on {total.would_calls} calls", style="cyan")
+            facts.append(Text(f"observe mode: {would} on {total.would_calls} calls", style="cyan"))
         if total.compared_calls and total.uncompared_calls:
-            text.append(
-                f" · savings computed on {total.compared_calls} of "
-                f"{total.compared_calls + total.uncompared_calls} calls",
-                style="dim",
+            facts.append(
+                Text(
+                    f"savings computed on {total.compared_calls} of "
+                    f"{total.compared_calls + total.uncompared_calls} calls",
+                    style="dim",
+                )
             )
-        return text
+        return facts
 
     def _footnotes(self, notes: dict[str, int]) -> Text | None:
         if not notes:
@@ -261,20 +266,42 @@ class SessionSummary:
             text.append(f"{fmt.mark(number)} {fmt.model(model)}: {reason}")
         return text
 
-    def _details(self) -> Text:
-        text = Text(style="dim")
+    def _details(self, width: int | None) -> list[Text]:
+        lines: list[Text] = []
         if self.logged is not None:
-            text.append(logged_line(*self.logged) + "\n", style="yellow")
+            lines.append(Text(logged_line(*self.logged), style="yellow"))
         if self.export is not None:
-            text.append(
-                stats_line(self.export) + "\n", style="yellow" if self.export.dropped else ""
-            )
-        text.append(f"session {self.session_id} · details: ")
+            style = "yellow" if self.export.dropped else "dim"
+            lines.append(Text(stats_line(self.export), style=style))
         log, top = detail_commands(self.session_id)
-        text.append(log, style="bold")
-        text.append(" or ", style="dim")
-        text.append(top, style="bold")
-        return text
+        facts = [Text(f"session {self.session_id}", style="dim"), Text("details: ", style="dim")]
+        facts[-1].append(log, style="bold")
+        facts.append(Text("or ", style="dim"))
+        facts[-1].append(top, style="bold")
+        lines.append(fact_lines(facts, width, separators=(" · ", " ")))
+        return lines
+
+
+def fact_lines(
+    facts: list[Text], width: int | None, separators: tuple[str, ...] = (" · ",)
+) -> Text:
+    """Facts joined on one line, broken only between facts when wider than `width` (None:
+    never). `separators` go between consecutive facts (the last one repeats)."""
+    # An overlong fact folds on a terminal rather than being cut off.
+    out = Text(no_wrap=width is None, overflow="ignore" if width is None else "fold")
+    column = 0
+    for i, fact in enumerate(facts):
+        if i:
+            sep = separators[min(i - 1, len(separators) - 1)]
+            if width is not None and column + len(sep) + fact.cell_len > width:
+                out.append("\n")
+                column = 0
+            else:
+                out.append(sep, style="dim")
+                column += len(sep)
+        out.append_text(fact)
+        column += fact.cell_len
+    return out
 
 
 def cost_text(sums: fmt.Sums, mark: str = "") -> Text:

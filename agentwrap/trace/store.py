@@ -246,11 +246,13 @@ class TraceStore:
         row = self.conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
         return row_to_dict(row) if row else None
 
-    def resolve_session(self, ref: str | None) -> dict[str, Any] | None:
-        """A session by id, unique id prefix, or 'last' / None for the newest."""
+    def resolve_session(self, ref: str | None, include_demo: bool = True) -> dict[str, Any] | None:
+        """A session by id, unique id prefix, or 'last' / None for the newest (a demo session
+        only with `include_demo`; an id or prefix finds one whatever it is)."""
         if ref in (None, "", "last"):
+            where = "" if include_demo else "WHERE is_demo = 0"
             row = self.conn.execute(
-                "SELECT * FROM sessions ORDER BY started_at DESC LIMIT 1"
+                f"SELECT * FROM sessions {where} ORDER BY started_at DESC LIMIT 1"
             ).fetchone()
             return row_to_dict(row) if row else None
         rows = self.conn.execute(
@@ -260,6 +262,17 @@ class TraceStore:
         if len(rows) == 1 or (rows and rows[0]["id"] == ref):
             return row_to_dict(rows[0])
         return None
+
+    def demo_session_count(self) -> int:
+        """How many demo sessions (simulated providers) the store holds."""
+        return int(
+            self.conn.execute("SELECT COUNT(*) FROM sessions WHERE is_demo = 1").fetchone()[0]
+        )
+
+    def call_count(self, session_id: str) -> int:
+        """How many calls a session made."""
+        query = "SELECT COUNT(*) FROM calls WHERE session_id = ?"
+        return int(self.conn.execute(query, (session_id,)).fetchone()[0])
 
     def sessions(self, limit: int = 20, include_demo: bool = False) -> list[dict[str, Any]]:
         """The newest sessions with their call count, cost and unpriced calls (counted as

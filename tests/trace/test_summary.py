@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 
 import pytest
 from rich.console import Console
@@ -11,6 +13,7 @@ from rich.console import Console
 from agentwrap import paths
 from agentwrap.summary import render_summary, summary_json
 from agentwrap.trace.store import TraceStore
+from tests.conftest import subprocess_env
 from tests.support.trace_seed import SESSION_CALLS, SeedCall, seed_session, start_session
 
 
@@ -101,3 +104,59 @@ def test_the_launchers_printer_uses_it(capsys: pytest.CaptureFixture[str]) -> No
     print_summary(TraceStore(paths.trace_db()), "sess-0001")
     err = capsys.readouterr().err
     assert "by model" in err and "kimi-k2-local" in err
+
+
+LONG_ID = "20261130-070645-81ee95"  # the shape of a real session id
+
+
+def piped_summary(session_id: str, columns: int) -> str:
+    """The summary as the launcher prints it with stderr a pipe (CI logs, `2>file`)."""
+    code = (
+        "from agentwrap import paths\n"
+        "from agentwrap.cli.summary import print_summary\n"
+        "from agentwrap.trace.store import TraceStore\n"
+        f"print_summary(TraceStore(paths.trace_db()), {session_id!r})\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(COLUMNS=str(columns), NO_COLOR="1"),
+        check=True,
+    )
+    return done.stderr
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_a_piped_summary_never_breaks_a_command_or_an_id(columns: int) -> None:
+    seed_session(LONG_ID)
+    lines = piped_summary(LONG_ID, columns).splitlines()
+    # One line per line of facts, however wide: the headline, the outcomes, the commands.
+    assert lines[0].startswith("agentwrap · claude · 2m05s · 6 calls · cost $0.56 +1 unpriced")
+    assert lines[0].endswith("saved 61% ($0.87)")
+    assert any(line.startswith("1 fallback · 1 failed") for line in lines)
+    details = [line for line in lines if LONG_ID in line]
+    assert details == [
+        f"session {LONG_ID} · details: agentwrap log --session {LONG_ID} or agentwrap top {LONG_ID}"
+    ]
+    # The tables still take the width the pipe was given: one column per token kind at 200.
+    assert any("cache read" in line for line in lines) == (columns == 200)
+
+
+def test_on_a_narrow_terminal_facts_break_between_facts_only() -> None:
+    seed_session(LONG_ID)
+    text = printed(TraceStore(paths.trace_db()), LONG_ID, 60)
+    lines = text.splitlines()
+    assert all(len(line) <= 60 for line in lines)
+    assert f"details: agentwrap log --session {LONG_ID}" in text
+    assert f"or agentwrap top {LONG_ID}" in text
+    assert "cost $0.56 +1 unpriced vs $1.90 baseline" in text
+
+
+def test_a_run_that_made_no_calls_prints_no_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    from agentwrap.cli.summary import print_summary
+
+    store = TraceStore(paths.trace_db())
+    start_session(store, "version-1")  # `agentwrap claude --version`: the agent made no call
+    print_summary(store, "version-1")
+    assert capsys.readouterr().err == ""
