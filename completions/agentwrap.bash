@@ -52,7 +52,7 @@ _agentwrap() {
         "learn import") words="" ;;
         "learn reset") words="--yes -y" ;;
         "learn status") words="--profile -p --agent --json" ;;
-        "log") words="--session -s -n --limit --json" ;;
+        "log") words="--session -s -n --limit --json --demo" ;;
         "profile") words="check init show" ;;
         "profile check") words="--profile -p --route --probe" ;;
         "profile init") words="--preset --force" ;;

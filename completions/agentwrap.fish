@@ -75,6 +75,7 @@ complete -c agentwrap -n '__fish_seen_subcommand_from learn ; and __fish_seen_su
 complete -c agentwrap -n '__fish_seen_subcommand_from log' -l session -s s -r -d 'Session id, unique prefix, or \'last\''
 complete -c agentwrap -n '__fish_seen_subcommand_from log' -s n -l limit -r -d 'Only the newest N calls'
 complete -c agentwrap -n '__fish_seen_subcommand_from log' -l json -d 'JSON lines, one call per line'
+complete -c agentwrap -n '__fish_seen_subcommand_from log' -l demo -d '\'last\' may be a demo session (an id shows any session)'
 complete -c agentwrap -n '__fish_seen_subcommand_from profile' -a check -d 'Validate the profile and list its providers and the credentials each receives'
 complete -c agentwrap -n '__fish_seen_subcommand_from profile' -a init -d 'Write a commented .agentwrap.toml in the current directory'
 complete -c agentwrap -n '__fish_seen_subcommand_from profile' -a show -d 'Show the effective profile, with where each value came from'
@@ -117,4 +118,4 @@ complete -c agentwrap -n '__fish_seen_subcommand_from sessions' -s n -l limit -r
 complete -c agentwrap -n '__fish_seen_subcommand_from sessions' -l json -d 'One JSON object per session, as a list'
 complete -c agentwrap -n '__fish_seen_subcommand_from sessions' -l demo -d 'Include demo sessions'
 complete -c agentwrap -n '__fish_seen_subcommand_from top' -l all -s a -d 'Follow every session\'s calls in one table (the 20 newest sessions, then every session that makes a call)'
-complete -c agentwrap -n '__fish_seen_subcommand_from top' -l demo -d 'With --all, include demo sessions (simulated providers)'
+complete -c agentwrap -n '__fish_seen_subcommand_from top' -l demo -d 'Include demo sessions (simulated providers): with --all, in the table; without a SESSION, when choosing the newest'

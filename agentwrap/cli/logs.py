@@ -36,6 +36,17 @@ def _call_cost(call: dict[str, Any]) -> str:
     return fmt.UNPRICED if is_unpriced(call) else fmt.MISSING
 
 
+def demo_note(store: TraceStore) -> str | None:
+    """'2 demo sessions left out; add --demo to include', or None when there is none."""
+    n = store.demo_session_count()
+    if not n:
+        return None
+    return f"{n} demo session{'s' if n != 1 else ''} left out; add --demo to include"
+
+
+NO_SESSIONS = "No sessions recorded yet. Start one with: agentwrap claude (or try: agentwrap demo)"
+
+
 def _exit_cell(session: dict[str, Any]) -> str:
     # A session whose launcher died (reconciled when the store was opened) has no exit code.
     if session.get("end_reason"):
@@ -53,12 +64,16 @@ def sessions_cmd(
     from rich.console import Console
     from rich.table import Table
 
-    rows = _store().sessions(limit, include_demo=demo)
+    store = _store()
+    rows = store.sessions(limit, include_demo=demo)
     if as_json:
         typer.echo(json.dumps(rows, indent=2, default=str))
         return
+    hidden = None if demo else demo_note(store)
     if not rows:
-        typer.echo("No sessions recorded yet. Start one with: agentwrap claude")
+        typer.echo(NO_SESSIONS)
+        if hidden:
+            typer.echo(hidden)
         return
     console = Console()
     wide = console.width >= 110
@@ -98,6 +113,36 @@ def sessions_cmd(
     console.print(table)
     if any(r.get("unpriced_calls") and r.get("cost_usd") is not None for r in rows):
         console.print("[dim]+N? : N calls of that session are unpriced (see agentwrap log)[/dim]")
+    if hidden:
+        console.print(hidden, style="dim", highlight=False)
+
+
+def _log_row(c: dict[str, Any], medium: bool) -> dict[str, str]:
+    """One call's cells in `agentwrap log`, by column name."""
+    requested, used = c.get("requested_model"), c.get("model")
+    model = fmt.model(used) if used else fmt.MISSING
+    if requested and requested != used:
+        before, after = fmt.route(requested, used) if used else (fmt.model(requested), model)
+        model = f"{before} → {after}"
+    status = c["status"] if c["status"] != "error" else f"error {c.get('http_status') or ''}"
+    # Narrow terminals count tokens as the summary does (30.0k), so a row fits.
+    tokens = fmt.count if medium else fmt.tokens
+    return {
+        "#": str(c["seq"]),
+        "time": time.strftime("%H:%M:%S", time.localtime(c["started_at"])),
+        "step": c.get("step") or fmt.MISSING,
+        "model": model,
+        "status": status.strip(),
+        "outcome": c.get("outcome") or "",
+        "in": tokens(c.get("input_tokens")),
+        "out": tokens(c.get("output_tokens")),
+        "cache w/r": f"{fmt.count(c.get('cache_creation_tokens'))}/"
+        f"{fmt.count(c.get('cache_read_tokens'))}",
+        "cost": _call_cost(c),
+        "ttfb": fmt.ms(c.get("ttfb_ms")),
+        "total": fmt.ms(c.get("total_ms")),
+        "reason": c.get("reason") or c.get("error") or "",
+    }
 
 
 @app.command("log", help="One row per call of a session (default: the newest).")
@@ -107,14 +152,25 @@ def log_cmd(
     ),
     limit: int | None = typer.Option(None, "-n", "--limit", help="Only the newest N calls."),
     as_json: bool = typer.Option(False, "--json", help="JSON lines, one call per line."),
+    demo: bool = typer.Option(
+        False, "--demo", help="'last' may be a demo session (an id shows any session)."
+    ),
 ) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
     store = _store()
-    sess = store.resolve_session(session)
+    sess = store.resolve_session(session, include_demo=demo)
     if sess is None:
-        typer.echo(f"agentwrap: no session matches '{session}' (see: agentwrap sessions)", err=True)
+        if session in ("", "last"):
+            typer.echo(f"agentwrap: {NO_SESSIONS[0].lower()}{NO_SESSIONS[1:]}", err=True)
+            if not demo and (hidden := demo_note(store)):
+                typer.echo(hidden, err=True)
+        else:
+            typer.echo(
+                f"agentwrap: no session matches '{session}' (see: agentwrap sessions)", err=True
+            )
         raise typer.Exit(1)
     calls = store.calls(sess["id"], limit=limit, newest_first=bool(limit))
     if limit:
@@ -126,7 +182,10 @@ def log_cmd(
     console = Console()
     wide = console.width >= 140
     medium = console.width >= 100
-    table = Table(title=f"session {sess['id']} · {sess['agent']} · {len(calls)} calls", expand=wide)
+    shown = f"{len(calls)} calls"
+    if limit:
+        # -n shows the newest calls: say of how many.
+        shown = f"newest {len(calls)} of {store.call_count(sess['id'])} calls"
     columns: list[tuple[str, str, bool]] = [  # (name, justify, shown)
         ("#", "right", True),
         ("time", "left", medium),
@@ -142,44 +201,28 @@ def log_cmd(
         ("total", "right", medium),
         ("reason", "left", wide),
     ]
-    for name, justify, shown in columns:
-        if shown:
-            table.add_column(
-                name,
-                justify=justify,  # type: ignore[arg-type]
-                no_wrap=name != "reason",
-                overflow="ellipsis",
-                ratio=1 if name == "reason" else None,
-                max_width=(36 if wide else 24) if name == "model" else None,
-                min_width=24 if name == "reason" else None,
-            )
-    for c in calls:
-        requested, used = c.get("requested_model"), c.get("model")
-        model = fmt.model(used) if used else fmt.MISSING
-        if requested and requested != used:
-            # Narrow terminals keep the model that answered: "→" marks a routed call.
-            before, after = fmt.route(requested, used) if used else (fmt.model(requested), model)
-            model = f"{before} → {after}" if medium else f"→ {model}"
-        status = (
-            c["status"] if c["status"] != "error" else f"error {c.get('http_status') or ''}".strip()
+    rows = [_log_row(c, medium) for c in calls]
+    table = Table(
+        title=f"session {sess['id']} · {sess['agent']} · {shown}",
+        expand=wide,
+        box=box.HEAVY_HEAD if medium else None,  # narrow: the borders' room goes to the model
+    )
+    for name, justify, is_shown in columns:
+        if not is_shown:
+            continue
+        # Only the model and the reason give way when the row is too wide; numbers never do.
+        widest = max((len(r[name]) for r in rows), default=0)
+        table.add_column(
+            name,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=name != "reason",
+            overflow="ellipsis",
+            ratio=1 if name == "reason" else None,
+            max_width=(36 if wide else 28) if name == "model" else None,
+            min_width=24 if name == "reason" else None if name == "model" else max(widest, 1),
         )
-        values = {
-            "#": str(c["seq"]),
-            "time": time.strftime("%H:%M:%S", time.localtime(c["started_at"])),
-            "step": c.get("step") or fmt.MISSING,
-            "model": model,
-            "status": status,
-            "outcome": c.get("outcome") or "",
-            "in": fmt.count(c.get("input_tokens")),
-            "out": fmt.count(c.get("output_tokens")),
-            "cache w/r": f"{fmt.count(c.get('cache_creation_tokens'))}/"
-            f"{fmt.count(c.get('cache_read_tokens'))}",
-            "cost": _call_cost(c),
-            "ttfb": fmt.ms(c.get("ttfb_ms")),
-            "total": fmt.ms(c.get("total_ms")),
-            "reason": c.get("reason") or c.get("error") or "",
-        }
-        table.add_row(*(values[name] for name, _, shown in columns if shown))
+    for values in rows:
+        table.add_row(*(values[name] for name, _, is_shown in columns if is_shown))
     console.print(table)
     if not wide:
         console.print(

@@ -22,12 +22,16 @@ def top(
         "session that makes a call).",
     ),
     include_demo: bool = typer.Option(
-        False, "--demo", help="With --all, include demo sessions (simulated providers)."
+        False,
+        "--demo",
+        help="Include demo sessions (simulated providers): with --all, in the table; without "
+        "a SESSION, when choosing the newest.",
     ),
 ) -> None:
     """Watch every call as it happens: model, reason, tokens, cost against the baseline."""
     # Textual and the store load only when the command runs, not when the CLI starts.
     from agentwrap import paths
+    from agentwrap.cli.logs import NO_SESSIONS, demo_note
     from agentwrap.trace.live import StoreFollower
     from agentwrap.trace.queries import pick_session
     from agentwrap.trace.store import TraceStore
@@ -39,10 +43,15 @@ def top(
         if all_sessions:
             feed = StoreFollower(store, None, include_demo=include_demo)
         else:
-            found = pick_session(store, session)
+            found = pick_session(store, session, include_demo=include_demo)
             if found is None:
-                what = f"no session matches '{session}'" if session else "no sessions recorded yet"
-                typer.echo(f"agentwrap top: {what} (see `agentwrap log`).", err=True)
+                if session not in (None, "", "last"):
+                    what = f"no session matches '{session}' (see: agentwrap sessions)"
+                else:
+                    what = NO_SESSIONS[0].lower() + NO_SESSIONS[1:]
+                typer.echo(f"agentwrap top: {what}", err=True)
+                if not session and not include_demo and (hidden := demo_note(store)):
+                    typer.echo(hidden, err=True)
                 raise typer.Exit(1)
             feed = StoreFollower(store, found["id"])
         from agentwrap.tui.app import TopApp

@@ -83,15 +83,19 @@ def session_running(session: dict[str, Any]) -> bool:
     return process_alive(pid, session.get("pid_started")) if pid else True
 
 
-def pick_session(store: TraceStore, ref: str | None) -> dict[str, Any] | None:
-    """A session by id, unique prefix or 'last'; with no ref, the newest running one, else the newest."""
+def pick_session(
+    store: TraceStore, ref: str | None, include_demo: bool = True
+) -> dict[str, Any] | None:
+    """A session by id, unique prefix or 'last'; with no ref, the newest running one, else the
+    newest (a demo session for 'last' or no ref only with `include_demo`)."""
     if ref not in (None, ""):
-        return store.resolve_session(ref)
+        return store.resolve_session(ref, include_demo=include_demo)
+    demo = "" if include_demo else "AND is_demo = 0"
     rows = store.conn.execute(
-        "SELECT * FROM sessions WHERE ended_at IS NULL ORDER BY started_at DESC LIMIT 20"
+        f"SELECT * FROM sessions WHERE ended_at IS NULL {demo} ORDER BY started_at DESC LIMIT 20"
     ).fetchall()
     for row in rows:
         session = store.session(row["id"])
         if session and session_running(session):
             return session
-    return store.resolve_session(None)
+    return store.resolve_session(None, include_demo=include_demo)

@@ -104,3 +104,39 @@ def test_log_reads_like_the_panel_and_json_keeps_full_ids() -> None:
     # The failed call is not counted as unpriced, as in the summary ("+1 unpriced").
     assert "2m05s" in sessions and "$0.56 +1?" in sessions
     assert json.loads(_agentwrap("sessions", "--json").stdout)[0]["unpriced_calls"] == 1
+
+
+def test_demo_sessions_are_left_out_and_said_so_by_every_command() -> None:
+    from tests.support.trace_seed import SESSION_CALLS, seed_session
+
+    seed_session("demo-1", SESSION_CALLS[:2], is_demo=True)
+    note = "1 demo session left out; add --demo to include"
+    sessions = _agentwrap("sessions")
+    assert "No sessions recorded yet" in sessions.stdout and note in sessions.stdout
+    assert "demo-1" in _agentwrap("sessions", "--demo").stdout
+    log = _agentwrap("log")
+    assert log.returncode == 1 and "no sessions recorded yet" in log.stderr and note in log.stderr
+    assert "demo-1 · claude · 2 calls" in _agentwrap("log", "--demo", COLUMNS="120").stdout
+    assert "demo-1" in _agentwrap("log", "--session", "demo-1", COLUMNS="120").stdout
+    top = _agentwrap("top")
+    assert top.returncode == 1 and note in top.stderr
+    # What it suggests works: the demo, or an agent through agentwrap.
+    assert "agentwrap demo" in top.stderr and "agentwrap log" not in top.stderr
+    report = _agentwrap("report")
+    assert note in report.stdout
+    # A real session is listed with the note still there.
+    seed_session("real-1", SESSION_CALLS[:1])
+    sessions = _agentwrap("sessions", COLUMNS="120").stdout
+    assert "real-1" in sessions and "demo-1" not in sessions and note in sessions
+    assert "real-1" in _agentwrap("log", COLUMNS="120").stdout
+
+
+def test_log_at_80_columns_names_both_models_of_a_routed_call_and_n_says_of_how_many() -> None:
+    from tests.support.trace_seed import seed_session
+
+    seed_session()
+    table = _agentwrap("log", "-n", "3", COLUMNS="80").stdout
+    assert "session sess-0001 · claude · newest 3 of 6 calls" in table
+    row = next(line for line in table.splitlines() if line.split()[:2] == ["4", "implement"])
+    assert "opus-4-1 → sonnet-4-5" in row
+    assert max(len(line) for line in table.splitlines()) <= 80
