@@ -59,7 +59,7 @@ _agentwrap() {
         "profile show") words="--profile -p --route --json" ;;
         "report") words="--since --until --agent --project --json --demo" ;;
         "route") words="explain" ;;
-        "route explain") words="--headers --agent --profile -p --route --cost-so-far --json" ;;
+        "route explain") words="--headers --agent --profile -p --route --cost-so-far --path --json" ;;
         "run") words="--profile --route --observe --quiet -q --panel --transparent" ;;
         "serve") words="--port --profile --route --observe --max-body --agent --first-byte-timeout --stall-timeout" ;;
         "sessions") words="-n --limit --json --demo" ;;

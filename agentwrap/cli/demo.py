@@ -61,7 +61,15 @@ def _fmt_line(line: CallLine) -> str:
     )
 
 
-@app.command("demo")
+DEMO_HELP = (
+    "See agentwrap work before configuring anything: a scripted coding session (plan, parallel "
+    "explore subagents, edits, a failed edit and its retry, a compaction, title calls, a web "
+    "search) routed by the balanced preset to simulated local providers."
+)
+
+
+# One string, not the docstring: help shows a docstring's line breaks as they are written.
+@app.command("demo", help=DEMO_HELP)
 def demo_cmd(
     speed: float = typer.Option(
         1.0,
@@ -77,9 +85,7 @@ def demo_cmd(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-call lines."),
 ) -> None:
-    """See agentwrap work before configuring anything: a scripted coding session (plan,
-    parallel explore subagents, edits, a failed edit and its retry, a compaction, title
-    calls, a web search) routed by the balanced preset to simulated local providers."""
+    """Replay the scripted session against simulated providers, then print its summary."""
     from agentwrap.cli.summary import print_summary
     from agentwrap.sim.demo import Demo, tally_line
 

@@ -382,7 +382,12 @@ def check_cmd(
     loaded = load_or_exit(profile, route)
     typer.echo(f"ok: profile {loaded.name} from {loaded.source}")
     used = {loaded.models[a].provider for a in loaded.routed_aliases()}
-    used.add(loaded.provider_for_api(loaded.agent_api).name)
+    # Each agent's own API has a passthrough provider (Codex's calls go to openai, Gemini CLI's
+    # to gemini): it receives that agent's calls whatever the profile routes.
+    from agentwrap.agents import registry
+
+    apis = {loaded.agent_api, *(agent.api for agent in registry.agents())}
+    used |= {loaded.provider_for_api(api).name for api in apis}
     for name, provider in loaded.providers.items():
         role = "routed" if name in used else "defined, not routed"
         typer.echo(

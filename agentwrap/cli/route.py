@@ -76,9 +76,10 @@ def _route(body: dict[str, Any], path: str | None, agent: str | None) -> Route:
 
 
 def load_request(
-    request: Path, headers_file: Path | None, agent: str | None
+    request: Path, headers_file: Path | None, agent: str | None, sent_to: str | None = None
 ) -> tuple[Call, str | None]:
-    """A Call from a request file: a bare JSON body, or a capture {"headers", "body", ...}."""
+    """A Call from a request file: a bare JSON body, or a capture {"headers", "body", ...};
+    `sent_to` is the path (or URL) the body was sent to, when the file does not say."""
     doc = _read_json(request, "request")
     if not isinstance(doc, dict):
         raise fail(f"request {request}: expected a JSON object")
@@ -93,6 +94,7 @@ def load_request(
         label = doc.get("label")
     else:
         body = doc
+    path = sent_to or path
     if headers_file is not None:
         extra = _read_json(headers_file, "headers file")
         if not isinstance(extra, dict):
@@ -148,13 +150,20 @@ def explain_cmd(
         float,
         typer.Option("--cost-so-far", help="The session's cost so far in USD (for the budget)."),
     ] = 0.0,
+    sent_to: Annotated[
+        str | None,
+        typer.Option(
+            "--path",
+            help="The path or URL the body was sent to (a Gemini request names its model there).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of text.")] = False,
 ) -> None:
     """Explain how a captured request would be routed, without sending it."""
     if agent is not None and registry.get(agent) is None:
         known = ", ".join(a.name for a in registry.agents())
         raise fail(f"unknown agent '{agent}'; known: {known}")
-    call, label = load_request(request, headers, agent)
+    call, label = load_request(request, headers, agent, sent_to)
     loaded = load_or_exit(profile, route)
     step = classify(call, agent)
     state = SessionState(cost_usd=cost_so_far, agent=agent)
@@ -166,11 +175,14 @@ def explain_cmd(
         typer.echo(json.dumps(explain_json(call, decision), indent=2, ensure_ascii=False))
         return
     target = decision.target
+    model = target.model_for(call)
+    if model is None:
+        model = "? (a Gemini request names its model in its path: give --path, or a capture)"
     rows = [
         ("step", step.kind + ("" if step.matched else "  (default: no marker matched)")),
         ("evidence", step.evidence),
         ("rule", decision.rule),
-        ("model", f"{target.model_for(call)}  ({target.alias or 'requested'})"),
+        ("model", f"{model}  ({target.alias or 'requested'})"),
         ("provider", f"{target.provider.name}  {target.provider.api}  {target.provider.base_url}"),
         ("reason", decision.reason),
         (

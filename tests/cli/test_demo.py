@@ -291,3 +291,15 @@ def test_interrupted_demo_ends_its_session_cleanly(
     (session,) = json.loads(done.stdout)
     assert session["exit_code"] == 130 and session["ended_at"] is not None
     assert 1 <= session["calls"] < len(scenario.EXCHANGES)
+
+
+def test_every_commands_help_is_one_line_in_the_list_when_there_is_room(agentwrap_bin: str) -> None:
+    # A docstring's line breaks would show in mid-sentence, however wide the terminal.
+    env = {**os.environ, "COLUMNS": "300"}
+    out = subprocess.run(
+        [agentwrap_bin, "--help"], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    rows = [row.removeprefix("│ ") for row in out.split("Commands", 1)[1].splitlines()[1:-1]]
+    # A continuation line starts with spaces where the command's name would be.
+    assert all(row and not row.startswith(" ") for row in rows), "\n".join(rows)
+    assert any(row.startswith("demo ") for row in rows)

@@ -175,3 +175,44 @@ def test_show_says_what_learned_routing_will_do(repo: Path) -> None:
         "prior": {"failures": 1.0, "successes": 1.0},
     }
     assert "auto" not in data["routing"]["explore"]
+
+
+def test_check_counts_the_provider_of_every_agents_own_api_as_routed(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Codex speaks the Responses API: its calls go to the openai provider of config.toml.
+    from agentwrap import paths
+
+    paths.config_file().parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file().write_text(
+        '[providers.openai]\napi = "openai-responses"\nbase_url = "http://127.0.0.1:9/v1"\n'
+    )
+    result = runner.invoke(app, ["profile", "check", "--profile", "frugal"])
+    assert result.exit_code == 0, result.output
+    rows = {
+        line.split()[1]: line
+        for line in result.output.splitlines()
+        if line.startswith("  provider")
+    }
+    assert "openai-responses  routed " in rows["openai"]
+    # A provider no agent's calls and no step reach is still said to be unused.
+    assert "defined, not routed" in rows["local"]
+
+
+def test_the_readmes_provider_override_example_loads_as_it_says(repo: Path) -> None:
+    from agentwrap import paths
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = re.search(r"```toml\n# ~/.config/agentwrap/config.toml\n(.*?)```", readme, re.S)
+    assert example is not None, "the README shows a config.toml that overrides providers"
+    paths.config_file().parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file().write_text(example.group(1))
+    result = runner.invoke(app, ["profile", "check"], env={"GATEWAY_KEY": "k"})
+    assert result.exit_code == 0, result.output
+    rows = {
+        line.split()[1]: line
+        for line in result.output.splitlines()
+        if line.startswith("  provider")
+    }
+    assert "https://gateway.example.com receives key GATEWAY_KEY present" in rows["anthropic"]
+    assert "routed" in rows["openai"] and "(forward_agent_key)" in rows["openai"]

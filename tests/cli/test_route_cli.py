@@ -161,3 +161,25 @@ def test_explain_learned_routing_from_what_was_learned_here(in_tmp: Path) -> Non
         data = json.loads(runner.invoke(app, args).stdout)
         assert data["model"] == "claude-haiku-4-5"
     assert "auto: haiku: 1.0 % failures (≤ 2.5 %, 303 steps) within 10 %" in data["reason"]
+
+
+def test_a_gemini_request_shows_the_model_its_path_names(in_tmp: Path) -> None:
+    body = {"contents": [{"role": "user", "parts": [{"text": "fix the tests"}]}]}
+    path = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    (in_tmp / "body.json").write_text(json.dumps(body))
+    (in_tmp / "capture.json").write_text(json.dumps({"path": path, "body": body}))
+
+    def explain(*args: str) -> dict:
+        result = runner.invoke(app, ["route", "explain", *args, "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    assert explain("capture.json")["model"] == "gemini-2.5-flash"
+    assert explain("body.json", "--path", path)["model"] == "gemini-2.5-flash"
+    assert (
+        explain("body.json", "--path", f"http://127.0.0.1:9{path}")["model"] == "gemini-2.5-flash"
+    )
+    # A bare body has no path: the text says where the model would be, not "None".
+    result = runner.invoke(app, ["route", "explain", "body.json", "--agent", "gemini"])
+    model = next(line for line in result.stdout.splitlines() if line.startswith("model"))
+    assert "None" not in model and "give --path" in model
