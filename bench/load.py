@@ -9,7 +9,8 @@ own, then plays, one after another:
 - sequential: 2,000 streamed calls, one after another;
 - slow: 70 parallel streams of 5 s each, against a 2 s first-byte timeout and a pool of 64
   connections (the six calls beyond the pool wait for a connection);
-- big: three 50 MB whole (non-streamed) answers, one after another.
+- big: three 50 MB whole (non-streamed) answers, one after another;
+- parallel again: the pool is warm, so open files and memory should not move.
 
 After each, it compares the calls recorded with the requests sent and their statuses with
 what the clients saw, counts false timeouts, and reads the proxy's open files and resident
@@ -132,10 +133,12 @@ def recorded(db: Path, since: float) -> dict[str, int]:
         "SELECT status, attempts FROM calls WHERE started_at >= ?", (since,)
     ).fetchall()
     conn.close()
-    out: dict[str, int] = {"calls": len(rows), "timeouts": 0}
+    out: dict[str, int] = {"calls": len(rows), "timeouts": 0, "wait_ms": 0}
     for status, attempts in rows:
         out[status] = out.get(status, 0) + 1
-        out["timeouts"] += sum("timeout" in a["outcome"] for a in json.loads(attempts or "[]"))
+        tried = json.loads(attempts or "[]")
+        out["timeouts"] += sum("timeout" in a["outcome"] for a in tried)
+        out["wait_ms"] = max([out["wait_ms"], *(int(a.get("wait_ms") or 0) for a in tried)])
     return out
 
 
@@ -181,6 +184,7 @@ async def scenario(name: str, url: str, pid: int, db: Path) -> dict[str, Any]:
         "recorded aborted": rec.get("aborted", 0),
         "recorded other": rec["calls"] - rec.get("ok", 0) - rec.get("aborted", 0),
         "timeouts": rec["timeouts"],
+        "longest wait for a connection ms": rec["wait_ms"],
         "seconds": round(took, 1),
         "open files": f"{files0} → {open_files(pid)}",
         "RSS MB": f"{rss0:.0f} → {rss_mb(pid):.0f}",
@@ -218,7 +222,7 @@ def main() -> None:
         time.sleep(1.0)
         db = next(home.rglob("trace.db"))
         results = []
-        for name in ("parallel", "sequential", "slow", "big"):
+        for name in ("parallel", "sequential", "slow", "big", "parallel"):
             results.append(asyncio.run(scenario(name, url, proxy.pid, db)))
             if not args.json:
                 print(json.dumps(results[-1]), flush=True)
