@@ -90,8 +90,13 @@ class Proxy:
         app = web.Application(client_max_size=self.options.max_body + 1)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # handler_cancellation: an agent that hangs up cancels its call, fallbacks included.
+        # keepalive_timeout also bounds a request head that never arrives (a byte at a time).
         self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, handler_cancellation=True
+            app,
+            access_log=None,
+            handle_signals=False,
+            handler_cancellation=True,
+            keepalive_timeout=self.options.idle_timeout,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)

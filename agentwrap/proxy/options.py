@@ -21,6 +21,7 @@ LIMITS = (
     "stall_timeout",
     "connect_timeout",
     "request_timeout",
+    "idle_timeout",
     "max_retry_after",
     "answer_buffer",
     "pool_size",
@@ -35,6 +36,9 @@ class ProxyOptions:
     stall_timeout: float = 300.0  # longest silence inside an answer, once it has begun
     connect_timeout: float = 15.0  # opening a new connection to a provider
     request_timeout: float = 60.0  # the agent sending its request body
+    # A connection from the agent closes when its request head has not come this long, or when
+    # it has been idle between requests this long (agents' own clients let go sooner).
+    idle_timeout: float = 300.0
     max_retry_after: float = 5.0
     answer_buffer: int = DEFAULT_ANSWER_BUFFER
     pool_size: int = 128  # open connections per provider host (more calls wait their turn)
@@ -80,6 +84,7 @@ class ProxyOptions:
             "stall_timeout",
             "connect_timeout",
             "request_timeout",
+            "idle_timeout",
         ):
             value = getattr(self, name)
             if not value > 0:

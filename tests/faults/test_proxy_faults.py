@@ -188,6 +188,16 @@ def test_a_body_shorter_than_its_content_length_is_refused_in_time(tmp_path):
     assert call["status"] == "refused" and call["http_status"] == 408
 
 
+def test_a_request_head_that_never_arrives_is_dropped_in_time(tmp_path):
+    with Rig(ANTHROPIC, False, tmp_path, idle_timeout=0.5) as rig:
+        host, port = rig.url.split("//")[1].split("/")[0].split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(b"POST /s/")  # and nothing more, as a client sending a byte at a time
+            assert s.recv(65536) == b""  # closed by the proxy, long before the socket's 10 s
+        assert rig.alive()
+    assert rig.store.calls(rig.session) == []
+
+
 def test_an_exception_before_the_chain_still_finishes_the_row(tmp_path, monkeypatch):
     def broken(self, *args, **kwargs):
         raise RuntimeError("the recorder is broken")
