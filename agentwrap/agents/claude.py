@@ -151,7 +151,7 @@ AGENT = Agent(
     conversation=headers_ids(SESSION_HEADER, AGENT_ID_HEADER),
     is_batch=is_batch,
     statusline=with_statusline,
-    tested="2.1.197",
+    tested="2.1.332",
     package="@anthropic-ai/claude-code",
     wiring=("ANTHROPIC_BASE_URL", "--settings statusLine"),
 )

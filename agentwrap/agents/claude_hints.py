@@ -1,8 +1,18 @@
 """Claude Code's step markers: how to tell its planning, exploring, compaction... calls apart.
 
-Observed on Claude Code 2.1.197 (see tests/fixtures/claude/ for real requests). Agent CLIs
-change their wire format between versions, so every marker is a small, named check and a
-request that matches none is left to the default, with evidence that says so.
+Observed on Claude Code 2.1.197 and 2.1.332 (tests/fixtures/claude/ holds real requests of the
+pinned release). Agent CLIs change their wire format between versions, so every marker is a
+small, named check and a request that matches none is left to the default, with evidence that
+says so.
+
+Since 2.1.332 subagents send the main loop's shape (its betas, adaptive thinking,
+context_management): the x-claude-code-agent-id header and `cc_is_subagent=true` in the
+billing line still tell them apart, and are checked before the main-loop markers. The Agent
+tool runs in the background, so the main loop hears of a finished subagent in a later turn of
+its own that carries a `<task-notification>`: still the main loop. The auto-mode permission
+classifier ("You are a security monitor for autonomous AI coding agents", no tools) is a side
+request, background; through a base URL 2.1.332 asks the API for that check instead
+(`safeguards` on the main loop's body), so the classifier call itself is rarely seen here.
 
 Pure: reads the Call view only.
 """
@@ -30,9 +40,15 @@ SUBAGENT_PROMPTS = (
         "general-purpose system prompt",
     ),
     ("status line setup agent", "subagent", "statusline-setup", "status-line setup prompt"),
-    # A fork inherits the main loop's conversation and system prompt.
+    # A fork inherits the main loop's conversation and system prompt (2.1.197, then 2.1.332).
     (
         "helps users with software engineering tasks",
+        "subagent",
+        "fork",
+        "main-loop system prompt (a fork)",
+    ),
+    (
+        "you are an agent working with the user toward their goals",
         "subagent",
         "fork",
         "main-loop system prompt (a fork)",
@@ -44,6 +60,8 @@ _COMPACT = re.compile(
 _PLAN_ON = re.compile(r"plan mode (is|still) active")
 _PLAN_OFF = re.compile(r"you have exited plan mode")
 PROBE_MAX_TOKENS = 16  # quota and connectivity probes ask for a token or so
+CLASSIFIER_PROMPT = "you are a security monitor for autonomous ai coding agents"
+TASK_NOTIFICATION = "<task-notification>"
 
 
 def is_claude_code(call: Call) -> bool:
@@ -68,6 +86,12 @@ def classify(call: Call) -> Step | None:
     title = _title_request(body)
     if title:
         return Step("background", title)
+    if not call.tools and any(CLASSIFIER_PROMPT in t[:200].lower() for t in _system_texts(call)):
+        return Step(
+            "background",
+            "security-monitor system prompt, no tools (auto mode's permission classifier) "
+            "→ background",
+        )
     max_tokens = body.get("max_tokens")
     if isinstance(max_tokens, int) and max_tokens <= PROBE_MAX_TOKENS:
         return Step("background", f"max_tokens={max_tokens} (a probe) → background")
@@ -90,6 +114,13 @@ def classify(call: Call) -> Step | None:
     if plan:
         return Step("plan", plan, main_loop=True)
     if has_context_management:
+        if _notified(call):
+            return Step(
+                "implement",
+                f"main loop (context_management, no subagent header) carrying a "
+                f"{TASK_NOTIFICATION} from a background subagent → implement",
+                main_loop=True,
+            )
         return Step(
             "implement",
             "main loop (context_management, no subagent header) → implement",
@@ -196,6 +227,14 @@ def _subagent_step(call: Call, marker: str) -> Step:
         f"{marker}, system prompt of no built-in type (a custom agent) → subagent",
         subagent_type="custom",
     )
+
+
+def _notified(call: Call) -> bool:
+    """Whether the newest user turn brings a background subagent's task notification."""
+    for message in reversed(call.messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return any(TASK_NOTIFICATION in text for text in _texts(message))
+    return False
 
 
 def _is_compaction(call: Call) -> bool:

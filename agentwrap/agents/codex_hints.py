@@ -1,7 +1,7 @@
 """Codex CLI's step markers: how to tell its turns, compactions and subagents apart.
 
-Observed on Codex CLI 0.169 (`codex exec` against a local server): every model call is a
-streamed `POST /v1/responses` carrying
+Observed on Codex CLI 0.169, and held on 0.171 (`codex exec` against a local server): every
+model call is a streamed `POST /v1/responses` carrying
 
 - `originator: codex_exec` (`codex-tui` from the interactive client) and
   `user-agent: <originator>/<version> ...`;

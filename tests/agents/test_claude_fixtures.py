@@ -16,6 +16,9 @@ from tests.support.claude_markers import markers, missing_for
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "claude"
 STEP_KINDS = {"plan", "explore", "implement", "subagent", "background", "compact", "search"}
 FILES = sorted(FIXTURES.glob("*.json"))
+# Captures of an older release kept because the pinned one no longer makes that request here:
+# 2.1.332 sent no session-title call through a base URL.
+KEPT_FROM_OLDER = {"background-interactive.json": "2.1.197"}
 
 
 def load(path: Path) -> dict:
@@ -32,11 +35,12 @@ def test_fixture_is_well_formed(path: Path) -> None:
     assert set(record) >= {"label", "scenario", "headers", "body"}
     assert record["label"] in STEP_KINDS
     assert path.name == f"{record['label']}-{record['scenario']}.json"
-    assert record["claude_version"] == CLAUDE_VERSION
+    version = KEPT_FROM_OLDER.get(path.name, CLAUDE_VERSION)
+    assert record["claude_version"] == version
     assert record["method"] == "POST" and record["path"].startswith("/v1/messages")
     headers, body = record["headers"], record["body"]
     assert all(name == name.lower() for name in headers)
-    assert headers["user-agent"].startswith(f"claude-cli/{CLAUDE_VERSION} ")
+    assert headers["user-agent"].startswith(f"claude-cli/{version} ")
     assert headers["anthropic-version"] == "2023-06-01"
     assert body["stream"] is True
     assert isinstance(body["model"], str) and body["messages"]

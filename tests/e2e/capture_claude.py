@@ -200,6 +200,14 @@ def _first(requests: list[Received], what: str) -> Received:
     return requests[0]
 
 
+def _notified(run: Run) -> Received:
+    """The main-loop turn that brings a background subagent's <task-notification>."""
+    for r in run.by_role("main"):
+        if "<task-notification>" in json.dumps(r.body["messages"][-1]):
+            return r
+    raise RuntimeError("no main-loop request carried a <task-notification>")
+
+
 def _compact_request(run: Run) -> Received:
     for r in run.by_role("main"):
         last = r.body["messages"][-1]
@@ -238,6 +246,23 @@ SCENARIOS: dict[str, Scenario] = {
                 ce, fake, ["-p", "Where is greet defined? Use an Explore agent."]
             ),
             lambda run: [("explore", _first(run.of_agent(0), "Explore subagent"))],
+        ),
+        Scenario(
+            # The Agent tool runs subagents in the background (2.1.332): the main loop learns
+            # that one finished from a <task-notification> in a later turn of its own.
+            "task-notification",
+            lambda: Responder(
+                main=[
+                    agent_call("Explore", "Find where the greet function is defined."),
+                    "Waiting for the Explore agent.",
+                    "greet is defined in app.py.",
+                ],
+                agents=[["greet is defined in app.py, line 1."]],
+            ),
+            lambda ce, fake: run_print(
+                ce, fake, ["-p", "Where is greet defined? Use an Explore agent."]
+            ),
+            lambda run: [("implement", _notified(run))],
         ),
         Scenario(
             "plan-agent",
@@ -329,9 +354,10 @@ SCENARIOS: dict[str, Scenario] = {
             "interactive",
             lambda: Responder(main=["Hello! How can I help with this project?"]),
             lambda ce, fake: run_interactive(ce, [("hello there", "How can I help")]),
+            # 2.1.332 sent no title call through a base URL (2.1.197 did, once per session).
             lambda run: [
                 ("implement", _first(run.by_role("main"), "interactive main loop")),
-                ("background", _first(run.by_role("title"), "title")),
+                *(("background", title) for title in run.by_role("title")[:1]),
             ],
         ),
         Scenario(
@@ -360,7 +386,7 @@ SCENARIOS: dict[str, Scenario] = {
                 ce,
                 [
                     ("hello", "Hello!"),
-                    # default -> accept edits -> plan mode
+                    # default -> accept edits -> plan mode (auto mode is the default otherwise)
                     ("<BTab>", "accept edits on"),
                     ("<BTab>", "plan mode on"),
                     ("Add a farewell function to app.py.", "Plan: add farewell"),
@@ -369,6 +395,8 @@ SCENARIOS: dict[str, Scenario] = {
                     ("<BTab>", "? for shortcuts"),
                     ("Go ahead and implement it.", "Implemented."),
                 ],
+                "--permission-mode",
+                "default",
             ),
             lambda run: [
                 ("plan", run.by_role("main")[1]),

@@ -19,6 +19,7 @@ from agentwrap.fakes.anthropic import FakeAnthropic
 from tests.e2e.capture_claude import FIXTURES, SCENARIOS, capture
 from tests.support.claude_env import (
     INTERACTIVE_READY,
+    TITLE_CALLS_PER_PROMPT,
     TmuxPane,
     is_title_request,
     make_claude_env,
@@ -108,5 +109,5 @@ def test_interactive_mode_in_tmux_without_dialogs(tmp_path, exit_keys: list[str]
             pane.kill()
     assert "[exited 0]" in screen
     bodies = [r.body for r in fake.message_requests]
-    assert sum(is_title_request(b) for b in bodies) == 1  # one title call per prompt
+    assert sum(is_title_request(b) for b in bodies) == TITLE_CALLS_PER_PROMPT
     assert sum(not is_title_request(b) for b in bodies) == 1

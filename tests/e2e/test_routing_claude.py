@@ -43,7 +43,12 @@ def main_loop(body, headers):
         return Reply('{"title": "t"}')
     last = body["messages"][-1]
     content = last.get("content")
-    if isinstance(content, list) and any(b.get("type") == "tool_result" for b in content):
+    # The Agent tool's result (2.1.332: "launched", the agent runs in the background), and the
+    # later turn that brings its <task-notification>, both end the main loop.
+    if isinstance(content, list) and any(
+        b.get("type") == "tool_result" or "<task-notification>" in str(b.get("text", ""))
+        for b in content
+    ):
         return Reply("The explorer found app.py; done.", input_tokens=3000, output_tokens=12)
     return Reply(
         [

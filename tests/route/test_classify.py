@@ -208,3 +208,41 @@ def test_compaction_right_after_a_tool_result() -> None:
 def test_other_builtin_subagents(prompt: str, subagent_type: str) -> None:
     step = classify(cw.subagent(prompt))
     assert (step.kind, step.subagent_type) == ("subagent", subagent_type)
+
+
+def test_auto_mode_permission_classifier_is_background() -> None:
+    # Claude Code 2.1.332: a side request, not streamed, no tools, stopped at </block>.
+    body = {
+        "model": "claude-opus-5-5",
+        "max_tokens": 64,
+        "stop_sequences": ["</block>"],
+        "system": cw.system(
+            "You are a security monitor for autonomous AI coding agents. Decide whether ..."
+        ),
+        "messages": [{"role": "user", "content": "<transcript>git push</transcript>"}],
+    }
+    step = classify(Call("anthropic", "messages", body, dict(cw.HEADERS)))
+    assert step.kind == "background" and "permission classifier" in step.evidence
+    assert not step.main_loop
+
+
+def test_a_turn_bringing_a_task_notification_is_the_main_loop() -> None:
+    # 2.1.332's Agent tool runs in the background; its end arrives as a main-loop turn.
+    note = (
+        "<system-reminder>\n[SYSTEM NOTIFICATION - NOT USER INPUT]\n<task-notification>\n"
+        "<task-id>a3a3</task-id>\n<status>completed</status>\n</task-notification>"
+    )
+    step = classify(cw.main_loop([{"role": "user", "content": [{"type": "text", "text": note}]}]))
+    assert step.kind == "implement" and step.main_loop
+    assert "<task-notification>" in step.evidence
+
+
+def test_subagent_with_the_main_loops_shape_is_still_a_subagent() -> None:
+    # 2.1.332 subagents: the main loop's betas, adaptive thinking and context_management.
+    call = cw.subagent(cw.EXPLORE_PROMPT, model="claude-opus-5-5")
+    call.body["context_management"] = {"edits": []}
+    call.body["thinking"] = {"type": "adaptive"}
+    step = classify(call)
+    assert (
+        step.kind == "explore" and not step.main_loop and "x-claude-code-agent-id" in step.evidence
+    )

@@ -1,6 +1,6 @@
 """Running the real Claude Code CLI offline, against a local fake upstream.
 
-The CLI is pinned in tests/e2e/agents/package.json (`@anthropic-ai/claude-code`, 2.1.197) and
+The CLI is pinned in tests/e2e/agents/package.json (`@anthropic-ai/claude-code`, 2.1.332) and
 installed by `./install.sh --dev` (npm install in that folder). `claude_binary()` finds it and,
 on a fresh machine, runs that `npm install` once; `require_claude()` skips the test with the
 reason when that is impossible (no npm, no registry).
@@ -21,7 +21,7 @@ reason when that is impossible (no npm, no registry).
   `DISABLE_AUTOUPDATER=1`, `NO_PROXY=127.0.0.1,localhost`, and AGENTWRAP_HOME passed through
   when set (so `agentwrap claude` under test writes to the test's store).
 
-What the CLI does on the wire (2.1.197), seen with these settings:
+What the CLI does on the wire (2.1.197; 2.1.332 differs where said), seen with these settings:
 
 - `-p "hi"`: one `HEAD <base_url>` (a connection warm-up, its answer is ignored), then one
   `POST <base_url>/v1/messages?beta=true` (stream). Nothing else. Exit 0, the reply on stdout.
@@ -34,8 +34,8 @@ Interactive mode in tmux (verified against the fake):
   below does this, on a tmux server of its own).
   With the `~/.claude.json` above there is no onboarding, theme, API-key or trust dialog: the
   screen shows the welcome box and the `❯` prompt within a second or two (wait for one of
-  INTERACTIVE_READY before typing: "? for shortcuts", or "plan mode on" when started with
-  `--permission-mode plan`).
+  INTERACTIVE_READY before typing: "? for shortcuts", "plan mode on" when started with
+  `--permission-mode plan`, or "auto mode on": 2.1.332 starts in auto mode).
 - Type a prompt with `tmux send-keys -t S -l 'hello'` and then `tmux send-keys -t S Enter` as
   a separate call, a moment later (a precaution: a burst of text ending in Enter may be read
   as a paste, whose Enter is a newline inside the prompt).
@@ -46,11 +46,15 @@ Interactive mode in tmux (verified against the fake):
   `title` property; seen after the first prompt, but not after a bare "hello"). It races the
   main-loop call, so a list script must tolerate either order: script by callable, and tell
   them apart with `is_title_request()`. Answer it with JSON such as `{"title": "Demo"}`.
+  2.1.332 sent no title call at all here (two prompts, waiting 6 s after each).
 - `/compact` works both in `-p` (`claude -p "/compact" --continue`, after a few turns) and
   interactively; the screen then shows "Compacted".
 - Shift+Tab (tmux key `BTab`) cycles the permission mode: default -> accept edits -> plan
   mode -> auto mode -> default; the footer shows "accept edits on", "plan mode on",
-  "auto mode on", and "? for shortcuts" again for the default.
+  "auto mode on", and "? for shortcuts" again for the default. 2.1.332 starts in auto mode
+  (start it with `--permission-mode default` to cycle as above), and on the first tool call
+  that needs its check shows "Auto mode can't check actions in this session": the check is
+  asked of the API (`safeguards` in the main loop's body), which the fake does not answer.
 - Exit cleanly: type `/exit` then Enter; or Ctrl-D twice, or Ctrl-C twice, on an empty
   prompt. All three exit with status 0 (/exit and Ctrl-D are checked by
   tests/e2e/test_claude_captures.py).
@@ -72,6 +76,7 @@ __all__ = [
     "CLAUDE_VERSION",
     "INTERACTIVE_READY",
     "TEST_API_KEY",
+    "TITLE_CALLS_PER_PROMPT",
     "ClaudeEnv",
     "TmuxPane",
     "claude_binary",
@@ -80,11 +85,13 @@ __all__ = [
     "require_claude",
 ]
 
-CLAUDE_VERSION = "2.1.197"
+CLAUDE_VERSION = "2.1.332"
 AGENTS_DIR = Path(__file__).resolve().parents[1] / "e2e" / "agents"
 # Shaped like a real key so the CLI accepts it; it opens nothing anywhere.
 # On screen when interactive Claude Code is ready for a prompt (normal footer; plan-mode footer).
-INTERACTIVE_READY = ("? for shortcuts", "plan mode on")
+INTERACTIVE_READY = ("? for shortcuts", "plan mode on", "auto mode on")
+# Session-title calls per interactive prompt: 2.1.197 sent one; 2.1.332 sent none here.
+TITLE_CALLS_PER_PROMPT = 0
 TEST_API_KEY = "sk-ant-api03-agentwrap-test-" + "0" * 60 + "-FAKEKEYFORTESTS0000AA"
 
 

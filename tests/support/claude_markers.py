@@ -1,4 +1,5 @@
-"""The markers Claude Code puts on its requests, as observed on 2.1.197 (tests/fixtures/claude/).
+"""The markers Claude Code puts on its requests, as observed on 2.1.197 and 2.1.332
+(tests/fixtures/claude/).
 
 `markers(headers, body)` names every marker a request shows; `MISSING_FOR[label]` checks that a
 request of a step kind still shows what tells that kind apart. The fixture tests check the
@@ -19,10 +20,13 @@ from typing import Any
 
 __all__ = ["MISSING_FOR", "PHRASES", "latest_plan_mode", "markers", "missing_for"]
 
-PHRASES = {
+PHRASES: dict[str, str | tuple[str, ...]] = {
     "identity:claude-code": "You are Claude Code, Anthropic's official CLI for Claude.",
     "identity:agent-sdk": "You are a Claude agent, built on Anthropic's Claude Agent SDK.",
-    "prompt:main": "You are an interactive agent that helps users with software engineering tasks.",
+    "prompt:main": (  # 2.1.197, then 2.1.332
+        "You are an interactive agent that helps users with software engineering tasks.",
+        "You are an agent working with the user toward their goals",
+    ),
     "prompt:explore": "You are a file search specialist for Claude Code",
     "prompt:plan": "You are a software architect and planning specialist for Claude Code",
     "prompt:general-purpose": (
@@ -30,7 +34,10 @@ PHRASES = {
         "Given the user's message, you should use the tools available to complete the task."
     ),
     "prompt:title": "Generate a concise, sentence-case title (3-7 words)",
-    "prompt:web-search": "You are an assistant for performing a web search tool use",
+    "prompt:web-search": (
+        "You are an assistant for performing a web search tool use",
+        "You run a web search for another Claude model",
+    ),
     "compact:summary-request": (
         "Your task is to create a detailed summary of the conversation so far"
     ),
@@ -93,7 +100,10 @@ def markers(headers: Mapping[str, str], body: Mapping[str, Any]) -> set[str]:
                 found.add("entrypoint:" + part.strip().split("=", 1)[1])
     system_text = "\n".join(blocks)
     for name, phrase in PHRASES.items():
-        if name.startswith(("identity:", "prompt:")) and phrase in system_text:
+        alternatives = phrase if isinstance(phrase, tuple) else (phrase,)
+        if name.startswith(("identity:", "prompt:")) and any(
+            p in system_text for p in alternatives
+        ):
             found.add(name)
     if "context_management" in body:
         found.add("context_management")
@@ -161,29 +171,18 @@ MISSING_FOR: dict[str, Callable[[set[str]], list[str]]] = {
             "compact:summary-request",
         ),
     ),
-    "explore": _need(
-        "header:agent-id",
-        "billing:cc_is_subagent",
-        "prompt:explore",
-        "thinking:disabled",
-        absent=("context_management",),
-    ),
+    # Since 2.1.332 subagents carry the main loop's context_management and thinking too.
+    "explore": _need("header:agent-id", "billing:cc_is_subagent", "prompt:explore"),
     "plan": _plan,
-    "subagent": _need(
-        "header:agent-id",
-        "billing:cc_is_subagent",
-        "prompt:general-purpose",
-        absent=("context_management",),
-    ),
+    "subagent": _need("header:agent-id", "billing:cc_is_subagent", "prompt:general-purpose"),
     "background": _need(
         "tools:none", "output_config:format-title", "prompt:title", "thinking:disabled"
     ),
     "compact": _need(
         "prompt:main", "compact:summary-request", "compact:text-only", absent=("header:agent-id",)
     ),
-    "search": _need(
-        "tools:web_search-only", "tool_choice:web_search", "prompt:web-search", "thinking:disabled"
-    ),
+    # 2.1.332 no longer forces the tool (tool_choice auto) and sends no thinking key.
+    "search": _need("tools:web_search-only", "prompt:web-search"),
 }
 
 

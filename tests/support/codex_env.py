@@ -1,6 +1,6 @@
 """Running the real Codex CLI offline, against a local fake upstream.
 
-The CLI is pinned in tests/e2e/agents/package.json (`@openai/codex`, 0.169.0; npm installs
+The CLI is pinned in tests/e2e/agents/package.json (`@openai/codex`, 0.171.0; npm installs
 a native binary from a platform optional dependency) next to Claude Code, and installed the
 same way (`./install.sh --dev`, or once per test process by `agent_binary`).
 
@@ -20,6 +20,10 @@ What Codex 0.169 does on the wire, seen with these settings:
   `exec` custom tool), header `x-openai-internal-codex-responses-lite: true`. `-m gpt-5.5`
   gives the classic shape: a `tools` list with the function `exec_command` (`{"cmd": ...}`).
 - `exec` runs with sandbox read-only and approval "never": `ls` runs without a question.
+
+0.171 (the pin since): the default model is gpt-6.2-sol, which the bundled price table does not
+know yet (its calls are unpriced); requests carry `accept-encoding: zstd,gzip`; the rest of the
+above held on these tests.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ __all__ = [
     "require_codex",
 ]
 
-CODEX_VERSION = "0.169.0"
+CODEX_VERSION = "0.171.0"
 # A model of Codex's built-in catalogue that still sends a `tools` list with exec_command.
 CLASSIC_MODEL = "gpt-5.5"
 TEST_OPENAI_KEY = "sk-proj-agentwrap-test-" + "0" * 40  # opens nothing anywhere
