@@ -297,8 +297,8 @@ AGENT = Agent(
     tested="3.0.65",
     package="cline",
     wiring=(
-        f"{SETTINGS_ENV}=<a copy of providers.json, removed afterwards>",
+        f"{SETTINGS_ENV}=<a scratch copy of providers.json>",
         f"{BACKEND_ENV}=local",
-        'providers.<anthropic|openai|openai-native>.settings.baseUrl="<proxy>/v1"',
+        "its Anthropic and OpenAI providers' baseUrl=<proxy>/v1",
     ),
 )

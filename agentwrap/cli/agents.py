@@ -19,7 +19,9 @@ from agentwrap.agents.base import Agent, probe_version, version_key
 
 app = typer.Typer()
 
-VERSION_TIMEOUT = 5.0  # seconds one agent has to print its version
+# Seconds one agent has to print its version: Node and Bun CLIs take a few seconds to start,
+# more when several start at once on a small machine.
+VERSION_TIMEOUT = 10.0
 
 
 @dataclass
