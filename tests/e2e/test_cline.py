@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -127,7 +128,7 @@ def test_cline_runs_a_subagent_through_agentwrap_to_the_users_gateway(tmp_path, 
     assert "spawn_agent" in calls[1]["evidence"]
     assert KEY not in json.dumps(calls)
     # The run's providers file is gone, and no Cline hub daemon outlived the run.
-    leftovers = list(Path("/tmp").glob("agentwrap-cline-*/providers.json"))
+    leftovers = list(Path(tempfile.gettempdir()).glob("agentwrap-cline-*/providers.json"))
     assert not [p for p in leftovers if KEY in p.read_text()]
     daemons = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(repo) not in daemons
