@@ -431,7 +431,9 @@ def test_a_killed_sessions_ca_is_removed_by_the_next_transparent_session(tmp_pat
     seen = tmp_path / "seen"
     script = (
         "import os, pathlib, time\n"
-        f"pathlib.Path({str(seen)!r}).write_text(f\"{{os.getpid()}} {{os.environ['SSL_CERT_FILE']}}\")\n"
+        # written aside and renamed, so the test never reads it half-written
+        f"pathlib.Path({str(seen)!r} + '.part').write_text(f\"{{os.getpid()}} {{os.environ['SSL_CERT_FILE']}}\")\n"
+        f"os.replace({str(seen)!r} + '.part', {str(seen)!r})\n"
         "time.sleep(120)\n"
     )
     exe = str(Path(sys.executable).parent / "agentwrap")
