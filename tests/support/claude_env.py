@@ -62,6 +62,7 @@ Interactive mode in tmux (verified against the fake):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -318,6 +319,10 @@ class TmuxPane:
         import time
 
         self.type(text)
+        # Enter only once the agent has drawn the text: a busy agent that reads the text and
+        # the Enter in one chunk takes them both for a paste, and the Enter never submits.
+        with contextlib.suppress(TimeoutError):
+            self.wait_for(text[-30:], timeout=20)
         time.sleep(0.3)
         self.press("Enter")
 
