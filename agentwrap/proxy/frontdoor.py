@@ -73,7 +73,7 @@ class Proxy:
         self.ledger = Ledger(
             recorder, pricebook or profile.price_book(), self.state, _stored_evidence(recorder)
         )
-        self.rng = random.Random()  # learned routing's exploration
+        self.rng = random.Random(self.options.explore_seed)  # learned routing's exploration
         self.forwarder = Forwarder(profile, self.transport, self.options)
         self.fallback = Fallback(self.forwarder, self.transport, self.options)
         self._runner: web.AppRunner | None = None

@@ -49,6 +49,9 @@ class ProxyOptions:
     # Transparent mode: calls name the endpoint the agent meant (ENDPOINT_HEADER), which
     # decides their passthrough provider; elsewhere that header is ignored.
     transparent: bool = False
+    # Learned routing's exploration draws from a generator seeded with AGENTWRAP_EXPLORE_SEED,
+    # so a run's choices can be replayed; None: a fresh seed each session.
+    explore_seed: int | None = None
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -72,6 +75,12 @@ class ProxyOptions:
                 setattr(self, f.name, kind(raw))
             except ValueError:
                 raise ValueError(f"{name}={raw!r} is not a number") from None
+        raw = env.get("AGENTWRAP_EXPLORE_SEED", "").strip()
+        if raw:
+            try:
+                self.explore_seed = int(raw)
+            except ValueError:
+                raise ValueError(f"AGENTWRAP_EXPLORE_SEED={raw!r} is not a whole number") from None
         problems = self.problems()
         if problems:
             raise ValueError("; ".join(problems))

@@ -145,6 +145,11 @@ def test_nothing_reaches_the_terminal_and_never_the_secret(agentwrap_bin):
             "first-byte-timeout must be a number of seconds above 0, not 0",
         ),
         ([], {"AGENTWRAP_POOL_SIZE": "lots"}, "AGENTWRAP_POOL_SIZE='lots' is not a number"),
+        (
+            [],
+            {"AGENTWRAP_EXPLORE_SEED": "0.5"},
+            "AGENTWRAP_EXPLORE_SEED='0.5' is not a whole number",
+        ),
     ],
 )
 def test_unusable_limits_are_refused_before_anything_starts(agentwrap_bin, args, env, says):
