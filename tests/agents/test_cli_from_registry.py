@@ -60,7 +60,9 @@ out = pathlib.Path(os.environ["TOY_OUT"])
 keys = ("TOY_BASE_URL", "AGENTWRAP_SESSION_ID", "NO_PROXY", "TOY_CONFIG")
 seen = {"args": sys.argv[1:], **{k: os.environ.get(k) for k in keys}}
 seen["config_there"] = os.path.exists(os.environ["TOY_CONFIG"])
-out.write_text(json.dumps(seen))
+part = out.with_suffix(".part")  # renamed into place: the test never reads it half-written
+part.write_text(json.dumps(seen))
+os.replace(part, out)
 if sys.argv[1] == "wait":
     time.sleep(60)
 sys.exit(int(sys.argv[1]))
