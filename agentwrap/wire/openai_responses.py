@@ -270,52 +270,60 @@ def parse_request(body: dict[str, Any], names: ToolNames = TOOL_NAMES) -> c.Requ
     items = body.get("input")
     if isinstance(items, str):
         items = [{"type": "message", "role": "user", "content": items}]
-    items = items if isinstance(items, list) else []
+    items = [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
     choice = body.get("tool_choice")
     forced = choice.get("type") if isinstance(choice, dict) else None
     tools = _Declarations(req, names, forced if isinstance(forced, str) else None)
     for tool in body.get("tools") or []:
         tools.declare(tool)
     for item in items:
-        if isinstance(item, dict) and item.get("type") == "additional_tools":
+        if item.get("type") == "additional_tools":
             for tool in item.get("tools") or []:
                 tools.declare(tool)
     for item in items:
-        if not isinstance(item, dict):
-            continue
-        kind = item.get("type") or ("message" if "role" in item else None)
-        if kind == "message":
-            role = item.get("role")
-            parts = _parse_parts(item.get("content"))
-            if role in ("system", "developer"):
-                texts = [p for p in parts if isinstance(p, c.Text)]
-                if not req.messages:
-                    req.system.extend(texts)
-                else:
-                    req.messages.append(c.Message("system", list(texts)))
-            else:
-                _append(req, "assistant" if role == "assistant" else "user", parts)
-        elif kind in ("function_call", "custom_tool_call", "reasoning", "tool_search_call"):
-            parts, _ = _parse_output_items([item], names)
-            _append(req, "assistant", parts)
-        elif kind in ("function_call_output", "custom_tool_call_output"):
-            output = item.get("output")
-            content = [
-                p for p in _parse_parts(output) if isinstance(p, c.Text | c.Image | c.Document)
-            ]
-            result = c.ToolResult(
-                str(item.get("call_id", "")),
-                content,
-                kind="custom" if kind == "custom_tool_call_output" else "function",
-            )
-            _append(req, "user", [result])
-        elif kind == "tool_search_output":
-            # The tools found join the request's tools: the model may call them from now on.
-            found: list[str] = []
-            for tool in item.get("tools") or []:
-                found += tools.declare(tool)
-            _append(req, "user", [_search_result(str(item.get("call_id", "")), found, item)])
+        _parse_item(req, item, tools, names)
     tools.note()
+    _name_results(req)
+    _parse_options(req, body, names)
+    return req
+
+
+def _parse_item(
+    req: c.Request, item: dict[str, Any], tools: _Declarations, names: ToolNames
+) -> None:
+    """One input item added to the request's messages (or system, before any message)."""
+    kind = item.get("type") or ("message" if "role" in item else None)
+    if kind == "message":
+        role = item.get("role")
+        parts = _parse_parts(item.get("content"))
+        if role not in ("system", "developer"):
+            _append(req, "assistant" if role == "assistant" else "user", parts)
+        elif not req.messages:
+            req.system.extend(p for p in parts if isinstance(p, c.Text))
+        else:
+            req.messages.append(c.Message("system", [p for p in parts if isinstance(p, c.Text)]))
+    elif kind in ("function_call", "custom_tool_call", "reasoning", "tool_search_call"):
+        parts, _ = _parse_output_items([item], names)
+        _append(req, "assistant", parts)
+    elif kind in ("function_call_output", "custom_tool_call_output"):
+        output = item.get("output")
+        content = [p for p in _parse_parts(output) if isinstance(p, c.Text | c.Image | c.Document)]
+        result = c.ToolResult(
+            str(item.get("call_id", "")),
+            content,
+            kind="custom" if kind == "custom_tool_call_output" else "function",
+        )
+        _append(req, "user", [result])
+    elif kind == "tool_search_output":
+        # The tools found join the request's tools: the model may call them from now on.
+        found: list[str] = []
+        for tool in item.get("tools") or []:
+            found += tools.declare(tool)
+        _append(req, "user", [_search_result(str(item.get("call_id", "")), found, item)])
+
+
+def _name_results(req: c.Request) -> None:
+    """Each tool result learns the name of the call it answers."""
     calls: dict[str, str] = {}
     for msg in req.messages:
         for part in msg.parts:
@@ -323,6 +331,10 @@ def parse_request(body: dict[str, Any], names: ToolNames = TOOL_NAMES) -> c.Requ
                 calls[part.id] = part.name
             elif isinstance(part, c.ToolResult):
                 part.name = calls.get(part.call_id)
+
+
+def _parse_options(req: c.Request, body: dict[str, Any], names: ToolNames) -> None:
+    """Tool choice, sampling, reasoning, output format and the end user, from the body."""
     choice = body.get("tool_choice")
     if choice in ("auto", "none"):
         req.tool_choice = c.ToolChoice(choice)
@@ -344,16 +356,20 @@ def parse_request(body: dict[str, Any], names: ToolNames = TOOL_NAMES) -> c.Requ
     text = body.get("text")
     fmt = text.get("format") if isinstance(text, dict) else None
     if isinstance(fmt, dict):
-        if fmt.get("type") == "json_schema":
-            req.response_format = c.ResponseFormat(
-                "json_schema", fmt.get("schema"), fmt.get("name"), fmt.get("strict")
-            )
-        elif fmt.get("type") == "json_object":
-            req.response_format = c.ResponseFormat("json_object")
+        req.response_format = _parse_format(fmt)
     user = body.get("safety_identifier") or body.get("user")
     if isinstance(user, str):
         req.user = user
-    return req
+
+
+def _parse_format(fmt: dict[str, Any]) -> c.ResponseFormat | None:
+    if fmt.get("type") == "json_schema":
+        return c.ResponseFormat(
+            "json_schema", fmt.get("schema"), fmt.get("name"), fmt.get("strict")
+        )
+    if fmt.get("type") == "json_object":
+        return c.ResponseFormat("json_object")
+    return None
 
 
 def _append(req: c.Request, role: str, parts: list[c.Part]) -> None:
@@ -372,143 +388,154 @@ def emit_request(req: c.Request, model: str, names: ToolNames = TOOL_NAMES) -> d
         raise c.TranslationError(
             f"server tools ({kinds}) of {req.server_tools_api} have no OpenAI Responses counterpart"
         )
-
-    def rename(name: str) -> str:
-        return names.to_provider(name, API)
-
     custom = {t.name for t in req.tools if t.kind == "custom"}
-    custom_calls: set[str] = set()
-    items: list[dict[str, Any]] = []
-    for msg in req.messages:
-        if msg.role == "system":
-            text = "\n\n".join(p.text for p in msg.parts if isinstance(p, c.Text))
-            items.append(
-                {
-                    "type": "message",
-                    "role": "developer",
-                    "content": [{"type": "input_text", "text": text}],
-                }
-            )
-            continue
-        assistant = msg.role == "assistant"
-        pending: list[dict[str, Any]] = []
-
-        def flush(pending: list[dict[str, Any]] = pending, assistant: bool = assistant) -> None:
-            if pending:
-                role = "assistant" if assistant else "user"
-                items.append({"type": "message", "role": role, "content": list(pending)})
-                pending.clear()
-
-        for part in msg.parts:
-            if isinstance(part, c.Text | c.Image | c.Document):
-                pending.append(_emit_part(part, assistant))
-                continue
-            flush()
-            if isinstance(part, c.Thinking):
-                if part.origin == API and part.signature and not part.redacted:
-                    items.append(
-                        {
-                            "type": "reasoning",
-                            "id": part.item_id or new_id("rs_"),
-                            "summary": [{"type": "summary_text", "text": part.text}]
-                            if part.text
-                            else [],
-                            "encrypted_content": part.signature,
-                        }
-                    )
-            elif isinstance(part, c.ToolCall):
-                if part.kind == "custom" or part.name in custom:
-                    custom_calls.add(part.id)
-                    raw = part.input.get("input") if isinstance(part.input, dict) else part.input
-                    items.append(
-                        {
-                            "type": "custom_tool_call",
-                            "call_id": part.id,
-                            "name": rename(part.name),
-                            "input": raw if isinstance(raw, str) else json.dumps(raw),
-                        }
-                    )
-                else:
-                    items.append(
-                        {
-                            "type": "function_call",
-                            "call_id": part.id,
-                            "name": rename(part.name),
-                            "arguments": c.dump_json_args(part.input),
-                        }
-                    )
-            elif isinstance(part, c.ToolResult):
-                items.append(_emit_result(part, part.call_id in custom_calls))
-        flush()
-    body: dict[str, Any] = {"model": model, "input": items}
+    body: dict[str, Any] = {"model": model, "input": _emit_items(req, custom, names)}
     if req.system:
         body["instructions"] = "\n\n".join(t.text for t in req.system)
-    tools: list[dict[str, Any]] = []
-    for tool in req.tools:
-        if tool.kind == "custom":
-            entry: dict[str, Any] = {"type": "custom", "name": rename(tool.name)}
-            if tool.description:
-                entry["description"] = tool.description
-            if tool.format:
-                entry["format"] = tool.format
-        else:
-            entry = {
-                "type": "function",
-                "name": rename(tool.name),
-                "parameters": tool.parameters or {"type": "object", "properties": {}},
-                # Responses defaults to strict schemas, which most agents' schemas are not.
-                "strict": bool(tool.strict),
-            }
-            if tool.description:
-                entry["description"] = tool.description
-        tools.append(entry)
-    tools.extend(req.server_tools)
+    tools = [_emit_tool(tool, names) for tool in req.tools] + list(req.server_tools)
     if tools:
         body["tools"] = tools
         if req.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = req.parallel_tool_calls
-    if req.tool_choice and tools:
-        choice = req.tool_choice
-        if choice.type == "tool" and choice.name:
-            kind = "custom" if choice.name in custom else "function"
-            body["tool_choice"] = {"type": kind, "name": rename(choice.name)}
-        else:
-            body["tool_choice"] = {"any": "required"}.get(choice.type, choice.type)
-        if choice.disable_parallel and tools:
-            body["parallel_tool_calls"] = False
+        if req.tool_choice:
+            _emit_tool_choice(body, req.tool_choice, custom, names)
     if req.max_tokens:
         body["max_output_tokens"] = req.max_tokens
     if req.temperature is not None:
         body["temperature"] = req.temperature
     if req.top_p is not None:
         body["top_p"] = req.top_p
-    cfg = req.thinking
-    if cfg is not None and cfg.enabled:
-        effort = (
-            cfg.effort or c.budget_to_effort(cfg.budget) if (cfg.effort or cfg.budget) else None
-        )
-        reasoning: dict[str, Any] = {"summary": "auto"}
-        if effort:
-            reasoning["effort"] = {"max": "high", "xhigh": "high"}.get(effort, effort)
-        body["reasoning"] = reasoning
+    if req.thinking is not None and req.thinking.enabled:
+        body["reasoning"] = _emit_reasoning(req.thinking)
         body["include"] = ["reasoning.encrypted_content"]
-    fmt = req.response_format
-    if fmt is not None:
-        if fmt.type == "json_object":
-            body["text"] = {"format": {"type": "json_object"}}
-        else:
-            spec: dict[str, Any] = {
-                "type": "json_schema",
-                "name": fmt.name or "response",
-                "schema": fmt.schema or {},
-            }
-            if fmt.strict is not None:
-                spec["strict"] = fmt.strict
-            body["text"] = {"format": spec}
+    if req.response_format is not None:
+        body["text"] = {"format": _emit_format(req.response_format)}
     body["store"] = False
     if req.stream:
         body["stream"] = True
     return body
+
+
+def _emit_items(req: c.Request, custom: set[str], names: ToolNames) -> list[dict[str, Any]]:
+    """The request's messages as Responses input items, in order."""
+    custom_calls: set[str] = set()
+    items: list[dict[str, Any]] = []
+    for msg in req.messages:
+        if msg.role == "system":
+            text = "\n\n".join(p.text for p in msg.parts if isinstance(p, c.Text))
+            content = [{"type": "input_text", "text": text}]
+            items.append({"type": "message", "role": "developer", "content": content})
+            continue
+        assistant = msg.role == "assistant"
+        role = "assistant" if assistant else "user"
+        pending: list[dict[str, Any]] = []
+        for part in msg.parts:
+            if isinstance(part, c.Text | c.Image | c.Document):
+                pending.append(_emit_part(part, assistant))
+                continue
+            # Content between calls and results goes as a message of its own, in its place.
+            if pending:
+                items.append({"type": "message", "role": role, "content": pending})
+                pending = []
+            if isinstance(part, c.ToolCall):
+                calls_custom = part.kind == "custom" or part.name in custom
+                if calls_custom:
+                    custom_calls.add(part.id)
+                items.append(_emit_call(part, calls_custom, names))
+            elif isinstance(part, c.ToolResult):
+                items.append(_emit_result(part, part.call_id in custom_calls))
+            elif isinstance(part, c.Thinking) and _replayable(part):
+                items.append(_emit_thinking(part))
+        if pending:
+            items.append({"type": "message", "role": role, "content": pending})
+    return items
+
+
+def _replayable(part: c.Thinking) -> bool:
+    """Only this API's own signed reasoning goes back to it."""
+    return part.origin == API and bool(part.signature) and not part.redacted
+
+
+def _emit_thinking(part: c.Thinking) -> dict[str, Any]:
+    summary = [{"type": "summary_text", "text": part.text}] if part.text else []
+    return {
+        "type": "reasoning",
+        "id": part.item_id or new_id("rs_"),
+        "summary": summary,
+        "encrypted_content": part.signature,
+    }
+
+
+def _emit_call(part: c.ToolCall, custom: bool, names: ToolNames) -> dict[str, Any]:
+    name = names.to_provider(part.name, API)
+    if custom:
+        raw = part.input.get("input") if isinstance(part.input, dict) else part.input
+        return {
+            "type": "custom_tool_call",
+            "call_id": part.id,
+            "name": name,
+            "input": raw if isinstance(raw, str) else json.dumps(raw),
+        }
+    return {
+        "type": "function_call",
+        "call_id": part.id,
+        "name": name,
+        "arguments": c.dump_json_args(part.input),
+    }
+
+
+def _emit_tool(tool: c.Tool, names: ToolNames) -> dict[str, Any]:
+    name = names.to_provider(tool.name, API)
+    if tool.kind == "custom":
+        entry: dict[str, Any] = {"type": "custom", "name": name}
+        if tool.description:
+            entry["description"] = tool.description
+        if tool.format:
+            entry["format"] = tool.format
+        return entry
+    entry = {
+        "type": "function",
+        "name": name,
+        "parameters": tool.parameters or {"type": "object", "properties": {}},
+        # Responses defaults to strict schemas, which most agents' schemas are not.
+        "strict": bool(tool.strict),
+    }
+    if tool.description:
+        entry["description"] = tool.description
+    return entry
+
+
+def _emit_tool_choice(
+    body: dict[str, Any], choice: c.ToolChoice, custom: set[str], names: ToolNames
+) -> None:
+    if choice.type == "tool" and choice.name:
+        kind = "custom" if choice.name in custom else "function"
+        body["tool_choice"] = {"type": kind, "name": names.to_provider(choice.name, API)}
+    else:
+        body["tool_choice"] = {"any": "required"}.get(choice.type, choice.type)
+    if choice.disable_parallel:
+        body["parallel_tool_calls"] = False
+
+
+def _emit_reasoning(cfg: c.ThinkingConfig) -> dict[str, Any]:
+    effort = cfg.effort or c.budget_to_effort(cfg.budget) if (cfg.effort or cfg.budget) else None
+    reasoning: dict[str, Any] = {"summary": "auto"}
+    if effort:
+        reasoning["effort"] = {"max": "high", "xhigh": "high"}.get(effort, effort)
+    return reasoning
+
+
+def _emit_format(fmt: c.ResponseFormat) -> dict[str, Any]:
+    if fmt.type == "json_object":
+        return {"type": "json_object"}
+    spec: dict[str, Any] = {
+        "type": "json_schema",
+        "name": fmt.name or "response",
+        "schema": fmt.schema or {},
+    }
+    if fmt.strict is not None:
+        spec["strict"] = fmt.strict
+    return spec
 
 
 def _emit_result(part: c.ToolResult, custom: bool) -> dict[str, Any]:
@@ -729,67 +756,83 @@ class StreamParser(stream.StreamParser):
             return self._start(str(resp.get("id") or new_id("resp_")), resp.get("model"))
         if not self._started and kind != "error":
             out += self._start(new_id("resp_"))
-        pos = as_int(ev.get("output_index"))
+        return out + self._event(str(kind), ev, as_int(ev.get("output_index")))
+
+    def _event(self, kind: str, ev: dict[str, Any], pos: int) -> list[c.Event]:
+        """The canonical events for one event of a started stream, by its type."""
         if kind == "response.output_item.added":
-            out += self._item_added(pos, ev.get("item") or {})
-        elif kind == "response.content_part.added":
-            part = ev.get("part") or {}
-            key = (pos, as_int(ev.get("content_index")))
-            if key not in self._texts:
-                self._texts[key] = self._new_index()
-                out.append(c.BlockStart(self._texts[key], "text"))
-                if part.get("text"):
-                    out.append(c.Delta(self._texts[key], "text", part["text"]))
-        elif kind in ("response.output_text.delta", "response.refusal.delta"):
+            return self._item_added(pos, ev.get("item") or {})
+        if kind == "response.content_part.added":
+            if (pos, as_int(ev.get("content_index"))) in self._texts:
+                return []
+            return self._text_delta(pos, ev, (ev.get("part") or {}).get("text") or None)
+        if kind in ("response.output_text.delta", "response.refusal.delta"):
             self._refused = self._refused or kind == "response.refusal.delta"
+            return self._text_delta(pos, ev, str(ev.get("delta", "")))
+        if kind == "response.content_part.done":
             key = (pos, as_int(ev.get("content_index")))
-            if key not in self._texts:
-                self._texts[key] = self._new_index()
-                out.append(c.BlockStart(self._texts[key], "text"))
-            out.append(c.Delta(self._texts[key], "text", str(ev.get("delta", ""))))
-        elif kind == "response.content_part.done":
-            key = (pos, as_int(ev.get("content_index")))
-            if key in self._texts:
-                out.append(c.BlockStop(self._texts.pop(key)))
-        elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
-            state = self._items.get(pos)
-            if state and state["kind"] == "reasoning":
-                marker = (kind, ev.get("summary_index", ev.get("content_index")))
-                if state.get("part") not in (None, marker):
-                    out.append(c.Delta(state["index"], "thinking", "\n\n"))
-                state["part"] = marker
-                state["streamed"] = True
-                out.append(c.Delta(state["index"], "thinking", str(ev.get("delta", ""))))
-        elif kind in (
+            return [c.BlockStop(self._texts.pop(key))] if key in self._texts else []
+        if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
+            return self._reasoning_delta(kind, pos, ev)
+        if kind in (
             "response.function_call_arguments.delta",
             "response.custom_tool_call_input.delta",
         ):
-            state = self._items.get(pos)
-            if state and state["kind"] in ("function_call", "custom_tool_call"):
-                state["streamed"] = True
-                delta = str(ev.get("delta", ""))
-                if state["kind"] == "custom_tool_call":
-                    delta = json.dumps(delta)[1:-1]
-                out.append(c.Delta(state["index"], "json", delta))
-        elif kind == "response.output_item.done":
-            out += self._item_done(pos, ev.get("item") or {})
-        elif kind in ("response.completed", "response.incomplete"):
-            resp = ev.get("response") or {}
-            out += self._close_all()
-            parts, refused = _parse_output_items(resp.get("output"))
-            stop = _stop(resp, parts, refused or self._refused)
-            if self._tools and stop == c.END_TURN:
-                stop = c.TOOL_USE
-            self.done = True
-            self.usage = parse_usage(resp.get("usage"))
-            out.append(c.End(stop, None, self.usage))
-        elif kind == "response.failed":
-            resp = ev.get("response") or {}
-            err = resp.get("error") or {}
-            out += self._fail(str(err.get("message") or "response failed"), "api_error")
-        elif kind == "error":
+            return self._call_delta(pos, str(ev.get("delta", "")))
+        if kind == "response.output_item.done":
+            return self._item_done(pos, ev.get("item") or {})
+        if kind in ("response.completed", "response.incomplete"):
+            return self._finish(ev.get("response") or {})
+        if kind == "response.failed":
+            err = (ev.get("response") or {}).get("error") or {}
+            return self._fail(str(err.get("message") or "response failed"), "api_error")
+        if kind == "error":
             msg = ev.get("message") or (ev.get("error") or {}).get("message") or "error"
-            out += self._fail(str(msg), str(ev.get("code") or "api_error"))
+            return self._fail(str(msg), str(ev.get("code") or "api_error"))
+        return []
+
+    def _text_delta(self, pos: int, ev: dict[str, Any], text: str | None) -> list[c.Event]:
+        """A text part's block, started on its first sight, and its new text if any."""
+        out: list[c.Event] = []
+        key = (pos, as_int(ev.get("content_index")))
+        if key not in self._texts:
+            self._texts[key] = self._new_index()
+            out.append(c.BlockStart(self._texts[key], "text"))
+        if text is not None:
+            out.append(c.Delta(self._texts[key], "text", text))
+        return out
+
+    def _reasoning_delta(self, kind: str, pos: int, ev: dict[str, Any]) -> list[c.Event]:
+        state = self._items.get(pos)
+        if not state or state["kind"] != "reasoning":
+            return []
+        out: list[c.Event] = []
+        marker = (kind, ev.get("summary_index", ev.get("content_index")))
+        if state.get("part") not in (None, marker):
+            out.append(c.Delta(state["index"], "thinking", "\n\n"))
+        state["part"] = marker
+        state["streamed"] = True
+        out.append(c.Delta(state["index"], "thinking", str(ev.get("delta", ""))))
+        return out
+
+    def _call_delta(self, pos: int, delta: str) -> list[c.Event]:
+        state = self._items.get(pos)
+        if not state or state["kind"] not in ("function_call", "custom_tool_call"):
+            return []
+        state["streamed"] = True
+        if state["kind"] == "custom_tool_call":
+            delta = json.dumps(delta)[1:-1]
+        return [c.Delta(state["index"], "json", delta)]
+
+    def _finish(self, resp: dict[str, Any]) -> list[c.Event]:
+        out = self._close_all()
+        parts, refused = _parse_output_items(resp.get("output"))
+        stop = _stop(resp, parts, refused or self._refused)
+        if self._tools and stop == c.END_TURN:
+            stop = c.TOOL_USE
+        self.done = True
+        self.usage = parse_usage(resp.get("usage"))
+        out.append(c.End(stop, None, self.usage))
         return out
 
     def _item_added(self, pos: int, item: dict[str, Any]) -> list[c.Event]:
