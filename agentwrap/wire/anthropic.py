@@ -43,22 +43,7 @@ def parse_block(block: Any) -> c.Part | None:
             return c.Image(url=src.get("url"), cache_control=_cc(block))
         return c.Image(src.get("media_type"), src.get("data"), cache_control=_cc(block))
     if kind == "document":
-        src = _parse_source(block)
-        doc = c.Document(title=block.get("title"), cache_control=_cc(block))
-        if src.get("type") == "base64":
-            doc.media_type, doc.data = src.get("media_type"), src.get("data")
-        elif src.get("type") == "text":
-            doc.media_type, doc.text = src.get("media_type") or "text/plain", src.get("data")
-        elif src.get("type") == "url":
-            doc.url = src.get("url")
-        elif src.get("type") == "content":
-            inner = src.get("content")
-            parts = inner if isinstance(inner, list) else [inner]
-            doc.media_type = "text/plain"
-            doc.text = "\n".join(
-                p.get("text", "") if isinstance(p, dict) else str(p) for p in parts if p
-            )
-        return doc
+        return _parse_document(block)
     if kind == "tool_use":
         name = str(block.get("name", ""))
         return c.ToolCall(
@@ -69,21 +54,7 @@ def parse_block(block: Any) -> c.Part | None:
             cache_control=_cc(block),
         )
     if kind == "tool_result":
-        content = block.get("content")
-        results: list[c.Text | c.Image | c.Document] = []
-        if isinstance(content, str):
-            results.append(c.Text(content))
-        elif isinstance(content, list):
-            for item in content:
-                part = parse_block(item)
-                if isinstance(part, c.Text | c.Image | c.Document):
-                    results.append(part)
-        return c.ToolResult(
-            call_id=str(block.get("tool_use_id", "")),
-            content=results,
-            is_error=bool(block.get("is_error")),
-            cache_control=_cc(block),
-        )
+        return _parse_tool_result(block)
     if kind == "thinking":
         origin, signature, item_id = c.unseal(block.get("signature"), API)
         return c.Thinking(str(block.get("thinking", "")), signature, origin, item_id=item_id)
@@ -92,13 +63,50 @@ def parse_block(block: Any) -> c.Part | None:
     if kind == "web_search_tool_result":
         # A server tool's result: keep what the model saw, as text, for other providers.
         found = block.get("content")
-        lines = []
-        if isinstance(found, list):
-            for r in found:
-                if isinstance(r, dict):
-                    lines.append(f"{r.get('title', '')} <{r.get('url', '')}>")
+        lines = [
+            f"{r.get('title', '')} <{r.get('url', '')}>"
+            for r in (found if isinstance(found, list) else [])
+            if isinstance(r, dict)
+        ]
         return c.Text("Web search results:\n" + "\n".join(lines)) if lines else None
     return None
+
+
+def _parse_document(block: dict[str, Any]) -> c.Document:
+    src = _parse_source(block)
+    doc = c.Document(title=block.get("title"), cache_control=_cc(block))
+    if src.get("type") == "base64":
+        doc.media_type, doc.data = src.get("media_type"), src.get("data")
+    elif src.get("type") == "text":
+        doc.media_type, doc.text = src.get("media_type") or "text/plain", src.get("data")
+    elif src.get("type") == "url":
+        doc.url = src.get("url")
+    elif src.get("type") == "content":
+        inner = src.get("content")
+        parts = inner if isinstance(inner, list) else [inner]
+        doc.media_type = "text/plain"
+        doc.text = "\n".join(
+            p.get("text", "") if isinstance(p, dict) else str(p) for p in parts if p
+        )
+    return doc
+
+
+def _parse_tool_result(block: dict[str, Any]) -> c.ToolResult:
+    content = block.get("content")
+    results: list[c.Text | c.Image | c.Document] = []
+    if isinstance(content, str):
+        results.append(c.Text(content))
+    elif isinstance(content, list):
+        for item in content:
+            part = parse_block(item)
+            if isinstance(part, c.Text | c.Image | c.Document):
+                results.append(part)
+    return c.ToolResult(
+        call_id=str(block.get("tool_use_id", "")),
+        content=results,
+        is_error=bool(block.get("is_error")),
+        cache_control=_cc(block),
+    )
 
 
 def _source_block(kind: str, part: c.Image | c.Document) -> dict[str, Any]:
@@ -191,22 +199,8 @@ def parse_request(body: dict[str, Any]) -> c.Request:
         role = msg.get("role", "user")
         req.messages.append(c.Message(role, _parse_content(msg.get("content"))))
     for tool in body.get("tools") or []:
-        if not isinstance(tool, dict):
-            continue
-        kind = tool.get("type")
-        if kind in (None, "custom") and "input_schema" in tool:
-            req.tools.append(
-                c.Tool(
-                    name=str(tool.get("name", "")),
-                    description=tool.get("description"),
-                    parameters=tool.get("input_schema"),
-                    strict=tool.get("strict"),
-                    cache_control=_cc(tool),
-                )
-            )
-        else:
-            req.server_tools.append(tool)
-            req.server_tools_api = API
+        if isinstance(tool, dict):
+            _parse_tool(req, tool)
     choice = body.get("tool_choice")
     if isinstance(choice, dict):
         req.tool_choice = c.ToolChoice(
@@ -240,6 +234,23 @@ def parse_request(body: dict[str, Any]) -> c.Request:
     return req
 
 
+def _parse_tool(req: c.Request, tool: dict[str, Any]) -> None:
+    """A client tool joins the request's tools; a server tool (typed, no schema) stays as is."""
+    if tool.get("type") in (None, "custom") and "input_schema" in tool:
+        req.tools.append(
+            c.Tool(
+                name=str(tool.get("name", "")),
+                description=tool.get("description"),
+                parameters=tool.get("input_schema"),
+                strict=tool.get("strict"),
+                cache_control=_cc(tool),
+            )
+        )
+    else:
+        req.server_tools.append(tool)
+        req.server_tools_api = API
+
+
 def _custom_schema(tool: c.Tool) -> dict[str, Any]:
     desc = "The raw text input for this tool."
     if tool.format and tool.format.get("type") == "grammar":
@@ -265,6 +276,43 @@ def emit_request(req: c.Request, model: str, names: ToolNames = TOOL_NAMES) -> d
         return names.to_provider(name, API)
 
     system = [emit_block(t, rename) for t in req.system]
+    messages = _emit_messages(req, rename, system)
+    if system:
+        body["system"] = [b for b in system if b is not None]
+    body["messages"] = messages
+    max_tokens = req.max_tokens or DEFAULT_MAX_TOKENS
+    body["max_tokens"] = max_tokens
+    tools = [_emit_tool(tool, rename) for tool in req.tools] + list(req.server_tools)
+    if tools:
+        body["tools"] = tools
+        choice = _emit_tool_choice(req, rename)
+        if choice is not None:
+            body["tool_choice"] = choice
+    thinking_on = _thinking(req, body, messages, max_tokens)
+    if not thinking_on:
+        if req.temperature is not None:
+            body["temperature"] = min(max(req.temperature, 0.0), 1.0)
+        if req.top_k is not None:
+            body["top_k"] = req.top_k
+        if req.top_p is not None:
+            body["top_p"] = req.top_p
+    if req.stop:
+        body["stop_sequences"] = req.stop
+    if req.response_format and req.response_format.type == "json_schema":
+        body["output_config"] = {
+            "format": {"type": "json_schema", "schema": req.response_format.schema or {}}
+        }
+    if req.stream:
+        body["stream"] = True
+    if not _has_cache_marks(req):
+        _add_cache_breakpoints(body)
+    return body
+
+
+def _emit_messages(
+    req: c.Request, rename: Callable[[str], str], system: list[dict[str, Any] | None]
+) -> list[dict[str, Any]]:
+    """The request's turns as Anthropic messages; system turns before any go into `system`."""
     messages: list[dict[str, Any]] = []
     for msg in req.messages:
         if msg.role == "system" and not messages:
@@ -291,54 +339,34 @@ def emit_request(req: c.Request, model: str, names: ToolNames = TOOL_NAMES) -> d
             messages[-1]["content"].extend(blocks)
         else:
             messages.append({"role": role, "content": blocks})
-    if system:
-        body["system"] = [b for b in system if b is not None]
-    body["messages"] = messages
-    max_tokens = req.max_tokens or DEFAULT_MAX_TOKENS
-    body["max_tokens"] = max_tokens
-    tools: list[dict[str, Any]] = []
-    for tool in req.tools:
-        entry: dict[str, Any] = {"name": rename(tool.name)}
-        if tool.description:
-            entry["description"] = tool.description
-        if tool.kind == "custom":
-            entry["input_schema"] = _custom_schema(tool)
-        else:
-            entry["input_schema"] = tool.parameters or {"type": "object", "properties": {}}
-        if tool.cache_control:
-            entry["cache_control"] = tool.cache_control
-        tools.append(entry)
-    tools.extend(req.server_tools)
-    if tools:
-        body["tools"] = tools
-    if req.tool_choice and tools:
+    return messages
+
+
+def _emit_tool(tool: c.Tool, rename: Callable[[str], str]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": rename(tool.name)}
+    if tool.description:
+        entry["description"] = tool.description
+    if tool.kind == "custom":
+        entry["input_schema"] = _custom_schema(tool)
+    else:
+        entry["input_schema"] = tool.parameters or {"type": "object", "properties": {}}
+    if tool.cache_control:
+        entry["cache_control"] = tool.cache_control
+    return entry
+
+
+def _emit_tool_choice(req: c.Request, rename: Callable[[str], str]) -> dict[str, Any] | None:
+    """tool_choice for a request that has tools; it also carries disabled parallel calls."""
+    if req.tool_choice:
         choice: dict[str, Any] = {"type": req.tool_choice.type}
         if req.tool_choice.type == "tool" and req.tool_choice.name:
             choice["name"] = rename(req.tool_choice.name)
         if req.parallel_tool_calls is False and choice["type"] != "none":
             choice["disable_parallel_tool_use"] = True
-        body["tool_choice"] = choice
-    elif req.parallel_tool_calls is False and tools:
-        body["tool_choice"] = {"type": "auto", "disable_parallel_tool_use": True}
-    thinking_on = _thinking(req, body, messages, max_tokens)
-    if not thinking_on:
-        if req.temperature is not None:
-            body["temperature"] = min(max(req.temperature, 0.0), 1.0)
-        if req.top_k is not None:
-            body["top_k"] = req.top_k
-        if req.top_p is not None:
-            body["top_p"] = req.top_p
-    if req.stop:
-        body["stop_sequences"] = req.stop
-    if req.response_format and req.response_format.type == "json_schema":
-        body["output_config"] = {
-            "format": {"type": "json_schema", "schema": req.response_format.schema or {}}
-        }
-    if req.stream:
-        body["stream"] = True
-    if not _has_cache_marks(req):
-        _add_cache_breakpoints(body)
-    return body
+        return choice
+    if req.parallel_tool_calls is False:
+        return {"type": "auto", "disable_parallel_tool_use": True}
+    return None
 
 
 _CACHEABLE = ("text", "image", "document", "tool_result", "tool_use")

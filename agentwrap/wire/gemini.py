@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from typing import Any
 
 from agentwrap.wire import canonical as c
@@ -92,15 +93,7 @@ def _parse_parts(parts: Any, role: str, turn: int, calls: dict[str, list[str]]) 
         signature = part.get("thoughtSignature")
         last = out[-1] if out else None
         if part.get("thought"):
-            origin, sig, item_id = c.unseal(signature, API)
-            text = str(part.get("text", ""))
-            # A streamed answer comes back as many thought parts: they are one reasoning.
-            if isinstance(last, c.Thinking) and last.signature is None and not last.redacted:
-                last.text += text
-                if sig:
-                    last.signature, last.origin, last.item_id = sig, origin, item_id
-            else:
-                out.append(c.Thinking(text, sig, origin or API, item_id=item_id))
+            _add_thought(out, last, str(part.get("text", "")), signature)
             continue
         if signature and signature != SKIP_SIGNATURE:
             origin, sig, item_id = c.unseal(signature, API)
@@ -126,24 +119,37 @@ def _parse_parts(parts: Any, role: str, turn: int, calls: dict[str, list[str]]) 
             calls.setdefault(name, []).append(call_id)
             out.append(c.ToolCall(call_id, name, fc.get("args") or {}))
         elif isinstance(part.get("functionResponse"), dict):
-            fr = part["functionResponse"]
-            name = str(fr.get("name", ""))
-            pending = calls.get(name) or []
-            call_id = fr.get("id") or (pending.pop(0) if pending else f"call_{name}")
-            if fr.get("id") and fr["id"] in pending:
-                pending.remove(fr["id"])
-            response = fr.get("response")
-            is_error = isinstance(response, dict) and "error" in response and len(response) == 1
-            content: list[c.Text | c.Image | c.Document] = [c.Text(_response_text(response))]
-            for inner in fr.get("parts") or []:
-                if isinstance(inner, dict) and isinstance(inner.get("inlineData"), dict):
-                    media = _media(
-                        inner["inlineData"].get("mimeType"), inner["inlineData"].get("data")
-                    )
-                    if isinstance(media, c.Image | c.Document):
-                        content.append(media)
-            out.append(c.ToolResult(str(call_id), content, is_error, name=name))
+            out.append(_parse_function_response(part["functionResponse"], calls))
     return out
+
+
+def _add_thought(out: list[c.Part], last: c.Part | None, text: str, signature: Any) -> None:
+    origin, sig, item_id = c.unseal(signature, API)
+    # A streamed answer comes back as many thought parts: they are one reasoning.
+    if isinstance(last, c.Thinking) and last.signature is None and not last.redacted:
+        last.text += text
+        if sig:
+            last.signature, last.origin, last.item_id = sig, origin, item_id
+    else:
+        out.append(c.Thinking(text, sig, origin or API, item_id=item_id))
+
+
+def _parse_function_response(fr: dict[str, Any], calls: dict[str, list[str]]) -> c.ToolResult:
+    """A functionResponse as a tool result, its call id matched with the call's by name."""
+    name = str(fr.get("name", ""))
+    pending = calls.get(name) or []
+    call_id = fr.get("id") or (pending.pop(0) if pending else f"call_{name}")
+    if fr.get("id") and fr["id"] in pending:
+        pending.remove(fr["id"])
+    response = fr.get("response")
+    is_error = isinstance(response, dict) and "error" in response and len(response) == 1
+    content: list[c.Text | c.Image | c.Document] = [c.Text(_response_text(response))]
+    for inner in fr.get("parts") or []:
+        if isinstance(inner, dict) and isinstance(inner.get("inlineData"), dict):
+            media = _media(inner["inlineData"].get("mimeType"), inner["inlineData"].get("data"))
+            if isinstance(media, c.Image | c.Document):
+                content.append(media)
+    return c.ToolResult(str(call_id), content, is_error, name=name)
 
 
 def _response_text(response: Any) -> str:
@@ -198,23 +204,8 @@ def parse_request(body: dict[str, Any], model: str | None = None) -> c.Request:
         else:
             req.messages.append(c.Message(role, parts))
     for tool in body.get("tools") or []:
-        if not isinstance(tool, dict):
-            continue
-        decls = tool.get("functionDeclarations") or tool.get("function_declarations")
-        if isinstance(decls, list):
-            for d in decls:
-                if isinstance(d, dict):
-                    params = d.get("parametersJsonSchema") or d.get("parameters")
-                    req.tools.append(
-                        c.Tool(
-                            str(d.get("name", "")),
-                            d.get("description"),
-                            _lower_types(params) if params else None,
-                        )
-                    )
-        else:
-            req.server_tools.append(tool)
-            req.server_tools_api = API
+        if isinstance(tool, dict):
+            _parse_tool(req, tool)
     cfg = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
     mode = cfg.get("mode")
     allowed = cfg.get("allowedFunctionNames") or []
@@ -248,6 +239,25 @@ def parse_request(body: dict[str, Any], model: str | None = None) -> c.Request:
     return req
 
 
+def _parse_tool(req: c.Request, tool: dict[str, Any]) -> None:
+    """Function declarations join the request's tools; any other tool is a server tool."""
+    decls = tool.get("functionDeclarations") or tool.get("function_declarations")
+    if not isinstance(decls, list):
+        req.server_tools.append(tool)
+        req.server_tools_api = API
+        return
+    for d in decls:
+        if isinstance(d, dict):
+            params = d.get("parametersJsonSchema") or d.get("parameters")
+            req.tools.append(
+                c.Tool(
+                    str(d.get("name", "")),
+                    d.get("description"),
+                    _lower_types(params) if params else None,
+                )
+            )
+
+
 def _lower_types(schema: Any) -> Any:
     # Gemini's OpenAPI-style schemas may spell types in capitals (OBJECT, STRING).
     if isinstance(schema, dict):
@@ -272,12 +282,39 @@ def emit_request(req: c.Request, model: str, names: ToolNames = TOOL_NAMES) -> d
     def rename(name: str) -> str:
         return names.to_provider(name, API)
 
+    system = [t.text for t in req.system]
+    body: dict[str, Any] = {"contents": _emit_contents(req, rename, system)}
+    if system:
+        body["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
+    decls = [_emit_declaration(tool, rename) for tool in req.tools]
+    tools: list[dict[str, Any]] = [{"functionDeclarations": decls}] if decls else []
+    tools.extend(req.server_tools)
+    if tools:
+        body["tools"] = tools
+    if req.tool_choice and decls:
+        choice = req.tool_choice
+        mode = {"auto": "AUTO", "any": "ANY", "none": "NONE", "tool": "ANY"}.get(
+            choice.type, "AUTO"
+        )
+        fcc: dict[str, Any] = {"mode": mode}
+        if choice.type == "tool" and choice.name:
+            fcc["allowedFunctionNames"] = [rename(choice.name)]
+        body["toolConfig"] = {"functionCallingConfig": fcc}
+    gen = _emit_generation(req)
+    if gen:
+        body["generationConfig"] = gen
+    return body
+
+
+def _emit_contents(
+    req: c.Request, rename: Callable[[str], str], system: list[str]
+) -> list[dict[str, Any]]:
+    """The request's turns as Gemini contents; system turns' text goes into `system`."""
     call_names: dict[str, str] = {}
     for msg in req.messages:
         for part in msg.parts:
             if isinstance(part, c.ToolCall):
                 call_names[part.id] = part.name
-    system = [t.text for t in req.system]
     contents: list[dict[str, Any]] = []
     for msg in req.messages:
         if msg.role == "system":
@@ -292,37 +329,27 @@ def emit_request(req: c.Request, model: str, names: ToolNames = TOOL_NAMES) -> d
             contents[-1]["parts"].extend(parts)
         else:
             contents.append({"role": role, "parts": parts})
-    body: dict[str, Any] = {"contents": contents}
-    if system:
-        body["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
-    decls = []
-    for tool in req.tools:
-        decl: dict[str, Any] = {"name": rename(tool.name)}
-        if tool.description:
-            decl["description"] = tool.description
-        params = tool.parameters
-        if tool.kind == "custom":
-            params = {
-                "type": "object",
-                "properties": {"input": {"type": "string"}},
-                "required": ["input"],
-            }
-        if isinstance(params, dict) and params.get("properties"):
-            decl["parameters"] = sanitize_for_gemini(params)
-        decls.append(decl)
-    tools: list[dict[str, Any]] = [{"functionDeclarations": decls}] if decls else []
-    tools.extend(req.server_tools)
-    if tools:
-        body["tools"] = tools
-    if req.tool_choice and decls:
-        choice = req.tool_choice
-        mode = {"auto": "AUTO", "any": "ANY", "none": "NONE", "tool": "ANY"}.get(
-            choice.type, "AUTO"
-        )
-        fcc: dict[str, Any] = {"mode": mode}
-        if choice.type == "tool" and choice.name:
-            fcc["allowedFunctionNames"] = [rename(choice.name)]
-        body["toolConfig"] = {"functionCallingConfig": fcc}
+    return contents
+
+
+def _emit_declaration(tool: c.Tool, rename: Callable[[str], str]) -> dict[str, Any]:
+    decl: dict[str, Any] = {"name": rename(tool.name)}
+    if tool.description:
+        decl["description"] = tool.description
+    params = tool.parameters
+    if tool.kind == "custom":
+        params = {
+            "type": "object",
+            "properties": {"input": {"type": "string"}},
+            "required": ["input"],
+        }
+    if isinstance(params, dict) and params.get("properties"):
+        decl["parameters"] = sanitize_for_gemini(params)
+    return decl
+
+
+def _emit_generation(req: c.Request) -> dict[str, Any]:
+    """generationConfig: limits, sampling, thinking and the output format."""
     gen: dict[str, Any] = {}
     if req.max_tokens:
         gen["maxOutputTokens"] = req.max_tokens
@@ -347,9 +374,7 @@ def emit_request(req: c.Request, model: str, names: ToolNames = TOOL_NAMES) -> d
         gen["responseMimeType"] = "application/json"
         if fmt.type == "json_schema" and fmt.schema:
             gen["responseSchema"] = sanitize_for_gemini(fmt.schema)
-    if gen:
-        body["generationConfig"] = gen
-    return body
+    return gen
 
 
 def _emit_parts(msg: c.Message, rename: Any, call_names: dict[str, str]) -> list[dict[str, Any]]:

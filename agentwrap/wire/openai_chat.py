@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from agentwrap.wire import canonical as c
@@ -137,82 +138,12 @@ def parse_request(body: dict[str, Any]) -> c.Request:
     """A Chat Completions request body in canonical form."""
     req = c.Request(model=body.get("model"), stream=bool(body.get("stream")))
     for msg in body.get("messages") or []:
-        if not isinstance(msg, dict):
-            continue
-        role = msg.get("role")
-        if role in ("system", "developer"):
-            texts = [p for p in _parse_parts(msg.get("content")) if isinstance(p, c.Text)]
-            if not req.messages:
-                req.system.extend(texts)
-            else:
-                req.messages.append(c.Message("system", list(texts)))
-        elif role == "user":
-            _append(req, "user", _parse_parts(msg.get("content")))
-        elif role == "assistant":
-            parts: list[c.Part] = []
-            reasoning = msg.get("reasoning_content") or msg.get("reasoning")
-            if isinstance(reasoning, str) and reasoning:
-                parts.append(c.Thinking(reasoning, None, API))
-            parts.extend(_parse_parts(msg.get("content")))
-            if isinstance(msg.get("refusal"), str) and msg["refusal"]:
-                parts.append(c.Text(msg["refusal"]))
-            for call in msg.get("tool_calls") or []:
-                if not isinstance(call, dict):
-                    continue
-                if call.get("type") == "custom":
-                    fn = call.get("custom") or {}
-                    parts.append(
-                        c.ToolCall(
-                            str(call.get("id", "")),
-                            str(fn.get("name", "")),
-                            {"input": fn.get("input", "")},
-                            kind="custom",
-                        )
-                    )
-                    continue
-                fn = call.get("function") or {}
-                parts.append(
-                    c.ToolCall(
-                        str(call.get("id", "")),
-                        str(fn.get("name", "")),
-                        c.parse_json_args(fn.get("arguments")),
-                    )
-                )
-            _append(req, "assistant", parts)
-        elif role == "tool":
-            content = _parse_parts(msg.get("content"))
-            result = c.ToolResult(
-                str(msg.get("tool_call_id", "")),
-                [p for p in content if isinstance(p, c.Text | c.Image | c.Document)],
-            )
-            _append(req, "user", [result])
+        if isinstance(msg, dict):
+            _parse_message(req, msg)
     _fill_result_names(req)
     for tool in body.get("tools") or []:
-        if not isinstance(tool, dict):
-            continue
-        if tool.get("type") == "function":
-            fn = tool.get("function") or {}
-            req.tools.append(
-                c.Tool(
-                    str(fn.get("name", "")),
-                    fn.get("description"),
-                    fn.get("parameters"),
-                    strict=fn.get("strict"),
-                )
-            )
-        elif tool.get("type") == "custom":
-            fn = tool.get("custom") or {}
-            req.tools.append(
-                c.Tool(
-                    str(fn.get("name", "")),
-                    fn.get("description"),
-                    kind="custom",
-                    format=fn.get("format"),
-                )
-            )
-        else:
-            req.server_tools.append(tool)
-            req.server_tools_api = API
+        if isinstance(tool, dict):
+            _parse_tool(req, tool)
     req.tool_choice = _parse_choice(body.get("tool_choice"))
     if isinstance(body.get("parallel_tool_calls"), bool):
         req.parallel_tool_calls = body["parallel_tool_calls"]
@@ -232,16 +163,97 @@ def parse_request(body: dict[str, Any]) -> c.Request:
         req.thinking = c.ThinkingConfig(enabled, thinking.get("budget_tokens"), effort)
     fmt = body.get("response_format")
     if isinstance(fmt, dict):
-        if fmt.get("type") == "json_schema":
-            spec = fmt.get("json_schema") or {}
-            req.response_format = c.ResponseFormat(
-                "json_schema", spec.get("schema"), spec.get("name"), spec.get("strict")
-            )
-        elif fmt.get("type") == "json_object":
-            req.response_format = c.ResponseFormat("json_object")
+        req.response_format = _parse_format(fmt)
     if isinstance(body.get("user"), str):
         req.user = body["user"]
     return req
+
+
+def _parse_message(req: c.Request, msg: dict[str, Any]) -> None:
+    """One Chat message added to the request (system ones before any turn go to its system)."""
+    role = msg.get("role")
+    if role in ("system", "developer"):
+        texts = [p for p in _parse_parts(msg.get("content")) if isinstance(p, c.Text)]
+        if not req.messages:
+            req.system.extend(texts)
+        else:
+            req.messages.append(c.Message("system", list(texts)))
+    elif role == "user":
+        _append(req, "user", _parse_parts(msg.get("content")))
+    elif role == "assistant":
+        parts: list[c.Part] = []
+        reasoning = msg.get("reasoning_content") or msg.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            parts.append(c.Thinking(reasoning, None, API))
+        parts.extend(_parse_parts(msg.get("content")))
+        if isinstance(msg.get("refusal"), str) and msg["refusal"]:
+            parts.append(c.Text(msg["refusal"]))
+        parts.extend(
+            _parse_call(call) for call in msg.get("tool_calls") or [] if isinstance(call, dict)
+        )
+        _append(req, "assistant", parts)
+    elif role == "tool":
+        content = _parse_parts(msg.get("content"))
+        result = c.ToolResult(
+            str(msg.get("tool_call_id", "")),
+            [p for p in content if isinstance(p, c.Text | c.Image | c.Document)],
+        )
+        _append(req, "user", [result])
+
+
+def _parse_call(call: dict[str, Any]) -> c.ToolCall:
+    if call.get("type") == "custom":
+        fn = call.get("custom") or {}
+        return c.ToolCall(
+            str(call.get("id", "")),
+            str(fn.get("name", "")),
+            {"input": fn.get("input", "")},
+            kind="custom",
+        )
+    fn = call.get("function") or {}
+    return c.ToolCall(
+        str(call.get("id", "")),
+        str(fn.get("name", "")),
+        c.parse_json_args(fn.get("arguments")),
+    )
+
+
+def _parse_tool(req: c.Request, tool: dict[str, Any]) -> None:
+    """A function or custom tool joins the request's tools; any other is a server tool."""
+    if tool.get("type") == "function":
+        fn = tool.get("function") or {}
+        req.tools.append(
+            c.Tool(
+                str(fn.get("name", "")),
+                fn.get("description"),
+                fn.get("parameters"),
+                strict=fn.get("strict"),
+            )
+        )
+    elif tool.get("type") == "custom":
+        fn = tool.get("custom") or {}
+        req.tools.append(
+            c.Tool(
+                str(fn.get("name", "")),
+                fn.get("description"),
+                kind="custom",
+                format=fn.get("format"),
+            )
+        )
+    else:
+        req.server_tools.append(tool)
+        req.server_tools_api = API
+
+
+def _parse_format(fmt: dict[str, Any]) -> c.ResponseFormat | None:
+    if fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema") or {}
+        return c.ResponseFormat(
+            "json_schema", spec.get("schema"), spec.get("name"), spec.get("strict")
+        )
+    if fmt.get("type") == "json_object":
+        return c.ResponseFormat("json_object")
+    return None
 
 
 def _append(req: c.Request, role: str, parts: list[c.Part]) -> None:
@@ -287,6 +299,35 @@ def emit_request(req: c.Request, model: str, names: ToolNames = TOOL_NAMES) -> d
     def rename(name: str) -> str:
         return names.to_provider(name, API)
 
+    body: dict[str, Any] = {"model": model, "messages": _emit_messages(req, rename)}
+    tools = [_emit_tool(tool, rename) for tool in req.tools] + list(req.server_tools)
+    if tools:
+        body["tools"] = tools
+        if req.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = req.parallel_tool_calls
+        if req.tool_choice:
+            _emit_tool_choice(body, req.tool_choice, rename)
+    if req.max_tokens:
+        key = "max_completion_tokens" if _uses_completion_tokens(model) else "max_tokens"
+        body[key] = req.max_tokens
+    if req.temperature is not None:
+        body["temperature"] = req.temperature
+    if req.top_p is not None:
+        body["top_p"] = req.top_p
+    if req.stop:
+        body["stop"] = req.stop[:4]
+    effort = _reasoning_effort(req.thinking, model)
+    if effort:
+        body["reasoning_effort"] = effort
+    if req.response_format is not None:
+        body["response_format"] = _emit_format(req.response_format)
+    if req.stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def _emit_messages(req: c.Request, rename: Callable[[str], str]) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     if req.system:
         messages.append({"role": "system", "content": "\n\n".join(t.text for t in req.system)})
@@ -298,67 +339,54 @@ def emit_request(req: c.Request, model: str, names: ToolNames = TOOL_NAMES) -> d
             messages.append(_emit_assistant(msg, rename))
         else:
             messages.extend(_emit_user(msg))
-    body: dict[str, Any] = {"model": model, "messages": messages}
-    tools = []
-    for tool in req.tools:
-        fn: dict[str, Any] = {"name": rename(tool.name)}
-        if tool.description:
-            fn["description"] = tool.description
-        if tool.kind == "custom":
-            fn["parameters"] = {
-                "type": "object",
-                "properties": {"input": {"type": "string", "description": _format_hint(tool)}},
-                "required": ["input"],
-            }
-        else:
-            fn["parameters"] = tool.parameters or {"type": "object", "properties": {}}
-        if tool.strict is not None:
-            fn["strict"] = tool.strict
-        tools.append({"type": "function", "function": fn})
-    tools.extend(req.server_tools)
-    if tools:
-        body["tools"] = tools
-        if req.parallel_tool_calls is not None:
-            body["parallel_tool_calls"] = req.parallel_tool_calls
-    if req.tool_choice and tools:
-        choice = req.tool_choice
-        if choice.type == "tool" and choice.name:
-            body["tool_choice"] = {"type": "function", "function": {"name": rename(choice.name)}}
-        else:
-            body["tool_choice"] = {"any": "required"}.get(choice.type, choice.type)
-        if choice.disable_parallel and tools:
-            body["parallel_tool_calls"] = False
-    if req.max_tokens:
-        key = "max_completion_tokens" if _uses_completion_tokens(model) else "max_tokens"
-        body[key] = req.max_tokens
-    if req.temperature is not None:
-        body["temperature"] = req.temperature
-    if req.top_p is not None:
-        body["top_p"] = req.top_p
-    if req.stop:
-        body["stop"] = req.stop[:4]
-    cfg = req.thinking
-    if (
-        cfg is not None
-        and cfg.enabled
-        and (cfg.effort or cfg.budget)
-        and _accepts_reasoning_effort(model)
-    ):
-        effort = cfg.effort or c.budget_to_effort(cfg.budget)
-        body["reasoning_effort"] = {"max": "high", "xhigh": "high"}.get(effort, effort)
-    fmt = req.response_format
-    if fmt is not None:
-        if fmt.type == "json_object":
-            body["response_format"] = {"type": "json_object"}
-        else:
-            spec: dict[str, Any] = {"name": fmt.name or "response", "schema": fmt.schema or {}}
-            if fmt.strict is not None:
-                spec["strict"] = fmt.strict
-            body["response_format"] = {"type": "json_schema", "json_schema": spec}
-    if req.stream:
-        body["stream"] = True
-        body["stream_options"] = {"include_usage": True}
-    return body
+    return messages
+
+
+def _reasoning_effort(cfg: c.ThinkingConfig | None, model: str) -> str | None:
+    """The reasoning_effort to send, for a model that takes one and a request that asks."""
+    if cfg is None or not cfg.enabled or not (cfg.effort or cfg.budget):
+        return None
+    if not _accepts_reasoning_effort(model):
+        return None
+    effort = cfg.effort or c.budget_to_effort(cfg.budget)
+    return {"max": "high", "xhigh": "high"}.get(effort, effort)
+
+
+def _emit_tool(tool: c.Tool, rename: Callable[[str], str]) -> dict[str, Any]:
+    fn: dict[str, Any] = {"name": rename(tool.name)}
+    if tool.description:
+        fn["description"] = tool.description
+    if tool.kind == "custom":
+        fn["parameters"] = {
+            "type": "object",
+            "properties": {"input": {"type": "string", "description": _format_hint(tool)}},
+            "required": ["input"],
+        }
+    else:
+        fn["parameters"] = tool.parameters or {"type": "object", "properties": {}}
+    if tool.strict is not None:
+        fn["strict"] = tool.strict
+    return {"type": "function", "function": fn}
+
+
+def _emit_tool_choice(
+    body: dict[str, Any], choice: c.ToolChoice, rename: Callable[[str], str]
+) -> None:
+    if choice.type == "tool" and choice.name:
+        body["tool_choice"] = {"type": "function", "function": {"name": rename(choice.name)}}
+    else:
+        body["tool_choice"] = {"any": "required"}.get(choice.type, choice.type)
+    if choice.disable_parallel:
+        body["parallel_tool_calls"] = False
+
+
+def _emit_format(fmt: c.ResponseFormat) -> dict[str, Any]:
+    if fmt.type == "json_object":
+        return {"type": "json_object"}
+    spec: dict[str, Any] = {"name": fmt.name or "response", "schema": fmt.schema or {}}
+    if fmt.strict is not None:
+        spec["strict"] = fmt.strict
+    return {"type": "json_schema", "json_schema": spec}
 
 
 def _format_hint(tool: c.Tool) -> str:
