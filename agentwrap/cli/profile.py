@@ -217,32 +217,10 @@ def show_lines(profile: Profile) -> list[str]:
     lines += ["", "[models]"]
     if not profile.models:
         lines.append("# (none: every step keeps the model the agent asks for)")
-    for alias, m in profile.models.items():
-        extra = []
-        if m.context_window:
-            extra.append(f"context {m.context_window}")
-        if m.capabilities is not None:
-            extra.append("can " + ", ".join(sorted(m.capabilities)))
-        if m.price:
-            extra.append(fmt.price(m.price))
-        detail = f" ({'; '.join(extra)})" if extra else ""
-        lines.append(
-            f"{alias} = {m.model} on {m.provider}{detail}"
-            + _from(profile.origin(f"models.{alias}"))
-        )
+    for alias in profile.models:
+        lines.append(_model_line(profile, alias))
     lines += ["", "[routing]"]
-    for kind in ROUTING_KEYS:
-        if kind in profile.overrides:
-            lines.append(f"{kind} = {profile.overrides[kind]}  # --route (this run)")
-        elif kind in profile.auto:
-            lines.append(
-                f"{kind} = {profile.auto[kind].summary(kind)}"
-                + _from(profile.origin(f"routing.{kind}"))
-            )
-        elif kind in profile.routing:
-            lines.append(
-                f"{kind} = {profile.routing[kind]}" + _from(profile.origin(f"routing.{kind}"))
-            )
+    lines += [line for kind in ROUTING_KEYS if (line := _routing_line(profile, kind))]
     if profile.rules:
         lines += ["", "[[rules]]  # tried in order before [routing]"]
         for i, rule in enumerate(profile.rules):
@@ -274,6 +252,31 @@ def show_lines(profile: Profile) -> list[str]:
     for warning in profile.warnings:
         lines.append(f"# warning: {warning}")
     return lines
+
+
+def _model_line(profile: Profile, alias: str) -> str:
+    m = profile.models[alias]
+    extra = []
+    if m.context_window:
+        extra.append(f"context {m.context_window}")
+    if m.capabilities is not None:
+        extra.append("can " + ", ".join(sorted(m.capabilities)))
+    if m.price:
+        extra.append(fmt.price(m.price))
+    detail = f" ({'; '.join(extra)})" if extra else ""
+    return f"{alias} = {m.model} on {m.provider}{detail}" + _from(profile.origin(f"models.{alias}"))
+
+
+def _routing_line(profile: Profile, kind: str) -> str | None:
+    """Where a step kind goes: this run's --route, learned routing, the profile, or nowhere."""
+    if kind in profile.overrides:
+        return f"{kind} = {profile.overrides[kind]}  # --route (this run)"
+    if kind in profile.auto:
+        summary = profile.auto[kind].summary(kind)
+        return f"{kind} = {summary}" + _from(profile.origin(f"routing.{kind}"))
+    if kind in profile.routing:
+        return f"{kind} = {profile.routing[kind]}" + _from(profile.origin(f"routing.{kind}"))
+    return None
 
 
 def show_json(profile: Profile) -> dict[str, Any]:

@@ -121,43 +121,9 @@ def resolve(
             f"OTLP protocol '{cfg.protocol}' is not supported; use {' or '.join(PROTOCOLS)}"
         )
         return None
-    base: str | None = None
-    traces: str | None = None
-    if endpoint:
-        base, cfg.source = endpoint, "--endpoint"
-    elif env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-        traces = env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
-        cfg.source = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-        base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    elif env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        base, cfg.source = env["OTEL_EXPORTER_OTLP_ENDPOINT"], "OTEL_EXPORTER_OTLP_ENDPOINT"
-    elif table.get("endpoint"):
-        base, cfg.source = str(table["endpoint"]), origins["endpoint"]
-    else:
+    if not _set_endpoints(cfg, env, table, origins, endpoint):
         return None
-    default = DEFAULT_GRPC_ENDPOINT if cfg.protocol == GRPC else DEFAULT_HTTP_ENDPOINT
-    base = (base or default).rstrip("/")
-    if cfg.protocol == GRPC:
-        cfg.traces_endpoint = traces or base
-        cfg.metrics_endpoint = env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or base
-    else:
-        cfg.traces_endpoint = traces or f"{base}/v1/traces"
-        cfg.metrics_endpoint = (
-            env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or f"{base}/v1/metrics"
-        )
-
-    for header, var in (table.get("headers_env") or {}).items():
-        value = env.get(var)
-        if value:
-            cfg.headers[header.lower()] = value
-        else:
-            cfg.warnings.append(
-                f"{origins.get('headers_env', 'export.otlp')}: headers_env.{header}: "
-                f"${var} is not set; the header is not sent"
-            )
-    for source in ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"):
-        cfg.headers.update(parse_pairs(env.get(source, ""), lower_keys=True))
-
+    _set_headers(cfg, env, table, origins)
     timeout_ms = env.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or env.get(
         "OTEL_EXPORTER_OTLP_TIMEOUT"
     )
@@ -189,6 +155,58 @@ def resolve(
             setattr(cfg, attr, cast(raw))
     cfg.max_batch_size = min(cfg.max_batch_size, cfg.max_queue_size)
     return cfg
+
+
+def _set_endpoints(
+    cfg: OtlpConfig,
+    env: Mapping[str, str],
+    table: dict[str, Any],
+    origins: dict[str, str],
+    endpoint: str | None,
+) -> bool:
+    """The traces and metrics endpoints and where they came from; False when none is set."""
+    base: str | None = None
+    traces: str | None = None
+    if endpoint:
+        base, cfg.source = endpoint, "--endpoint"
+    elif env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        traces = env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+        cfg.source = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+        base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    elif env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        base, cfg.source = env["OTEL_EXPORTER_OTLP_ENDPOINT"], "OTEL_EXPORTER_OTLP_ENDPOINT"
+    elif table.get("endpoint"):
+        base, cfg.source = str(table["endpoint"]), origins["endpoint"]
+    else:
+        return False
+    default = DEFAULT_GRPC_ENDPOINT if cfg.protocol == GRPC else DEFAULT_HTTP_ENDPOINT
+    base = (base or default).rstrip("/")
+    if cfg.protocol == GRPC:
+        cfg.traces_endpoint = traces or base
+        cfg.metrics_endpoint = env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or base
+    else:
+        cfg.traces_endpoint = traces or f"{base}/v1/traces"
+        cfg.metrics_endpoint = (
+            env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or f"{base}/v1/metrics"
+        )
+    return True
+
+
+def _set_headers(
+    cfg: OtlpConfig, env: Mapping[str, str], table: dict[str, Any], origins: dict[str, str]
+) -> None:
+    """Headers from the files' headers_env (values from the environment) and OTEL_*_HEADERS."""
+    for header, var in (table.get("headers_env") or {}).items():
+        value = env.get(var)
+        if value:
+            cfg.headers[header.lower()] = value
+        else:
+            cfg.warnings.append(
+                f"{origins.get('headers_env', 'export.otlp')}: headers_env.{header}: "
+                f"${var} is not set; the header is not sent"
+            )
+    for source in ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"):
+        cfg.headers.update(parse_pairs(env.get(source, ""), lower_keys=True))
 
 
 def parse_pairs(text: str, *, lower_keys: bool = False) -> dict[str, str]:

@@ -40,6 +40,7 @@ move: it never breaks the sticky main loop by itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from random import Random
@@ -403,47 +404,43 @@ def _match(
 ) -> str | None:
     """A short description of the conditions that held, or None when one does not."""
     held: list[str] = []
-    if rule.step:
-        if step.kind not in rule.step:
+    for holds, said in _conditions(rule, call, step, state, facts, agent):
+        if not holds:
             return None
-        held.append(f"step {step.kind}")
+        held.append(said)
+    return ", ".join(held) or "no conditions"
+
+
+def _conditions(
+    rule: Rule, call: Call, step: Step, state: SessionState, facts: Features, agent: str | None
+) -> Iterator[tuple[bool, str]]:
+    """Each condition the rule sets, in order: whether it holds, and how to say it did."""
+    if rule.step:
+        yield step.kind in rule.step, f"step {step.kind}"
     if rule.requested_model:
         model = call.model or ""
-        if not any(fnmatchcase(model, glob) for glob in rule.requested_model):
-            return None
-        held.append(f"requested {model}")
+        found = any(fnmatchcase(model, glob) for glob in rule.requested_model)
+        yield found, f"requested {model}"
     if rule.tokens_above is not None:
-        if facts.tokens <= rule.tokens_above:
-            return None
-        held.append(f"~{facts.tokens} tokens > {rule.tokens_above}")
+        yield facts.tokens > rule.tokens_above, f"~{facts.tokens} tokens > {rule.tokens_above}"
     if rule.tokens_below is not None:
-        if facts.tokens >= rule.tokens_below:
-            return None
-        held.append(f"~{facts.tokens} tokens < {rule.tokens_below}")
+        yield facts.tokens < rule.tokens_below, f"~{facts.tokens} tokens < {rule.tokens_below}"
     for name, wanted, actual in (
         ("thinking", rule.thinking, facts.thinking),
         ("images", rule.images, facts.images),
         ("tools", rule.tools, facts.tools),
     ):
         if wanted is not None:
-            if wanted != actual:
-                return None
-            held.append(name if wanted else f"no {name}")
+            yield wanted == actual, name if wanted else f"no {name}"
     if rule.subagent:
         kinds = {s.lower() for s in rule.subagent}
-        if (step.subagent_type or "").lower() not in kinds:
-            return None
-        held.append(f"subagent {step.subagent_type}")
+        yield (step.subagent_type or "").lower() in kinds, f"subagent {step.subagent_type}"
     if rule.last_failed is not None:
         failed = facts.last_failed if facts.last_failed is not None else state.last_failed
-        if bool(failed) != rule.last_failed:
-            return None
-        held.append("last step failed" if rule.last_failed else "last step did not fail")
+        said = "last step failed" if rule.last_failed else "last step did not fail"
+        yield bool(failed) == rule.last_failed, said
     if rule.agent:
-        if agent not in rule.agent:
-            return None
-        held.append(f"agent {agent}")
-    return ", ".join(held) or "no conditions"
+        yield agent in rule.agent, f"agent {agent}"
 
 
 def _chain(profile: Profile, alias: str) -> list[str]:

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from random import Random
@@ -430,6 +430,40 @@ def evidence_document(evidence: Evidence) -> dict[str, Any]:
     }
 
 
+def _check_tally_keys(
+    raw: dict[str, Any],
+    i: int,
+    error: Callable[[tuple[str | int, ...], str], EvidenceError],
+) -> None:
+    """Every key of tally `i` known, present and of its type, or the error naming it."""
+    where = f"tally[{i + 1}]"
+    for key in raw:
+        if key not in _TALLY_KEYS:
+            raise error(
+                ("tally", i, key),
+                f"unknown key '{where}.{key}'; expected one of: {', '.join(_TALLY_KEYS)}",
+            )
+    for key in _TALLY_KEYS:
+        if key not in raw:
+            raise error(("tally", i), f"{where}.{key}: missing; expected {_TALLY_KEYS[key]}")
+        value = raw[key]
+        if not _tally_value_ok(key, value):
+            raise error(
+                ("tally", i, key),
+                f"{where}.{key}: expected {_TALLY_KEYS[key]}, got {value!r}",
+            )
+
+
+def _tally_value_ok(key: str, value: Any) -> bool:
+    if key in ("agent", "step", "model"):
+        return isinstance(value, str) and bool(value)
+    if isinstance(value, bool):
+        return False
+    if key in ("successes", "failures"):
+        return isinstance(value, int | float) and value >= 0
+    return isinstance(value, int) and value >= 0
+
+
 def parse_evidence(text: str, source: str) -> list[tuple[ArmKey, Tally]]:
     """The tallies of an evidence file (`learn export`'s TOML); errors name file:line: key."""
     try:
@@ -460,27 +494,7 @@ def parse_evidence(text: str, source: str) -> list[tuple[ArmKey, Tally]]:
         where = f"tally[{i + 1}]"
         if not isinstance(raw, dict):
             raise error(("tally", i), f"{where}: expected a table")
-        for key in raw:
-            if key not in _TALLY_KEYS:
-                raise error(
-                    ("tally", i, key),
-                    f"unknown key '{where}.{key}'; expected one of: {', '.join(_TALLY_KEYS)}",
-                )
-        for key in _TALLY_KEYS:
-            if key not in raw:
-                raise error(("tally", i), f"{where}.{key}: missing; expected {_TALLY_KEYS[key]}")
-            value = raw[key]
-            if key in ("agent", "step", "model"):
-                good = isinstance(value, str) and bool(value)
-            elif key in ("successes", "failures"):
-                good = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
-            else:
-                good = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-            if not good:
-                raise error(
-                    ("tally", i, key),
-                    f"{where}.{key}: expected {_TALLY_KEYS[key]}, got {value!r}",
-                )
+        _check_tally_keys(raw, i, error)
         if raw["step"] not in STEP_KINDS:
             raise error(
                 ("tally", i, "step"),

@@ -30,6 +30,13 @@ OK = "ok"
 ERROR_STATUSES = frozenset({"error", "proxy_error"})
 ABORTED = "aborted"
 REFUSED = "refused"
+# The Tally field each call status and each step outcome counts in (errors: `failed`).
+_STATUS_COUNTERS = {OK: "ok", STREAMING: "streaming", ABORTED: "aborted", REFUSED: "refused"}
+_OUTCOME_COUNTERS = {
+    "succeeded": "steps_succeeded",
+    "failed": "steps_failed",
+    "interrupted": "steps_interrupted",
+}
 
 UNKNOWN_STEP = "unknown"
 
@@ -115,25 +122,14 @@ class Tally:
         """The contribution of one call row."""
         t = cls(calls=1)
         status = call.get("status")
-        if status == OK:
-            t.ok = 1
-        elif status == STREAMING:
-            t.streaming = 1
-        elif status in ERROR_STATUSES:
-            t.failed = 1
-        elif status == ABORTED:
-            t.aborted = 1
-        elif status == REFUSED:
-            t.refused = 1
+        counter = "failed" if status in ERROR_STATUSES else _STATUS_COUNTERS.get(str(status))
+        if counter:
+            setattr(t, counter, 1)
         if len(attempts_of(call)) > 1:
             t.fallbacks = 1
-        outcome = call.get("outcome")
-        if outcome == "succeeded":
-            t.steps_succeeded = 1
-        elif outcome == "failed":
-            t.steps_failed = 1
-        elif outcome == "interrupted":
-            t.steps_interrupted = 1
+        counter = _OUTCOME_COUNTERS.get(str(call.get("outcome")))
+        if counter:
+            setattr(t, counter, 1)
         t.input_tokens = int(call.get("input_tokens") or 0)
         t.output_tokens = int(call.get("output_tokens") or 0)
         t.cache_write_tokens = int(call.get("cache_creation_tokens") or 0)
