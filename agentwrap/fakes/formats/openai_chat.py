@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from agentwrap.fakes.content import Answer, Text, Thinking, pieces
-from agentwrap.fakes.formats.base import OPENAI_CHAT, Event, Format, Stream, arguments, sse
+from agentwrap.fakes.formats.base import OPENAI_CHAT, Event, Stream, arguments, sse
+from agentwrap.fakes.formats.openai import OpenAIFormat
 
 TEXT_CHUNK = 7
 TOOL_CHUNK = 4
 DONE = Event(b"data: [DONE]\n\n")
 
 
-class ChatFormat(Format):
+class ChatFormat(OpenAIFormat):
     """The Chat Completions API's wire format."""
 
     api = OPENAI_CHAT
     generates = frozenset({"chat/completions"})
-
-    def endpoint(self, method: str, path: str) -> str | None:
-        """chat/completions or models (under any path prefix)."""
-        if method == "POST" and path.endswith("/chat/completions"):
-            return "chat/completions"
-        if method == "GET" and path.endswith("/models"):
-            return "models"
-        return None
-
-    def authorised(self, headers: Mapping[str, str], query: Mapping[str, str]) -> bool:
-        """A bearer token."""
-        return headers.get("authorization", "").lower().startswith("bearer ")
 
     def offered_tools(self, body: dict[str, Any]) -> set[str]:
         """The names of `{"type": "function", "function": {...}}` tools."""
@@ -98,23 +86,9 @@ class ChatFormat(Format):
         events.append(DONE)
         return Stream(events, content)
 
-    def error(self, status: int, message: str, kind: str | None = None) -> dict[str, Any]:
-        """{"error": {"message", "type", "param", "code"}}."""
-        code = {401: "invalid_api_key", 429: "rate_limit_exceeded"}.get(status)
-        if kind is None:
-            kind = {401: "invalid_request_error", 429: "rate_limit_exceeded"}.get(
-                status, "server_error" if status >= 500 else "invalid_request_error"
-            )
-        return {"error": {"message": message, "type": kind, "param": None, "code": code}}
-
     def stream_error(self, message: str, kind: str | None = None) -> Event:
         """A data chunk holding only an error."""
         return Event(sse(self.error(500, message, kind)))
-
-    def models(self, names: list[str]) -> dict[str, Any]:
-        """A model list."""
-        data = [{"id": m, "object": "model", "created": 1, "owned_by": "fake"} for m in names]
-        return {"object": "list", "data": data}
 
 
 def _head(answer: Answer, kind: str) -> dict[str, Any]:

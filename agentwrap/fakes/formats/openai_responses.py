@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from agentwrap.fakes.content import Answer, Text, pieces
-from agentwrap.fakes.formats.base import OPENAI_RESPONSES, Event, Format, Stream, arguments, sse
+from agentwrap.fakes.formats.base import OPENAI_RESPONSES, Event, Stream, arguments, sse
+from agentwrap.fakes.formats.openai import OpenAIFormat
 
 TEXT_CHUNK = 7
 TOOL_CHUNK = 4
@@ -16,23 +17,11 @@ MODEL_TURN_ITEMS = ("function_call", "reasoning", "custom_tool_call", "web_searc
 Emit = Callable[..., Event]
 
 
-class ResponsesFormat(Format):
+class ResponsesFormat(OpenAIFormat):
     """The Responses API's wire format."""
 
     api = OPENAI_RESPONSES
     generates = frozenset({"responses"})
-
-    def endpoint(self, method: str, path: str) -> str | None:
-        """responses or models (under any path prefix)."""
-        if method == "POST" and path.endswith("/responses"):
-            return "responses"
-        if method == "GET" and path.endswith("/models"):
-            return "models"
-        return None
-
-    def authorised(self, headers: Mapping[str, str], query: Mapping[str, str]) -> bool:
-        """A bearer token."""
-        return headers.get("authorization", "").lower().startswith("bearer ")
 
     def turns(self, body: dict[str, Any]) -> list[Any]:
         """`input`: a list of items, or one user message as a string."""
@@ -73,15 +62,6 @@ class ResponsesFormat(Format):
         events.append(ev(ending, response=final))
         return Stream(events, content)
 
-    def error(self, status: int, message: str, kind: str | None = None) -> dict[str, Any]:
-        """{"error": {"message", "type", "param", "code"}}, as Chat Completions."""
-        code = {401: "invalid_api_key", 429: "rate_limit_exceeded"}.get(status)
-        if kind is None:
-            kind = {401: "invalid_request_error", 429: "rate_limit_exceeded"}.get(
-                status, "server_error" if status >= 500 else "invalid_request_error"
-            )
-        return {"error": {"message": message, "type": kind, "param": None, "code": code}}
-
     def stream_error(self, message: str, kind: str | None = None) -> Event:
         """An `error` event."""
         data = {
@@ -92,11 +72,6 @@ class ResponsesFormat(Format):
             "sequence_number": 9999,
         }
         return Event(sse(data, "error"))
-
-    def models(self, names: list[str]) -> dict[str, Any]:
-        """A model list."""
-        data = [{"id": m, "object": "model", "created": 1, "owned_by": "fake"} for m in names]
-        return {"object": "list", "data": data}
 
 
 def _items(answer: Answer) -> list[tuple[dict[str, Any], int]]:
