@@ -184,7 +184,7 @@ def test_gemini_cli(tmp_path: Path) -> None:
 def test_the_front_door_takes_the_secret_from_its_header_and_never_forwards_it(
     agentwrap_bin: str,
 ) -> None:
-    from tests.security.serve import serve
+    from tests.support.serve import serve
 
     body = {"model": "claude-haiku-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]}  # fmt: skip
     with FakeProvider("anthropic", default=Reply(text="hi")) as fake:

@@ -13,7 +13,7 @@ import pytest
 from agentwrap.fakes.provider import FakeProvider, Reply
 from agentwrap.proxy.upstream import is_credential_header, upstream_headers
 from agentwrap.route.profile import Provider, parse_profile_text
-from tests.security.serve import serve
+from tests.support.serve import serve
 
 AGENT_KEY = "sk-ant-agent-own-key-0001"
 # Everything that identifies the user to their own provider, plus headers that are not secret.

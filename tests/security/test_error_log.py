@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from agentwrap import errorlog, paths
-from tests.security.serve import serve, stop
+from tests.support.serve import serve, stop
 
 # Requests aiohttp's parser refuses, each logged by aiohttp with its offending line.
 MALFORMED = (

@@ -14,7 +14,7 @@ import httpx
 from agentwrap import paths
 from agentwrap.fakes.provider import FakeProvider
 from agentwrap.trace.store import TraceStore
-from tests.security.serve import serve, stop
+from tests.support.serve import serve, stop
 
 BODY = {
     "model": "claude-haiku-4-5",

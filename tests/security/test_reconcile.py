@@ -18,7 +18,7 @@ from agentwrap.processes import process_started
 from agentwrap.trace import queries
 from agentwrap.trace.recorder import FAILED, SESSION_ENDED
 from agentwrap.trace.store import _FAILED_EVENT, _SESSION_ENDED_EVENT, KILLED, TraceStore
-from tests.security.serve import serve, wait_for
+from tests.support.serve import serve, wait_for
 
 BODY = {
     "model": "claude-sonnet-4-6",

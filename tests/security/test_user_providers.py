@@ -13,7 +13,7 @@ import httpx
 
 from agentwrap import paths
 from agentwrap.fakes.provider import FakeProvider, Reply
-from tests.security.serve import serve, stop
+from tests.support.serve import serve, stop
 
 USER_CONFIG = """\
 # my own settings
