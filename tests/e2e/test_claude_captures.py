@@ -1,9 +1,11 @@
-"""Fresh captures from the installed Claude Code still show the markers of the committed ones.
+"""Fresh captures from the installed Claude Code still show the markers of the committed ones,
+and the classifier still reads them.
 
 Reruns the capture scenarios of tests/e2e/capture_claude.py live (real CLI, fake upstream),
-and compares each chosen request's markers with those of its committed fixture. When this
-fails after a Claude Code upgrade, the wire changed: rerun the capture script, review the
-diff of tests/fixtures/claude/, and update the classifier's hints.
+once each: every chosen request's markers are compared with those of its committed fixture,
+and the classifier must give it its step kind. When this fails after a Claude Code upgrade,
+the wire changed: rerun the capture script, review the diff of tests/fixtures/claude/, and
+update the classifier's hints.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import time
 import pytest
 
 from agentwrap.fakes.anthropic import FakeAnthropic
+from agentwrap.route.classify import classify
+from agentwrap.wire.call import Call
 from tests.e2e.capture_claude import FIXTURES, SCENARIOS, capture
 from tests.support.claude_env import (
     INTERACTIVE_READY,
@@ -42,7 +46,7 @@ def _params() -> list:
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("name", _params())
-def test_live_capture_matches_the_committed_markers(name: str) -> None:
+def test_live_capture_matches_the_committed_markers_and_classifies(name: str) -> None:
     require_claude()
     if name in INTERACTIVE and shutil.which("tmux") is None:
         pytest.skip("tmux is not installed")
@@ -61,6 +65,9 @@ def test_live_capture_matches_the_committed_markers(name: str) -> None:
             f"{name}/{label}: Claude Code's wire changed (new: {sorted(now - then)}, "
             f"gone: {sorted(then - now)}); rerun tests/e2e/capture_claude.py"
         )
+        headers = {k.lower(): v for k, v in live["headers"].items()}
+        step = classify(Call("anthropic", "messages", live["body"], headers))
+        assert (step.kind, step.matched) == (label, True), f"{name}: {step.evidence}"
 
 
 def test_print_mode_runs_offline_against_the_fake(tmp_path) -> None:
