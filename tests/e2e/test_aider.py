@@ -9,15 +9,20 @@ LiteLLM tries to fetch its price list at start (it fails fast without network an
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from agentwrap.fakes.provider import FakeProvider, Reply
-from tests.support.agent_cli import agentwrap_exe, calls_of, posts, require_pypi, sessions
-from tests.support.claude_env import _seed_repo
+from tests.support.agent_cli import (
+    agent_home,
+    calls_of,
+    posts,
+    require_pypi,
+    run_through_agentwrap,
+    sessions,
+)
 
 EDIT = (
     "Changing the greeting.\n\napp.py\n```python\n<<<<<<< SEARCH\n"
@@ -53,40 +58,21 @@ def aider_bin() -> Path:
 
 
 def aider_env(root: Path, **extra: str) -> tuple[Path, dict[str, str]]:
-    home = root / "home"
-    repo = root / "repo"
-    home.mkdir()
-    repo.mkdir()
-    _seed_repo(repo)
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "TERM": "dumb",
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "GIT_AUTHOR_NAME": "Test User",
-        "GIT_AUTHOR_EMAIL": "test@example.invalid",
-        "GIT_COMMITTER_NAME": "Test User",
-        "GIT_COMMITTER_EMAIL": "test@example.invalid",
-        "AGENTWRAP_PANEL": "off",
-        "AGENTWRAP_HOME": os.environ["AGENTWRAP_HOME"],
+    return agent_home(
+        root,
+        LITELLM_LOCAL_MODEL_COST_MAP="True",
+        GIT_AUTHOR_NAME="Test User",
+        GIT_AUTHOR_EMAIL="test@example.invalid",
+        GIT_COMMITTER_NAME="Test User",
+        GIT_COMMITTER_EMAIL="test@example.invalid",
         **extra,
-    }
-    return repo, env
+    )
 
 
 def run_aider(
     aider: Path, repo: Path, env: dict[str, str], *args: str
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [agentwrap_exe(), "aider", *args],
-        cwd=repo,
-        env={**env, "AGENTWRAP_AIDER_BIN": str(aider)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_through_agentwrap("aider", aider, repo, env, *args)
 
 
 def answer(body: dict, headers: dict) -> Reply:

@@ -8,7 +8,6 @@ throwaway HOME; the test then gives its anthropic provider a gateway `baseUrl`.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -17,8 +16,14 @@ import pytest
 
 from agentwrap.agents.cline import AGENT
 from agentwrap.fakes.provider import Call, FakeProvider, Reply
-from tests.support.agent_cli import agentwrap_exe, calls_of, posts, require_pinned, sessions
-from tests.support.claude_env import _seed_repo
+from tests.support.agent_cli import (
+    agent_home,
+    calls_of,
+    posts,
+    require_pinned,
+    run_through_agentwrap,
+    sessions,
+)
 
 KEY = "sk-ant-api03-cline-test-" + "0" * 40
 
@@ -51,18 +56,8 @@ def cline_bin() -> Path:
 
 def cline_home(root: Path, cline: Path, gateway: str | None) -> tuple[Path, dict[str, str], Path]:
     """HOME with a providers file made by `cline auth`, a repository, and the environment."""
-    home, repo = root / "home", root / "repo"
-    home.mkdir()
-    repo.mkdir()
-    _seed_repo(repo)
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "TERM": "dumb",
-        "AGENTWRAP_PANEL": "off",
-        "AGENTWRAP_HOME": os.environ["AGENTWRAP_HOME"],
-    }
+    repo, env = agent_home(root)
+    home = Path(env["HOME"])
     auth = [str(cline), "auth", "-p", "anthropic", "-k", KEY, "-m", "claude-sonnet-4-6"]
     done = subprocess.run(auth, env=env, cwd=repo, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -77,15 +72,7 @@ def cline_home(root: Path, cline: Path, gateway: str | None) -> tuple[Path, dict
 def run_cline(
     cline: Path, repo: Path, env: dict[str, str], *args: str
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [agentwrap_exe(), "cline", *args],
-        cwd=repo,
-        env={**env, "AGENTWRAP_CLINE_BIN": str(cline)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_through_agentwrap("cline", cline, repo, env, *args)
 
 
 def with_subagent(body: dict, headers: dict) -> Reply:

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.support.claude_env import AGENTS_DIR
+from tests.support.claude_env import AGENTS_DIR, _seed_repo
 
 __all__ = [
     "LANE_ENV",
@@ -277,3 +277,37 @@ def calls_of(session_id: str) -> list[dict[str, Any]]:
 def posts(fake: Any) -> list[Any]:
     """The POST requests a FakeProvider received (agents also send HEAD/GET probes)."""
     return [r for r in fake.requests if r.method == "POST"]
+
+
+def agent_home(root: Path, **extra: str) -> tuple[Path, dict[str, str]]:
+    """A throwaway HOME and a seeded repository under `root`, and the environment of a run
+    there (no panel, this test's AGENTWRAP_HOME, `extra` on top)."""
+    home, repo = root / "home", root / "repo"
+    home.mkdir()
+    repo.mkdir()
+    _seed_repo(repo)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "TERM": "dumb",
+        "AGENTWRAP_PANEL": "off",
+        "AGENTWRAP_HOME": os.environ["AGENTWRAP_HOME"],
+        **extra,
+    }
+    return repo, env
+
+
+def run_through_agentwrap(
+    agent: str, binary: Path, repo: Path, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`agentwrap <agent> ARGS` in `repo`, the agent's binary given by AGENTWRAP_<AGENT>_BIN."""
+    return subprocess.run(
+        [agentwrap_exe(), agent, *args],
+        cwd=repo,
+        env={**env, f"AGENTWRAP_{agent.upper()}_BIN": str(binary)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
