@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from agentwrap.fakes.anthropic import FakeAnthropic, Reply
+from tests.support.cli import agentwrap
 
 
 def _agentwrap(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -33,25 +34,26 @@ def _session_with_calls(fake_url: str, models: list[str]) -> None:
 
 
 def test_sessions_newest_first_and_log_rows(tmp_path):
+    # The sessions are real `agentwrap run`s; what reads them back runs in this process.
     with FakeAnthropic(default=Reply("ok", input_tokens=100, output_tokens=10)) as fake:
         _session_with_calls(fake.base_url, ["claude-sonnet-4-6"])
         time.sleep(1.1)  # session ids sort by second
         _session_with_calls(
             fake.base_url, ["claude-haiku-4-5", "claude-sonnet-4-6", "no-such-model"]
         )
-    sessions = json.loads(_agentwrap("sessions", "--json").stdout)
+    sessions = json.loads(agentwrap("sessions", "--json").stdout)
     assert [s["calls"] for s in sessions] == [3, 1]  # newest first
     assert sessions[0]["unpriced_calls"] == 1
-    rows = [json.loads(line) for line in _agentwrap("log", "--json").stdout.splitlines()]
+    rows = [json.loads(line) for line in agentwrap("log", "--json").stdout.splitlines()]
     assert [r["model"] for r in rows] == ["claude-haiku-4-5", "claude-sonnet-4-6", "no-such-model"]
     assert rows[2]["cost_usd"] is None and "no-such-model" in rows[2]["unpriced_reason"]
     newest = [
-        json.loads(line) for line in _agentwrap("log", "-n", "1", "--json").stdout.splitlines()
+        json.loads(line) for line in agentwrap("log", "-n", "1", "--json").stdout.splitlines()
     ]
     assert [r["model"] for r in newest] == ["no-such-model"]
-    older = _agentwrap("log", "--session", sessions[1]["id"][:17], "--json").stdout.splitlines()
+    older = agentwrap("log", "--session", sessions[1]["id"][:17], "--json").stdout.splitlines()
     assert len(older) == 1
-    table = _agentwrap("log", COLUMNS="80").stdout
+    table = agentwrap("log", COLUMNS="80").stdout
     assert (
         "unpriced" in table
         and "$0.00" in table
@@ -60,13 +62,13 @@ def test_sessions_newest_first_and_log_rows(tmp_path):
 
 
 def test_log_of_unknown_session_is_a_clear_error():
-    done = _agentwrap("log", "--session", "nope")
+    done = agentwrap("log", "--session", "nope")
     assert done.returncode == 1 and "no session matches 'nope'" in done.stderr
     assert "Traceback" not in done.stderr
 
 
 def test_sessions_when_nothing_recorded():
-    done = _agentwrap("sessions")
+    done = agentwrap("sessions")
     assert done.returncode == 0 and "No sessions recorded yet" in done.stdout
 
 
@@ -81,14 +83,14 @@ def test_serve_on_a_busy_port_says_so_and_records_nothing():
     assert (
         done.returncode == 1 and "could not start" in done.stderr and "Traceback" not in done.stderr
     )
-    assert json.loads(_agentwrap("sessions", "--json").stdout) == []
+    assert json.loads(agentwrap("sessions", "--json").stdout) == []
 
 
 def test_log_reads_like_the_panel_and_json_keeps_full_ids() -> None:
     from tests.support.trace_seed import seed_session
 
     seed_session()
-    lines = _agentwrap("log", COLUMNS="160").stdout.splitlines()
+    lines = agentwrap("log", COLUMNS="160").stdout.splitlines()
 
     def row(seq: int) -> str:
         return next(line for line in lines if line.startswith(f"│ {seq} "))
@@ -98,12 +100,12 @@ def test_log_reads_like_the_panel_and_json_keeps_full_ids() -> None:
     assert "opus-4-1 → sonnet-4-5" in row(4) and "14.2s" in row(1) and "$0.41" in row(1)
     # An unpriced call that ran is "unpriced"; a failed one has no cost, not an unpriced one.
     assert "unpriced" in row(5) and "unpriced" not in row(6) and "—" in row(6)
-    rows = [json.loads(line) for line in _agentwrap("log", "--json").stdout.splitlines()]
+    rows = [json.loads(line) for line in agentwrap("log", "--json").stdout.splitlines()]
     assert rows[0]["model"] == "claude-opus-4-1-20250805"
-    sessions = _agentwrap("sessions", COLUMNS="120").stdout
+    sessions = agentwrap("sessions", COLUMNS="120").stdout
     # The failed call is not counted as unpriced, as in the summary ("+1 unpriced").
     assert "2m05s" in sessions and "$0.56 +1?" in sessions
-    assert json.loads(_agentwrap("sessions", "--json").stdout)[0]["unpriced_calls"] == 1
+    assert json.loads(agentwrap("sessions", "--json").stdout)[0]["unpriced_calls"] == 1
 
 
 def test_demo_sessions_are_left_out_and_said_so_by_every_command() -> None:
@@ -111,31 +113,31 @@ def test_demo_sessions_are_left_out_and_said_so_by_every_command() -> None:
 
     seed_session("demo-1", SESSION_CALLS[:2], is_demo=True)
     note = "1 demo session left out; add --demo to include"
-    sessions = _agentwrap("sessions")
+    sessions = agentwrap("sessions")
     assert "No sessions recorded yet" in sessions.stdout and note in sessions.stdout
-    assert "demo-1" in _agentwrap("sessions", "--demo").stdout
-    log = _agentwrap("log")
+    assert "demo-1" in agentwrap("sessions", "--demo").stdout
+    log = agentwrap("log")
     assert log.returncode == 1 and "no sessions recorded yet" in log.stderr and note in log.stderr
-    assert "demo-1 · claude · 2 calls" in _agentwrap("log", "--demo", COLUMNS="120").stdout
-    assert "demo-1" in _agentwrap("log", "--session", "demo-1", COLUMNS="120").stdout
+    assert "demo-1 · claude · 2 calls" in agentwrap("log", "--demo", COLUMNS="120").stdout
+    assert "demo-1" in agentwrap("log", "--session", "demo-1", COLUMNS="120").stdout
     top = _agentwrap("top")
     assert top.returncode == 1 and note in top.stderr
     # What it suggests works: the demo, or an agent through agentwrap.
     assert "agentwrap demo" in top.stderr and "agentwrap log" not in top.stderr
-    report = _agentwrap("report")
+    report = agentwrap("report")
     assert note in report.stdout
     # A real session is listed with the note still there.
     seed_session("real-1", SESSION_CALLS[:1])
-    sessions = _agentwrap("sessions", COLUMNS="120").stdout
+    sessions = agentwrap("sessions", COLUMNS="120").stdout
     assert "real-1" in sessions and "demo-1" not in sessions and note in sessions
-    assert "real-1" in _agentwrap("log", COLUMNS="120").stdout
+    assert "real-1" in agentwrap("log", COLUMNS="120").stdout
 
 
 def test_log_at_80_columns_names_both_models_of_a_routed_call_and_n_says_of_how_many() -> None:
     from tests.support.trace_seed import seed_session
 
     seed_session()
-    table = _agentwrap("log", "-n", "3", COLUMNS="80").stdout
+    table = agentwrap("log", "-n", "3", COLUMNS="80").stdout
     assert "session sess-0001 · claude · newest 3 of 6 calls" in table
     row = next(line for line in table.splitlines() if line.split()[:2] == ["4", "implement"])
     assert "opus-4-1 → sonnet-4-5" in row

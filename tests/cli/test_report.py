@@ -1,10 +1,12 @@
-"""`agentwrap report` run as a real command over a store written through the Recorder."""
+"""`agentwrap report` run as a real command over a store written through the Recorder.
+
+The command runs in this process (tests/support/cli.py): what it reads and prints is the point
+here, not the process around it.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from agentwrap.trace.recorder import Recorder
+from tests.support.cli import Ran, agentwrap
 from tests.support.trace_seed import finish_call, first_byte, start_call, start_session
 from tests.trace.test_report import (
     KEYS,
@@ -36,13 +39,8 @@ def local_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
-def run(agentwrap_bin: str, *args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.update(COLUMNS=str(columns), NO_COLOR="1", TZ=TZ)
-    env.pop("FORCE_COLOR", None)
-    return subprocess.run(
-        [agentwrap_bin, "report", *args], env=env, capture_output=True, text=True, timeout=60
-    )
+def run(*args: str, columns: int = 80) -> Ran:
+    return agentwrap("report", *args, COLUMNS=str(columns), NO_COLOR="1", TZ=TZ, FORCE_COLOR=None)
 
 
 def usd(value: float) -> str:
@@ -56,9 +54,9 @@ def row_line(out: str, key: str) -> str:
     return lines[0]
 
 
-def test_daily_report_at_80_columns(agentwrap_bin: str) -> None:
+def test_daily_report_at_80_columns() -> None:
     seed()
-    out = run(agentwrap_bin)
+    out = run()
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert all(len(line) <= 80 for line in lines), out.stdout
@@ -89,11 +87,9 @@ def test_daily_report_at_80_columns(agentwrap_bin: str) -> None:
 
 
 @pytest.mark.parametrize("grouping", ["weekly", "monthly", "session", "model", "step"])
-def test_every_grouping_fits_80_columns_with_unwrapped_keys(
-    agentwrap_bin: str, grouping: str
-) -> None:
+def test_every_grouping_fits_80_columns_with_unwrapped_keys(grouping: str) -> None:
     seed()
-    out = run(agentwrap_bin, grouping)
+    out = run(grouping)
     assert out.returncode == 0, out.stderr
     assert all(len(line) <= 80 for line in out.stdout.splitlines()), out.stdout
     want = groups(KEYS[grouping])
@@ -102,7 +98,7 @@ def test_every_grouping_fits_80_columns_with_unwrapped_keys(
         assert row_line(out.stdout, shown).split()[1] == str(expected(pairs)["calls"])
 
 
-def test_a_very_long_model_name_is_cut_not_wrapped(agentwrap_bin: str) -> None:
+def test_a_very_long_model_name_is_cut_not_wrapped() -> None:
     seed()
     from agentwrap import paths
     from agentwrap.trace.store import TraceStore
@@ -116,7 +112,7 @@ def test_a_very_long_model_name_is_cut_not_wrapped(agentwrap_bin: str) -> None:
     first_byte(rec, c)
     finish_call(rec, c)
     rec.close()
-    out = run(agentwrap_bin, "model")
+    out = run("model")
     assert all(len(line) <= 80 for line in out.stdout.splitlines()), out.stdout
     # The row keeps to one line: the cut key and its numbers together.
     line = next(line for line in out.stdout.splitlines() if line.startswith("vendor-experimental"))
@@ -124,9 +120,9 @@ def test_a_very_long_model_name_is_cut_not_wrapped(agentwrap_bin: str) -> None:
     assert not any(line.startswith("reports") for line in out.stdout.splitlines())
 
 
-def test_wide_terminals_get_every_column(agentwrap_bin: str) -> None:
+def test_wide_terminals_get_every_column() -> None:
     seed()
-    out = run(agentwrap_bin, "step", columns=170)
+    out = run("step", columns=170)
     header = next(line for line in out.stdout.splitlines() if "calls" in line)
     for name in ("input", "output", "cache write", "cache read", "cost", "baseline", "saved %"):
         assert name in header
@@ -139,9 +135,9 @@ def test_wide_terminals_get_every_column(agentwrap_bin: str) -> None:
     assert f"{exp['saved_pct']:.0f}%" in cells
 
 
-def test_json_for_scripts(agentwrap_bin: str) -> None:
+def test_json_for_scripts() -> None:
     seed()
-    out = run(agentwrap_bin, "model", "--json")
+    out = run("model", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert set(data) >= {"rows", "totals", "grouping"}
@@ -159,40 +155,38 @@ def test_json_for_scripts(agentwrap_bin: str) -> None:
     assert data["totals"]["calls"] == expected(all_calls())["calls"]
 
 
-def test_filters_and_demo_from_the_command_line(agentwrap_bin: str) -> None:
+def test_filters_and_demo_from_the_command_line() -> None:
     seed()
-    since = json.loads(run(agentwrap_bin, "--since", "2025-11-25", "--json").stdout)
+    since = json.loads(run("--since", "2025-11-25", "--json").stdout)
     assert [r["key"] for r in since["rows"]] == ["2025-11-25", "2025-11-26", "2025-12-02"]
-    until = json.loads(run(agentwrap_bin, "--until", "2025-11-18", "--json").stdout)
+    until = json.loads(run("--until", "2025-11-18", "--json").stdout)
     assert [r["key"] for r in until["rows"]] == ["2025-11-17", "2025-11-18"]
-    codex = json.loads(run(agentwrap_bin, "session", "--agent", "codex", "--json").stdout)
+    codex = json.loads(run("session", "--agent", "codex", "--json").stdout)
     assert [r["key"] for r in codex["rows"]] == [sessions()[1].id]
-    beta = json.loads(run(agentwrap_bin, "session", "--project", "/proj/beta", "--json").stdout)
+    beta = json.loads(run("session", "--project", "/proj/beta", "--json").stdout)
     assert [r["key"] for r in beta["rows"]] == [sessions()[1].id]
-    demo = json.loads(run(agentwrap_bin, "session", "--demo", "--json").stdout)
+    demo = json.loads(run("session", "--demo", "--json").stdout)
     assert sessions()[3].id in [r["key"] for r in demo["rows"]]
     assert demo["totals"]["calls"] == expected(all_calls(include_demo=True))["calls"]
-    none = run(agentwrap_bin, "--agent", "nobody")
+    none = run("--agent", "nobody")
     assert none.returncode == 0 and "No calls match these filters." in none.stdout
 
 
-def test_empty_store_and_bad_input(agentwrap_bin: str) -> None:
-    out = run(agentwrap_bin)
+def test_empty_store_and_bad_input() -> None:
+    out = run()
     assert out.returncode == 0
     assert out.stdout.strip() == "No calls recorded yet. Start a session with: agentwrap claude"
     # Only a demo session: the message says how to see it.
     demo = sessions()[3]
     seed([replace(demo)])
-    out = run(agentwrap_bin)
+    out = run()
     assert "1 demo session left out; add --demo to include" in out.stdout
-    bad = run(agentwrap_bin, "--since", "25/11/2025")
+    bad = run("--since", "25/11/2025")
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
-    assert run(agentwrap_bin, "yearly").returncode == 2
+    assert run("yearly").returncode == 2
 
 
-def test_project_is_the_repository_of_the_directory_given(
-    agentwrap_bin: str, tmp_path: Path
-) -> None:
+def test_project_is_the_repository_of_the_directory_given(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     (repo / ".git").mkdir(parents=True)
     (repo / "src" / "pkg").mkdir(parents=True)
@@ -203,18 +197,16 @@ def test_project_is_the_repository_of_the_directory_given(
     below = replace(layout[1], cwd=str(repo / "src"), repo_root=str(repo))
     outside = replace(layout[2], cwd=str(other), repo_root=None)
     seed([inside, below, outside])
-    got = json.loads(
-        run(agentwrap_bin, "session", "--project", str(repo / "src" / "pkg"), "--json").stdout
-    )
+    got = json.loads(run("session", "--project", str(repo / "src" / "pkg"), "--json").stdout)
     assert [r["key"] for r in got["rows"]] == [inside.id, below.id]
     assert got["totals"]["calls"] == len(inside.calls) + len(below.calls)
-    got = json.loads(run(agentwrap_bin, "session", "--project", str(other), "--json").stdout)
+    got = json.loads(run("session", "--project", str(other), "--json").stdout)
     assert [r["key"] for r in got["rows"]] == [outside.id]
 
 
-def test_wide_session_report_names_the_agent_and_observe_mode(agentwrap_bin: str) -> None:
+def test_wide_session_report_names_the_agent_and_observe_mode() -> None:
     seed()
-    out = run(agentwrap_bin, "session", columns=170)
+    out = run("session", columns=170)
     for s in sessions():
         if s.is_demo:
             assert s.id not in out.stdout
@@ -225,10 +217,10 @@ def test_wide_session_report_names_the_agent_and_observe_mode(agentwrap_bin: str
         assert str(len(s.calls)) in line.split()
 
 
-def test_keys_stay_whole_when_the_wide_layout_would_cut_them(agentwrap_bin: str) -> None:
+def test_keys_stay_whole_when_the_wide_layout_would_cut_them() -> None:
     seed()
     # 130 columns: wide enough for every column, not with the agent and whole session ids.
-    out = run(agentwrap_bin, "session", columns=130)
+    out = run("session", columns=130)
     assert all(len(line) <= 130 for line in out.stdout.splitlines())
     for s in sessions()[:3]:
         assert row_line(out.stdout, s.id).split()[1] == str(len(s.calls))

@@ -1,5 +1,8 @@
 """`agentwrap export` run as a real command over stores written through the Recorder: files
-whose columns add up to `agentwrap report --json`, and a backfill to a local collector."""
+whose columns add up to `agentwrap report --json`, and a backfill to a local collector.
+
+Files and reports are made in this process (tests/support/cli.py); a backfill runs as its own
+process, as it starts the exporter's threads and ends with their exit status."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from typing import Any
 import pytest
 
 from agentwrap.export import spans
+from tests.support.cli import Ran, agentwrap
 from tests.support.otlp_receiver import OtlpReceiver
 from tests.support.trace_seed import SESSION_CALLS, seed_session
 from tests.trace.test_report import TZ, seed
@@ -39,8 +43,14 @@ def run(agentwrap_bin: str, *args: str, **env: str) -> subprocess.CompletedProce
     )
 
 
-def report_totals(agentwrap_bin: str, *filters: str) -> dict[str, Any]:
-    out = run(agentwrap_bin, "report", "session", "--json", *filters)
+def run_here(*args: str) -> Ran:
+    """`agentwrap ARGS` in this process, with no OTEL_* setting of the test's environment."""
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("OTEL_")}
+    return agentwrap(*args, TZ=TZ, **unset)
+
+
+def report_totals(*filters: str) -> dict[str, Any]:
+    out = run_here("report", "session", "--json", *filters)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)["totals"]
 
@@ -97,12 +107,12 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     "filters",
     [(), ("--since", "2025-11-26", "--agent", "claude"), ("--project", "/proj/alpha", "--demo")],
 )
-def test_file_totals_equal_the_reports(agentwrap_bin, tmp_path, filters):
+def test_file_totals_equal_the_reports(tmp_path, filters):
     seed().close()
-    totals = report_totals(agentwrap_bin, *filters)
+    totals = report_totals(*filters)
     for fmt, reader in (("csv", read_csv), ("jsonl", read_jsonl)):
         path = tmp_path / f"calls.{fmt}"
-        out = run(agentwrap_bin, "export", "--format", fmt, "--output", str(path), *filters)
+        out = run_here("export", "--format", fmt, "--output", str(path), *filters)
         assert out.returncode == 0, out.stderr
         rows = reader(path)
         assert rows, "the filter selects some calls"
@@ -110,10 +120,10 @@ def test_file_totals_equal_the_reports(agentwrap_bin, tmp_path, filters):
         assert f"{len(rows)} call" in out.stderr
 
 
-def test_one_session_to_standard_output_with_its_agent_and_outcome_columns(agentwrap_bin):
+def test_one_session_to_standard_output_with_its_agent_and_outcome_columns():
     seed_session().close()
     seed_session("sess-0002").close()
-    out = run(agentwrap_bin, "export", "--format", "jsonl", "--session", "sess-0001")
+    out = run_here("export", "--format", "jsonl", "--session", "sess-0001")
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["call_id"] for r in rows] == [c.id for c in SESSION_CALLS]
@@ -121,7 +131,7 @@ def test_one_session_to_standard_output_with_its_agent_and_outcome_columns(agent
     assert rows[0]["agent"] == "claude" and rows[0]["project"] == "/home/user/project"
     assert rows[3]["fallback_attempts"] == 2 and rows[3]["attempts"][0]["outcome"] == "http 529"
     assert rows[4]["cost_usd"] is None and rows[4]["unpriced_reason"]
-    csv_out = run(agentwrap_bin, "export", "--format", "csv", "--session", "sess-0001")
+    csv_out = run_here("export", "--format", "csv", "--session", "sess-0001")
     header = csv_out.stdout.splitlines()[0].split(",")
     assert header[:4] == ["session_id", "agent", "project", "call_id"]
     assert len(csv_out.stdout.splitlines()) == 1 + len(SESSION_CALLS)
