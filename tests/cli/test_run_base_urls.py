@@ -19,25 +19,30 @@ from agentwrap.fakes.provider import FakeProvider, Reply
 from tests.support.agent_cli import agentwrap_exe, calls_of, posts, sessions
 
 # What the command run through agentwrap does: one call per API, each to the base URL it sees.
+# Each SDK is imported only when its API is called (importing one costs about a second).
 CLIENT = """\
 import json, os, sys
-
-import anthropic, httpx, openai
 
 seen = {k: os.environ.get(k) for k in sys.argv[2].split(",")}
 replies = []
 if "anthropic" in sys.argv[3]:
+    import anthropic
+
     msg = anthropic.Anthropic(api_key="sk-ant-test").messages.create(
         model="claude-sonnet-4-6", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
     )
     replies.append(msg.content[0].text)
 if "openai" in sys.argv[3]:
+    import openai
+
     base = os.environ["OPENAI_BASE_URL"] if "base_url" in sys.argv[3] else os.environ["OPENAI_API_BASE"]
     chat = openai.OpenAI(api_key="sk-test", base_url=base).chat.completions.create(
         model="gpt-5.4", messages=[{"role": "user", "content": "hi"}]
     )
     replies.append(chat.choices[0].message.content)
 if "gemini" in sys.argv[3]:
+    import httpx
+
     url = os.environ["GOOGLE_GEMINI_BASE_URL"] + "/v1beta/models/gemini-3-flash:generateContent"
     body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
     got = httpx.post(url, json=body, headers={"x-goog-api-key": "g-test"}, timeout=30).json()
