@@ -192,9 +192,14 @@ for i in range({n}):
 """
 
 
+# A collector that refuses or stalls fails each export within this (in ms), not the default 10 s,
+# and the session's end stops waiting on it at once instead of after the close's grace.
+FAILS_FAST = {"OTEL_EXPORTER_OTLP_TIMEOUT": "300"}
+
+
 def run_with_collector(agentwrap_bin: str, fake_url: str, env: dict[str, str], n: int):
     code = SCRIPT.format(key=API_KEY, n=n, prompt=PROMPT)
-    full = {**subprocess_env(), "AGENTWRAP_ANTHROPIC_UPSTREAM": fake_url, **env}
+    full = {**subprocess_env(), "AGENTWRAP_ANTHROPIC_UPSTREAM": fake_url, **FAILS_FAST, **env}
     return subprocess.run(
         [agentwrap_bin, "run", "--panel", "off", "--", sys.executable, "-c", code],
         capture_output=True,
