@@ -262,7 +262,9 @@ def test_interrupted_demo_ends_its_session_cleanly(
 ) -> None:
     env = {**os.environ, "AGENTWRAP_HOME": str(tmp_path)}
     proc = subprocess.Popen(
-        [agentwrap_bin_module, "demo", "--no-panel", "--speed", "1"],
+        # Five times real time: the first call ends within a second or two, and the rest of
+        # the replay (about twelve seconds) is still running when the signal comes.
+        [agentwrap_bin_module, "demo", "--no-panel", "--speed", "5"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
