@@ -90,8 +90,14 @@ def test_agentwrap_run_keeps_it_in_the_environment(tmp_path: Path) -> None:
         assert secret, "no process below agentwrap holds the session's base URL"
         assert procs.command_lines_holding(secret) == []
     finally:
-        proc.kill()
-        _, err = proc.communicate(timeout=30)
+        # SIGTERM reaches the sleeping child through agentwrap; after a SIGKILL the child
+        # would hold the pipes open for the rest of its sleep.
+        proc.terminate()
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate(timeout=30)
     assert secret not in err
 
 
