@@ -62,6 +62,10 @@ def test_chat_stream_assembled_by_the_sdk_with_usage_last() -> None:
     ]
     assert chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens == 48  # cached inside
     assert fake.requests[0].path == "/v1/chat/completions"
+    # Only the last choice finishes: a client that stops at the first finish_reason (qwen-code
+    # does) must see every argument piece first.
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
+    assert finishes[:-1] == [None] * (len(finishes) - 1) and finishes[-1] == "tool_calls"
 
 
 def test_responses_stream_assembled_by_the_sdk() -> None:

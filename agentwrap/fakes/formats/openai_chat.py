@@ -71,7 +71,9 @@ class ChatFormat(OpenAIFormat):
             }
             events.append(_chunk(answer, {"tool_calls": [head]}))
             events += [
-                _chunk(answer, {"tool_calls": [{"index": index, "function": {"arguments": p}}]}, p)
+                _chunk(
+                    answer, {"tool_calls": [{"index": index, "function": {"arguments": p}}]}, text=p
+                )
                 for p in pieces(args, chunk or TOOL_CHUNK)
             ]
         content = len(events)
