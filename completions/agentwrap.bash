@@ -20,10 +20,12 @@ _agentwrap() {
             "learn:reset") path="learn reset" ;;
             "learn:status") path="learn status" ;;
             ":log") path="log" ;;
+            ":opencode") path="opencode" ;;
             ":profile") path="profile" ;;
             "profile:check") path="profile check" ;;
             "profile:init") path="profile init" ;;
             "profile:show") path="profile show" ;;
+            ":qwen") path="qwen" ;;
             ":report") path="report" ;;
             ":route") path="route" ;;
             "route:explain") path="route explain" ;;
@@ -37,7 +39,7 @@ _agentwrap() {
     done
     local words
     case "$path" in
-        "") words="agents aider claude cline codex completions demo export gemini learn log profile report route run serve sessions statusline top --version -V" ;;
+        "") words="agents aider claude cline codex completions demo export gemini learn log opencode profile qwen report route run serve sessions statusline top --version -V" ;;
         "agents") words="--json" ;;
         "aider") words="--profile --route --observe --quiet -q --panel --transparent" ;;
         "claude") words="--profile --route --observe --quiet -q --panel --transparent" ;;
@@ -53,10 +55,12 @@ _agentwrap() {
         "learn reset") words="--yes -y" ;;
         "learn status") words="--profile -p --agent --json" ;;
         "log") words="--session -s -n --limit --json --demo" ;;
+        "opencode") words="--profile --route --observe --quiet -q --panel --transparent" ;;
         "profile") words="check init show" ;;
         "profile check") words="--profile -p --route --probe" ;;
         "profile init") words="--preset --force" ;;
         "profile show") words="--profile -p --route --json" ;;
+        "qwen") words="--profile --route --observe --quiet -q --panel --transparent" ;;
         "report") words="--since --until --agent --project --json --demo" ;;
         "route") words="explain" ;;
         "route explain") words="--headers --agent --profile -p --route --cost-so-far --path --json" ;;

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from agentwrap.agents import aider, claude, cline, codex, gemini
+from agentwrap.agents import aider, claude, cline, codex, gemini, opencode, qwen
 from agentwrap.agents.base import Agent, ConversationIds
 
 _AGENTS: dict[str, Agent] = {}
@@ -51,5 +51,13 @@ def conversation_ids(headers: Mapping[str, str], agent: str | None = None) -> Co
     return None, None
 
 
-for _agent in (claude.AGENT, codex.AGENT, gemini.AGENT, aider.AGENT, cline.AGENT):
+for _agent in (
+    claude.AGENT,
+    codex.AGENT,
+    gemini.AGENT,
+    aider.AGENT,
+    cline.AGENT,
+    opencode.AGENT,
+    qwen.AGENT,
+):
     register(_agent)

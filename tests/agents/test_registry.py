@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from agentwrap.agents import aider, claude, cline, codex, gemini, registry
+from agentwrap.agents import aider, claude, cline, codex, gemini, opencode, qwen, registry
 from agentwrap.agents.base import Agent
 from agentwrap.route.classify import classify, detect_agent
 from agentwrap.route.step import Step
@@ -16,8 +16,16 @@ from tests.support.claude_env import AGENTS_DIR
 
 
 def test_every_agent_module_defines_one_registered_agent() -> None:
-    assert [a.name for a in registry.agents()] == ["claude", "codex", "gemini", "aider", "cline"]
-    for module in (claude, codex, gemini, aider, cline):
+    assert [a.name for a in registry.agents()] == [
+        "claude",
+        "codex",
+        "gemini",
+        "aider",
+        "cline",
+        "opencode",
+        "qwen",
+    ]
+    for module in (claude, codex, gemini, aider, cline, opencode, qwen):
         assert registry.get(module.AGENT.name) is module.AGENT
 
 
@@ -134,7 +142,7 @@ def test_the_tested_releases_are_the_ones_the_e2e_tests_pin() -> None:
     assert set(pins) == set(tested)  # nothing pinned that no agent is tested with
 
 
-@pytest.mark.parametrize("name", ["aider", "cline"])
+@pytest.mark.parametrize("name", ["aider", "cline", "opencode", "qwen"])
 def test_a_missing_agent_names_its_install_command_and_exits_127(name: str, tmp_path) -> None:
     import subprocess
 
