@@ -11,6 +11,7 @@ _agentwrap() {
             ":cline") path="cline" ;;
             ":codex") path="codex" ;;
             ":completions") path="completions" ;;
+            ":crush") path="crush" ;;
             ":demo") path="demo" ;;
             ":export") path="export" ;;
             ":gemini") path="gemini" ;;
@@ -39,13 +40,14 @@ _agentwrap() {
     done
     local words
     case "$path" in
-        "") words="agents aider claude cline codex completions demo export gemini learn log opencode profile qwen report route run serve sessions statusline top --version -V" ;;
+        "") words="agents aider claude cline codex completions crush demo export gemini learn log opencode profile qwen report route run serve sessions statusline top --version -V" ;;
         "agents") words="--json" ;;
         "aider") words="--profile --route --observe --quiet -q --panel --transparent" ;;
         "claude") words="--profile --route --observe --quiet -q --panel --transparent" ;;
         "cline") words="--profile --route --observe --quiet -q --panel --transparent" ;;
         "codex") words="--profile --route --observe --quiet -q --panel --transparent" ;;
         "completions") words="" ;;
+        "crush") words="--profile --route --observe --quiet -q --panel --transparent" ;;
         "demo") words="--speed --no-panel --quiet -q" ;;
         "export") words="--format -f --since --until --session --agent --project --output -o --endpoint --demo" ;;
         "gemini") words="--profile --route --observe --quiet -q --panel --transparent" ;;

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from agentwrap.agents import aider, claude, cline, codex, gemini, opencode, qwen
+from agentwrap.agents import aider, claude, cline, codex, crush, gemini, opencode, qwen
 from agentwrap.agents.base import Agent, ConversationIds
 
 _AGENTS: dict[str, Agent] = {}
@@ -59,5 +59,6 @@ for _agent in (
     cline.AGENT,
     opencode.AGENT,
     qwen.AGENT,
+    crush.AGENT,
 ):
     register(_agent)

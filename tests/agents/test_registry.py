@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from agentwrap.agents import aider, claude, cline, codex, gemini, opencode, qwen, registry
+from agentwrap.agents import aider, claude, cline, codex, crush, gemini, opencode, qwen, registry
 from agentwrap.agents.base import Agent
 from agentwrap.route.classify import classify, detect_agent
 from agentwrap.route.step import Step
@@ -24,8 +24,9 @@ def test_every_agent_module_defines_one_registered_agent() -> None:
         "cline",
         "opencode",
         "qwen",
+        "crush",
     ]
-    for module in (claude, codex, gemini, aider, cline, opencode, qwen):
+    for module in (claude, codex, gemini, aider, cline, opencode, qwen, crush):
         assert registry.get(module.AGENT.name) is module.AGENT
 
 
@@ -135,14 +136,15 @@ def test_each_agent_knows_its_package_and_the_release_it_was_tested_with() -> No
 
 def test_the_tested_releases_are_the_ones_the_e2e_tests_pin() -> None:
     # The pins belong to the tests; the registry says which release agentwrap was tested with.
-    pins = json.loads((AGENTS_DIR / "package.json").read_text())["dependencies"]
+    manifest = json.loads((AGENTS_DIR / "package.json").read_text())
+    pins = manifest["dependencies"] | manifest.get("optionalDependencies", {})
     pins |= pypi_pins()
     tested = {a.package: a.tested for a in registry.agents()}
     assert tested == {package: pins.get(package) for package in tested}
     assert set(pins) == set(tested)  # nothing pinned that no agent is tested with
 
 
-@pytest.mark.parametrize("name", ["aider", "cline", "opencode", "qwen"])
+@pytest.mark.parametrize("name", ["aider", "cline", "opencode", "qwen", "crush"])
 def test_a_missing_agent_names_its_install_command_and_exits_127(name: str, tmp_path) -> None:
     import subprocess
 
