@@ -16,6 +16,10 @@ clears them for it: the proxy is agentwrap's own, on 127.0.0.1.
 A base URL the user had (in the environment or a `.env` file qwen reads) becomes that API's
 upstream, as ANTHROPIC_BASE_URL does for Claude Code.
 
+Our status line goes in `ui.statusLine` of a scratch copy of qwen's system defaults
+(QWEN_CODE_SYSTEM_DEFAULTS_PATH), the settings layer every other file overrides, so a status
+line the user set stands; the copy is removed when the run ends.
+
 Step markers, seen on the wire from qwen-code 0.24.4 (tests/fixtures/qwen/): every call
 carries `user-agent: QwenCode/<version> (<os>; <arch>)` and no session header; each kind of
 call has its own system prompt. The main loop opens "You are Qwen Code"; with
@@ -24,18 +28,23 @@ a subagent (the `agent` tool) runs with its own prompt ("You are a file search s
 agent" for Explore, "You are a general-purpose subagent" for general-purpose, the user's own
 for custom agents); compression asks for a `<state_snapshot>` ("You are the component that
 summarizes a conversation..."); after a turn, a memory extraction call ("managed memory
-extraction subagent") runs in the background. The session title (with a fast model set) asks
-for a `{title}` JSON object: found in the 0.24.4 bundle, not seen on the wire here.
+extraction subagent") runs in the background. The interactive client also asks, with the main
+loop's prompt, what the user might type next (a last user message "[SUGGESTION MODE: ...]"),
+and in auto mode (its default there) has a tool call it cannot judge by rule classified by the
+model ("You are a security classifier...", not streamed): both background. The session title
+(with a fast model set) asks for a `{title}` JSON object: found in the 0.24.4 bundle, not seen
+on the wire here.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentwrap.agents.base import Agent, LaunchPlan, is_our_url, with_no_proxy
+from agentwrap.agents.base import Agent, LaunchPlan, is_our_url, scratch_dir, with_no_proxy
 
 if TYPE_CHECKING:
     from agentwrap.route.step import Step
@@ -46,12 +55,15 @@ BASE_URL_VARS = {"OPENAI_BASE_URL": ("openai", "/v1"), "ANTHROPIC_BASE_URL": ("a
 PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 USER_AGENT_PREFIX = "qwencode/"
 OAUTH_TYPE = "qwen-oauth"
+DEFAULTS_ENV = "QWEN_CODE_SYSTEM_DEFAULTS_PATH"  # its lowest-ranked settings file
+SYSTEM_DEFAULTS = "/etc/qwen-code/system-defaults.json"
 
 # Openings of qwen's system prompts → (step kind, what it is, main loop, subagent type).
 PROMPTS = (
     ("you are the component that summarizes a conversation", "compact", "compression", True, None),
     ("managed memory extraction subagent", "background", "memory extraction", False, None),
     ("generate a concise, sentence-case title", "background", "session title", False, None),
+    ("you are a security classifier", "background", "auto mode's classifier", False, None),
     ("you are a file search specialist agent", "subagent", "Explore subagent", False, "Explore"),
     (
         "you are a general-purpose subagent",
@@ -62,6 +74,7 @@ PROMPTS = (
     ),
 )
 IDENTITY = "you are qwen code"
+SUGGESTION_MARKER = "[suggestion mode:"  # the main loop's prompt, asking what the user types next
 PLAN_MARKER = "plan mode is active."
 SNAPSHOT_TAG = "<state_snapshot>"
 
@@ -189,6 +202,35 @@ def _bypass_notes(args: Sequence[str], env: Mapping[str, str]) -> list[str]:
     return notes
 
 
+def defaults_with_statusline(env: Mapping[str, str]) -> Path | None:
+    """A scratch copy of qwen's system defaults with our status line in `ui.statusLine`.
+
+    System defaults rank below every settings file, so a status line of the user's own wins.
+    None (no status line from us) when their defaults file is there but unreadable: replacing
+    it would drop their defaults.
+    """
+    from agentwrap.statusline import statusline_command
+
+    source = Path(env.get(DEFAULTS_ENV) or SYSTEM_DEFAULTS)
+    doc: Any = {}
+    if source.exists():
+        try:
+            doc = json.loads(source.read_text())
+        except (OSError, ValueError, UnicodeDecodeError):
+            return None
+        if not isinstance(doc, dict):
+            return None
+    ui = doc.setdefault("ui", {})
+    if not isinstance(ui, dict):
+        return None
+    ui.setdefault("statusLine", {"type": "command", "command": statusline_command()})
+    copy = scratch_dir("qwen") / "system-defaults.json"
+    fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(doc, out, indent=2)
+    return copy
+
+
 def plan(exe: str, args: list[str], base_url: str, env: Mapping[str, str]) -> LaunchPlan:
     """The command and environment that make qwen's model calls go to `base_url`."""
     child = dict(env)
@@ -200,13 +242,18 @@ def plan(exe: str, args: list[str], base_url: str, env: Mapping[str, str]) -> La
     notes += _bypass_notes(args, env)
     for var, (_, suffix) in BASE_URL_VARS.items():
         child[var] = base_url + suffix
+    scratch = []
+    defaults = defaults_with_statusline(env)
+    if defaults is not None:
+        child[DEFAULTS_ENV] = str(defaults)
+        scratch.append(defaults.parent)
     cleared = [var for var in PROXY_VARS if child.pop(var, None)]
     if cleared:
         notes.append(
             f"{', '.join(cleared)} cleared for qwen: it sends even loopback calls through a proxy"
         )
     with_no_proxy(child)
-    return LaunchPlan([exe, *args], child, notes)
+    return LaunchPlan([exe, *args], child, notes, scratch=scratch)
 
 
 def is_batch(args: Sequence[str]) -> bool:
@@ -269,7 +316,10 @@ def classify(call: Call) -> Step | None:
             "compact", f"asks for a {SNAPSHOT_TAG} of the history → compact", main_loop=True
         )
     if opening.startswith(IDENTITY):
-        if PLAN_MARKER in _last_user_text(call).lower():
+        last = _last_user_text(call).lower()
+        if last.lstrip().startswith(SUGGESTION_MARKER):
+            return Step("background", "qwen's SUGGESTION MODE request (next input) → background")
+        if PLAN_MARKER in last:
             return Step("plan", "qwen main loop with 'Plan mode is active.' → plan", main_loop=True)
         return Step(
             "implement",
@@ -305,5 +355,6 @@ AGENT = Agent(
     wiring=(
         "OPENAI_BASE_URL (<proxy>/v1), ANTHROPIC_BASE_URL",
         "HTTPS_PROXY, HTTP_PROXY, ALL_PROXY cleared",
+        f"{DEFAULTS_ENV}=<a copy with ui.statusLine, removed afterwards>",
     ),
 )

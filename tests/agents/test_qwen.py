@@ -88,6 +88,7 @@ def test_plan_sets_both_base_urls_and_clears_proxies(tmp_path) -> None:
     }
     args = ["-p", "fix it", "--yolo"]
     plan = qwen.plan("/bin/qwen", args, OURS, env)
+    plan.remove_scratch()
     assert plan.argv == ["/bin/qwen", *args]  # arguments untouched: no --auth-type added
     assert plan.env["OPENAI_BASE_URL"] == OURS + "/v1"
     assert plan.env["ANTHROPIC_BASE_URL"] == OURS
@@ -111,6 +112,7 @@ def test_the_users_base_urls_become_upstreams(tmp_path, monkeypatch) -> None:
         "anthropic": "https://gw.example/anthropic",
     }
     plan = qwen.plan("/bin/qwen", ["-p", "hi"], OURS, env)
+    plan.remove_scratch()
     assert plan.notes == [
         "OPENAI_BASE_URL was http://llm:8000/v1 (the environment): agentwrap forwards qwen's "
         "calls there",
@@ -136,12 +138,46 @@ def test_what_takes_calls_past_agentwrap_is_named(tmp_path, monkeypatch) -> None
         )
     )
     env = {"HOME": str(tmp_path)}
-    notes = qwen.plan("/bin/qwen", ["--openai-base-url", "http://x/v1"], OURS, env).notes
+    plan = qwen.plan("/bin/qwen", ["--openai-base-url", "http://x/v1"], OURS, env)
+    plan.remove_scratch()
+    notes = plan.notes
     assert len(notes) == 3 and all("NOT pass through agentwrap" in note for note in notes)
     assert "Qwen OAuth" in notes[0] and "gpt-x" in notes[1] and "--openai-base-url" in notes[2]
     # An API key chosen on the command line wins over the settings' OAuth.
-    notes = qwen.plan("/bin/qwen", ["--auth-type", "openai"], OURS, env).notes
-    assert not any("Qwen OAuth" in note for note in notes)
+    plan = qwen.plan("/bin/qwen", ["--auth-type", "openai"], OURS, env)
+    plan.remove_scratch()
+    assert not any("Qwen OAuth" in note for note in plan.notes)
+
+
+def test_our_status_line_goes_in_a_copy_of_the_system_defaults(tmp_path) -> None:
+    from agentwrap.statusline import statusline_command
+
+    theirs = tmp_path / "system-defaults.json"
+    theirs.write_text(json.dumps({"ui": {"theme": "dark"}, "general": {"vimMode": True}}))
+    env = {"HOME": str(tmp_path), qwen.DEFAULTS_ENV: str(theirs)}
+    plan = qwen.plan("/bin/qwen", [], OURS, env)
+    copy = Path(plan.env[qwen.DEFAULTS_ENV])
+    try:
+        assert copy != theirs and plan.scratch == [copy.parent]
+        assert json.loads(copy.read_text()) == {
+            "ui": {
+                "theme": "dark",
+                "statusLine": {"type": "command", "command": statusline_command()},
+            },
+            "general": {"vimMode": True},
+        }
+    finally:
+        plan.remove_scratch()
+    assert not copy.parent.exists()
+    assert json.loads(theirs.read_text()) == {"ui": {"theme": "dark"}, "general": {"vimMode": True}}
+    # Defaults that already name a status line keep it; unreadable ones are not replaced.
+    theirs.write_text(json.dumps({"ui": {"statusLine": {"type": "preset", "items": ["model"]}}}))
+    plan = qwen.plan("/bin/qwen", [], OURS, env)
+    kept = json.loads(Path(plan.env[qwen.DEFAULTS_ENV]).read_text())
+    plan.remove_scratch()
+    assert kept["ui"]["statusLine"] == {"type": "preset", "items": ["model"]}
+    theirs.write_text("{not json")
+    assert qwen.plan("/bin/qwen", [], OURS, env).env[qwen.DEFAULTS_ENV] == str(theirs)
 
 
 @pytest.mark.parametrize(
