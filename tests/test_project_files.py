@@ -72,3 +72,11 @@ def _expand(name: str) -> list[str]:
         for part in match.group(1).split(",")
         for expanded in _expand(name[: match.start()] + part + name[match.end() :])
     ]
+
+
+def test_the_full_run_deselects_nothing():
+    # The fast lane leaves out e2e, tmux and slow by its -m; the README's command runs them all.
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
+    assert "-m" not in str(options["ini_options"].get("addopts", "")).split()
+    runs = [ln for ln in (ROOT / "check.sh").read_text().splitlines() if " -m pytest" in ln]
+    assert runs == ['"$bin/python" -m pytest "$@"']  # only the caller's arguments

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from agentwrap.fakes.anthropic import FakeAnthropic, Reply
 from tests.support.cli import agentwrap
 
@@ -33,6 +35,7 @@ def _session_with_calls(fake_url: str, models: list[str]) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.slow
 def test_sessions_newest_first_and_log_rows(tmp_path):
     # The sessions are real `agentwrap run`s; what reads them back runs in this process.
     with FakeAnthropic(default=Reply("ok", input_tokens=100, output_tokens=10)) as fake:

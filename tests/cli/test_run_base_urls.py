@@ -80,6 +80,7 @@ def user_env(**base_urls: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_every_base_url_the_user_had_stays_the_upstream_of_its_api(tmp_path):
     with (
         FakeProvider("anthropic", [Reply(text="from the Anthropic gateway")]) as anth,
@@ -124,6 +125,7 @@ def test_every_base_url_the_user_had_stays_the_upstream_of_its_api(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_openai_api_base_is_kept_like_openai_base_url(tmp_path):
     # Clients of the older convention (aider, LiteLLM) read OPENAI_API_BASE instead.
     with FakeProvider("openai-chat", [Reply(text="from the company gateway")]) as gateway:

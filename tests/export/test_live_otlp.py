@@ -223,6 +223,7 @@ def newest_session(store: TraceStore) -> dict:
     return session
 
 
+@pytest.mark.slow
 def test_a_collector_that_refuses_connections_changes_nothing_for_the_calls(agentwrap_bin):
     with FakeAnthropic(default="fine") as fake:
         result = run_with_collector(
@@ -242,6 +243,7 @@ def test_a_collector_that_refuses_connections_changes_nothing_for_the_calls(agen
     assert result.stderr.count("Traceback") == 0
 
 
+@pytest.mark.slow
 def test_a_collector_that_stalls_changes_nothing_for_the_calls(agentwrap_bin):
     with OtlpReceiver(stall=True) as collector, FakeAnthropic(default="fine") as fake:
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.base_url, "OTEL_BSP_SCHEDULE_DELAY": "50"}
@@ -259,6 +261,7 @@ def test_a_collector_that_stalls_changes_nothing_for_the_calls(agentwrap_bin):
     assert "4 dropped" in line
 
 
+@pytest.mark.slow
 def test_a_full_queue_drops_and_counts_instead_of_waiting(agentwrap_bin):
     with OtlpReceiver(stall=True) as collector, FakeAnthropic(default="fine") as fake:
         env = {

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from agentwrap import paths
 from agentwrap.fakes.provider import FakeProvider, Reply
 
@@ -49,6 +51,7 @@ with socket.create_connection((url.hostname, url.port)) as s:
 """
 
 
+@pytest.mark.slow
 def test_no_credential_secret_or_conversation_text_is_stored(tmp_path: Path) -> None:
     secret_file = tmp_path / "secret"
     client = tmp_path / "client.py"  # a file: the command line is recorded (scrubbed) as given
