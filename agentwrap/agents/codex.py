@@ -46,8 +46,8 @@ from agentwrap.agents.base import (
     SECRET_ENV,
     SECRET_HEADER,
     Agent,
+    ConversationIds,
     LaunchPlan,
-    headers_ids,
     is_our_url,
     split_session_url,
     upstream_env,
@@ -63,6 +63,8 @@ KEY_ENV = "OPENAI_API_KEY"
 # Where Codex sends a ChatGPT sign-in's calls (`/responses`, `/models` below it).
 CHATGPT_BASE_URL = "https://chatgpt.com/backend-api/codex"
 SESSION_HEADER = "session-id"
+# Each of a session's threads (a spawned subagent has its own) names itself in this header.
+THREAD_HEADER = "thread-id"
 
 # Codex options that take a value (so the word after them is not a subcommand).
 _VALUE_OPTIONS = frozenset(
@@ -279,6 +281,12 @@ def detect(call: Call) -> bool:
     return codex_hints.is_codex(call)
 
 
+def conversation(headers: Mapping[str, str]) -> ConversationIds:
+    """(session, thread): a thread other than the session's own is a subagent's."""
+    session, thread = headers.get(SESSION_HEADER), headers.get(THREAD_HEADER)
+    return session, thread if thread and thread != session else None
+
+
 AGENT = Agent(
     name="codex",
     label="Codex CLI ('codex')",
@@ -291,7 +299,7 @@ AGENT = Agent(
     upstreams=upstreams,
     classify=classify,
     detect=detect,
-    conversation=headers_ids(SESSION_HEADER),
+    conversation=conversation,
     is_batch=is_batch,
     tested="0.171.0",
     package="@openai/codex",

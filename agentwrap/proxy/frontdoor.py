@@ -33,6 +33,7 @@ from agentwrap.proxy.upstream import ENDPOINT_HEADER, Transport, UpstreamPool
 from agentwrap.route.decide import Decision, SessionState, Step, Target, classify, decide
 from agentwrap.route.endpoint import profile_at
 from agentwrap.route.learn import Evidence
+from agentwrap.route.outcome import conversation_fingerprint
 from agentwrap.route.profile import Profile
 from agentwrap.trace.recorder import Recorder
 from agentwrap.wire.call import ANTHROPIC, Call
@@ -267,8 +268,15 @@ class Proxy:
             return None, _passthrough(profile, call, f"routing failed ({exc}); passthrough")
 
     def _conversation(self, call: Call) -> Conversation:
-        """(conversation id, subagent id) of a call, as its agent names them."""
-        return conversation_ids(call.headers, self.options.agent)
+        """(conversation id, subagent id) of a call, as its agent names them.
+
+        An agent that names none (Gemini CLI) has its conversations named by their first
+        message, so that each step still gets the outcome its next request reveals.
+        """
+        ids = conversation_ids(call.headers, self.options.agent)
+        if ids == (None, None):
+            return conversation_fingerprint(call), None
+        return ids
 
     async def _read_body(
         self, request: web.Request, route: Route, entry: CallLedger

@@ -17,8 +17,8 @@ from typing import Any
 from agentwrap.agents.base import ConversationIds
 from agentwrap.pricing import PriceBook
 from agentwrap.route.decide import Decision, SessionState, Step, Target, learning_agent
-from agentwrap.route.features import last_step_outcome
 from agentwrap.route.learn import ArmKey, Evidence
+from agentwrap.route.outcome import UNKNOWN, read_outcome
 from agentwrap.trace import recorder as ev
 from agentwrap.trace.record import BLANK_ROW, Attempt, CallRecord
 from agentwrap.trace.recorder import Recorder
@@ -172,6 +172,9 @@ class Ledger:
         # Per conversation (thread, subagent): the call whose tool calls await their results,
         # and what its label is evidence about.
         self._awaiting: dict[Conversation, tuple[str, ArmKey | None]] = {}
+        # Per conversation: the step that answered without tool calls, which only the user's
+        # next words can say more about (a corrective message).
+        self._answered: dict[Conversation, str] = {}
 
     def open(
         self, call_id: str, seq: int, surface: str, endpoint: str, started_at: float, t0: float
@@ -188,13 +191,35 @@ class Ledger:
         return CallLedger(self.recorder, record, t0)
 
     def label_previous_step(self, call: Call, conversation: Conversation) -> None:
-        """The request for step t+1 carries the tool results of step t: label step t."""
+        """The request for step t+1 carries the tool results of step t: label step t.
+
+        The label (succeeded | failed | interrupted | unknown) goes on step t's row with the
+        struggle signals and the evidence read; a step that answered without tool calls gets
+        no label, only the signals the user's next message shows (a correction).
+        """
         awaiting = self._awaiting.pop(conversation, None)
+        answered = self._answered.pop(conversation, None)
+        if awaiting is None and answered is None:
+            return
+        seen = read_outcome(call)
         if awaiting is None:
+            if answered is not None and seen.signals:
+                self.recorder.call_event(
+                    ev.OUTCOME,
+                    answered,
+                    signals=list(seen.signals),
+                    outcome_evidence=seen.evidence or None,
+                )
             return
         previous, key = awaiting
-        outcome = last_step_outcome(call) or "unknown"
-        self.recorder.call_event(ev.OUTCOME, previous, outcome=outcome)
+        outcome = seen.label or UNKNOWN
+        self.recorder.call_event(
+            ev.OUTCOME,
+            previous,
+            outcome=outcome,
+            signals=list(seen.signals),
+            outcome_evidence=seen.evidence or None,
+        )
         if key is not None:
             self.evidence.record(key.agent, key.step, key.model, outcome)
             self.recorder.learned(key, outcome)
@@ -213,7 +238,7 @@ class Ledger:
         self._fill(rec, entry, call, decision, used)
         if rec.cost_usd:
             self.state.cost_usd += rec.cost_usd
-        awaits = conversation != (None, None) and len(self._awaiting) < 10_000
+        awaits = conversation != (None, None) and len(self._awaiting) + len(self._answered) < 10_000
         if awaits and _awaits_tool_results(call, step, result):
             model = used.model_for(call)
             key = (
@@ -222,6 +247,8 @@ class Ledger:
                 else None
             )
             self._awaiting[conversation] = (rec.id, key)
+        elif awaits and _answered(call, step, result):
+            self._answered[conversation] = rec.id
         if step is not None and result.status == "ok":
             # After the answer, so a fallback's model is the one whose prompt cache is warm.
             self.state.record(call, step, decision, used)
@@ -270,6 +297,16 @@ class Ledger:
             rec.would_cost_usd = self.pricebook.cost(
                 rec.would_model, usage, would.target.provider.name
             ).usd
+
+
+def _answered(call: Call, step: Step | None, result: CallResult) -> bool:
+    """Whether a finished call's step answered the user (its turn ended without tool calls)."""
+    return (
+        result.status == "ok"
+        and result.stop_reason == "end_turn"
+        and call.endpoint != "count_tokens"
+        and (step is None or step.kind not in SIDE_STEPS)
+    )
 
 
 def _awaits_tool_results(call: Call, step: Step | None, result: CallResult) -> bool:

@@ -4,6 +4,8 @@ profile   profiles: data (Profile, Provider, Model, Rule), load (the only disk r
           discovery, extends) and build (TOML to a validated Profile, file:line:key errors)
 classify  the step kind of a call, from the step hints of the agents in agents/registry.py
 features  what rules look at: size, images, thinking, tools, server tools, last outcome
+outcome   what the next request reveals about a step, on every surface: its label and the
+          signals of an agent struggling (repeats, edit retries, corrections)
 decide    the decision: rules, routing, fallbacks, budget, sticky main loop (Decision)
 learn     learned routing: failure evidence, Beta posteriors, the chooser and its propensity
 """

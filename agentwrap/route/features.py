@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from agentwrap.route.outcome import last_tool_failed
 from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES, Call
 
 # Anthropic tools that the provider runs itself; only Anthropic's API executes them.
@@ -124,49 +125,9 @@ def server_tools(call: Call) -> tuple[str, ...]:
     return tuple(out)
 
 
-INTERRUPTED_MARKER = "[Request interrupted by user"
-
-
-def last_step_outcome(call: Call) -> str | None:
-    """What this request reveals about the agent's previous step in its conversation.
-
-    "failed" (a tool result with is_error), "interrupted" (the user stopped the tool),
-    "succeeded" (tool results, none failed), or None when the request carries no tool results
-    (Anthropic surface; other surfaces carry no error flag to read).
-    """
-    if call.surface != ANTHROPIC:
-        return None
-    messages = [m for m in call.messages if not (isinstance(m, dict) and m.get("role") == "system")]
-    if not messages or not isinstance(messages[-1], dict) or messages[-1].get("role") != "user":
-        return None
-    blocks = [b for b in _blocks(messages[-1]) if isinstance(b, dict)]
-    results = [b for b in blocks if b.get("type") == "tool_result"]
-    texts = [str(b.get("text", "")) for b in blocks if b.get("type") == "text"]
-    for r in results:
-        inner = r.get("content")
-        if isinstance(inner, str):
-            texts.append(inner)
-        elif isinstance(inner, list):
-            texts.extend(str(x.get("text", "")) for x in inner if isinstance(x, dict))
-    if any(INTERRUPTED_MARKER in t for t in texts):
-        return "interrupted"
-    if not results:
-        return None
-    return "failed" if any(r.get("is_error") is True for r in results) else "succeeded"
-
-
 def last_step_failed(call: Call) -> bool | None:
-    """Whether the newest tool results report an error (None when there are none to read)."""
-    messages = [m for m in call.messages if not (isinstance(m, dict) and m.get("role") == "system")]
-    if not messages:
-        return None
-    # Claude Code may append role:"system" notes after the tool results: look past them.
-    last = messages[-1]
-    if call.surface == ANTHROPIC:
-        results = [
-            b for b in _blocks(last) if isinstance(b, dict) and b.get("type") == "tool_result"
-        ]
-        if not results:
-            return None
-        return any(b.get("is_error") is True for b in results)
-    return None
+    """Whether the newest tool results report an error (None when there are none to read).
+
+    Every surface: Anthropic's is_error, and what route.outcome reads from the others' results.
+    """
+    return last_tool_failed(call)

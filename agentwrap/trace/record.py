@@ -88,6 +88,10 @@ class CallRecord:
     stop_reason: str | None = None
     propensity: float | None = None  # the probability the routing decision was made with
     user_agent: str | None = None  # the agent's own, e.g. claude-cli/2.0.14 (external, cli)
+    # Learned with the outcome: the struggle signals seen (route.outcome.SIGNALS) and a line
+    # saying what was read ("exec_command failed: exit code 2; the same error as the step before").
+    signals: list[str] = field(default_factory=list)
+    outcome_evidence: str | None = None
 
     def row(self) -> dict[str, Any]:
         """The record as the store writes it: column name → value (attempts as dicts)."""
@@ -98,6 +102,7 @@ class CallRecord:
         out = dict(vars(self))
         out["attempts"] = list(self.attempts)
         out["features"] = dict(self.features)
+        out["signals"] = list(self.signals)
         return out
 
     def changes(self, since: Mapping[str, Any]) -> dict[str, Any]:

@@ -219,4 +219,6 @@ _EVENT_DATA_KEYS = {
     "total_ms",
     "attempt",
     "outcome",
+    "signals",
+    "outcome_evidence",
 }

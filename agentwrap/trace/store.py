@@ -131,6 +131,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         "calls.user_agent: the agent's User-Agent (its name and version, for exports)",
         "ALTER TABLE calls ADD COLUMN user_agent TEXT",
     ),
+    (
+        "calls.signals (the struggle signals seen with a step's outcome, JSON) and "
+        "calls.outcome_evidence (what the outcome was read from)",
+        """
+        ALTER TABLE calls ADD COLUMN signals TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE calls ADD COLUMN outcome_evidence TEXT
+        """,
+    ),
 ]
 
 SESSION_COLUMNS = [
@@ -149,7 +157,7 @@ SESSION_COLUMNS = [
     "pid_started",
     "end_reason",
 ]
-JSON_COLUMNS = {"attempts", "features", "argv"}
+JSON_COLUMNS = {"attempts", "features", "argv", "signals"}
 KILLED = "killed"  # sessions.end_reason of a session whose launcher died
 KILLED_ERROR = "agentwrap was killed while the call was in flight"
 # The event kinds reconciliation writes; the same kinds agentwrap.trace.recorder writes.

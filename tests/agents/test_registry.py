@@ -86,6 +86,13 @@ def test_conversation_ids_come_from_the_agent_that_names_them() -> None:
     assert registry.conversation_ids({"user-agent": "x"}, "gemini") == (None, None)
 
 
+def test_a_codex_thread_other_than_its_sessions_is_a_subagent() -> None:
+    main = {"session-id": "c-1", "thread-id": "c-1"}
+    assert registry.conversation_ids(main, "codex") == ("c-1", None)
+    spawned = {"session-id": "c-1", "thread-id": "t-2"}
+    assert registry.conversation_ids(spawned, "codex") == ("c-1", "t-2")
+
+
 def test_upstreams_are_the_users_own_endpoints_only() -> None:
     ours = "http://127.0.0.1:9/s/abc"
     assert claude.upstreams({"ANTHROPIC_BASE_URL": "https://gw.example/a/"}) == {

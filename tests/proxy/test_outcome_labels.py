@@ -1,0 +1,122 @@
+"""Step outcomes through `agentwrap serve` on the surfaces without an error flag: the label, the
+struggle signals and the evidence land on the step's row, and a conversation without an id is
+followed by its first message."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import openai
+
+from agentwrap.fakes.provider import Call, FakeProvider, Reply
+from tests.proxy.conftest import running_serve, wait_calls
+
+PROFILE = """
+[providers.{name}]
+api = "{api}"
+base_url = "{url}"
+forward_agent_key = true
+
+[routing]
+default = "requested"
+"""
+
+FAILED = "Process exited with code 2\nOutput:\nls: cannot access '/x': No such file or directory\n"
+
+
+def _profile(tmp_path: Path, api: str, url: str) -> str:
+    path = tmp_path / "p.toml"
+    path.write_text(PROFILE.format(name=api.split("-")[0], api=api, url=url))
+    return str(path)
+
+
+def test_responses_steps_get_labels_signals_and_evidence(agentwrap_bin, tmp_path):
+    script = [
+        Reply(tool_calls=[Call("exec_command", {"cmd": "ls /x"}, id="c1")]),
+        Reply(tool_calls=[Call("exec_command", {"cmd": "ls /x"}, id="c2")]),
+        Reply(text="It is not there."),
+        Reply(text="Sorry."),
+    ]
+    call = {"type": "function_call", "name": "exec_command", "arguments": '{"cmd": "ls /x"}'}
+    first = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "ls"}]}
+    history: list[dict] = [first]
+    with FakeProvider("openai-responses", script) as fake:
+        profile = _profile(tmp_path, "openai-responses", fake.base_url)
+        with running_serve(agentwrap_bin, fake.base_url, "--profile", profile) as url:
+            client = openai.OpenAI(base_url=url + "/v1", api_key="sk-test", max_retries=0)
+            client.responses.create(model="gpt-5.5", input=history)
+            for call_id in ("c1", "c2"):
+                history += [
+                    {**call, "call_id": call_id},
+                    {"type": "function_call_output", "call_id": call_id, "output": FAILED},
+                ]
+                client.responses.create(model="gpt-5.5", input=history)
+            history += [
+                {"role": "assistant", "content": "It is not there."},
+                {"role": "user", "content": "no, look in /y"},
+            ]
+            client.responses.create(model="gpt-5.5", input=history)
+            calls = wait_calls(4)
+    assert [c["stop_reason"] for c in calls] == ["tool_use", "tool_use", "end_turn", "end_turn"]
+    assert [c["outcome"] for c in calls] == ["failed", "failed", None, None]
+    assert [c["signals"] for c in calls] == [
+        [],
+        ["repeated_call", "same_error"],
+        ["corrective"],
+        [],
+    ]
+    assert calls[0]["outcome_evidence"] == "exec_command failed: exit code 2"
+    assert calls[1]["outcome_evidence"] == (
+        "exec_command failed: exit code 2; the same exec_command call as the step before; "
+        "the same error as the step before"
+    )
+    assert calls[2]["outcome_evidence"] == "the user said: no, look in /y"
+    # One conversation, named by its first message: no header named it.
+    assert len({c["thread_id"] for c in calls}) == 1 and calls[0]["thread_id"]
+
+
+def _gemini_post(url: str, contents: list[dict]) -> dict:
+    r = httpx.post(
+        f"{url}/v1beta/models/gemini-2.5-pro:generateContent",
+        json={"contents": contents},
+        headers={"x-goog-api-key": "test-key"},
+        timeout=30,
+    )
+    r.raise_for_status()
+    return r.json()
+
+
+def test_gemini_error_responses_label_the_step_failed(agentwrap_bin, tmp_path):
+    script = [
+        Reply(tool_calls=[Call("read_file", {"file_path": "nope.txt"})]),
+        Reply(tool_calls=[Call("list_directory", {"dir_path": "."})]),
+        Reply(text="Found README.md"),
+    ]
+    contents: list[dict] = [{"role": "user", "parts": [{"text": "read nope.txt"}]}]
+    answers = [
+        {"error": "File not found: /repo/nope.txt"},
+        {"output": "Directory listing for /repo:\nREADME.md"},
+    ]
+    with FakeProvider("gemini", script) as fake:
+        profile = _profile(tmp_path, "gemini", fake.base_url)
+        with running_serve(agentwrap_bin, fake.base_url, "--profile", profile) as url:
+            for answer in [*answers, None]:
+                doc = _gemini_post(url, contents)
+                if answer is None:
+                    break
+                model_turn = doc["candidates"][0]["content"]
+                name = model_turn["parts"][0]["functionCall"]["name"]
+                contents += [
+                    model_turn,
+                    {
+                        "role": "user",
+                        "parts": [{"functionResponse": {"name": name, "response": answer}}],
+                    },
+                ]
+            calls = wait_calls(3)
+    assert [c["outcome"] for c in calls] == ["failed", "succeeded", None]
+    assert calls[0]["outcome_evidence"] == "read_file failed: File not found: /repo/nope.txt"
+    assert calls[1]["outcome_evidence"] == "1 tool result(s), none failed"
+    assert json.dumps(calls[0]["signals"]) == "[]"
