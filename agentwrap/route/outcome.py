@@ -97,6 +97,14 @@ _PATCH_FILE = re.compile(r"^\*\*\* (?:Update|Add|Delete) File: (.+)$", re.MULTIL
 _EXIT_CODE = re.compile(
     r"(?:Process exited with code|Exit code:?|\"exit_code\"\s*:)\s*(-?\d+)", re.IGNORECASE
 )
+# Claude Code wraps the errors of its own checks (an Edit whose text is not in the file).
+_TOOL_USE_ERROR = re.compile(r"</?tool_use_error>")
+# Lines of a shell tool's output that say how it ran, not what went wrong.
+_RUN_LINE = re.compile(
+    r"^(?:Chunk ID|Wall time|Process exited with code|Original token count|Exit code|"
+    r"Process Group PGID|Background PIDs|Signal|Output:\s*$|</?[a-z_]+>$)",
+    re.IGNORECASE,
+)
 _ERROR_TEXT = re.compile(r"^\s*(?:error\b|<tool_use_error>)", re.IGNORECASE)
 # Where exit codes are looked for: the head and the tail of an output (never all of a big one).
 _HEAD, _TAIL = 4096, 1024
@@ -238,8 +246,8 @@ def _compare(last: Exchange, before: Exchange, signals: list[str], notes: list[s
     if retried:
         signals.append(EDIT_RETRY)
         notes.append(f"an edit of {_short(retried[0])} again after it failed")
-    errors_before = {_norm(r.error or r.text) for r in before.results if r.failed}
-    if any(_norm(r.error or r.text) in errors_before for r in last.results if r.failed):
+    errors_before = {_error_key(r) for r in before.results if r.failed}
+    if any(_error_key(r) in errors_before for r in last.results if r.failed):
         signals.append(SAME_ERROR)
         notes.append("the same error as the step before")
 
@@ -261,6 +269,20 @@ def _edited_files(call: ToolCall) -> list[str]:
 
 def _norm(text: str) -> str:
     return " ".join(text.split())[:200]
+
+
+def _error_key(result: ToolResult) -> str:
+    return _norm(error_line(result.text) or result.text)
+
+
+def error_line(text: str) -> str:
+    """The line of a tool's failure that says what went wrong (not how the shell ran)."""
+    for line in text.splitlines():
+        line = line.strip()
+        line = line.removeprefix("Output:").strip()
+        if line and not _RUN_LINE.match(line):
+            return line
+    return ""
 
 
 def _short(text: str) -> str:
@@ -339,8 +361,11 @@ def _user_text(out: list[Exchange], text: str) -> None:
 
 
 def _from_output(call_id: str | None, text: str) -> ToolResult:
-    failed, error = output_failed(text)
-    return ToolResult(call_id, text, failed, error)
+    failed, status = output_failed(text)
+    if not failed:
+        return ToolResult(call_id, text, False)
+    detail = error_line(text)
+    return ToolResult(call_id, text, True, f"{status}: {detail}" if detail else status)
 
 
 def _anthropic(message: dict[str, Any], out: list[Exchange]) -> None:
@@ -364,9 +389,8 @@ def _anthropic(message: dict[str, Any], out: list[Exchange]) -> None:
         if block.get("type") == "tool_result":
             text = _text_of(block.get("content"))
             failed = block.get("is_error") is True
-            _current(out).results.append(
-                ToolResult(block.get("tool_use_id"), text, failed, text if failed else None)
-            )
+            error = _TOOL_USE_ERROR.sub("", text).strip() if failed else None
+            _current(out).results.append(ToolResult(block.get("tool_use_id"), text, failed, error))
         elif block.get("type") == "text":
             _user_text(out, str(block.get("text", "")))
 

@@ -67,9 +67,10 @@ def test_responses_steps_get_labels_signals_and_evidence(agentwrap_bin, tmp_path
         ["corrective"],
         [],
     ]
-    assert calls[0]["outcome_evidence"] == "exec_command failed: exit code 2"
+    failed = "exec_command failed: exit code 2: ls: cannot access '/x': No such file or directory"
+    assert calls[0]["outcome_evidence"] == failed
     assert calls[1]["outcome_evidence"] == (
-        "exec_command failed: exit code 2; the same exec_command call as the step before; "
+        f"{failed}; the same exec_command call as the step before; "
         "the same error as the step before"
     )
     assert calls[2]["outcome_evidence"] == "the user said: no, look in /y"

@@ -7,6 +7,7 @@ import json
 from agentwrap.route.features import features
 from agentwrap.route.outcome import (
     conversation_fingerprint,
+    error_line,
     is_corrective,
     last_step_outcome,
     output_failed,
@@ -93,7 +94,10 @@ def fn_output(call_id: str, output: str) -> dict:
 def test_responses_function_call_output_exit_codes():
     failed = read_outcome(responses_call(fn_call("a", "ls /x"), fn_output("a", CODEX_FAILED)))
     assert failed.label == "failed"
-    assert failed.evidence == "exec_command failed: exit code 2"
+    assert failed.evidence == (
+        "exec_command failed: exit code 2: ls: cannot access '/no/such/dir': No such file or "
+        "directory"
+    )
     ok = read_outcome(responses_call(fn_call("b", "ls"), fn_output("b", CODEX_OK)))
     assert ok.label == "succeeded" and ok.signals == ()
 
@@ -292,6 +296,28 @@ def test_apply_patch_retry_on_codex():
         )
     )
     assert outcome.label == "succeeded" and outcome.signals == ("edit_retry",)
+
+
+def test_the_same_error_is_the_line_that_says_what_went_wrong():
+    def shell_step(call_id: str, cmd: str, output: str) -> list[dict]:
+        return [fn_call(call_id, cmd), fn_output(call_id, output)]
+
+    same = read_outcome(
+        responses_call(
+            *shell_step("a", "make", "Wall time: 0.1 seconds\nExit code: 2\nOutput:\nno rule"),
+            *shell_step("b", "make -k", "Wall time: 0.3 seconds\nExit code: 2\nOutput:\nno rule"),
+        )
+    )
+    assert same.signals == ("same_error",)
+    other = read_outcome(
+        responses_call(
+            *shell_step("a", "make", "Exit code: 2\nOutput:\nno rule"),
+            *shell_step("b", "make -k", "Exit code: 2\nOutput:\nsyntax error"),
+        )
+    )
+    assert other.signals == ()
+    assert error_line("Chunk ID: 1\nProcess exited with code 1\nOutput:\n\nboom\n") == "boom"
+    assert error_line("Output: ls: no\nExit Code: 2\nProcess Group PGID: 5905") == "ls: no"
 
 
 def test_the_same_error_twice():
