@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -30,6 +31,8 @@ from agentwrap.trace.store import TraceStore
 
 if TYPE_CHECKING:
     from agentwrap.proxy.transparent import Interceptor
+
+log = logging.getLogger(__name__)
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 _SECRET_FLAG = re.compile(r"(?i)(key|token|secret|password|auth)")
@@ -179,9 +182,19 @@ class Session:
         finally:
             self.recorder.session_event(ev.SESSION_ENDED, exit_code=exit_code)
             self.recorder.close()
+            self._record_commits()  # while its errors still go to the log file
             self.errorlog.uninstall()
             self.errorlog.record(self.store)
             self.store.update_session(self.id, ended_at=time.time(), exit_code=exit_code)
+
+    def _record_commits(self) -> None:
+        """The commits the session made in its repository, stored with it (see agentwrap.repo)."""
+        try:
+            from agentwrap.repo import record_session_commits
+
+            record_session_commits(self.store, self.id)
+        except Exception:  # a repository git cannot read must not spoil the session's end
+            log.exception("recording the session's commits failed")
 
     def run_child(
         self, plan: LaunchPlan, on_started: Callable[[subprocess.Popen], None] | None = None

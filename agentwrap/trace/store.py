@@ -139,6 +139,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE calls ADD COLUMN outcome_evidence TEXT
         """,
     ),
+    (
+        "session_commits: the commits each session made in its repository, and their fate "
+        "(kept, reverted, rewritten) as last checked",
+        """
+        CREATE TABLE session_commits (
+            session_id TEXT NOT NULL REFERENCES sessions(id),
+            sha TEXT NOT NULL,
+            subject TEXT NOT NULL DEFAULT '',
+            author TEXT NOT NULL DEFAULT '',
+            committed_at REAL NOT NULL,
+            matched_by TEXT NOT NULL,
+            fate TEXT,
+            checked_at REAL,
+            PRIMARY KEY (session_id, sha)
+        )
+        """,
+    ),
 ]
 
 SESSION_COLUMNS = [
@@ -400,6 +417,49 @@ class TraceStore:
             ),
         )
         return tally
+
+    # -- the commits sessions made ------------------------------------------------
+    def add_session_commits(self, session_id: str, commits: Iterable[dict[str, Any]]) -> None:
+        """Store a session's commits (sha, subject, author, committed_at, matched_by)."""
+        with self.transaction() as conn:
+            for c in commits:
+                conn.execute(
+                    "INSERT OR REPLACE INTO session_commits(session_id, sha, subject, author, "
+                    "committed_at, matched_by) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        session_id,
+                        c["sha"],
+                        c["subject"],
+                        c["author"],
+                        c["committed_at"],
+                        c["matched_by"],
+                    ),
+                )
+
+    def session_commits(self, session_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The stored commits of these sessions, oldest first, each with its repo_root."""
+        ids = list(session_ids)
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT c.*, s.repo_root FROM session_commits c "
+                f"JOIN sessions s ON s.id = c.session_id WHERE c.session_id IN ({marks}) "
+                "ORDER BY c.committed_at",
+                chunk,
+            ).fetchall()
+            out.extend(dict(r) for r in rows)
+        return out
+
+    def set_commit_fates(self, fates: Iterable[tuple[str, str, str, float]]) -> None:
+        """Record (session_id, sha, fate, checked_at) for stored commits."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE session_commits SET fate = ?, checked_at = ? "
+                "WHERE session_id = ? AND sha = ?",
+                [(fate, at, sid, sha) for sid, sha, fate, at in fates],
+            )
 
     # -- calls ----------------------------------------------------------------
     def insert_call(self, **fields: Any) -> None:
