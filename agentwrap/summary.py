@@ -78,6 +78,15 @@ def _duration(session: dict[str, Any] | None) -> float | None:
     return max(0.0, float(end) - float(session["started_at"]))
 
 
+def failure_rate(tally: Tally) -> Text:
+    """Failed steps among the labelled ones: "25% of 8" (red when any failed), or "—"."""
+    labelled = tally.steps_succeeded + tally.steps_failed
+    if not labelled:
+        return Text(fmt.MISSING, style="dim")
+    rate = f"{100 * tally.steps_failed / labelled:.0f}% of {labelled}"
+    return Text(rate, style="red" if tally.steps_failed else "")
+
+
 class SessionSummary:
     """A Rich renderable; the layout is chosen from the width it is printed at."""
 
@@ -183,6 +192,10 @@ class SessionSummary:
         if not compact:
             table.add_column("baseline", justify="right", footer=self._baseline(total))
         table.add_column("saving", justify="right", footer=self._saving(total))
+        # Once the agent's requests labelled some steps: how many of each row's failed.
+        labelled = bool(total.steps_succeeded + total.steps_failed)
+        if labelled:
+            table.add_column("failed steps", justify="right", footer=failure_rate(total))
         for name, tally in rows:
             cells: list[Any] = [fmt.model(name) if model_rows else name, str(tally.calls)]
             if compact:
@@ -198,6 +211,8 @@ class SessionSummary:
             if not compact:
                 cells.append(self._baseline(tally))
             cells.append(self._saving(tally))
+            if labelled:
+                cells.append(failure_rate(tally))
             table.add_row(*cells)
         return table
 

@@ -117,6 +117,12 @@ def sessions_cmd(
         console.print(hidden, style="dim", highlight=False)
 
 
+def _outcome_cell(call: dict[str, Any]) -> str:
+    """The step's outcome, with a "!" when struggle signals came with it."""
+    outcome = call.get("outcome") or ""
+    return f"{outcome or 'unknown'}!" if call.get("signals") else outcome
+
+
 def _log_row(c: dict[str, Any], medium: bool) -> dict[str, str]:
     """One call's cells in `agentwrap log`, by column name."""
     requested, used = c.get("requested_model"), c.get("model")
@@ -133,7 +139,7 @@ def _log_row(c: dict[str, Any], medium: bool) -> dict[str, str]:
         "step": c.get("step") or fmt.MISSING,
         "model": model,
         "status": status.strip(),
-        "outcome": c.get("outcome") or "",
+        "outcome": _outcome_cell(c),
         "in": tokens(c.get("input_tokens")),
         "out": tokens(c.get("output_tokens")),
         "cache w/r": f"{fmt.count(c.get('cache_creation_tokens'))}/"

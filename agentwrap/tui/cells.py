@@ -169,9 +169,11 @@ def _ms(key: str) -> Render:
 
 
 def status_text(call: dict[str, Any], short: bool = False) -> Text:
-    """The status cell: a live 'waiting'/'streaming' state, then the outcome.
+    """The status cell: a live 'waiting'/'streaming' state, then how the call ended, then the
+    step's outcome once the agent's next request reveals it ("✓ passed", "✗ failed",
+    "■ stopped"; "!" when it came with struggle signals).
 
-    `short` fits six columns (a split pane): "… wait", "▶ live", "✓ ok", "✗ 529".
+    `short` fits six columns (a split pane): "… wait", "▶ live", "✓ ok", "✗ 529", "✗ fail".
     """
     status = call.get("status") or "?"
     fallback = "↻" if len(attempts_of(call)) > 1 else ""
@@ -180,7 +182,12 @@ def status_text(call: dict[str, Any], short: bool = False) -> Text:
             return Text(f"{fallback}… {'wait' if short else 'waiting'}", style="yellow")
         return Text(f"{fallback}▶ {'live' if short else 'streaming'}", style="bold yellow")
     if status == OK:
-        return Text(f"{fallback}✓ ok", style="green")
+        learned = _STEP_OUTCOMES.get(call.get("outcome") or "")
+        if learned is None:
+            return Text(f"{fallback}✓ ok", style="green")
+        wide, tight, style = learned
+        flag = "!" if call.get("signals") else ""
+        return Text(f"{fallback}{tight if short else wide}{flag}", style=style)
     if status in ERROR_STATUSES:
         code = call.get("http_status")
         if short:
@@ -193,6 +200,14 @@ def status_text(call: dict[str, Any], short: bool = False) -> Text:
     if status == REFUSED:
         return Text(f"{fallback}⊘ {'rfsd' if short else 'refused'}", style="red")
     return Text(f"{fallback}{status}")
+
+
+# A step outcome in the status cell: (wide, short, style). Unknown keeps "✓ ok".
+_STEP_OUTCOMES = {
+    "succeeded": ("✓ passed", "✓ pass", "green"),
+    "failed": ("✗ failed", "✗ fail", "red"),
+    "interrupted": ("■ stopped", "■ stop", "yellow"),
+}
 
 
 def _status(call: dict[str, Any], mode: str) -> Text:

@@ -185,6 +185,21 @@ def _evidence(value: Any) -> str:
     return str(value)
 
 
+def outcome_text(call: dict[str, Any]) -> Text:
+    """A step's outcome, its struggle signals and what it was read from, for the details."""
+    outcome = call.get("outcome") or "unknown"
+    text = Text(outcome, style=_OUTCOME_STYLES.get(outcome, ""))
+    signals = call.get("signals") or []
+    if signals:
+        text.append("  " + ", ".join(s.replace("_", " ") for s in signals), style="bold yellow")
+    if call.get("outcome_evidence"):
+        text.append(f"  {call['outcome_evidence']}", style="dim")
+    return text
+
+
+_OUTCOME_STYLES = {"succeeded": "green", "failed": "red", "interrupted": "yellow"}
+
+
 def _attempt(index: int, attempt: Any) -> str:
     if not isinstance(attempt, dict):
         return f"{index}. {attempt}"
@@ -248,8 +263,8 @@ def detail_renderable(call: dict[str, Any] | None) -> RenderableType:  # noqa: C
     row("status", status)
     if call.get("error"):
         row("error", call["error"], style="red")
-    if call.get("outcome"):
-        row("outcome", call["outcome"])
+    if call.get("outcome") or call.get("signals"):
+        row("outcome", outcome_text(call))
     cost = Text(fmt.usd(call.get("cost_usd")))
     if call.get("cost_usd") is None and call.get("unpriced_reason"):
         cost.append(f" ({call['unpriced_reason']})", style="yellow")

@@ -145,3 +145,32 @@ def test_log_at_80_columns_names_both_models_of_a_routed_call_and_n_says_of_how_
     row = next(line for line in table.splitlines() if line.split()[:2] == ["4", "implement"])
     assert "opus-4-1 → sonnet-4-5" in row
     assert max(len(line) for line in table.splitlines()) <= 80
+
+
+def test_log_carries_each_steps_outcome_signals_and_evidence() -> None:
+    from agentwrap import paths
+    from agentwrap.trace.recorder import Recorder
+    from agentwrap.trace.store import TraceStore
+    from tests.support.trace_seed import seed_session
+
+    seed_session()
+    store = TraceStore(paths.trace_db())
+    rec = Recorder(store, "sess-0001")
+    rec.call_event(
+        "outcome",
+        "call-01",
+        outcome="failed",
+        signals=["edit_retry"],
+        outcome_evidence="Edit failed: String to replace not found in file.",
+    )
+    rec.call_event("outcome", "call-02", outcome="succeeded", signals=[])
+    rec.close()
+    store.close()
+    rows = {r["id"]: r for r in map(json.loads, _agentwrap("log", "--json").stdout.splitlines())}
+    assert rows["call-01"]["outcome"] == "failed"
+    assert rows["call-01"]["signals"] == ["edit_retry"]
+    assert rows["call-01"]["outcome_evidence"].startswith("Edit failed: String to replace")
+    assert (rows["call-02"]["outcome"], rows["call-02"]["signals"]) == ("succeeded", [])
+    assert rows["call-03"]["signals"] == [] and rows["call-03"]["outcome_evidence"] is None
+    lines = _agentwrap("log", COLUMNS="200").stdout.splitlines()
+    assert "failed!" in next(line for line in lines if line.startswith("│ 1 "))

@@ -406,3 +406,51 @@ async def test_an_outcome_learned_later_appears_in_the_details() -> None:
             if "failed" in detail.plain:
                 break
         assert "outcome" in detail.plain and "failed" in detail.plain
+
+
+async def test_a_steps_outcome_and_signals_reach_its_row_and_details_as_learned() -> None:
+    seed_session()
+    app = follow("sess-0001", poll_interval=0.05)
+    async with app.run_test(size=(160, 40)) as pilot:
+        table = app.query_one(DataTable)
+        detail = app.query_one(CallDetail)
+        assert cell(table, "call-01", "status") == "✓ ok"
+        table.move_cursor(row=table.get_row_index("call-01"))
+        await pilot.press("enter")
+        store = TraceStore(paths.trace_db())
+        rec = Recorder(store, "sess-0001")
+        rec.call_event(
+            "outcome",
+            "call-01",
+            outcome="failed",
+            signals=["repeated_call", "same_error"],
+            outcome_evidence="Bash failed: Exit code 1",
+        )
+        rec.call_event("outcome", "call-02", outcome="succeeded", signals=[])
+        rec.close()
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if "same error" in detail.plain:
+                break
+        assert cell(table, "call-01", "status") == "✗ failed!"
+        assert cell(table, "call-02", "status") == "✓ passed"
+        assert "failed  repeated call, same error  Bash failed: Exit code 1" in detail.plain
+
+
+async def test_the_outcome_reaches_a_panel_inside_the_session() -> None:
+    store = TraceStore(paths.trace_db())
+    start_session(store, "sess-0001", pid=os.getpid())
+    rec = Recorder(store, "sess-0001")
+    feed = RecorderFeed(rec)
+    app = TopApp(feed, clock=lambda: T0 + 60)
+    async with app.run_test(size=(160, 40)) as pilot:
+        rec.call_started("c-1", seq=1, surface="gemini", endpoint="generate", step="implement")
+        rec.call_event("finished", "c-1", status="ok", stop_reason="tool_use")
+        rec.call_event("outcome", "c-1", outcome="interrupted", signals=["interrupt"])
+        table = app.query_one(DataTable)
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if table.row_count and cell(table, "c-1", "status") != "✓ ok":
+                break
+        assert cell(table, "c-1", "status") == "■ stopped!"
+    rec.close()
