@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 from agentwrap.agents.qwen import AGENT
 from agentwrap.fakes.provider import Call, FakeProvider, Reply
 from tests.support.agent_cli import agentwrap_exe, calls_of, posts, require_pinned, sessions
-from tests.support.claude_env import _seed_repo
+from tests.support.claude_env import TmuxPane, _seed_repo
 
 KEY = "sk-qwen-test-" + "0" * 40
 PROMPT = "use an agent to list the files"
@@ -162,3 +163,50 @@ def test_qwen_subagent_routed_to_an_anthropic_model(tmp_path, qwen_bin):
         ("subagent", "openai-chat", "anthropic", "claude-sonnet-4-6"),
         ("implement", "openai-chat", "openai-chat", "qwen3-coder-plus"),
     ]
+
+
+def submit_when_ready(pane: TmuxPane, text: str) -> None:
+    """Type `text` until qwen draws it (it drops keys while it starts up), then press Enter."""
+    for _ in range(6):
+        pane.type(text)
+        try:
+            pane.wait_for(text, timeout=10)
+        except TimeoutError:
+            continue
+        time.sleep(0.3)
+        pane.press("Enter")
+        return
+    raise TimeoutError(f"qwen never drew {text!r}:\n{pane.screen()}")
+
+
+@pytest.mark.tmux
+def test_interactive_qwen_shows_agentwraps_status_line(tmp_path, qwen_bin):
+
+    reply = Reply(text="Hello from the gateway, through agentwrap.", usage={"input": 2400})
+    with FakeProvider("openai-chat", [reply], default="Nothing to remember.") as gateway:
+        repo, env = qwen_env(tmp_path, gateway.base_url)
+        # Interactive qwen asks for an auth type unless its settings name one.
+        settings = Path(env["HOME"]) / ".qwen" / "settings.json"
+        settings.parent.mkdir()
+        settings.write_text(json.dumps({"security": {"auth": {"selectedType": "openai"}}}))
+        before = settings.read_text()
+        env["AGENTWRAP_QWEN_BIN"] = str(qwen_bin)
+        pane = TmuxPane(f"aw-qwen-{os.getpid()}", width=140, height=40)
+        pane.start([agentwrap_exe(), "qwen"], env, repo)
+        try:
+            # agentwrap's status line stands in qwen's footer from the start.
+            pane.wait_for("agentwrap: no calls yet", timeout=90)
+            submit_when_ready(pane, "say hello")
+            pane.wait_for("Hello from the gateway", timeout=90)
+            pane.wait_for("qwen3-coder-plus", timeout=60)  # the status line names the model
+            pane.submit("/quit")
+            screen = pane.wait_for("[exited 0]", timeout=60)
+        finally:
+            pane.kill()
+    assert "agentwrap log" in screen  # the summary was printed after qwen exited
+    # qwen writes "autoModeAcknowledged" there itself; nothing of agentwrap's goes into it.
+    after = json.loads(settings.read_text())
+    assert after["security"] == json.loads(before)["security"], after
+    assert "statusLine" not in json.dumps(after) and "127.0.0.1" not in json.dumps(after)
+    (sess,) = sessions()
+    assert any(c["input_tokens"] == 2400 and c["status"] == "ok" for c in calls_of(sess["id"]))
