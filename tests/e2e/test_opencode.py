@@ -190,3 +190,34 @@ def test_opencode_exit_code_is_passed_through(tmp_path, opencode_bin):
     assert done.returncode == plain.returncode
     (sess,) = sessions()
     assert sess["exit_code"] == plain.returncode
+
+
+@pytest.mark.tmux
+def test_opencode_tui_through_agentwrap_in_tmux(tmp_path, opencode_bin):
+    from tests.support.claude_env import TmuxPane
+
+    with FakeProvider("anthropic", with_subagent) as gateway:
+        repo, env, _ = opencode_home(tmp_path, gateway.base_url)
+        env.update(AGENTWRAP_OPENCODE_BIN=str(opencode_bin), TERM="xterm-256color")
+        env["OPENCODE_CONFIG_CONTENT"] = json.dumps({"model": MODEL})  # the user's own, kept
+        pane = TmuxPane(f"aw-opencode-{os.getpid()}", width=140, height=40)
+        pane.start([agentwrap_exe(), "opencode"], env, repo)
+        try:
+            pane.wait_for("ctrl+p", timeout=120)  # its TUI drew in the terminal it inherited
+            for _ in range(6):  # it drops keys while it starts up
+                pane.type(PROMPT)
+                try:
+                    pane.wait_for(PROMPT, timeout=10)
+                    break
+                except TimeoutError:
+                    continue
+            pane.press("Enter")
+            pane.wait_for("Done: app.py and README.md.", timeout=120)
+            pane.submit("/exit")
+            screen = pane.wait_for("[exited 0]", timeout=60)
+        finally:
+            pane.kill()
+    assert "agentwrap log" in screen  # the summary was printed after opencode exited
+    (sess,) = sessions()
+    steps = [c["step"] for c in calls_of(sess["id"]) if c["step"] != "background"]
+    assert steps == ["implement", "subagent", "implement"]
