@@ -15,7 +15,7 @@ complete -c agentwrap -n '__fish_use_subcommand' -a log -d 'One row per call of 
 complete -c agentwrap -n '__fish_use_subcommand' -a opencode -d 'Run opencode through agentwrap. Every argument after the options goes to opencode untouched (e.g. agentwrap opencode run "fix the tests")'
 complete -c agentwrap -n '__fish_use_subcommand' -a profile -d 'Routing profiles: which model handles each step (.agentwrap.toml)'
 complete -c agentwrap -n '__fish_use_subcommand' -a qwen -d 'Run qwen-code through agentwrap. Every argument after the options goes to qwen untouched (e.g. agentwrap qwen -p "fix the tests")'
-complete -c agentwrap -n '__fish_use_subcommand' -a report -d 'Cost tables across sessions: one row per day (default), week, month, session, model or step kind, with tokens, cost, baseline and saving'
+complete -c agentwrap -n '__fish_use_subcommand' -a report -d 'Cost tables across sessions: one row per day (default), week, month, session, model or step kind, with tokens, cost, baseline and saving. `report quality`: failure rates with 95% intervals, human corrections, time and cost per successful step, per model and step kind, and per session'
 complete -c agentwrap -n '__fish_use_subcommand' -a route -d 'Routing decisions: explain how a request would be routed'
 complete -c agentwrap -n '__fish_use_subcommand' -a run -d 'Run any command with the Anthropic, OpenAI and Gemini base URLs pointing at agentwrap (those you had set stay their upstreams), or with --transparent through an intercepting HTTPS proxy instead: agentwrap run -- CMD ARGS'
 complete -c agentwrap -n '__fish_use_subcommand' -a serve -d 'Run the proxy alone; prints its base URL on the first line of stdout'

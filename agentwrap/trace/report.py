@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,10 +143,10 @@ def _call_row(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def select_calls(
-    source: Source, filt: ReportFilter
+    source: Source, filt: ReportFilter, fields: Sequence[str] = CALL_FIELDS
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], int]:
-    """The call rows a report covers, their sessions by id, and how many demo sessions
-    with calls in range were left out."""
+    """The call rows a report covers (these `fields` of them), their sessions by id, and how
+    many demo sessions with calls in range were left out."""
     conn = connection(source)
     start, end = filt.bounds()
     where: list[str] = []
@@ -157,7 +157,7 @@ def select_calls(
     if end is not None:
         where.append("started_at < ?")
         args.append(end)
-    sql = f"SELECT {', '.join(CALL_FIELDS)} FROM calls"
+    sql = f"SELECT {', '.join(fields)} FROM calls"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY started_at, seq"
