@@ -63,7 +63,7 @@ _agentwrap() {
         "profile init") words="--preset --force" ;;
         "profile show") words="--profile -p --route --json" ;;
         "qwen") words="--profile --route --observe --quiet -q --panel --transparent" ;;
-        "report") words="--since --until --agent --project --json --demo" ;;
+        "report") words="--since --until --agent --project --json --demo --compare" ;;
         "route") words="explain" ;;
         "route explain") words="--headers --agent --profile -p --route --cost-so-far --path --json" ;;
         "run") words="--profile --route --observe --quiet -q --panel --transparent" ;;

@@ -84,7 +84,8 @@ QUALITY = "quality"  # the grouping that asks for step quality instead of cost
     help="Cost tables across sessions: one row per day (default), week, month, session, "
     "model or step kind, with tokens, cost, baseline and saving. `report quality`: failure "
     "rates with 95% intervals, human corrections, time and cost per successful step, per "
-    "model and step kind, and per session.",
+    "model and step kind, and per session. `report --compare PROFILE`: what another profile "
+    "would have cost on the same calls (an estimate).",
 )
 def report_cmd(
     grouping: str = typer.Argument(
@@ -106,6 +107,14 @@ def report_cmd(
     ),
     as_json: bool = typer.Option(False, "--json", help="Rows and totals as JSON."),
     demo: bool = typer.Option(False, "--demo", help="Include demo sessions."),
+    compare: str | None = typer.Option(
+        None,
+        "--compare",
+        metavar="PROFILE",
+        help="Estimate what PROFILE (a preset or a profile path) would have cost: every "
+        "recorded call re-decided under it and priced from its recorded token counts, per "
+        "step kind and model, with its failure rate estimated from the steps' outcomes.",
+    ),
 ) -> None:
     if grouping not in (*GROUPINGS, QUALITY):
         raise typer.BadParameter(
@@ -113,6 +122,9 @@ def report_cmd(
             param_hint="GROUPING",
         )
     filt = report_filter(since, until, agent, project, demo)
+    if compare is not None:
+        _compare(compare, filt, as_json)
+        return
     if grouping == QUALITY:
         _quality(filt, as_json)
         return
@@ -126,6 +138,25 @@ def report_cmd(
         return
     console = Console()
     for part in render_report(report, console.width):
+        console.print(part)
+
+
+def _compare(profile_ref: str, filt: ReportFilter, as_json: bool) -> None:
+    from agentwrap.cli.compare import render_compare
+    from agentwrap.cli.profile import load_or_exit
+    from agentwrap.trace.compare import build_compare, compare_json
+
+    profile = load_or_exit(profile_ref)
+    store = TraceStore(paths.trace_db())
+    try:
+        report = build_compare(store, profile, filt, store.evidence())
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(compare_json(report), indent=2))
+        return
+    console = Console()
+    for part in render_compare(report, console.width):
         console.print(part)
 
 

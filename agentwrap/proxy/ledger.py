@@ -19,6 +19,7 @@ from agentwrap.pricing import PriceBook
 from agentwrap.route.decide import Decision, SessionState, Step, Target, learning_agent
 from agentwrap.route.learn import ArmKey, Evidence
 from agentwrap.route.outcome import UNKNOWN, read_outcome
+from agentwrap.route.replay import stored_features
 from agentwrap.trace import recorder as ev
 from agentwrap.trace.record import BLANK_ROW, Attempt, CallRecord
 from agentwrap.trace.recorder import Recorder
@@ -118,6 +119,8 @@ class CallLedger:
         rec.would_model = would.target.model_for(call) if would else None
         rec.thread_id, rec.agent_id = conversation
         rec.propensity = decision.propensity
+        # What the decision looked at, so another profile can re-decide it (report --compare).
+        rec.features = stored_features(step, decision)
         rec.user_agent = (call.headers.get("user-agent") or "")[:200] or None
         self.report(ev.STARTED)
 

@@ -114,6 +114,8 @@ class Decision:
     propensity: float = 1.0  # the probability this target was chosen with (learned routing)
     policy: AutoPolicy | None = None  # the learned-routing policy that chose, if one did
     explored: bool = False  # learned routing tried another candidate than its best
+    features: Features | None = None  # what the rules looked at (stored with the call)
+    agent: str | None = None  # the agent CLI the rules saw (the session's, else detected)
 
 
 @dataclass
@@ -169,17 +171,22 @@ def decide(
     state: SessionState | None = None,
     evidence: Evidence | None = None,
     rng: Random | None = None,
+    facts: Features | None = None,
 ) -> Decision:
     """The model, provider, rule, reason, fallbacks and baseline for one call.
 
     `evidence` is what learned routing knows (per agent × step kind × model outcome tallies);
     `rng` is its only randomness (exploration), injected so runs can be replayed. Without one
     nothing is explored: the decision is learned routing's settled choice (an explanation).
+    `facts` are the call's features when they are known already (a recorded call re-decided
+    from the store, whose body is gone); None reads them from the call.
     """
     state = state or SessionState()
-    facts = features(call)
+    facts = facts if facts is not None else features(call)
     learned = _Learned(evidence if evidence is not None else Evidence(), rng)
     decision = _decide(profile, call, step, state, facts, learned)
+    decision.features = facts
+    decision.agent = state.agent or detect_agent(call)
     if not state.observe:
         return decision
     passthrough = Target(None, None, profile.provider_for_api(call.surface))
@@ -192,6 +199,8 @@ def decide(
         baseline_provider=decision.baseline_provider,
         step=step,
         observed=decision,
+        features=facts,
+        agent=decision.agent,
     )
 
 
