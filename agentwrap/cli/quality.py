@@ -13,8 +13,12 @@ from agentwrap.summary import cost_text
 from agentwrap.trace.quality import (
     CORRECTION_SIGNALS,
     INTERVAL_METHOD,
+    KEPT,
     MIN_LABELLED,
+    REVERTED,
+    REWRITTEN,
     SIGNAL_NAMES,
+    UNCHECKED,
     QualityReport,
     QualityRow,
     SessionQuality,
@@ -126,9 +130,14 @@ def _width(cell: Any) -> int:
 
 
 def _commits_text(session: SessionQuality) -> Text:
-    if session.commits_kept is None:
+    """ "3/1/0": kept, reverted, rewritten ("+2?" when some are not checked yet)."""
+    made = session.commits
+    if made is None:
         return Text(fmt.MISSING, style="dim")
-    return Text(f"{session.commits_kept} kept, {session.commits_reverted} reverted")
+    text = Text(f"{made[KEPT]}/{made[REVERTED]}/{made[REWRITTEN]}")
+    if made[UNCHECKED]:
+        text.append(f" +{made[UNCHECKED]}?", style="dim")
+    return text
 
 
 def _sessions_table(sessions: list[SessionQuality]) -> Table:
@@ -170,6 +179,7 @@ def _notes(report: QualityReport) -> Text:
         "fixes: human corrections (" + ", ".join(_signals(report)) + ")",
         "first byte, total: medians per answered step; $/success: every call's cost over the "
         "successful steps",
+        "commits: the session's commits kept/reverted/rewritten (+N? not checked yet)",
     ]
     if report.not_recorded:
         lines.append("not recorded in this store: " + ", ".join(report.not_recorded) + " (—)")

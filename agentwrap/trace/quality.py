@@ -49,6 +49,9 @@ SIGNAL_NAMES = {
     "commits": "session commits",
 }
 QUALITY_FIELDS = (*CALL_FIELDS, "ttfb_ms", "endpoint")
+# What became of a session's commits, as last checked against its repository.
+KEPT, REVERTED, REWRITTEN, UNCHECKED = "kept", "reverted", "rewritten", "unchecked"
+FATES = (KEPT, REVERTED, REWRITTEN, UNCHECKED)
 
 
 def wilson(failures: int, labelled: int, z: float = Z95) -> tuple[float, float] | None:
@@ -160,8 +163,7 @@ class SessionQuality:
     failed: int = 0
     corrections: Corrections = field(default_factory=Corrections)
     money: Tally = field(default_factory=Tally)
-    commits_kept: int | None = None  # None: this store does not record session commits
-    commits_reverted: int | None = None
+    commits: dict[str, int] | None = None  # by fate (FATES); None: not recorded by this store
 
 
 @dataclass
@@ -265,10 +267,10 @@ def _row_order(row: QualityRow) -> tuple[int, str, int, str]:
 
 
 def _session_quality(
-    session: dict[str, Any], call: dict[str, Any], commits: dict[str, tuple[int, int]] | None
+    session: dict[str, Any], call: dict[str, Any], commits: dict[str, dict[str, int]] | None
 ) -> SessionQuality:
     sid = str(call["session_id"])
-    kept, reverted = (None, None) if commits is None else commits.get(sid, (0, 0))
+    made = None if commits is None else commits.get(sid, dict.fromkeys(FATES, 0))
     started = session.get("started_at")
     return SessionQuality(
         session_id=sid,
@@ -276,8 +278,7 @@ def _session_quality(
         mode=session.get("mode"),
         started_at=float(started) if started is not None else None,
         elapsed_s=None,
-        commits_kept=kept,
-        commits_reverted=reverted,
+        commits=made,
     )
 
 
@@ -290,21 +291,20 @@ def _elapsed(session: dict[str, Any], money: Tally) -> float | None:
     return max(0.0, float(ended) - float(started))
 
 
-def _commits(source: Source, session_ids: Iterable[str]) -> dict[str, tuple[int, int]] | None:
-    """Commits kept and reverted per session, or None when this store does not record them."""
-    conn = connection(source)
-    if not _columns(source, "session_commits") >= {"session_id", "reverted"}:
+def _commits(source: Source, session_ids: Iterable[str]) -> dict[str, dict[str, int]] | None:
+    """Per session, its commits counted by fate (kept, reverted, rewritten, unchecked), or None
+    when this store does not record the commits sessions made."""
+    if not _columns(source, "session_commits") >= {"session_id", "fate"}:
         return None
     wanted = set(session_ids)
-    out: dict[str, tuple[int, int]] = {}
-    for sid, reverted, n in conn.execute(
-        "SELECT session_id, COALESCE(reverted, 0) != 0, COUNT(*) FROM session_commits "
-        "GROUP BY session_id, COALESCE(reverted, 0) != 0"
+    out: dict[str, dict[str, int]] = {}
+    for sid, fate, n in connection(source).execute(
+        "SELECT session_id, fate, COUNT(*) FROM session_commits GROUP BY session_id, fate"
     ):
-        if sid not in wanted:
-            continue
-        kept, gone = out.get(sid, (0, 0))
-        out[sid] = (kept, gone + n) if reverted else (kept + n, gone)
+        if sid in wanted:
+            counts = out.setdefault(sid, dict.fromkeys(FATES, 0))
+            key = fate if fate in FATES else UNCHECKED
+            counts[key] += n
     return out
 
 
@@ -374,8 +374,7 @@ def quality_json(report: QualityReport) -> dict[str, Any]:
                 "failed": s.failed,
                 "corrections": s.corrections.as_dict(),
                 **_money(s.money),
-                "commits_kept": s.commits_kept,
-                "commits_reverted": s.commits_reverted,
+                "commits": None if s.commits is None else dict(s.commits),
             }
             for s in report.sessions
         ],

@@ -291,7 +291,7 @@ def test_quality_json_matches_figures_made_by_hand(agentwrap_bin: str) -> None:
     assert claude["elapsed_s"] == pytest.approx(600.0)
     assert (claude["steps"], claude["failed"]) == (19, 4)
     assert claude["corrections"]["interrupts"] == 1
-    assert claude["commits_kept"] is None and claude["commits_reverted"] is None
+    assert claude["commits"] is None
     # 0.78 + 4 × 0.002 + 0.4, the kimi calls unpriced.
     assert claude["cost_usd"] == pytest.approx(1.188)
     assert claude["unpriced_calls"] == 2
@@ -369,3 +369,40 @@ def test_corrections_read_from_the_signals_column_when_the_store_has_it() -> Non
     assert haiku["corrections"] == {"interrupts": 1, "rejected": 0, "corrective": 0, "total": 1}
     claude = next(s for s in data["sessions"] if s["session_id"] == "q-claude")
     assert claude["corrections"]["total"] == 5
+
+
+def test_session_commits_read_by_fate_when_the_store_has_them(agentwrap_bin: str) -> None:
+    seed()
+    store = TraceStore(paths.trace_db())
+    try:
+        # As the session commits' migration creates it, for a store written before it landed.
+        store.conn.execute(
+            "CREATE TABLE IF NOT EXISTS session_commits (session_id TEXT NOT NULL, "
+            "sha TEXT NOT NULL, subject TEXT NOT NULL DEFAULT '', author TEXT NOT NULL "
+            "DEFAULT '', committed_at REAL NOT NULL, matched_by TEXT NOT NULL, fate TEXT, "
+            "checked_at REAL, PRIMARY KEY (session_id, sha))"
+        )
+        for sha, fate in (("a1", "kept"), ("a2", "kept"), ("a3", "reverted"), ("a4", None)):
+            store.conn.execute(
+                "INSERT INTO session_commits(session_id, sha, committed_at, matched_by, fate) "
+                "VALUES ('q-claude', ?, 0, 'trailer', ?)",
+                (sha, fate),
+            )
+    finally:
+        store.close()
+    data = json.loads(run(agentwrap_bin, "--json").stdout)
+    assert "session commits" not in data["not_recorded"]
+    by_id = {s["session_id"]: s for s in data["sessions"]}
+    assert by_id["q-claude"]["commits"] == {
+        "kept": 2,
+        "reverted": 1,
+        "rewritten": 0,
+        "unchecked": 1,
+    }
+    # A session that made none: zero of each, not unknown.
+    assert by_id["q-codex"]["commits"] == dict.fromkeys(
+        ("kept", "reverted", "rewritten", "unchecked"), 0
+    )
+    table = run(agentwrap_bin).stdout
+    session = next(line for line in table.splitlines() if line.startswith("q-claude"))
+    assert session.rstrip().endswith("2/1/0 +1?")
