@@ -132,12 +132,14 @@ def render_compare(report: CompareReport, width: int) -> list[Any]:
             "learned routing decides on the evidence the store holds now, without exploring"
         )
     if report.incomplete:
+        n = report.incomplete
         notes.append(
-            f"{report.incomplete} calls were recorded before features were stored: re-decided "
-            "from their step kind, requested model and recorded prompt tokens only"
+            f"{n} call{'s were' if n != 1 else ' was'} recorded before features were stored: "
+            "re-decided from step kind, requested model and recorded prompt tokens only"
         )
     if report.observed:
-        notes.append(f"{report.observed} calls come from sessions run with --observe")
+        n = report.observed
+        notes.append(f"{n} call{'s come' if n != 1 else ' comes'} from sessions run with --observe")
     if report.demo_sessions_left_out:
         n = report.demo_sessions_left_out
         notes.append(f"{n} demo session{'s' if n != 1 else ''} left out; add --demo to include")

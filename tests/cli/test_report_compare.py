@@ -257,7 +257,7 @@ def test_compare_re_decides_and_re_prices_every_call(agentwrap_bin: str, tmp_pat
     assert total_line.split() == ["total", "7", "4", "$1.14", "$1.01", "-$0.13", "(-12%)", "$1.14"]
     impl = next(line for line in lines if line.startswith("implement"))
     assert impl.split()[1:5] == ["4", "2", "$0.96", "$0.87"]
-    assert "1 calls were recorded before features were stored" in table.stdout
+    assert "1 call was recorded before features were stored" in table.stdout
 
 
 # A learned-routing history: implement steps on haiku or opus, each with the probability it
@@ -412,3 +412,42 @@ def test_a_served_learned_session_compared_with_a_fixed_profile(
     else:
         assert failures["estimate_under_profile"] is None
     assert data["inverse_propensity_weighted"] is any(c["propensity"] < 1 for c in on_opus)
+
+
+def test_observed_calls_feed_the_comparison_and_match_the_proxys_own_estimate(
+    agentwrap_bin: str, tmp_path: Path
+) -> None:
+    replies: list[Reply | str] = [
+        Reply([ToolUse("Bash", {"command": "ls"})], input_tokens=12_000, output_tokens=300),
+        Reply("done", input_tokens=13_000, output_tokens=40),
+    ]
+    with FakeAnthropic(replies) as fake:
+        mid = profile_file(tmp_path, "mid", fake.base_url)
+        with running_serve(agentwrap_bin, fake.base_url, "--profile", mid, "--observe") as url:
+            client = anthropic.Anthropic(base_url=url, api_key="k", max_retries=0)
+            history: list[dict[str, Any]] = [{"role": "user", "content": "fix it"}]
+            client.messages.create(model=OPUS, max_tokens=300, tools=TOOLS, messages=history)
+            history += [
+                {"role": "assistant", "content": [BASH]},
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}],
+                },
+            ]
+            client.messages.create(model=OPUS, max_tokens=300, tools=TOOLS, messages=history)
+            calls = wait_calls(2)
+    # Forwarded unchanged (opus), the profile's choice recorded beside it.
+    assert [c["model"] for c in calls] == [OPUS, OPUS]
+    assert [c["would_model"] for c in calls] == [SONNET, SONNET]
+    assert all(c["features"]["format"] == FEATURES_FORMAT for c in calls)
+    data = json.loads(run(agentwrap_bin, "--compare", mid, "--json").stdout)
+    assert data["observe_mode_calls"] == 2
+    totals = data["totals"]
+    # By hand: 12,000 × $3 + 300 × $15 = $0.0405; 13,000 × $3 + 40 × $15 = $0.0396.
+    assert totals["cost_under_profile_usd"] == pytest.approx(0.0405 + 0.0396)
+    # Opus at $5 / $25 as run: $0.0675 and $0.066.
+    assert totals["cost_as_run_usd"] == pytest.approx(0.0675 + 0.066)
+    # The same figure the proxy recorded as the observed calls' would-cost.
+    assert totals["cost_under_profile_usd"] == pytest.approx(
+        sum(c["would_cost_usd"] for c in calls)
+    )
