@@ -81,11 +81,9 @@ QUALITY = "quality"  # the grouping that asks for step quality instead of cost
 
 @app.command(
     "report",
-    help="Cost tables across sessions: one row per day (default), week, month, session, "
-    "model or step kind, with tokens, cost, baseline and saving. `report quality`: failure "
-    "rates with 95% intervals, human corrections, time and cost per successful step, per "
-    "model and step kind, and per session. `report --compare PROFILE`: what another profile "
-    "would have cost on the same calls (an estimate).",
+    help="Cost tables across sessions, one row per day (default), week, month, session, model "
+    "or step kind; `report quality`: failure rates and corrections; `report --compare "
+    "PROFILE`: another profile's cost, estimated.",
 )
 def report_cmd(
     grouping: str = typer.Argument(
