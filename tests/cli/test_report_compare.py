@@ -1,4 +1,4 @@
-"""`agentwrap report --compare PROFILE` as a real command over stores written through the
+"""`agentwrap report --compare PROFILE` over stores written through the
 Recorder (seeded here, and by a real `agentwrap serve` session): every call re-decided by the
 real `decide`, re-priced from its recorded tokens, and the figures checked against arithmetic
 done here by hand, in `--json` and in the table."""
@@ -6,8 +6,6 @@ done here by hand, in `--json` and in the table."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from agentwrap.route.replay import FEATURES_FORMAT
 from agentwrap.trace.recorder import FINISHED, FIRST_BYTE, OUTCOME, ROUTED, Recorder
 from agentwrap.trace.store import TraceStore
 from tests.proxy.conftest import running_serve, wait_calls
+from tests.support.cli import Ran, agentwrap
 from tests.support.trace_seed import T0
 
 OPUS = "claude-opus-4-6"
@@ -150,13 +149,8 @@ def seed(session_id: str, calls: list[Recorded]) -> None:
     store.close()
 
 
-def run(agentwrap_bin: str, *args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.update(COLUMNS=str(columns), NO_COLOR="1", TZ="UTC")
-    env.pop("FORCE_COLOR", None)
-    return subprocess.run(
-        [agentwrap_bin, "report", *args], env=env, capture_output=True, text=True, timeout=60
-    )
+def run(*args: str, columns: int = 80) -> Ran:
+    return agentwrap("report", *args, COLUMNS=str(columns), NO_COLOR="1", FORCE_COLOR=None)
 
 
 def by_key(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
@@ -183,9 +177,9 @@ PASSTHROUGH_SESSION = [
 ]
 
 
-def test_compare_re_decides_and_re_prices_every_call(agentwrap_bin: str, tmp_path: Path) -> None:
+def test_compare_re_decides_and_re_prices_every_call(tmp_path: Path) -> None:
     seed("cmp-1", PASSTHROUGH_SESSION)
-    out = run(agentwrap_bin, "--compare", profile_file(tmp_path, "mid"), "--json")
+    out = run("--compare", profile_file(tmp_path, "mid"), "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["estimate"] is True and "0 % difference" in data["assumption"]
@@ -246,7 +240,7 @@ def test_compare_re_decides_and_re_prices_every_call(agentwrap_bin: str, tmp_pat
         100 * (total_under - total_as_run) / total_as_run, abs=0.01
     )
 
-    table = run(agentwrap_bin, "--compare", profile_file(tmp_path, "mid"))
+    table = run("--compare", profile_file(tmp_path, "mid"))
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     assert all(len(line) <= 80 for line in lines), table.stdout
@@ -273,12 +267,10 @@ LEARNED_SESSION = [
 
 
 def test_failure_rates_under_another_profile_are_inverse_propensity_weighted(
-    agentwrap_bin: str, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
     seed("cmp-2", LEARNED_SESSION)
-    small = json.loads(
-        run(agentwrap_bin, "--compare", profile_file(tmp_path, "small"), "--json").stdout
-    )
+    small = json.loads(run("--compare", profile_file(tmp_path, "small"), "--json").stdout)
     assert small["inverse_propensity_weighted"] is True
     failures = small["totals"]["failures"]
     assert (failures["labelled"], failures["failed"]) == (6, 2)
@@ -288,9 +280,7 @@ def test_failure_rates_under_another_profile_are_inverse_propensity_weighted(
     assert (failures["matched"], failures["randomised"], failures["unsupported"]) == (3, 3, 3)
     assert failures["estimate_under_profile"] == pytest.approx(5 / 9, abs=1e-6)
 
-    big = json.loads(
-        run(agentwrap_bin, "--compare", profile_file(tmp_path, "big"), "--json").stdout
-    )
+    big = json.loads(run("--compare", profile_file(tmp_path, "big"), "--json").stdout)
     failures = big["totals"]["failures"]
     # big keeps d2, d4, d6: weights 1.25, 2, 1; failed: d4 → 2 / 4.25.
     assert (failures["matched"], failures["randomised"]) == (3, 2)
@@ -299,7 +289,7 @@ def test_failure_rates_under_another_profile_are_inverse_propensity_weighted(
     assert big["totals"]["cost_under_profile_usd"] == pytest.approx(6 * price(OPUS, 10_000, 100))
     assert big["totals"]["moved"] == 3
 
-    table = run(agentwrap_bin, "--compare", profile_file(tmp_path, "small"))
+    table = run("--compare", profile_file(tmp_path, "small"))
     text = " ".join(table.stdout.split())
     assert "failures as run: 33.3% of 6 labelled steps" in text
     assert "(estimated): 55.6%, from the 3 labelled steps that ran on the model it picks" in text
@@ -391,7 +381,7 @@ def test_a_served_learned_session_compared_with_a_fixed_profile(
         "failed" if e else "succeeded" for e in outcomes[:-1]
     ]
 
-    out = run(agentwrap_bin, "--compare", profile_file(tmp_path, "big"), "--json")
+    out = run("--compare", profile_file(tmp_path, "big"), "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     totals = data["totals"]
@@ -440,7 +430,7 @@ def test_observed_calls_feed_the_comparison_and_match_the_proxys_own_estimate(
     assert [c["model"] for c in calls] == [OPUS, OPUS]
     assert [c["would_model"] for c in calls] == [SONNET, SONNET]
     assert all(c["features"]["format"] == FEATURES_FORMAT for c in calls)
-    data = json.loads(run(agentwrap_bin, "--compare", mid, "--json").stdout)
+    data = json.loads(run("--compare", mid, "--json").stdout)
     assert data["observe_mode_calls"] == 2
     totals = data["totals"]
     # By hand: 12,000 × $3 + 300 × $15 = $0.0405; 13,000 × $3 + 40 × $15 = $0.0396.

@@ -1,4 +1,4 @@
-"""`agentwrap report quality` as a real command over a store written through the Recorder:
+"""`agentwrap report quality` over a store written through the Recorder:
 every figure is worked out here by hand from the seeded calls and checked in `--json` and in
 the table."""
 
@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +14,7 @@ import pytest
 from agentwrap import paths
 from agentwrap.trace.recorder import OUTCOME, Recorder
 from agentwrap.trace.store import TraceStore
+from tests.support.cli import Ran, agentwrap
 from tests.support.trace_seed import T0, SeedCall, finish_call, first_byte, start_call
 
 SONNET = "claude-sonnet-4-5-20250929"
@@ -180,16 +179,9 @@ def seed() -> None:
     store.close()
 
 
-def run(agentwrap_bin: str, *args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.update(COLUMNS=str(columns), NO_COLOR="1", TZ="UTC")
-    env.pop("FORCE_COLOR", None)
-    return subprocess.run(
-        [agentwrap_bin, "report", "quality", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+def run(*args: str, columns: int = 80) -> Ran:
+    return agentwrap(
+        "report", "quality", *args, COLUMNS=str(columns), NO_COLOR="1", FORCE_COLOR=None
     )
 
 
@@ -224,9 +216,9 @@ def test_wilson_interval_written_out() -> None:
     assert high == pytest.approx(0.3106235 + 0.2216818, abs=1e-6)
 
 
-def test_quality_json_matches_figures_made_by_hand(agentwrap_bin: str) -> None:
+def test_quality_json_matches_figures_made_by_hand() -> None:
     seed()
-    out = run(agentwrap_bin, "--json")
+    out = run("--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["interval"] == "Wilson score interval, 95 %"
@@ -298,21 +290,21 @@ def test_quality_json_matches_figures_made_by_hand(agentwrap_bin: str) -> None:
     assert by_id["q-codex"]["elapsed_s"] == pytest.approx(90.0)
 
 
-def test_quality_filters(agentwrap_bin: str) -> None:
+def test_quality_filters() -> None:
     seed()
-    codex = json.loads(run(agentwrap_bin, "--agent", "codex", "--json").stdout)
+    codex = json.loads(run("--agent", "codex", "--json").stdout)
     assert [(r["agent"], r["model"]) for r in codex["rows"]] == [("codex", GPT)]
-    first_day = json.loads(run(agentwrap_bin, "--until", "2025-11-25", "--json").stdout)
+    first_day = json.loads(run("--until", "2025-11-25", "--json").stdout)
     assert {r["agent"] for r in first_day["rows"]} == {"claude"}
-    demo = json.loads(run(agentwrap_bin, "--demo", "--json").stdout)
+    demo = json.loads(run("--demo", "--json").stdout)
     assert row(demo, "claude", GPT, "implement")["labelled"] == 2
-    none = run(agentwrap_bin, "--agent", "nobody")
+    none = run("--agent", "nobody")
     assert none.returncode == 0 and "No calls match these filters." in none.stdout
 
 
-def test_quality_table_at_80_columns(agentwrap_bin: str) -> None:
+def test_quality_table_at_80_columns() -> None:
     seed()
-    out = run(agentwrap_bin)
+    out = run()
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert all(len(line) <= 80 for line in lines), out.stdout
@@ -371,7 +363,7 @@ def test_corrections_read_from_the_signals_column_when_the_store_has_it() -> Non
     assert claude["corrections"]["total"] == 5
 
 
-def test_session_commits_read_by_fate_when_the_store_has_them(agentwrap_bin: str) -> None:
+def test_session_commits_read_by_fate_when_the_store_has_them() -> None:
     seed()
     store = TraceStore(paths.trace_db())
     try:
@@ -390,7 +382,7 @@ def test_session_commits_read_by_fate_when_the_store_has_them(agentwrap_bin: str
             )
     finally:
         store.close()
-    data = json.loads(run(agentwrap_bin, "--json").stdout)
+    data = json.loads(run("--json").stdout)
     assert "session commits" not in data["not_recorded"]
     by_id = {s["session_id"]: s for s in data["sessions"]}
     assert by_id["q-claude"]["commits"] == {
@@ -403,6 +395,6 @@ def test_session_commits_read_by_fate_when_the_store_has_them(agentwrap_bin: str
     assert by_id["q-codex"]["commits"] == dict.fromkeys(
         ("kept", "reverted", "rewritten", "unchecked"), 0
     )
-    table = run(agentwrap_bin).stdout
+    table = run().stdout
     session = next(line for line in table.splitlines() if line.startswith("q-claude"))
     assert session.rstrip().endswith("2/1/0 +1?")
