@@ -18,7 +18,7 @@ from agentwrap.trace.quality import (
     REVERTED,
     REWRITTEN,
     SIGNAL_NAMES,
-    UNCHECKED,
+    UNKNOWN,
     QualityReport,
     QualityRow,
     SessionQuality,
@@ -130,13 +130,13 @@ def _width(cell: Any) -> int:
 
 
 def _commits_text(session: SessionQuality) -> Text:
-    """ "3/1/0": kept, reverted, rewritten ("+2?" when some are not checked yet)."""
+    """ "3/1/0": kept, reverted, rewritten ("+2?" when git cannot tell what became of two)."""
     made = session.commits
     if made is None:
         return Text(fmt.MISSING, style="dim")
     text = Text(f"{made[KEPT]}/{made[REVERTED]}/{made[REWRITTEN]}")
-    if made[UNCHECKED]:
-        text.append(f" +{made[UNCHECKED]}?", style="dim")
+    if made[UNKNOWN]:
+        text.append(f" +{made[UNKNOWN]}?", style="dim")
     return text
 
 
@@ -179,7 +179,7 @@ def _notes(report: QualityReport) -> Text:
         "fixes: human corrections (" + ", ".join(_signals(report)) + ")",
         "first byte, total: medians per answered step; $/success: every call's cost over the "
         "successful steps",
-        "commits: the session's commits kept/reverted/rewritten (+N? not checked yet)",
+        "commits: the session's commits kept/reverted/rewritten (+N? git cannot tell)",
     ]
     if report.not_recorded:
         lines.append("not recorded in this store: " + ", ".join(report.not_recorded) + " (—)")

@@ -160,11 +160,13 @@ def _compare(profile_ref: str, filt: ReportFilter, as_json: bool) -> None:
 
 def _quality(filt: ReportFilter, as_json: bool) -> None:
     from agentwrap.cli.quality import render_quality
+    from agentwrap.repo import check_commits
     from agentwrap.trace.quality import build_quality, quality_json
 
     store = TraceStore(paths.trace_db())
     try:
-        report = build_quality(store, filt)
+        # What became of the sessions' commits is asked of git now, three commands a repository.
+        report = build_quality(store, filt, lambda ids: check_commits(store, ids))
     finally:
         store.close()
     if as_json:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,8 +50,9 @@ SIGNAL_NAMES = {
 }
 QUALITY_FIELDS = (*CALL_FIELDS, "ttfb_ms", "endpoint")
 # What became of a session's commits, as last checked against its repository.
-KEPT, REVERTED, REWRITTEN, UNCHECKED = "kept", "reverted", "rewritten", "unchecked"
-FATES = (KEPT, REVERTED, REWRITTEN, UNCHECKED)
+# (`unknown` also counts the commits not checked yet.)
+KEPT, REVERTED, REWRITTEN, UNKNOWN = "kept", "reverted", "rewritten", "unknown"
+FATES = (KEPT, REVERTED, REWRITTEN, UNKNOWN)
 
 
 def wilson(failures: int, labelled: int, z: float = Z95) -> tuple[float, float] | None:
@@ -213,12 +214,22 @@ def _fold(row: QualityRow | SessionQuality, call: dict[str, Any], fixes: Correct
     row.money.add(Tally.of_call(call))
 
 
-def build_quality(source: Source, filt: ReportFilter | None = None) -> QualityReport:
-    """Select the calls a report covers and measure their steps' quality."""
+def build_quality(
+    source: Source,
+    filt: ReportFilter | None = None,
+    check_commits: Callable[[list[str]], object] | None = None,
+) -> QualityReport:
+    """Select the calls a report covers and measure their steps' quality.
+
+    `check_commits`, given the sessions' ids, brings the fate of their commits up to date
+    before they are counted (agentwrap.repo asks git; this module reads only the store).
+    """
     filt = filt or ReportFilter()
     recorded = SIGNALS_COLUMN in _columns(source, "calls")
     fields = (*QUALITY_FIELDS, SIGNALS_COLUMN) if recorded else QUALITY_FIELDS
     calls, sessions, demo_left = select_calls(source, filt, fields)
+    if check_commits is not None and "fate" in _columns(source, "session_commits"):
+        check_commits(sorted(sessions))
     commits = _commits(source, set(sessions))
     groups: dict[tuple[str, str, str], QualityRow] = {}
     per_session: dict[str, SessionQuality] = {}
@@ -292,8 +303,8 @@ def _elapsed(session: dict[str, Any], money: Tally) -> float | None:
 
 
 def _commits(source: Source, session_ids: Iterable[str]) -> dict[str, dict[str, int]] | None:
-    """Per session, its commits counted by fate (kept, reverted, rewritten, unchecked), or None
-    when this store does not record the commits sessions made."""
+    """Per session, its commits counted by fate (kept, reverted, rewritten, unknown: not known
+    or not checked yet), or None when this store does not record the commits sessions made."""
     if not _columns(source, "session_commits") >= {"session_id", "fate"}:
         return None
     wanted = set(session_ids)
@@ -303,7 +314,7 @@ def _commits(source: Source, session_ids: Iterable[str]) -> dict[str, dict[str, 
     ):
         if sid in wanted:
             counts = out.setdefault(sid, dict.fromkeys(FATES, 0))
-            key = fate if fate in FATES else UNCHECKED
+            key = fate if fate in FATES else UNKNOWN
             counts[key] += n
     return out
 

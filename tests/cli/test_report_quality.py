@@ -4,14 +4,21 @@ the table."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import os
+import sqlite3
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from agentwrap import paths
+from agentwrap.cli.quality import render_quality
 from agentwrap.trace.recorder import OUTCOME, Recorder
 from agentwrap.trace.store import TraceStore
 from tests.support.cli import Ran, agentwrap
@@ -223,9 +230,8 @@ def test_quality_json_matches_figures_made_by_hand() -> None:
     data = json.loads(out.stdout)
     assert data["interval"] == "Wilson score interval, 95 %"
     assert data["demo_sessions_left_out"] == 1
-    # The store has no column for these signals yet: named, and null, never 0.
-    assert "rejected tool calls" in data["not_recorded"]
-    assert "session commits" in data["not_recorded"]
+    # This store records every signal (an older one is tested below).
+    assert data["not_recorded"] == []
 
     sonnet = row(data, "claude", SONNET, "implement")
     assert (sonnet["calls"], sonnet["steps"], sonnet["labelled"]) == (13, 12, 12)
@@ -244,8 +250,8 @@ def test_quality_json_matches_figures_made_by_hand() -> None:
     assert sonnet["cost_per_success_usd"] == pytest.approx(0.78 / 9, abs=1e-6)
     assert sonnet["corrections"] == {
         "interrupts": 0,
-        "rejected": None,
-        "corrective": None,
+        "rejected": 0,
+        "corrective": 0,
         "total": 0,
     }
 
@@ -283,7 +289,8 @@ def test_quality_json_matches_figures_made_by_hand() -> None:
     assert claude["elapsed_s"] == pytest.approx(600.0)
     assert (claude["steps"], claude["failed"]) == (19, 4)
     assert claude["corrections"]["interrupts"] == 1
-    assert claude["commits"] is None
+    # No commits stored for it: none of each, which is not the same as not recorded.
+    assert claude["commits"] == {"kept": 0, "reverted": 0, "rewritten": 0, "unknown": 0}
     # 0.78 + 4 × 0.002 + 0.4, the kimi calls unpriced.
     assert claude["cost_usd"] == pytest.approx(1.188)
     assert claude["unpriced_calls"] == 2
@@ -326,8 +333,8 @@ def test_quality_table_at_80_columns() -> None:
     assert "5/19" in total
     session = next(line for line in lines if line.startswith("q-claude"))
     assert session.split()[1:6] == ["claude", "10m00s", "19", "4", "1"]
-    assert "$1.19 +2 unpriced" in session and session.rstrip().endswith("—")
-    assert "not recorded in this store: rejected tool calls, corrective messages" in out.stdout
+    assert "$1.19 +2 unpriced" in session and session.rstrip().endswith("0/0/0")
+    assert "not recorded in this store" not in out.stdout
     assert "1 demo session left out" in out.stdout
 
 
@@ -337,10 +344,7 @@ def test_corrections_read_from_the_signals_column_when_the_store_has_it() -> Non
     seed()
     store = TraceStore(paths.trace_db())
     try:
-        columns = {r[1] for r in store.conn.execute("PRAGMA table_info(calls)")}
-        if "signals" not in columns:
-            # As the outcome labels' migration adds it, for a store written before it landed.
-            store.conn.execute("ALTER TABLE calls ADD COLUMN signals TEXT NOT NULL DEFAULT '[]'")
+        # The signals the proxy's ledger writes with a step's outcome.
         for call_id, signals in (
             ("q-claude/s04", ["rejected", "repeated_call"]),
             ("q-claude/s08", ["corrective"]),
@@ -363,38 +367,106 @@ def test_corrections_read_from_the_signals_column_when_the_store_has_it() -> Non
     assert claude["corrections"]["total"] == 5
 
 
-def test_session_commits_read_by_fate_when_the_store_has_them() -> None:
+def git(repo: Path, *args: str) -> str:
+    env = {
+        "GIT_AUTHOR_NAME": "A",
+        "GIT_AUTHOR_EMAIL": "a@example.com",
+        "GIT_COMMITTER_NAME": "A",
+        "GIT_COMMITTER_EMAIL": "a@example.com",
+        "HOME": str(repo),
+        "PATH": os.environ["PATH"],
+    }
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_session_commits_counted_by_what_git_says_became_of_them(tmp_path: Path) -> None:
     seed()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    shas = []
+    for name in ("a", "b", "c"):
+        (repo / name).write_text(name)
+        git(repo, "add", name)
+        git(repo, "commit", "-q", "-m", f"add {name}")
+        shas.append(git(repo, "rev-parse", "HEAD"))
+    # c is reset away (no longer reachable from HEAD: rewritten), then b is reverted.
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    git(repo, "revert", "--no-edit", shas[1])
     store = TraceStore(paths.trace_db())
     try:
-        # As the session commits' migration creates it, for a store written before it landed.
-        store.conn.execute(
-            "CREATE TABLE IF NOT EXISTS session_commits (session_id TEXT NOT NULL, "
-            "sha TEXT NOT NULL, subject TEXT NOT NULL DEFAULT '', author TEXT NOT NULL "
-            "DEFAULT '', committed_at REAL NOT NULL, matched_by TEXT NOT NULL, fate TEXT, "
-            "checked_at REAL, PRIMARY KEY (session_id, sha))"
+        store.update_session("q-claude", repo_root=str(repo))
+        store.add_session_commits(
+            "q-claude",
+            [
+                {"sha": sha, "subject": "", "author": "A", "committed_at": T0, "matched_by": "x"}
+                for sha in shas
+            ],
         )
-        for sha, fate in (("a1", "kept"), ("a2", "kept"), ("a3", "reverted"), ("a4", None)):
-            store.conn.execute(
-                "INSERT INTO session_commits(session_id, sha, committed_at, matched_by, fate) "
-                "VALUES ('q-claude', ?, 0, 'trailer', ?)",
-                (sha, fate),
-            )
     finally:
         store.close()
     data = json.loads(run("--json").stdout)
-    assert "session commits" not in data["not_recorded"]
     by_id = {s["session_id"]: s for s in data["sessions"]}
-    assert by_id["q-claude"]["commits"] == {
-        "kept": 2,
-        "reverted": 1,
-        "rewritten": 0,
-        "unchecked": 1,
-    }
-    # A session that made none: zero of each, not unknown.
+    # The command asked git (agentwrap.repo) before counting.
+    assert by_id["q-claude"]["commits"] == {"kept": 1, "reverted": 1, "rewritten": 1, "unknown": 0}
     assert by_id["q-codex"]["commits"] == dict.fromkeys(
-        ("kept", "reverted", "rewritten", "unchecked"), 0
+        ("kept", "reverted", "rewritten", "unknown"), 0
     )
     table = run().stdout
     session = next(line for line in table.splitlines() if line.startswith("q-claude"))
-    assert session.rstrip().endswith("2/1/0 +1?")
+    assert session.rstrip().endswith("1/1/1")
+
+
+def test_an_older_store_says_what_it_does_not_record(tmp_path: Path) -> None:
+    from agentwrap.trace.quality import build_quality, quality_json
+    from agentwrap.trace.store import MIGRATIONS
+
+    seed()
+    # A copy of the store as a version before struggle signals and session commits wrote it.
+    older = sqlite3.connect(str(tmp_path / "older.db"))
+    older.row_factory = sqlite3.Row
+    for _, sql in MIGRATIONS:
+        if "signals" in sql or "session_commits" in sql:
+            break
+        for statement in sql.split(";"):
+            if statement.strip():
+                older.execute(statement)
+    older.execute("ATTACH DATABASE ? AS now", (str(paths.trace_db()),))
+    for table in ("sessions", "calls"):
+        columns = ", ".join(r[1] for r in older.execute(f"PRAGMA main.table_info({table})"))
+        older.execute(f"INSERT INTO main.{table}({columns}) SELECT {columns} FROM now.{table}")
+    older.commit()
+    older.execute("DETACH DATABASE now")
+    report = build_quality(older)
+    older.close()
+    data = quality_json(report)
+    assert data["not_recorded"] == [
+        "rejected tool calls",
+        "corrective messages",
+        "session commits",
+    ]
+    haiku = row(data, "claude", HAIKU, "explore")
+    # Interrupts are read from the outcome label; the rest is unknown, never 0.
+    assert haiku["corrections"] == {
+        "interrupts": 1,
+        "rejected": None,
+        "corrective": None,
+        "total": 1,
+    }
+    claude = next(s for s in data["sessions"] if s["session_id"] == "q-claude")
+    assert claude["commits"] is None
+    console = Console(width=80, record=True, file=io.StringIO(), color_system=None)
+    for part in render_quality(report, 80):
+        console.print(part)
+    output = console.export_text()
+    text = " ".join(output.split())
+    assert "fixes: human corrections (user interrupts)" in text
+    assert (
+        "not recorded in this store: rejected tool calls, corrective messages, session commits"
+        in text
+    )
+    session = next(line for line in output.splitlines() if line.startswith("q-cl"))
+    assert session.rstrip().endswith("—")
