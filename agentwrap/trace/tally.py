@@ -163,8 +163,10 @@ class Tally:
 
     def add(self, other: Tally, sign: int = 1) -> None:
         """Add (sign=1) or remove (sign=-1) another tally's sums in place."""
+        # Through the instance dicts: a ledger adds three tallies per call, 100,000s of times.
+        mine, theirs = self.__dict__, other.__dict__
         for name in _SUMMED:
-            setattr(self, name, getattr(self, name) + sign * getattr(other, name))
+            mine[name] += sign * theirs[name]
         if sign > 0:
             # Time bounds only grow; a replaced call keeps the old bound (harmless, rare).
             if other.first_started is not None and (

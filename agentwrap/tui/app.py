@@ -1,10 +1,11 @@
 """`agentwrap top`: the live panel — every call of a session as it happens.
 
 The app polls a `Feed` (see agentwrap.trace.live) on its own event loop every ~150 ms and
-applies each batch in one pass: new calls append a row, changed calls update only the cells
-whose text changed, and the header redraws from a `Ledger` that keeps running sums. Nothing
-is rebuilt per event, so thousands of calls stay cheap; the table is rebuilt only when a
-filter or the terminal width (the visible columns) changes.
+applies each batch in one pass: new calls append a row, changed calls redraw their row if it
+is on screen, and the header redraws from a `Ledger` that keeps running sums. The table
+(tui/table.py) renders only the rows on screen and asks for a call's cells when its row comes
+into view, so a filter change is one pass over the call ids and a session of 100,000 calls
+opens as fast as the store reads it.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
-from textual.widgets import DataTable, Footer, Label, Sparkline
+from textual.widgets import Footer, Label, Sparkline
 
 from agentwrap import fmt
 from agentwrap.trace.live import POLL_INTERVAL, Feed, LiveBatch
 from agentwrap.trace.queries import session_running
 from agentwrap.trace.tally import Ledger, cost_series, model_key, step_key
 from agentwrap.tui.cells import Layout, layout_for
+from agentwrap.tui.table import CallTable, Cells
 from agentwrap.tui.widgets import CallDetail, TotalsHeader, session_state, spark_text
 
 # Below this width the header is compact and the chart is hidden.
@@ -91,9 +93,8 @@ class TopApp(App[None]):
         self.detail_open = False
         self.feed_error: str | None = None
         self._layout: Layout | None = None
-        # Rendered cells per call under the current layout, and the calls the table shows.
-        self._cells: dict[str, tuple[Any, ...]] = {}
-        self._shown: set[str] = set()
+        # Cells per call under the current layout, rendered when the row is first drawn.
+        self._cells: dict[str, Cells] = {}
         self._chart_dirty = False
         self._chart_at = 0.0
         self._spark: list[float] = []
@@ -110,10 +111,7 @@ class TopApp(App[None]):
             with Vertical(id="chart"):
                 yield Label("cost over time", id="chart-label")
                 yield Sparkline([], id="sparkline")
-        table: DataTable[Any] = DataTable(
-            id="calls", cursor_type="row", zebra_stripes=True, cell_padding=1
-        )
-        yield table
+        yield CallTable(self.cells_of, id="calls")
         yield CallDetail(id="detail")
         yield Footer()
 
@@ -124,7 +122,7 @@ class TopApp(App[None]):
         if self.poll_interval:
             self.set_interval(self.poll_interval, self.tick)
             self.set_interval(1.0, self._redraw_header)
-        self.query_one(DataTable).focus()
+        self.query_one(CallTable).focus()
 
     def on_unmount(self) -> None:
         self.feed.close()
@@ -148,29 +146,39 @@ class TopApp(App[None]):
         self._redraw_chart()
 
     def apply(self, batch: LiveBatch) -> None:
-        """Apply one batch: new rows appended, changed rows updated in place, header redrawn."""
+        """Apply one batch: new rows appended, changed rows redrawn, header redrawn."""
         for session in batch.sessions:
             self.sessions[session["id"]] = session
-        table = self.query_one(DataTable)
-        added = False
+        table = self.query_one(CallTable)
+        added: list[str] = []
         for call in batch.calls:
             call_id = call["id"]
+            known = call_id in self.calls
             self.calls[call_id] = call
             self.ledger.upsert(call)
-            if call_id in self._shown:
-                self._update_row(table, call)
+            if known:
+                # Rendered again only when its row is next drawn.
+                self._cells.pop(call_id, None)
+                table.refresh_row(call_id)
             elif self._matches(call):
-                self._add_row(table, call)
-                added = True
-            else:
-                self._cells.pop(call_id, None)  # filtered out: render again when shown
+                added.append(call_id)
+        if added:
+            table.append(added)
         if batch.calls:
             self._chart_dirty = True
         if added and not self.paused and table.row_count:
-            table.move_cursor(row=table.row_count - 1, animate=False)
+            table.move_cursor(row=table.row_count - 1)
         if self.detail_open:
             self._show_detail()
         self._redraw_header()
+
+    def cells_of(self, call_id: str) -> Cells:
+        """A call's cells under the current columns (rendered once, until the call changes)."""
+        cells = self._cells.get(call_id)
+        if cells is None:
+            assert self._layout is not None
+            cells = self._cells[call_id] = self._layout.render(self.calls[call_id])
+        return cells
 
     # -- table ----------------------------------------------------------------
     def _matches(self, call: dict[str, Any]) -> bool:
@@ -178,51 +186,15 @@ class TopApp(App[None]):
             return False
         return self.model_filter is None or model_key(call) == self.model_filter
 
-    def _add_row(self, table: DataTable[Any], call: dict[str, Any]) -> None:
-        assert self._layout is not None
-        cells = self._layout.render(call)
-        table.add_row(*cells, key=call["id"])
-        self._cells[call["id"]] = cells
-        self._shown.add(call["id"])
-
-    def _update_row(self, table: DataTable[Any], call: dict[str, Any]) -> None:
-        assert self._layout is not None
-        cells = self._layout.render(call)
-        old = self._cells[call["id"]]
-        for key, new_cell, old_cell in zip(self._layout.keys, cells, old, strict=True):
-            if new_cell != old_cell:
-                table.update_cell(call["id"], key, new_cell)
-        self._cells[call["id"]] = cells
-
-    def _rebuild_table(self) -> None:
-        """Refill the table from scratch: only when filters or the visible columns change."""
-        assert self._layout is not None
-        table = self.query_one(DataTable)
-        selected = self.selected_call_id()
-        table.clear(columns=True)
-        self._shown.clear()
-        widths = self._layout.widths()
-        for column in self._layout.columns:
-            table.add_column(
-                column.label_in(self._layout.mode), width=widths[column.key], key=column.key
-            )
-        rows = []
-        keys = []
-        for call in self.calls.values():
-            if self._matches(call):
-                # Rendered cells survive a filter change; only a new layout renders again.
-                cells = self._cells.get(call["id"])
-                if cells is None:
-                    cells = self._cells[call["id"]] = self._layout.render(call)
-                rows.append(cells)
-                keys.append(call["id"])
-        for key, cells in zip(keys, rows, strict=True):
-            table.add_row(*cells, key=key)
-        self._shown.update(keys)
-        if selected in self._shown:
-            table.move_cursor(row=table.get_row_index(selected), animate=False)
-        elif table.row_count and not self.paused:
-            table.move_cursor(row=table.row_count - 1, animate=False)
+    def _refill_table(self) -> None:
+        """Show the calls the filters let through: one pass over the ids, nothing rendered."""
+        table = self.query_one(CallTable)
+        selected = table.selected
+        if self.step_filter is None and self.model_filter is None:
+            shown: list[str] = list(self.calls)
+        else:
+            shown = [call_id for call_id, call in self.calls.items() if self._matches(call)]
+        table.set_rows(shown, keep=selected, follow=not self.paused)
         if self.detail_open:
             self._show_detail()
 
@@ -231,9 +203,12 @@ class TopApp(App[None]):
         compact = width < COMPACT_WIDTH
         self.query_one("#chart").display = not compact
         if self._layout is None or layout != self._layout:
+            first = self._layout is None
             self._layout = layout
             self._cells.clear()
-            self._rebuild_table()
+            self.query_one(CallTable).set_layout(layout)
+            if first:
+                self._refill_table()
         self._redraw_header()
 
     def on_resize(self, event: Resize) -> None:
@@ -241,14 +216,7 @@ class TopApp(App[None]):
 
     def selected_call_id(self) -> str | None:
         """The id of the call under the cursor, if any."""
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        except Exception:  # the cursor can point past a just-cleared table
-            return None
-        return key.value
+        return self.query_one(CallTable).selected
 
     # -- header and chart -----------------------------------------------------
     def _title(self) -> Text:
@@ -328,14 +296,14 @@ class TopApp(App[None]):
         call_id = self.selected_call_id()
         self.query_one(CallDetail).show(self.calls.get(call_id) if call_id else None)
 
-    @on(DataTable.RowSelected)
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
+    @on(CallTable.RowSelected)
+    def _row_selected(self, event: CallTable.RowSelected) -> None:
         # Enter or a click opens the pane; escape or `d` closes it.
         if not self.detail_open:
             self.action_toggle_detail()
 
-    @on(DataTable.RowHighlighted)
-    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    @on(CallTable.RowHighlighted)
+    def _row_highlighted(self, event: CallTable.RowHighlighted) -> None:
         if self.detail_open:
             self._show_detail()
 
@@ -361,25 +329,25 @@ class TopApp(App[None]):
     def action_cycle_step(self) -> None:
         """Show only one step kind; each press moves to the next kind, then back to all."""
         self.step_filter = self._cycle(self.step_filter, list(self.ledger.by_step))
-        self._rebuild_table()
+        self._refill_table()
         self._redraw_header()
 
     def action_cycle_model(self) -> None:
         """Show only one model; each press moves to the next model, then back to all."""
         self.model_filter = self._cycle(self.model_filter, list(self.ledger.by_model))
-        self._rebuild_table()
+        self._refill_table()
         self._redraw_header()
 
     def action_clear_filters(self) -> None:
         """Show every call again."""
         self.step_filter = self.model_filter = None
-        self._rebuild_table()
+        self._refill_table()
         self._redraw_header()
 
     def action_toggle_pause(self) -> None:
         """Stop (or resume) following the newest call."""
         self.paused = not self.paused
-        table = self.query_one(DataTable)
+        table = self.query_one(CallTable)
         if not self.paused and table.row_count:
-            table.move_cursor(row=table.row_count - 1, animate=False)
+            table.move_cursor(row=table.row_count - 1)
         self._redraw_header()

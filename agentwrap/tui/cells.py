@@ -34,7 +34,7 @@ MODES = (WIDE, NARROW, TIGHT)
 
 Render = Callable[[dict[str, Any], str], "str | Text"]
 
-# DataTable pads each cell by one column on each side.
+# The table pads each cell by one column on each side.
 CELL_PADDING = 2
 # The vertical scrollbar.
 SCROLLBAR = 2
@@ -239,19 +239,33 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 
+# The columns that take the width no other column needs, in turn, each up to a limit:
+# "claude-haiku-4-5 → gemini-3-flash-preview" whole, then the reason as long as it is.
+STRETCH: tuple[tuple[str, int], ...] = (("model", 12), ("reason", 10_000))
+
+
 @dataclass(frozen=True)
 class Layout:
-    """The columns that fit a width, and the mode they render in (see MODES)."""
+    """The columns that fit a width, the mode they render in (see MODES), and the spare width
+    the stretching columns share (see STRETCH)."""
 
     columns: tuple[Column, ...]
     mode: str
+    spare: int = 0
 
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(c.key for c in self.columns)
 
     def widths(self) -> dict[str, int]:
-        return {c.key: c.width_in(self.mode) for c in self.columns}
+        widths = {c.key: c.width_in(self.mode) for c in self.columns}
+        spare = self.spare
+        for key, most in STRETCH:
+            if key in widths:
+                extra = min(spare, most)
+                widths[key] += extra
+                spare -= extra
+        return widths
 
     def render(self, call: dict[str, Any]) -> tuple[str | Text, ...]:
         return tuple(c.render(call, self.mode) for c in self.columns)
@@ -285,5 +299,9 @@ def layout_for(width: int, all_sessions: bool) -> Layout:
         if mode == WIDE and "tokens" not in chosen:
             continue
         if complete or mode == TIGHT:
-            return Layout(tuple(c for c in candidates if c.key in chosen), mode)
+            columns = tuple(c for c in candidates if c.key in chosen)
+            used = sum(c.width_in(mode) + CELL_PADDING for c in columns)
+            # The spare width only in the wide mode: a narrower one is a split pane or small.
+            spare = max(budget - used, 0) if mode == WIDE and "reason" in chosen else 0
+            return Layout(columns, mode, spare)
     raise AssertionError("unreachable")

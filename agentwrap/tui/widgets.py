@@ -8,8 +8,9 @@ import time
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
+from rich.style import Style
 from rich.table import Table
-from rich.text import Text
+from rich.text import Span, Text
 from textual.widgets import Static
 
 from agentwrap import fmt
@@ -42,10 +43,41 @@ def session_state(session: dict[str, Any] | None, now: float) -> Text:
     return text
 
 
+def gaps_trail(text: Text) -> Text:
+    """The same text with every gap between words at the end of the run before it, never at the
+    start of the next: '$0.56 ' then '+1 unpriced', not '$0.56' then ' +1 unpriced'.
+
+    On screen nothing changes; a reader that takes the text one styled run at a time and
+    trims each run's start (a screen reader, a copy of some terminals, a scraper) keeps the
+    words apart. Runs with a background (the badges) keep their padding.
+    """
+    plain = text.plain
+    badges = {i for s in text.spans if _has_background(s.style) for i in range(s.start, s.end)}
+    spans: list[Span] = []
+    for span in sorted(text.spans, key=lambda s: s.start):
+        start, end, style = span
+        if not _has_background(style):
+            while start < end and plain[start].isspace():
+                start += 1
+            while end < len(plain) and plain[end] == " " and end not in badges:
+                end += 1
+        if start < end:
+            spans.append(Span(start, end, style))
+    out = text.copy()
+    out.spans = spans
+    return out
+
+
+def _has_background(style: str | Style) -> bool:
+    parsed = Style.parse(style) if isinstance(style, str) else style
+    return parsed.bgcolor is not None or bool(parsed.reverse)
+
+
 class TotalsHeader(Static):
     """Session state, totals with the saving, and the per-model split."""
 
     plain = ""
+    lines: tuple[Text, ...] = ()
 
     DEFAULT_CSS = """
     TotalsHeader { height: auto; padding: 0 1; }
@@ -131,11 +163,13 @@ class TotalsHeader(Static):
             lines.append(counts)
         else:
             lines.extend([counts, models])
+        lines = [gaps_trail(line) for line in lines]
         for line in lines:
             line.no_wrap = True
             line.overflow = "ellipsis"
         # The plain text, for tests and screen readers of the DOM.
         self.plain = "\n".join(line.plain for line in lines)
+        self.lines = tuple(lines)
         self.update(Group(*lines))
 
 
@@ -232,7 +266,8 @@ def detail_renderable(call: dict[str, Any] | None) -> RenderableType:  # noqa: C
     grid.add_column(overflow="fold")
 
     def row(label: str, value: Any, style: str = "") -> None:
-        grid.add_row(label, value if isinstance(value, Text) else Text(str(value), style=style))
+        text = value if isinstance(value, Text) else Text(str(value), style=style)
+        grid.add_row(label, gaps_trail(text))
 
     requested, used = call.get("requested_model"), call.get("model")
     model = Text(str(requested or "?"))

@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 
 from textual.pilot import Pilot
-from textual.widgets import DataTable
 
 from agentwrap import paths
 from agentwrap.trace.live import StoreFollower
 from agentwrap.trace.store import TraceStore
 from agentwrap.tui.app import TopApp
+from agentwrap.tui.table import CallTable
 from tests.support.trace_seed import T0, seed_session
 
 
@@ -33,7 +33,7 @@ def test_detail_pane_at_80x24(snap_compare) -> None:
     seed_session()
 
     async def select_fallback_call(pilot: Pilot) -> None:
-        table = pilot.app.query_one(DataTable)
+        table = pilot.app.query_one(CallTable)
         table.move_cursor(row=table.get_row_index("call-04"))
         await pilot.press("enter")
 
@@ -45,7 +45,7 @@ def test_running_demo_session_with_details_at_160x48(snap_compare) -> None:
     seed_session(ended=False, is_demo=True, pid=os.getpid())
 
     async def select_fallback_call(pilot: Pilot) -> None:
-        table = pilot.app.query_one(DataTable)
+        table = pilot.app.query_one(CallTable)
         table.move_cursor(row=table.get_row_index("call-04"))
         await pilot.press("enter")
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections import Counter
 
-from textual.widgets import DataTable
+import pytest
+from rich.console import Console
+from rich.segment import Segment
 
 from agentwrap import paths
 from agentwrap.trace.live import RecorderFeed, StoreFollower
@@ -14,7 +17,9 @@ from agentwrap.trace.recorder import Recorder
 from agentwrap.trace.store import TraceStore
 from agentwrap.trace.tally import cost_series
 from agentwrap.tui.app import TopApp
-from agentwrap.tui.widgets import CallDetail, TotalsHeader, spark_text
+from agentwrap.tui.cells import Layout
+from agentwrap.tui.table import CallTable
+from agentwrap.tui.widgets import CallDetail, TotalsHeader, detail_renderable, spark_text
 from tests.support.trace_seed import (
     SESSION_CALLS,
     T0,
@@ -27,7 +32,7 @@ from tests.support.trace_seed import (
 )
 
 
-def cell(table: DataTable, row: str, column: str) -> str:
+def cell(table: CallTable, row: str, column: str) -> str:
     value = table.get_cell(row, column)
     return getattr(value, "plain", value)
 
@@ -47,7 +52,7 @@ async def test_events_in_rows_totals_and_savings_out() -> None:
     rec = Recorder(store, "sess-0001")
     app = follow("sess-0001")  # the real 150 ms poll timer
     async with app.run_test(size=(160, 48)) as pilot:
-        table = app.query_one(DataTable)
+        table = app.query_one(CallTable)
         assert table.row_count == 0 and "no calls yet" in header(app)
         for seq, c in enumerate(SESSION_CALLS, start=1):
             start_call(rec, c, seq)
@@ -58,7 +63,7 @@ async def test_events_in_rows_totals_and_savings_out() -> None:
         while table.row_count < 6 and time.monotonic() < deadline:
             await pilot.pause(0.05)
         assert table.row_count == 6
-        assert [str(k.value) for k in table.rows] == [c.id for c in SESSION_CALLS]
+        assert list(table.rows) == [c.id for c in SESSION_CALLS]
         assert cell(table, "call-04", "model") == "opus-4-1 → sonnet-4-5"
         assert cell(table, "call-04", "cost") == "$0.13"
         assert cell(table, "call-04", "baseline") == "$0.63"
@@ -88,7 +93,7 @@ async def test_a_row_goes_from_waiting_to_streaming_to_done() -> None:
     app = follow("sess-0001", poll_interval=None)
     call = SESSION_CALLS[2]
     async with app.run_test(size=(120, 30)) as pilot:
-        table = app.query_one(DataTable)
+        table = app.query_one(CallTable)
         start_call(rec, call, 1)
         rec.flush()
         app.tick()
@@ -118,7 +123,7 @@ async def test_selecting_a_row_opens_its_details() -> None:
     seed_session()
     app = follow("sess-0001", poll_interval=None)
     async with app.run_test(size=(120, 40)) as pilot:
-        table = app.query_one(DataTable)
+        table = app.query_one(CallTable)
         detail = app.query_one(CallDetail)
         assert not detail.display
         table.move_cursor(row=table.get_row_index("call-04"))
@@ -150,19 +155,19 @@ async def test_filters_by_step_and_model() -> None:
     seed_session()
     app = follow("sess-0001", poll_interval=None)
     async with app.run_test(size=(120, 40)) as pilot:
-        table = app.query_one(DataTable)
+        table = app.query_one(CallTable)
         assert table.row_count == 6
         await pilot.press("s")  # steps in order: background, explore, implement, plan
         assert app.step_filter == "background" and table.row_count == 1
         await pilot.press("s", "s")
         assert app.step_filter == "implement"
-        assert [str(k.value) for k in table.rows] == ["call-04", "call-05", "call-06"]
+        assert list(table.rows) == ["call-04", "call-05", "call-06"]
         assert "step=implement" in header(app)
         await pilot.press("m")  # first model: claude-haiku-4-5, never on implement
         assert app.model_filter == "claude-haiku-4-5" and table.row_count == 0
         await pilot.press("m", "m")
         assert app.model_filter == "claude-sonnet-4-5-20250929"
-        assert [str(k.value) for k in table.rows] == ["call-04", "call-06"]
+        assert list(table.rows) == ["call-04", "call-06"]
         await pilot.press("c")
         assert table.row_count == 6 and "step=" not in header(app)
         # Totals stay the session's whatever the filter.
@@ -175,7 +180,7 @@ async def test_new_calls_respect_the_filter_and_pause_stops_autoscroll() -> None
     rec = Recorder(store, "sess-0001")
     app = follow("sess-0001", poll_interval=None)
     async with app.run_test(size=(120, 40)) as pilot:
-        table = app.query_one(DataTable)
+        table = app.query_one(CallTable)
         assert table.cursor_row == 5
         await pilot.press("p")
         assert app.paused and "autoscroll paused" in header(app)
@@ -201,7 +206,7 @@ async def test_new_calls_respect_the_filter_and_pause_stops_autoscroll() -> None
         rec.flush()
         app.tick()
         await pilot.pause()
-        assert [str(k.value) for k in table.rows] == ["call-03", "n1"]
+        assert list(table.rows) == ["call-03", "n1"]
         assert "9 calls" in header(app)
         # A hidden call that changes shows its latest state once the filter is cleared.
         rec.call_event("finished", "n2", status="error", http_status=529)
@@ -234,8 +239,8 @@ async def test_narrow_terminal_drops_columns_and_wide_brings_them_back() -> None
     seed_session()
     app = follow("sess-0001", poll_interval=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        table = app.query_one(DataTable)
-        keys = [str(k.value) for k in table.columns]
+        table = app.query_one(CallTable)
+        keys = list(table.columns)
         assert keys == ["time", "step", "model", "tokens", "cost", "status"]
         assert cell(table, "call-04", "model") == "claude-sonnet-4-5"
         assert not app.query_one("#chart").display
@@ -249,7 +254,7 @@ async def test_narrow_terminal_drops_columns_and_wide_brings_them_back() -> None
         assert table.virtual_size.width <= 80
         await pilot.resize_terminal(160, 48)
         await pilot.pause()
-        keys = [str(k.value) for k in table.columns]
+        keys = list(table.columns)
         assert {"reason", "baseline", "ttfb", "total", "cache"} <= set(keys)
         assert table.row_count == 6 and app.query_one("#chart").display
         assert cell(table, "call-04", "model") == "opus-4-1 → sonnet-4-5"
@@ -260,8 +265,8 @@ async def test_all_sessions_shows_the_session_column_and_leaves_demo_out() -> No
     seed_session("demo-1", SESSION_CALLS[:3], is_demo=True)
     app = follow(None, all_sessions=True, poll_interval=None)
     async with app.run_test(size=(120, 30)) as pilot:
-        table = app.query_one(DataTable)
-        assert "session" in [str(k.value) for k in table.columns]
+        table = app.query_one(CallTable)
+        assert "session" in list(table.columns)
         assert table.row_count == 2
         assert cell(table, "real-1/call-01", "session") == "real-1"
         assert "all sessions (1, 0 running)" in header(app)
@@ -278,7 +283,7 @@ async def test_in_process_feed_from_the_recorder() -> None:
     feed = RecorderFeed(rec, store.session("inproc"))
     app = TopApp(feed, clock=lambda: T0 + 5, poll_interval=0.05)
     async with app.run_test(size=(120, 30)) as pilot:
-        table = app.query_one(DataTable)
+        table = app.query_one(CallTable)
         c = SESSION_CALLS[1]
         start_call(rec, c, 1)
         await pilot.pause(0.2)
@@ -307,7 +312,7 @@ async def test_thousands_of_calls_update_in_place() -> None:
     rec.flush()
     app = follow("big", poll_interval=None)
     async with app.run_test(size=(160, 48)) as pilot:
-        table = app.query_one(DataTable)
+        table = app.query_one(CallTable)
         assert table.row_count == n
         work = table_work(table)
         # 500 calls finish at once: one batch, rows updated in place.
@@ -321,26 +326,25 @@ async def test_thousands_of_calls_update_in_place() -> None:
             cell(table, "b0", "status") == "✓ ok" and cell(table, "b600", "status") == "… waiting"
         )
         assert app.ledger.total.ok == 500 and app.ledger.total.streaming == n - 500
-        columns = len(table.columns)
-        assert work.pop("add_row", 0) == work.pop("clear", 0) == 0
-        assert 500 <= work.pop("update_cell", 0) <= 500 * columns
+        assert work.pop("append", 0) == work.pop("set_rows", 0) == 0
+        assert work.pop("refresh_row", 0) == 500
         # One call changing costs the same with 3000 rows as with a few: no per-row work.
         finish_call(rec, calls[2999])
         rec.flush()
         app.tick()
         assert cell(table, "b2999", "status") == "✓ ok"
-        assert work.pop("add_row", 0) == work.pop("clear", 0) == 0
-        assert 1 <= work.pop("update_cell", 0) <= columns
+        assert work.pop("append", 0) == work.pop("set_rows", 0) == 0
+        assert work.pop("refresh_row", 0) == 1
         # A quiet tick (nothing changed) touches no row.
         app.tick()
         assert work == {}
     rec.close()
 
 
-def table_work(table: DataTable) -> Counter[str]:
+def table_work(table: CallTable) -> Counter[str]:
     """Count the table's row operations from now on (pop what was checked)."""
     work: Counter[str] = Counter()
-    for name in ("add_row", "update_cell", "clear"):
+    for name in ("append", "refresh_row", "set_rows"):
         method = getattr(table, name)
 
         def counted(*args, _method=method, _name=name, **kwargs):
@@ -360,7 +364,7 @@ async def test_an_unreadable_store_is_reported_not_fatal() -> None:
         app.tick()
         await pilot.pause()
         assert "store unreadable" in header(app)
-        assert app.query_one(DataTable).row_count == 6  # the rows stay
+        assert app.query_one(CallTable).row_count == 6  # the rows stay
         # The store comes back: the warning goes away and following resumes.
         store.conn = TraceStore(paths.trace_db()).conn
         app.tick()
@@ -373,8 +377,8 @@ async def test_a_split_pane_of_46_columns_keeps_model_cost_and_status() -> None:
     seed_session(ended=False, pid=os.getpid())
     app = follow("sess-0001", poll_interval=None)
     async with app.run_test(size=(46, 24)):
-        table = app.query_one(DataTable)
-        assert [str(k.value) for k in table.columns] == ["step", "model", "cost", "status"]
+        table = app.query_one(CallTable)
+        assert list(table.columns) == ["step", "model", "cost", "status"]
         assert table.virtual_size.width <= 46
         assert cell(table, "call-04", "model") == "sonnet-4-5"
         assert cell(table, "call-04", "step") == "impl"
@@ -391,7 +395,7 @@ async def test_an_outcome_learned_later_appears_in_the_details() -> None:
     seed_session()
     app = follow("sess-0001", poll_interval=0.05)
     async with app.run_test(size=(120, 40)) as pilot:
-        table = app.query_one(DataTable)
+        table = app.query_one(CallTable)
         detail = app.query_one(CallDetail)
         table.move_cursor(row=table.get_row_index("call-04"))
         await pilot.press("enter")
@@ -412,7 +416,7 @@ async def test_a_steps_outcome_and_signals_reach_its_row_and_details_as_learned(
     seed_session()
     app = follow("sess-0001", poll_interval=0.05)
     async with app.run_test(size=(160, 40)) as pilot:
-        table = app.query_one(DataTable)
+        table = app.query_one(CallTable)
         detail = app.query_one(CallDetail)
         assert cell(table, "call-01", "status") == "✓ ok"
         table.move_cursor(row=table.get_row_index("call-01"))
@@ -447,10 +451,171 @@ async def test_the_outcome_reaches_a_panel_inside_the_session() -> None:
         rec.call_started("c-1", seq=1, surface="gemini", endpoint="generate", step="implement")
         rec.call_event("finished", "c-1", status="ok", stop_reason="tool_use")
         rec.call_event("outcome", "c-1", outcome="interrupted", signals=["interrupt"])
-        table = app.query_one(DataTable)
+        table = app.query_one(CallTable)
         for _ in range(40):
             await pilot.pause(0.05)
             if table.row_count and cell(table, "c-1", "status") != "✓ ok":
                 break
         assert cell(table, "c-1", "status") == "■ stopped!"
     rec.close()
+
+
+def many_calls(n: int, prefix: str = "t") -> list[SeedCall]:
+    """n finished calls over three step kinds and two models."""
+    return [
+        SeedCall(f"{prefix}{i}", ("implement", "explore", "background")[i % 3], "claude-opus-4-1",
+                 ("claude-sonnet-4-5", "claude-haiku-4-5")[i % 2], 1000 + i, 100,
+                 cost=0.001 * (i % 7), baseline=0.01, offset=i * 0.1)
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def rows_rendered(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Count the rows whose cells are rendered from now on, by call id."""
+    rendered: Counter[str] = Counter()
+    render = Layout.render
+
+    def counted(self: Layout, call: dict) -> tuple:
+        rendered[call["id"]] += 1
+        return render(self, call)
+
+    monkeypatch.setattr(Layout, "render", counted)
+    return rendered
+
+
+async def test_ten_thousand_calls_filter_select_scroll_and_follow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    n = 10_000
+    store = TraceStore(paths.trace_db())
+    start_session(store, "ten", pid=os.getpid())
+    rec = Recorder(store, "ten")
+    calls = many_calls(n)
+    for seq, c in enumerate(calls, start=1):
+        start_call(rec, c, seq)
+        finish_call(rec, c)
+    rec.flush()
+    rendered = rows_rendered(monkeypatch)
+    app = follow("ten", poll_interval=None)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one(CallTable)
+        await pilot.pause()
+        # Open: every call is a row, the cursor on the newest; only rows on screen rendered.
+        screen_rows = table.scrollable_content_region.height - 1
+        assert table.row_count == n and table.cursor_row == n - 1
+        assert table.selected == f"t{n - 1}"
+        assert set(rendered) <= {f"t{i}" for i in range(n - screen_rows, n)}
+        assert 0 < len(rendered) <= screen_rows
+        rendered.clear()
+
+        # A step filter: one pass over the ids; again only the rows on screen are drawn.
+        await pilot.press("s")  # background
+        rendered.clear()
+        await pilot.press("s")  # explore
+        assert app.step_filter == "explore" and table.row_count == n // 3
+        assert all(int(k[1:]) % 3 == 1 for k in table.rows)
+        assert table.selected == table.rows[-1]
+        assert 0 < len(rendered) <= screen_rows and all(rendered[k] == 1 for k in rendered)
+        # And a model filter on top: explore calls on haiku only.
+        await pilot.press("m")
+        assert app.model_filter == "claude-haiku-4-5"
+        assert table.row_count == len([i for i in range(n) if i % 3 == 1 and i % 2 == 1])
+
+        # Scrolling: home, a page down, end; the cursor stays on screen all the way.
+        await pilot.press("home")
+        assert table.cursor_row == 0 and table.scroll_y == 0
+        await pilot.press("pagedown")
+        assert table.cursor_row == screen_rows
+        assert table.scroll_y <= table.cursor_row < table.scroll_y + screen_rows
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.cursor_row == table.row_count - 1
+        assert table.scroll_y == table.max_scroll_y
+
+        # Selection: enter opens the details of the call under the cursor, which follow it.
+        await pilot.press("home", "down", "enter")
+        second = table.rows[1]
+        assert app.detail_open and f" {second} " in app.query_one(CallDetail).plain
+        await pilot.press("down")
+        assert f" {table.rows[2]} " in app.query_one(CallDetail).plain
+        await pilot.press("escape")
+
+        # Live rows arriving while filtered: only the one that matches is added, at the end,
+        # and the cursor (following, not paused) moves onto it.
+        await pilot.press("c", "s", "s")  # explore, all models
+        before = table.row_count
+        extra = [
+            SeedCall("live-explore", "explore", "claude-opus-4-1", "claude-haiku-4-5", 5, 5),
+            SeedCall("live-plan", "plan", "claude-opus-4-1", "claude-opus-4-1", 5, 5),
+        ]
+        for seq, c in enumerate(extra, start=n + 1):
+            start_call(rec, c, seq)
+            finish_call(rec, c)
+        rec.flush()
+        rendered.clear()
+        app.tick()
+        await pilot.pause()
+        assert table.row_count == before + 1 and table.rows[-1] == "live-explore"
+        assert table.selected == "live-explore" and "live-plan" not in table.rows
+        assert set(rendered) <= set(table.rows[-screen_rows:])
+        assert f"{n + 2} calls" in header(app)
+        await pilot.press("c")
+        assert table.row_count == n + 2 and table.rows[-1] == "live-plan"
+    rec.close()
+
+
+async def test_a_wide_terminal_gives_the_spare_width_to_the_model_and_the_reason() -> None:
+    reason = "routing.background: background → flash on gemini"
+    call = SeedCall("wide-1", "background", "claude-haiku-4-5", "gemini-3-flash-preview", 5, 5,
+                    cost=0.001, reason=reason)  # fmt: skip
+    seed_session("wide", [call])
+    app = follow("wide", poll_interval=None)
+    async with app.run_test(size=(200, 30)) as pilot:
+        await pilot.pause()
+        table = app.query_one(CallTable)
+        # Every column shown, and the table as wide as the terminal (but its scrollbar).
+        assert table.virtual_size.width == 200 - 2
+        line = table.render_line(1).text
+        assert reason in line and "claude-haiku-4-5 → gemini-3-flash-preview " in line
+        await pilot.resize_terminal(160, 30)
+        await pilot.pause()
+        line = table.render_line(1).text
+        assert table.virtual_size.width <= 160
+        # Narrower: both are cut, and say so.
+        assert reason not in line and "routing.background: back" in line and "…" in line
+
+
+def read_run_by_run(renderable: object, width: int) -> list[str]:
+    """The lines as a reader that takes each styled run and trims its start would get them."""
+    console = Console(width=width, file=io.StringIO(), color_system="truecolor")
+    lines = Segment.split_lines(console.render(renderable))  # type: ignore[arg-type]
+    out = []
+    for line in lines:
+        runs = [seg for seg in Segment.simplify(line) if seg.text]
+        out.append("".join(seg.text if i == 0 else seg.text.lstrip() for i, seg in enumerate(runs)))
+    return out
+
+
+async def test_header_and_details_keep_their_words_apart_run_by_run() -> None:
+    seed_session()
+    app = follow("sess-0001", poll_interval=None)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one(CallTable)
+        table.move_cursor(row=table.get_row_index("call-04"))
+        await pilot.press("enter")
+        header_lines = [
+            line
+            for text in app.query_one(TotalsHeader).lines
+            for line in read_run_by_run(text, 150)
+        ]
+        detail_lines = read_run_by_run(detail_renderable(app.calls["call-04"]), 150)
+        seen = app.query_one(TotalsHeader).plain
+    header_text = "\n".join(header_lines)
+    # What a person sees, and what such a reader keeps: the same words, in the same order.
+    assert header_text.split() == seen.split()
+    assert "cost $0.56 +1 unpriced" in header_text
+    assert "6 calls  166k tok (in 118k" in header_text
+    assert "claude-opus-4-1 $0.41×1" in header_text
+    detail = "\n".join(detail_lines)
+    assert "implement  rule implement" in detail
+    assert "✓ ok  http 200" in detail and "$0.13  baseline $0.63" in detail

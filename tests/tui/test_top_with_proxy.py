@@ -14,7 +14,6 @@ import time
 import anthropic
 import pytest
 from rich.console import Console
-from textual.widgets import DataTable
 
 from agentwrap import fmt, paths
 from agentwrap.fakes.anthropic import FakeAnthropic, Reply
@@ -24,6 +23,7 @@ from agentwrap.trace import queries as q
 from agentwrap.trace.live import StoreFollower
 from agentwrap.trace.store import TraceStore
 from agentwrap.tui.app import TopApp
+from agentwrap.tui.table import CallTable
 from agentwrap.tui.widgets import CallDetail, TotalsHeader
 from agentwrap.wire.common import Usage
 from tests.proxy.conftest import running_serve
@@ -31,7 +31,7 @@ from tests.proxy.conftest import running_serve
 MODEL = "claude-sonnet-4-6"
 
 
-def cell_text(table: DataTable, row: str, column: str) -> str:
+def cell_text(table: CallTable, row: str, column: str) -> str:
     value = table.get_cell(row, column)
     return getattr(value, "plain", value)
 
@@ -58,18 +58,18 @@ async def test_panel_statusline_and_summary_follow_the_real_proxy(agentwrap_bin:
                 done.append(stream.get_final_text())
 
         async with app.run_test(size=(160, 40)) as pilot:
-            table = app.query_one(DataTable)
+            table = app.query_one(CallTable)
 
             async def until(predicate, timeout: float = 10.0) -> None:
                 deadline = time.monotonic() + timeout
                 while not predicate():
-                    assert time.monotonic() < deadline, [list(map(str, r)) for r in table.rows]
+                    assert time.monotonic() < deadline, list(table.rows)
                     await pilot.pause(0.05)
 
             worker = threading.Thread(target=stream_call)
             worker.start()
             await until(lambda: table.row_count == 1)
-            call_id = str(next(iter(table.rows)).value)
+            call_id = table.rows[0]
             # The upstream holds the stream open after its first events: the row is live.
             await until(lambda: cell_text(table, call_id, "status") == "▶ streaming")
             assert "(1 live)" in app.query_one(TotalsHeader).plain
@@ -87,7 +87,7 @@ async def test_panel_statusline_and_summary_follow_the_real_proxy(agentwrap_bin:
                     model=MODEL, max_tokens=64, messages=[{"role": "user", "content": "again"}]
                 )
             await until(lambda: table.row_count == 2)
-            failed_id = str(list(table.rows)[1].value)
+            failed_id = table.rows[1]
             await until(lambda: cell_text(table, failed_id, "status").startswith("✗"))
             table.move_cursor(row=1)
             await pilot.press("enter")
