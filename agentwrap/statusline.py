@@ -92,7 +92,7 @@ def statusline_text(
     requested, used = last.get("requested_model"), last.get("model")
     if used and requested and used != requested:
         before, after = fmt.route(requested, used)
-        model = f"{before}→{_paint(after, 'model', color)}"
+        model = f"{before} → {_paint(after, 'model', color)}"
     else:
         model = _paint(fmt.model(used or requested), "model", color)
     step = f" ({last['step']})" if last.get("step") else ""
@@ -107,10 +107,8 @@ def statusline_text(
     parts.append(amount)
     saved, pct = total.saved_usd, total.saved_pct
     if saved is not None and pct is not None:
-        if saved >= 0:
-            parts.append(_paint(f"saved {fmt.usd(saved)} ({pct:.0f}%)", "saved", color))
-        else:
-            parts.append(_paint(f"+{fmt.usd(-saved)} ({-pct:.0f}%) over baseline", "warn", color))
+        # As the summary and the panel say it: 'saved 42% ($1.20)', 'cost +5% ($0.10)'.
+        parts.append(_paint(fmt.saving(total), "saved" if saved >= 0 else "warn", color))
     would = total.would_save_pct
     if would is not None:
         parts.append(f"routing would save {would:.0f}%")

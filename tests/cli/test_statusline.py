@@ -53,8 +53,8 @@ def test_statusline_shows_last_step_model_cost_and_saving() -> None:
     saved = sum(c.baseline - c.cost for c in priced if c.baseline is not None)
     # The last answered step is call-05: requested opus, handled by the unpriced kimi model.
     assert line == (
-        f"agentwrap: claude-opus-4-1→kimi-k2-local (implement) · ${cost:.2f} +1 unpriced · "
-        f"saved ${saved:.2f} (61%)"
+        f"agentwrap: claude-opus-4-1 → kimi-k2-local (implement) · ${cost:.2f} +1 unpriced · "
+        f"saved 61% (${saved:.2f})"
     )
     assert "\n" not in out.stdout.rstrip("\n")
 
@@ -69,7 +69,7 @@ def test_statusline_follows_new_calls_and_labels_demo_sessions() -> None:
     store = seed_session("demo-7", SESSION_CALLS[:2], is_demo=True, ended=False)
     first = run_statusline("{}", "demo-7").stdout
     # Only a plan and a background call: the plan is the last agent step.
-    assert first.strip() == "agentwrap (demo): claude-opus-4-1 (plan) · $0.41 · saved $0.0056 (1%)"
+    assert first.strip() == "agentwrap (demo): claude-opus-4-1 (plan) · $0.41 · saved 1% ($0.0056)"
     rec = Recorder(store, "demo-7")
     call = SeedCall(
         "demo-7/x", "explore", "acme-big", "acme-small", 100, 10, cost=0.5, baseline=1.0
@@ -78,12 +78,12 @@ def test_statusline_follows_new_calls_and_labels_demo_sessions() -> None:
     rec.flush()
     # In flight: the model handling the step shows at once, the cost when it is known.
     assert run_statusline("{}", "demo-7").stdout.startswith(
-        "agentwrap (demo): big→small (explore) · $0.41"
+        "agentwrap (demo): big → small (explore) · $0.41"
     )
     finish_call(rec, call)
     rec.close()
     third = run_statusline("{}", "demo-7").stdout
-    assert third.strip() == "agentwrap (demo): big→small (explore) · $0.91 · saved $0.51 (36%)"
+    assert third.strip() == "agentwrap (demo): big → small (explore) · $0.91 · saved 36% ($0.51)"
 
 
 def test_statusline_finds_the_session_by_claude_session_id_without_env(tmp_path: Path) -> None:
@@ -143,3 +143,10 @@ def test_statusline_cold_start_prints_the_line() -> None:
     seed_session()
     out = run_statusline(json.dumps(CLAUDE_INPUT), "sess-0001")
     assert "kimi" in out.stdout
+
+
+def test_statusline_says_an_extra_cost_as_the_summary_does() -> None:
+    dearer = SeedCall("up-1", "plan", "acme-small", "acme-big", 100, 10, cost=0.5, baseline=0.25)
+    seed_session("up", [dearer])
+    line = run_statusline("{}", "up").stdout.strip()
+    assert line == "agentwrap: small → big (plan) · $0.50 · cost +100% ($0.25)"

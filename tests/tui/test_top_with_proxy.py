@@ -104,7 +104,7 @@ async def test_panel_statusline_and_summary_follow_the_real_proxy(agentwrap_bin:
         )  # fmt: skip
         # Passthrough: the requested model ran, so it cost exactly its baseline.
         assert out.stdout.strip() == (
-            f"agentwrap: {MODEL} (implement) · {fmt.usd(expected)} · saved $0.00 (0%)"
+            f"agentwrap: {MODEL} (implement) · {fmt.usd(expected)} · saved 0% ($0.00)"
         )
 
     console = Console(width=140, record=True, file=io.StringIO(), color_system=None)
