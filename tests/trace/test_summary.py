@@ -160,3 +160,16 @@ def test_a_run_that_made_no_calls_prints_no_summary(capsys: pytest.CaptureFixtur
     start_session(store, "version-1")  # `agentwrap claude --version`: the agent made no call
     print_summary(store, "version-1")
     assert capsys.readouterr().err == ""
+
+
+def test_a_launch_whose_command_makes_no_call_ends_without_a_summary(agentwrap_bin: str) -> None:
+    # As `agentwrap claude --version` does: the agent prints and exits, nothing went through.
+    done = subprocess.run(
+        [agentwrap_bin, "run", "--panel", "off", "--", sys.executable, "-c", "print('v1.2.3')"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=60,
+    )
+    assert done.returncode == 0 and done.stdout == "v1.2.3\n"
+    assert "agentwrap ·" not in done.stderr and "No model calls" not in done.stderr
