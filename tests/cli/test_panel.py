@@ -13,6 +13,7 @@ import pytest
 from agentwrap import panel
 from agentwrap.agents import claude
 from agentwrap.agents.claude import with_statusline
+from agentwrap.fakes.anthropic import FakeAnthropic, Reply
 from tests.support.claude_env import TmuxPane
 
 TTY = {"stdin_tty": True, "stdout_tty": True}
@@ -97,20 +98,34 @@ def test_split_outside_tmux_starts_a_tmux_session_and_keeps_the_exit_code(tmp_pa
         "TMUX_TMPDIR": str(tmp_path),  # the tmux agentwrap starts gets a server of its own
     }
     exe = str(Path(sys.executable).parent / "agentwrap")
-    script = "import time; print('agent running'); time.sleep(3); raise SystemExit(5)"
-    pane.start([exe, "run", "--panel", "split", "--", sys.executable, "-c", script], env, tmp_path)
-    try:
-        screen = pane.wait_for("agent running", timeout=30)
-        assert "[exited" not in screen
-        # The session agentwrap started holds the agent and the panel side by side.
-        sock = tmp_path / f"tmux-{os.getuid()}" / "default"
-        listed = subprocess.run(
-            ["tmux", "-S", str(sock), "list-panes", "-a", "-F", "#{pane_current_command}"],
-            capture_output=True,
-            text=True,
+    # One call through agentwrap (a session without calls has no summary), then exit 5.
+    script = (
+        "import json, os, time, urllib.request\n"
+        "url = os.environ['ANTHROPIC_BASE_URL'] + '/v1/messages'\n"
+        "body = {'model': 'claude-haiku-4-5', 'max_tokens': 8,"
+        " 'messages': [{'role': 'user', 'content': 'hi'}]}\n"
+        "headers = {'content-type': 'application/json', 'x-api-key': 'sk-test',"
+        " 'anthropic-version': '2023-06-01'}\n"
+        "urllib.request.urlopen(urllib.request.Request(url, json.dumps(body).encode(), headers))\n"
+        "print('agent running'); time.sleep(3); raise SystemExit(5)\n"
+    )
+    with FakeAnthropic(default=Reply("ok", input_tokens=10, output_tokens=2)) as fake:
+        env["ANTHROPIC_BASE_URL"] = fake.base_url
+        pane.start(
+            [exe, "run", "--panel", "split", "--", sys.executable, "-c", script], env, tmp_path
         )
-        assert len(listed.stdout.split()) == 2, listed
-        screen = pane.wait_for("[exited 5]", timeout=40)
-    finally:
-        pane.kill()
+        try:
+            screen = pane.wait_for("agent running", timeout=30)
+            assert "[exited" not in screen
+            # The session agentwrap started holds the agent and the panel side by side.
+            sock = tmp_path / f"tmux-{os.getuid()}" / "default"
+            listed = subprocess.run(
+                ["tmux", "-S", str(sock), "list-panes", "-a", "-F", "#{pane_current_command}"],
+                capture_output=True,
+                text=True,
+            )
+            assert len(listed.stdout.split()) == 2, listed
+            screen = pane.wait_for("[exited 5]", timeout=40)
+        finally:
+            pane.kill()
     assert "agentwrap log" in screen  # the summary printed after tmux closed
