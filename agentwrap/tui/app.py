@@ -31,7 +31,7 @@ from agentwrap.trace.live import POLL_INTERVAL, Feed, LiveBatch
 from agentwrap.trace.queries import session_running
 from agentwrap.trace.tally import Ledger, cost_series, model_key, step_key
 from agentwrap.tui.cells import Layout, layout_for
-from agentwrap.tui.table import CallTable, Cells
+from agentwrap.tui.table import LINES_KEPT, CallTable, Cells
 from agentwrap.tui.widgets import CallDetail, TotalsHeader, session_state, spark_text
 
 # Below this width the header is compact and the chart is hidden.
@@ -177,6 +177,8 @@ class TopApp(App[None]):
         cells = self._cells.get(call_id)
         if cells is None:
             assert self._layout is not None
+            if len(self._cells) >= LINES_KEPT:
+                self._cells.clear()  # as the table's lines: a few screens' worth, not every call
             cells = self._cells[call_id] = self._layout.render(self.calls[call_id])
         return cells
 

@@ -25,6 +25,9 @@ from textual.strip import Strip
 from agentwrap.tui.cells import CELL_PADDING, Layout
 
 Cells = tuple["str | Text", ...]
+# Rendered lines kept at most (some screens' worth): scrolling through 100,000 calls must not
+# keep a line for each.
+LINES_KEPT = 2000
 # Lines above the rows that never scroll away: the column labels.
 HEADER_LINES = 1
 
@@ -282,6 +285,8 @@ class CallTable(ScrollView, can_focus=True):
     def _row_line(self, call_id: str) -> Strip:
         line = self._lines.get(call_id)
         if line is None:
+            if len(self._lines) >= LINES_KEPT:
+                self._lines.clear()
             line = self._lines[call_id] = self._render_cells(self._cells_of(call_id))
         return line
 

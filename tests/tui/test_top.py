@@ -619,3 +619,27 @@ async def test_header_and_details_keep_their_words_apart_run_by_run() -> None:
     detail = "\n".join(detail_lines)
     assert "implement  rule implement" in detail
     assert "✓ ok  http 200" in detail and "$0.13  baseline $0.63" in detail
+
+
+async def test_scrolling_far_keeps_only_a_few_screens_of_rendered_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import agentwrap.tui.app as app_module
+    import agentwrap.tui.table as table_module
+
+    monkeypatch.setattr(table_module, "LINES_KEPT", 60)
+    monkeypatch.setattr(app_module, "LINES_KEPT", 60)
+    seed_session("far", many_calls(600, prefix="f"))
+    rendered = rows_rendered(monkeypatch)
+    app = follow("far", poll_interval=None)
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = app.query_one(CallTable)
+        await pilot.press("home")
+        for _ in range(12):
+            await pilot.press("pagedown")
+        await pilot.pause()
+        # Every screen on the way was drawn, and what is kept of them stays bounded.
+        assert len(rendered) > 60
+        assert len(table._lines) <= 60 and len(app._cells) <= 60
+        assert table.selected == table.rows[table.cursor_row]
+        assert cell(table, table.selected, "step") in ("implement", "explore", "background")
