@@ -19,6 +19,10 @@ Beside the label, the signals that show an agent struggling, each recorded by na
 on a file whose edit failed the step before, the same error twice, an interrupt, a tool call
 the user rejected, and a corrective user message right after the step (`is_corrective`).
 
+The evidence is stored, so it copies no conversation: a shell's failure is its exit code, a
+tool's own error its first line (Claude Code's "String to replace not found in file."), a
+corrective message the opener it matched — never the user's words or a command's output.
+
 Pure functions over the Call view; only the conversation's last few turns are read.
 """
 
@@ -184,10 +188,10 @@ def read_outcome(call: Call) -> Outcome:
         notes.append("the user rejected a tool call")
     if before is not None:
         _compare(last, before, signals, notes)
-    corrective = next((t for t in last.user_texts if is_corrective(t)), None)
-    if corrective is not None:
+    opener = next(filter(None, map(corrective_opener, last.user_texts)), None)
+    if opener is not None:
         signals.append(CORRECTIVE)
-        notes.append(f"the user said: {_short(corrective)}")
+        notes.append(f'a corrective message ("{opener}...")')
     if label == SUCCEEDED and not notes:
         notes.append(f"{len(last.results)} tool result(s), none failed")
     return Outcome(label, tuple(signals), "; ".join(notes))
@@ -208,15 +212,21 @@ def last_tool_failed(call: Call) -> bool | None:
 
 def is_corrective(text: str) -> bool:
     """Whether a user's message corrects the step before it (see CORRECTIVE_OPENERS)."""
+    return corrective_opener(text) is not None
+
+
+def corrective_opener(text: str) -> str | None:
+    """The CORRECTIVE_OPENERS entry a user's message opens with (the longest), or None."""
     said = text.strip().lower().replace("\u2019", "'")
     if not said or len(said) > CORRECTIVE_MAX_CHARS or said.startswith(NOT_CORRECTIVE):
-        return False
+        return None
+    found = None
     for opener in CORRECTIVE_OPENERS:
         if said.startswith(opener) and (
             len(said) == len(opener) or not said[len(opener)].isalnum()
         ):
-            return True
-    return False
+            found = opener if found is None or len(opener) > len(found) else found
+    return found
 
 
 def output_failed(text: str) -> tuple[bool, str | None]:
@@ -364,8 +374,8 @@ def _from_output(call_id: str | None, text: str) -> ToolResult:
     failed, status = output_failed(text)
     if not failed:
         return ToolResult(call_id, text, False)
-    detail = error_line(text)
-    return ToolResult(call_id, text, True, f"{status}: {detail}" if detail else status)
+    # The output's own words stay out of the evidence (it is stored); its exit code says it.
+    return ToolResult(call_id, text, True, status)
 
 
 def _anthropic(message: dict[str, Any], out: list[Exchange]) -> None:

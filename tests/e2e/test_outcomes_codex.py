@@ -25,10 +25,7 @@ def test_a_failing_and_a_succeeding_shell_call_are_labelled(tmp_path):
     assert [c["stop_reason"] for c in calls] == ["tool_use", "tool_use", "end_turn"]
     assert [c["outcome"] for c in calls] == ["failed", "succeeded", None]
     # Codex's own words for a failing command: "Process exited with code 2", then the output.
-    assert calls[0]["outcome_evidence"] == (
-        "exec_command failed: exit code 2: ls: cannot access '/no/such/dir': "
-        "No such file or directory"
-    )
+    assert calls[0]["outcome_evidence"] == "exec_command failed: exit code 2"
     assert calls[1]["outcome_evidence"] == "1 tool result(s), none failed"
     assert all(c["signals"] == [] for c in calls)
     # One conversation, named by Codex's session id.

@@ -27,10 +27,7 @@ def test_a_failing_tool_and_a_failing_shell_command_are_labelled(tmp_path):
     missing = f"read_file failed: File not found: {ge.cwd / 'nope.txt'}"
     assert calls[0]["outcome_evidence"] == missing
     # Its shell tool writes the exit code into the output.
-    assert calls[1]["outcome_evidence"] == (
-        "run_shell_command failed: exit code 2: ls: cannot access '/no/such/dir': "
-        "No such file or directory"
-    )
+    assert calls[1]["outcome_evidence"] == "run_shell_command failed: exit code 2"
     assert calls[2]["outcome_evidence"] == "1 tool result(s), none failed"
     # Gemini CLI names no conversation: its first message does, the same for every step.
     assert len({c["thread_id"] for c in calls}) == 1

@@ -67,13 +67,13 @@ def test_responses_steps_get_labels_signals_and_evidence(agentwrap_bin, tmp_path
         ["corrective"],
         [],
     ]
-    failed = "exec_command failed: exit code 2: ls: cannot access '/x': No such file or directory"
+    failed = "exec_command failed: exit code 2"
     assert calls[0]["outcome_evidence"] == failed
     assert calls[1]["outcome_evidence"] == (
         f"{failed}; the same exec_command call as the step before; "
         "the same error as the step before"
     )
-    assert calls[2]["outcome_evidence"] == "the user said: no, look in /y"
+    assert calls[2]["outcome_evidence"] == 'a corrective message ("no...")'
     # One conversation, named by its first message: no header named it.
     assert len({c["thread_id"] for c in calls}) == 1 and calls[0]["thread_id"]
 

@@ -94,10 +94,8 @@ def fn_output(call_id: str, output: str) -> dict:
 def test_responses_function_call_output_exit_codes():
     failed = read_outcome(responses_call(fn_call("a", "ls /x"), fn_output("a", CODEX_FAILED)))
     assert failed.label == "failed"
-    assert failed.evidence == (
-        "exec_command failed: exit code 2: ls: cannot access '/no/such/dir': No such file or "
-        "directory"
-    )
+    # The evidence is stored: the exit code says it, the output's own words stay out.
+    assert failed.evidence == "exec_command failed: exit code 2"
     ok = read_outcome(responses_call(fn_call("b", "ls"), fn_output("b", CODEX_OK)))
     assert ok.label == "succeeded" and ok.signals == ()
 
@@ -356,7 +354,8 @@ def test_a_corrective_message_after_a_step():
         call_with(tool_use("Bash", {"command": "ls"}, "t1"), tool_result("t1", "ok", False, said))
     )
     assert outcome.label == "succeeded" and outcome.signals == ("corrective",)
-    assert "the user said: No, don't touch the tests" in outcome.evidence
+    assert outcome.evidence == 'a corrective message ("no...")'
+    assert "touch the tests" not in outcome.evidence  # the user's words are not stored
     # After an answer (no tool calls), the user's next message is all there is to read.
     answered = read_outcome(
         call_with(
@@ -366,6 +365,7 @@ def test_a_corrective_message_after_a_step():
         )
     )
     assert answered.label is None and answered.signals == ("corrective",)
+    assert answered.evidence == 'a corrective message ("that\'s wrong...")'
 
 
 def test_which_messages_are_corrective():
