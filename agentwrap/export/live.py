@@ -102,6 +102,7 @@ class LiveExport:
             held = self._held.pop(ev.call_id, None)
             if held is not None:
                 held["outcome"] = ev.fields.get("outcome")
+                held["signals"] = ev.fields.get("signals") or []
                 self._send(held)
             return
         row = self._rows.get(ev.call_id)

@@ -262,6 +262,8 @@ def call_spans(
     _put(attrs, PREFIX + "propensity", call.get("propensity"))
     _put(attrs, PREFIX + "reason", scrub(call["reason"]) if call.get("reason") else None)
     _put(attrs, PREFIX + "outcome", call.get("outcome"))
+    # Names only (route.outcome.SIGNALS); the evidence line stays in the store.
+    _put(attrs, PREFIX + "outcome.signals", list(call.get("signals") or []) or None)
     _put(attrs, PREFIX + "model", used)
     _put(attrs, PREFIX + "model.alias", call.get("model_alias"))
     _put(attrs, PREFIX + "provider", call.get("provider"))

@@ -71,6 +71,22 @@ def test_a_learned_choice_carries_its_propensity():
     assert span.attributes["agentwrap.propensity"] == 0.25
 
 
+def test_a_labelled_step_carries_its_outcome_and_the_names_of_its_signals():
+    session, calls = seeded()
+    call = dict(
+        calls[0],
+        outcome="failed",
+        signals=["edit_retry", "same_error"],
+        outcome_evidence="Edit failed: String to replace not found in file.",
+    )
+    (span,) = spans.call_spans(session, call)
+    assert span.attributes["agentwrap.outcome"] == "failed"
+    assert span.attributes["agentwrap.outcome.signals"] == ["edit_retry", "same_error"]
+    assert not any("evidence" in k and "String" in str(v) for k, v in span.attributes.items())
+    (calm,) = spans.call_spans(session, dict(calls[0], outcome="succeeded", signals=[]))
+    assert "agentwrap.outcome.signals" not in calm.attributes
+
+
 def test_unpriced_and_failed_calls_say_so_instead_of_zero():
     session, calls = seeded()
     (unpriced,) = spans.call_spans(session, calls[4])
