@@ -437,7 +437,8 @@ class TraceStore:
                 )
 
     def session_commits(self, session_ids: Iterable[str]) -> list[dict[str, Any]]:
-        """The stored commits of these sessions, oldest first, each with its repo_root."""
+        """The stored commits of these sessions, oldest first (as stored within one second),
+        each with its repo_root."""
         ids = list(session_ids)
         out: list[dict[str, Any]] = []
         for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
@@ -446,7 +447,7 @@ class TraceStore:
             rows = self.conn.execute(
                 f"SELECT c.*, s.repo_root FROM session_commits c "
                 f"JOIN sessions s ON s.id = c.session_id WHERE c.session_id IN ({marks}) "
-                "ORDER BY c.committed_at",
+                "ORDER BY c.committed_at, c.rowid",  # rowid: in the order they were stored
                 chunk,
             ).fetchall()
             out.extend(dict(r) for r in rows)
