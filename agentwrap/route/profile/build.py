@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -181,135 +181,201 @@ def build_profile(  # noqa: C901 (under rework; to split into named steps)
     speaks, and without `translation` nothing may route to another API. `user` is the user's
     own config.toml: its providers stand beneath every profile and preset (see
     `_user_providers`)."""
+    profile = _new_profile(layers, agent_api)
+    merge = _Merge(user=user, users=_user_providers(user))
+    for layer in layers:
+        _merge_layer(profile, layer, merge)
+    _order_rules(profile, merge)
+    _build_auto(profile, merge.auto_defaults, merge.auto_kinds, merge.own_rules, merge.refs)
+    _warn_forwarded_credentials(profile, merge)
+    _apply_user_providers(profile, user, merge.users, merge.shadowed)
+    _apply_upstream_env(profile, env)
+    _apply_openai_upstream_env(profile, env)
+    _apply_gemini_upstream_env(profile, env)
+    _check_references(profile, merge.refs)
+    _apply_routes(profile, routes or {})
+    _check_path_model_names(profile, merge.refs)
+    _check_keys_present(profile, env)
+    _check_translation(profile, merge.refs, translation)
+    return profile
+
+
+@dataclass
+class _Merge:
+    """What merging the documents gathers besides the Profile itself."""
+
+    user: Layer | None
+    users: dict[str, Provider]  # the providers of the user's own config.toml
+    # Where each merged value was written, to name the right file in reference errors.
+    refs: dict[str, tuple[Layer, tuple[str | int, ...]]] = field(default_factory=dict)
+    own_rules: list[list[tuple[Rule, Layer, int]]] = field(default_factory=list)
+    # Learned routing's settings, each with where it was written: [auto] defaults, per kind.
+    auto_defaults: _AutoSpec = field(default_factory=dict)
+    auto_kinds: dict[str, _AutoSpec] = field(default_factory=dict)
+    # Definitions of the user's providers in profile files, ignored: (file, name, definition).
+    shadowed: list[tuple[Layer, str, Provider]] = field(default_factory=list)
+    defined_in: dict[str, Layer] = field(default_factory=dict)
+
+
+def _new_profile(layers: Sequence[Layer], agent_api: str) -> Profile:
+    """An empty profile named after the top document, with the built-in anthropic provider."""
     top = layers[-1]
     profile = Profile(name=top.name, source=top.label, agent_api=agent_api)
     profile.chain = [layer.label for layer in layers]
     profile.providers["anthropic"] = Provider("anthropic", ANTHROPIC, SURFACES[ANTHROPIC].base_url)
     profile.origins["providers.anthropic"] = Origin("built-in")
-    # Where each merged value was written, to name the right file in reference errors.
-    refs: dict[str, tuple[Layer, tuple[str | int, ...]]] = {}
-    own_rules: list[list[tuple[Rule, Layer, int]]] = []
-    # Learned routing's settings, each with where it was written: [auto] defaults, per kind.
-    auto_defaults: _AutoSpec = {}
-    auto_kinds: dict[str, _AutoSpec] = {}
+    return profile
 
-    users = _user_providers(user)
-    # Definitions of the user's providers in profile files, ignored: (file, name, definition).
-    shadowed: list[tuple[Layer, str, Provider]] = []
-    defined_in: dict[str, Layer] = {}
 
-    for layer in layers:
-        data = layer.data
-        _check_keys(layer, (), data, TOP_KEYS)
-        if "description" in data:
-            profile.description = _string(layer, ("description",), data["description"])
-        for name, raw in _table(layer, ("providers",), data.get("providers", {})).items():
-            provider = _provider(layer, name, raw)
-            if name in users and not _is_user(layer, user):
-                if layer.base_dir is not None:  # a file; presets give way silently
-                    shadowed.append((layer, name, provider))
-                continue
-            profile.providers[name] = provider
-            profile.origins[f"providers.{name}"] = layer.origin("providers", name)
-            defined_in[name] = layer
-        for alias, raw in _table(layer, ("models",), data.get("models", {})).items():
-            if alias in (REQUESTED, AUTO):
-                raise layer.error(("models", alias), f"models.{alias}: '{alias}' is reserved")
-            profile.models[alias] = _model(layer, alias, raw)
-            profile.origins[f"models.{alias}"] = layer.origin("models", alias)
-            refs[f"models.{alias}.provider"] = (layer, ("models", alias, "provider"))
-            refs[f"models.{alias}.model"] = (layer, ("models", alias, "model"))
-        if AUTO in data:
-            raw = _table(layer, (AUTO,), data[AUTO])
-            _check_keys(layer, (AUTO,), raw, _AUTO_KEYS)
-            auto_defaults.update({k: (v, layer, (AUTO, k)) for k, v in raw.items()})
-            profile.origins[AUTO] = layer.origin(AUTO)
-        routing = _table(layer, ("routing",), data.get("routing", {}))
-        _check_keys(layer, ("routing",), routing, dict.fromkeys(ROUTING_KEYS, "a model alias"))
-        for kind, alias in routing.items():
-            path = ("routing", kind)
-            auto_kinds.pop(kind, None)
-            if isinstance(alias, dict):
-                _check_keys(layer, path, alias, _ROUTE_TABLE_KEYS)
-                if alias.get("use") != AUTO:
-                    raise layer.error(
-                        (*path, "use"),
-                        f"routing.{kind}: a table is for learned routing and needs "
-                        f"use = '{AUTO}'; a fixed route is written {kind} = \"ALIAS\"",
-                    )
-                auto_kinds[kind] = {
-                    k: (v, layer, (*path, k)) for k, v in alias.items() if k != "use"
-                }
-                alias = AUTO
-            elif alias == AUTO:
-                auto_kinds[kind] = {}
-            profile.routing[kind] = _string(layer, path, alias)
-            profile.origins[f"routing.{kind}"] = layer.origin(*path)
-            refs[f"routing.{kind}"] = (layer, path)
-        layer_rules: list[tuple[Rule, Layer, int]] = []
-        raw_rules = data.get("rules", [])
-        if not isinstance(raw_rules, list):
-            raise layer.error(("rules",), f"rules: expected {TOP_KEYS['rules']}")
-        for i, raw in enumerate(raw_rules):
-            layer_rules.append((_rule(layer, i, raw), layer, i))
-        own_rules.append(layer_rules)
-        for alias, chain in _table(layer, ("fallbacks",), data.get("fallbacks", {})).items():
-            path = ("fallbacks", alias)
-            if not isinstance(chain, list) or not all(isinstance(a, str) for a in chain):
+def _merge_layer(profile: Profile, layer: Layer, merge: _Merge) -> None:
+    """One document's values over those merged so far (its rules are kept apart, see
+    `_order_rules`)."""
+    data = layer.data
+    _check_keys(layer, (), data, TOP_KEYS)
+    if "description" in data:
+        profile.description = _string(layer, ("description",), data["description"])
+    _merge_providers(profile, layer, merge)
+    _merge_models(profile, layer, merge)
+    _merge_auto_defaults(profile, layer, merge)
+    _merge_routing(profile, layer, merge)
+    merge.own_rules.append(_layer_rules(layer))
+    _merge_fallbacks(profile, layer, merge)
+    _merge_baseline(profile, layer, merge)
+    _merge_budget(profile, layer, merge)
+    _merge_main_loop(profile, layer)
+
+
+def _merge_providers(profile: Profile, layer: Layer, merge: _Merge) -> None:
+    for name, raw in _table(layer, ("providers",), layer.data.get("providers", {})).items():
+        provider = _provider(layer, name, raw)
+        if name in merge.users and not _is_user(layer, merge.user):
+            if layer.base_dir is not None:  # a file; presets give way silently
+                merge.shadowed.append((layer, name, provider))
+            continue
+        profile.providers[name] = provider
+        profile.origins[f"providers.{name}"] = layer.origin("providers", name)
+        merge.defined_in[name] = layer
+
+
+def _merge_models(profile: Profile, layer: Layer, merge: _Merge) -> None:
+    for alias, raw in _table(layer, ("models",), layer.data.get("models", {})).items():
+        if alias in (REQUESTED, AUTO):
+            raise layer.error(("models", alias), f"models.{alias}: '{alias}' is reserved")
+        profile.models[alias] = _model(layer, alias, raw)
+        profile.origins[f"models.{alias}"] = layer.origin("models", alias)
+        merge.refs[f"models.{alias}.provider"] = (layer, ("models", alias, "provider"))
+        merge.refs[f"models.{alias}.model"] = (layer, ("models", alias, "model"))
+
+
+def _merge_auto_defaults(profile: Profile, layer: Layer, merge: _Merge) -> None:
+    if AUTO not in layer.data:
+        return
+    raw = _table(layer, (AUTO,), layer.data[AUTO])
+    _check_keys(layer, (AUTO,), raw, _AUTO_KEYS)
+    merge.auto_defaults.update({k: (v, layer, (AUTO, k)) for k, v in raw.items()})
+    profile.origins[AUTO] = layer.origin(AUTO)
+
+
+def _merge_routing(profile: Profile, layer: Layer, merge: _Merge) -> None:
+    routing = _table(layer, ("routing",), layer.data.get("routing", {}))
+    _check_keys(layer, ("routing",), routing, dict.fromkeys(ROUTING_KEYS, "a model alias"))
+    for kind, alias in routing.items():
+        path = ("routing", kind)
+        merge.auto_kinds.pop(kind, None)
+        if isinstance(alias, dict):
+            _check_keys(layer, path, alias, _ROUTE_TABLE_KEYS)
+            if alias.get("use") != AUTO:
                 raise layer.error(
-                    path, f"fallbacks.{alias}: expected a list of model aliases{_scope_hint(alias)}"
+                    (*path, "use"),
+                    f"routing.{kind}: a table is for learned routing and needs "
+                    f"use = '{AUTO}'; a fixed route is written {kind} = \"ALIAS\"",
                 )
-            profile.fallbacks[alias] = list(chain)
-            profile.origins[f"fallbacks.{alias}"] = layer.origin(*path)
-            refs[f"fallbacks.{alias}"] = (layer, path)
-        if "baseline" in data:
-            profile.baseline = _string(layer, ("baseline",), data["baseline"])
-            profile.origins["baseline"] = layer.origin("baseline")
-            refs["baseline"] = (layer, ("baseline",))
-        if "budget" in data:
-            profile.budget = _budget(layer, data["budget"], profile.budget)
-            profile.origins["budget"] = layer.origin("budget")
-            refs["budget.downgrade_to"] = (layer, ("budget", "downgrade_to"))
-        if "main_loop" in data:
-            raw = _table(layer, ("main_loop",), data["main_loop"])
-            _check_keys(layer, ("main_loop",), raw, _MAIN_LOOP_KEYS)
-            if "sticky" in raw:
-                profile.sticky_main_loop = _bool(layer, ("main_loop", "sticky"), raw["sticky"])
-            if "sticky_calls" in raw:
-                path = ("main_loop", "sticky_calls")
-                profile.sticky_calls = _int(layer, path, raw["sticky_calls"])
-            if "free_switch_below_tokens" in raw:
-                path = ("main_loop", "free_switch_below_tokens")
-                profile.free_switch_below_tokens = _int(layer, path, raw[path[1]], minimum=0)
-            profile.origins["main_loop"] = layer.origin("main_loop")
+            merge.auto_kinds[kind] = {
+                k: (v, layer, (*path, k)) for k, v in alias.items() if k != "use"
+            }
+            alias = AUTO
+        elif alias == AUTO:
+            merge.auto_kinds[kind] = {}
+        profile.routing[kind] = _string(layer, path, alias)
+        profile.origins[f"routing.{kind}"] = layer.origin(*path)
+        merge.refs[f"routing.{kind}"] = (layer, path)
 
-    # The child's rules are tried first: a repo profile refines the preset it extends.
-    for layer_rules in reversed(own_rules):
+
+def _layer_rules(layer: Layer) -> list[tuple[Rule, Layer, int]]:
+    """The document's own [[rules]], each with where it was written."""
+    raw_rules = layer.data.get("rules", [])
+    if not isinstance(raw_rules, list):
+        raise layer.error(("rules",), f"rules: expected {TOP_KEYS['rules']}")
+    return [(_rule(layer, i, raw), layer, i) for i, raw in enumerate(raw_rules)]
+
+
+def _merge_fallbacks(profile: Profile, layer: Layer, merge: _Merge) -> None:
+    for alias, chain in _table(layer, ("fallbacks",), layer.data.get("fallbacks", {})).items():
+        path = ("fallbacks", alias)
+        if not isinstance(chain, list) or not all(isinstance(a, str) for a in chain):
+            raise layer.error(
+                path, f"fallbacks.{alias}: expected a list of model aliases{_scope_hint(alias)}"
+            )
+        profile.fallbacks[alias] = list(chain)
+        profile.origins[f"fallbacks.{alias}"] = layer.origin(*path)
+        merge.refs[f"fallbacks.{alias}"] = (layer, path)
+
+
+def _merge_baseline(profile: Profile, layer: Layer, merge: _Merge) -> None:
+    if "baseline" not in layer.data:
+        return
+    profile.baseline = _string(layer, ("baseline",), layer.data["baseline"])
+    profile.origins["baseline"] = layer.origin("baseline")
+    merge.refs["baseline"] = (layer, ("baseline",))
+
+
+def _merge_budget(profile: Profile, layer: Layer, merge: _Merge) -> None:
+    if "budget" not in layer.data:
+        return
+    profile.budget = _budget(layer, layer.data["budget"], profile.budget)
+    profile.origins["budget"] = layer.origin("budget")
+    merge.refs["budget.downgrade_to"] = (layer, ("budget", "downgrade_to"))
+
+
+def _merge_main_loop(profile: Profile, layer: Layer) -> None:
+    if "main_loop" not in layer.data:
+        return
+    raw = _table(layer, ("main_loop",), layer.data["main_loop"])
+    _check_keys(layer, ("main_loop",), raw, _MAIN_LOOP_KEYS)
+    if "sticky" in raw:
+        profile.sticky_main_loop = _bool(layer, ("main_loop", "sticky"), raw["sticky"])
+    if "sticky_calls" in raw:
+        path = ("main_loop", "sticky_calls")
+        profile.sticky_calls = _int(layer, path, raw["sticky_calls"])
+    if "free_switch_below_tokens" in raw:
+        path = ("main_loop", "free_switch_below_tokens")
+        profile.free_switch_below_tokens = _int(layer, path, raw[path[1]], minimum=0)
+    profile.origins["main_loop"] = layer.origin("main_loop")
+
+
+def _order_rules(profile: Profile, merge: _Merge) -> None:
+    """The child's rules are tried first: a repo profile refines the preset it extends."""
+    for layer_rules in reversed(merge.own_rules):
         for rule, layer, i in layer_rules:
             profile.origins[f"rules.{len(profile.rules)}"] = layer.origin("rules", i)
-            refs[f"rules.{len(profile.rules)}"] = (layer, ("rules", i, "use"))
+            merge.refs[f"rules.{len(profile.rules)}"] = (layer, ("rules", i, "use"))
             profile.rules.append(rule)
 
-    _build_auto(profile, auto_defaults, auto_kinds, own_rules, refs)
-    for name, layer in defined_in.items():
+
+def _warn_forwarded_credentials(profile: Profile, merge: _Merge) -> None:
+    """Said once at every launch: a profile file sends the agent's credentials elsewhere."""
+    for name, layer in merge.defined_in.items():
         provider = profile.providers[name]
-        if provider.forward_agent_key and layer.base_dir is not None and not _is_user(layer, user):
-            # Said once at every launch: a profile file sends the agent's credentials elsewhere.
+        if (
+            provider.forward_agent_key
+            and layer.base_dir is not None
+            and not _is_user(layer, merge.user)
+        ):
             profile.warnings.append(
                 f"{layer.origin('providers', name, 'forward_agent_key')}: provider '{name}' "
                 f"receives the agent's own credentials at {provider.base_url} "
                 "(forward_agent_key = true)"
             )
-    _apply_user_providers(profile, user, users, shadowed)
-    _apply_upstream_env(profile, env)
-    _apply_openai_upstream_env(profile, env)
-    _apply_gemini_upstream_env(profile, env)
-    _check_references(profile, refs)
-    _apply_routes(profile, routes or {})
-    _check_path_model_names(profile, refs)
-    _check_keys_present(profile, env)
-    _check_translation(profile, refs, translation)
-    return profile
 
 
 def _is_user(layer: Layer, user: Layer | None) -> bool:
