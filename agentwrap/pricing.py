@@ -1,13 +1,16 @@
 """The price book: what a call cost, from tokens, offline.
 
-Prices come from genai-prices' bundled table; a profile may override any model.
-A model without a price is *unpriced* (cost None plus a reason), never $0.
+Prices come from genai-prices' table (the one bundled with the package, or a newer one
+`agentwrap prices --refresh` fetched for its own run); a profile may override any model.
+A model without a price is *unpriced* (cost None plus a reason), never $0. A `PriceTable`
+given whole stands in for genai-prices' (tests build synthetic ones).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -49,6 +52,32 @@ class Cost:
         return self.usd is not None
 
 
+@dataclass(frozen=True)
+class PriceTable:
+    """A price table given whole: flat prices by vendor ("anthropic", "openai", "google")
+    and model id, in place of genai-prices' own."""
+
+    prices: Mapping[str, Mapping[str, Price]]
+    version: str = "a given table"
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """Which price table is in use: its version, whether it was fetched, and its dates."""
+
+    version: str  # "genai-prices 0.2.3" or a given table's version
+    fetched_at: datetime | None = None  # None: the table bundled with the package
+    newest_price_date: date | None = None  # the latest date a price in it took effect
+    vendors: int = 0  # providers the table prices
+    models: int = 0
+
+    def describe(self) -> str:
+        """One line: "genai-prices 0.2.3, bundled (prices up to 2026-10-14; 47 providers)"."""
+        where = f"fetched {self.fetched_at:%Y-%m-%d %H:%M}" if self.fetched_at else "bundled"
+        dated = f"prices up to {self.newest_price_date}; " if self.newest_price_date else ""
+        return f"{self.version}, {where} ({dated}{self.vendors} providers, {self.models} models)"
+
+
 # A tiered table entry, priced per call: (provider id, calc_price, usage adapter).
 _Tiered = tuple[str | None, Callable[..., Any], Callable[[Usage], Any]]
 
@@ -56,8 +85,11 @@ _Tiered = tuple[str | None, Callable[..., Any], Callable[[Usage], Any]]
 class PriceBook:
     """Looks up prices: profile overrides first, then the bundled table."""
 
-    def __init__(self, overrides: dict[str, Price] | None = None) -> None:
+    def __init__(
+        self, overrides: dict[str, Price] | None = None, table: PriceTable | None = None
+    ) -> None:
         self._overrides = dict(overrides or {})
+        self._table = table
         self._cache: dict[tuple[str, str | None], Price | str | _Tiered] = {}
 
     def cost(self, model: str | None, usage: Usage, provider: str | None = None) -> Cost:
@@ -82,8 +114,63 @@ class PriceBook:
         result = calc_price(g_usage(usage), model_ref=model, provider_id=provider_id)
         return Cost(float(result.total_price))
 
+    def entry(self, model: str, provider: str | None = None) -> Price | str | None:
+        """A model's price as the book holds it: a flat Price, None when the table prices it
+        in tiers by the call's size, or the reason it has no price."""
+        override = self._overrides.get(model)
+        if override is not None:
+            return override
+        key = (model, provider)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self._lookup(model, provider)
+        return found if isinstance(found, Price | str) else None
+
+    def is_override(self, model: str) -> bool:
+        """Whether the profile sets this model's price."""
+        return model in self._overrides
+
+    def model_ids(self, vendor: str) -> list[str]:
+        """The ids of every model the table prices for a vendor ("anthropic", "openai",
+        "google"), in the table's order."""
+        if self._table is not None:
+            return list(self._table.prices.get(vendor, {}))
+        from genai_prices import data_snapshot
+
+        snapshot = data_snapshot.get_snapshot()
+        return [m.id for p in snapshot.providers if p.id == vendor for m in p.models]
+
+    def table_info(self) -> TableInfo:
+        """Which table is in use (the given one, genai-prices' bundled one, or a fetched one)."""
+        if self._table is not None:
+            models = sum(len(v) for v in self._table.prices.values())
+            return TableInfo(self._table.version, None, None, len(self._table.prices), models)
+        import genai_prices
+        from genai_prices import data_snapshot
+
+        snapshot = data_snapshot.get_snapshot()
+        fetched = snapshot.timestamp if snapshot.from_auto_update else None
+        today = (fetched or datetime.now()).date()
+        dates = [
+            d
+            for p in snapshot.providers
+            for m in p.models
+            if isinstance(m.prices, list)
+            for c in m.prices
+            if (d := getattr(c.constraint, "start_date", None)) is not None and d <= today
+        ]
+        return TableInfo(
+            f"genai-prices {genai_prices.__version__}",
+            fetched,
+            max(dates, default=None),
+            len(snapshot.providers),
+            sum(len(p.models) for p in snapshot.providers),
+        )
+
     def _lookup(self, model: str, provider: str | None) -> Price | str | _Tiered:
         """What the table says of a model, once: a flat Price, a tiered entry, or why none."""
+        if self._table is not None:
+            return self._given(model, provider)
         from genai_prices import calc_price
 
         last_error = "not in the price table"
@@ -113,6 +200,15 @@ class PriceBook:
                 )
             return (provider_id, calc_price, _genai_usage)
         return f"no price for model '{model}' ({last_error})"
+
+    def _given(self, model: str, provider: str | None) -> Price | str:
+        assert self._table is not None
+        vendors = [v for v in _provider_candidates(provider) if v is not None]
+        for vendor in [*vendors, *self._table.prices]:
+            found = self._table.prices.get(vendor, {}).get(model)
+            if found is not None:
+                return found
+        return f"no price for model '{model}' (not in {self._table.version})"
 
     def has_price(self, model: str, provider: str | None = None) -> bool:
         return self.cost(model, Usage(1, 1), provider).priced

@@ -59,7 +59,7 @@ _agentwrap() {
         "log") words="--session -s -n --limit --json --demo" ;;
         "opencode") words="--profile --route --observe --quiet -q --panel --transparent" ;;
         "profile") words="check init show" ;;
-        "profile check") words="--profile -p --route --probe" ;;
+        "profile check") words="--profile -p --route --requested --probe" ;;
         "profile init") words="--preset --force" ;;
         "profile show") words="--profile -p --route --json" ;;
         "qwen") words="--profile --route --observe --quiet -q --panel --transparent" ;;

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from agentwrap import fmt
+from agentwrap.route.decide import routes_up
 from agentwrap.route.profile import (
     PROFILE_FILE,
     REQUESTED,
@@ -20,6 +21,7 @@ from agentwrap.route.profile import (
     load_profile,
     preset_names,
 )
+from agentwrap.route.tiers import VENDOR_OF_API, TierError, classes, resolve_tier
 from agentwrap.wire.surface import auth_scheme
 
 app = typer.Typer(
@@ -35,6 +37,14 @@ RouteOpt = typer.Option(
     "--route",
     metavar="STEP=MODEL",
     help="Override a step's model, as on launch (repeatable).",
+)
+RequestedOpt = typer.Option(
+    None,
+    "--requested",
+    metavar="MODEL",
+    help="A model the agent asks for, to check that no step is routed to a dearer one "
+    "without escalate = true (repeatable; default: the newest top-class model of the "
+    "agent's API in the price table, e.g. the newest Opus).",
 )
 
 
@@ -106,7 +116,12 @@ extends = "{preset}"
 # auth = "bearer"                        # x-api-key | bearer | x-goog-api-key
 # headers = {{ "x-team" = "core" }}
 
-# Models: an alias for a provider's model id, with what it can do.
+# Models: an alias for a provider's model id, with what it can do. Instead of an id, a tier
+# names a class of the provider's models (opus, sonnet, haiku; gpt, mini, nano; pro, flash,
+# flash-lite): the newest the price table knows (`agentwrap prices`).
+# [models.fast]
+# provider = "anthropic"
+# tier = "haiku"
 # [models.flash]
 # provider = "deepseek"
 # model = "deepseek-v4-flash"
@@ -116,12 +131,14 @@ extends = "{preset}"
 
 # Rules are tried in order, before [routing]; the first whose conditions all hold wins.
 # Conditions: step, requested_model (glob), tokens_above, tokens_below, thinking, images,
-# tools, subagent (Explore, Plan, general-purpose...), last_failed, agent.
+# tools, subagent (Explore, Plan, general-purpose...), last_failed, agent. No step goes to a
+# model dearer than the one the agent asked for unless its rule says escalate = true.
 # [[rules]]
 # name = "escalate-after-failure"
 # step = "implement"
 # last_failed = true
 # use = "{strong}"
+# escalate = true                        # may cost more than the model the agent asked for
 
 # Learned routing: "auto" sends a step to the cheapest candidate whose failure rate at that
 # step kind, from the outcomes agentwrap has seen, is credibly within max_failure_rate; until
@@ -225,8 +242,7 @@ def show_lines(profile: Profile) -> list[str]:
         lines += ["", "[[rules]]  # tried in order before [routing]"]
         for i, rule in enumerate(profile.rules):
             lines.append(
-                f"{i + 1}. {rule.name}: when {rule.conditions()} → "
-                f"{rule.auto.summary() if rule.auto else rule.use}"
+                f"{i + 1}. {rule.name}: when {rule.conditions()} → {rule.summary()}"
                 + _from(profile.origin(f"rules.{i}"))
             )
     if profile.fallbacks:
@@ -263,6 +279,8 @@ def _model_line(profile: Profile, alias: str) -> str:
         extra.append("can " + ", ".join(sorted(m.capabilities)))
     if m.price:
         extra.append(fmt.price(m.price))
+    if m.tier:
+        extra.append(f"tier {m.tier}: {m.resolved}")
     detail = f" ({'; '.join(extra)})" if extra else ""
     return f"{alias} = {m.model} on {m.provider}{detail}" + _from(profile.origin(f"models.{alias}"))
 
@@ -305,6 +323,8 @@ def show_json(profile: Profile) -> dict[str, Any]:
             a: {
                 "provider": m.provider,
                 "model": m.model,
+                "tier": m.tier,
+                "resolved": m.resolved or None,
                 "context_window": m.context_window,
                 "capabilities": sorted(m.capabilities) if m.capabilities is not None else None,
                 "price": fmt.price(m.price) if m.price else None,
@@ -330,6 +350,7 @@ def show_json(profile: Profile) -> dict[str, Any]:
                 "name": r.name,
                 "when": r.conditions(),
                 "use": r.use,
+                "escalate": r.escalate,
                 "from": origin(f"rules.{i}"),
                 **({"auto": r.auto.as_dict()} if r.auto else {}),
             }
@@ -374,6 +395,7 @@ def show_cmd(
 def check_cmd(
     profile: str | None = ProfileOpt,
     route: list[str] | None = RouteOpt,
+    requested: list[str] | None = RequestedOpt,
     probe: bool = typer.Option(
         False,
         "--probe",
@@ -381,7 +403,8 @@ def check_cmd(
         "exit 1 when a routed provider does not answer ok.",
     ),
 ) -> None:
-    """Validate the profile and list its providers and the credentials each receives."""
+    """Validate the profile, list its providers and the credentials each receives, and flag
+    every place that would route a step to a model dearer than the requested one."""
     loaded = load_or_exit(profile, route)
     typer.echo(f"ok: profile {loaded.name} from {loaded.source}")
     used = {loaded.models[a].provider for a in loaded.routed_aliases()}
@@ -403,8 +426,21 @@ def check_cmd(
     )
     for warning in loaded.warnings:
         typer.echo(f"warning: {warning}")
+    for found in routes_up(loaded, requested or _frontier(loaded)):
+        typer.echo(f"routes up: {found}")
     if probe:
         _probe(loaded, used)
+
+
+def _frontier(profile: Profile) -> list[str]:
+    """The model an agent of this API asks for by default: the newest of its vendor's
+    dearest class the price table knows (none when the table knows no class of it)."""
+    vendor = VENDOR_OF_API[profile.agent_api]
+    try:
+        top = classes(vendor)[0]
+        return [resolve_tier(vendor, top, profile.price_book().model_ids(vendor)).model]
+    except (IndexError, TierError):
+        return []
 
 
 def _probe(loaded: Profile, routed: set[str]) -> None:

@@ -28,6 +28,13 @@ Then, in this order, policies that may change the choice — each says so in the
   escalation after a failure lasts that long, then the step's own model returns).
   Compaction rewrites the conversation anyway, so after it the main loop may switch freely.
 
+**Never dearer than requested.** A step never goes to a model that costs more, for this
+call's size, than the model the agent asked for, unless it was asked for by name: a rule with
+`escalate = true`, or `--route` for this run (and the main loop kept on such a model by the
+sticky policy). Otherwise the call keeps the requested model, and the reason says so; a
+fallback dearer than the requested model gives way to the requested model. A model either
+side without a price is not compared.
+
 **Learned routing.** A routing entry or rule with `use = "auto"` hands the choice to
 `route.learn`: among its candidates that can serve the call, the cheapest for this call (from
 the price book) whose failure rate at this step kind is credibly within `max_failure_rate`,
@@ -116,6 +123,7 @@ class Decision:
     explored: bool = False  # learned routing tried another candidate than its best
     features: Features | None = None  # what the rules looked at (stored with the call)
     agent: str | None = None  # the agent CLI the rules saw (the session's, else detected)
+    escalated: bool = False  # sent to a model dearer than the requested one, by name
 
 
 @dataclass
@@ -129,6 +137,7 @@ class SessionState:
     main_step: str | None = None  # the step kind of the last main-loop call
     main_requested: str | None = None  # the model the agent asked for on that call
     main_calls: int = 0  # main-loop calls in a row on main_model
+    main_escalated: bool = False  # main_model is dearer than requested, by an escalation
     agent: str | None = None  # the agent CLI of the session (claude, codex, ...)
     observe: bool = False  # forward unchanged, record what the profile would have chosen
 
@@ -149,6 +158,7 @@ class SessionState:
             # The conversation is rewritten after compaction: no cache to keep.
             self.main_target = self.main_model = self.main_step = None
             self.main_calls = 0
+            self.main_escalated = False
             return
         target = used or decision.target
         model = target.model_for(call)
@@ -157,6 +167,7 @@ class SessionState:
         self.main_model = model
         self.main_step = step.kind
         self.main_requested = call.model
+        self.main_escalated = decision.escalated and used is None
 
 
 def learning_agent(state: SessionState, call: Call) -> str:
@@ -221,7 +232,7 @@ def _decide(
     facts: Features,
     learned: _Learned,
 ) -> Decision:
-    alias, rule, why, policy = _choose(profile, call, step, state, facts)
+    alias, rule, why, policy, escalate = _choose(profile, call, step, state, facts)
     notes: list[str] = []
     stop = exceeded = False
     forced = rule != f"routing.{step.kind}" and not rule.startswith(
@@ -230,7 +241,7 @@ def _decide(
     choice: Choice | None = None
     if policy is not None:
         agent = learning_agent(state, call)
-        choice = _auto(profile, policy, call, step, facts, agent, learned)
+        choice = _auto(profile, policy, call, step, facts, agent, learned, escalate)
         forced = False  # a learned preference, like a routing entry: the cache policy holds
         if choice is None:
             alias, why = policy.fallback, "auto: no candidate can take this call"
@@ -244,7 +255,7 @@ def _decide(
         spent = f"session cost ${state.cost_usd:.2f} reached the ${budget.session_usd:.2f} budget"
         if budget.on_exceed == "downgrade" and budget.downgrade_to:
             alias, rule, why = budget.downgrade_to, "budget.downgrade", f"{spent}: downgrade"
-            forced, choice = True, None
+            forced, choice, escalate = True, None, False
         elif budget.on_exceed == "stop":
             stop = True
             notes.append(f"{spent}: stop (the call is not sent)")
@@ -258,6 +269,9 @@ def _decide(
     target, fallbacks, rule = _sticky(
         profile, call, step, state, facts, target, fallbacks, rule, forced, notes
     )
+    if rule == "main_loop.sticky":
+        escalate = state.main_escalated
+    target, fallbacks, escalated = _cap(profile, call, facts, target, fallbacks, escalate, notes)
 
     propensity, explored = 1.0, False
     if choice is not None and not stop:
@@ -289,7 +303,53 @@ def _decide(
         propensity=propensity,
         policy=policy if choice is not None else None,
         explored=explored,
+        escalated=escalated,
     )
+
+
+def _dearer(profile: Profile, target: Target, call: Call, facts: Features) -> str | None:
+    """How much more a target costs than the requested model for this call ("~$0.0420 vs
+    ~$0.0310"), or None when it costs no more or either side has no price."""
+    model = target.model_for(call)
+    if target.alias is None or not call.model or model == call.model or model is None:
+        return None
+    book = profile.price_book()
+    usage = Usage(input_tokens=facts.tokens, output_tokens=OUTPUT_ESTIMATE)
+    mine = book.cost(model, usage, profile.models[target.alias].provider).usd
+    theirs = book.cost(call.model, usage, profile.provider_for_api(call.surface).name).usd
+    if mine is None or theirs is None or mine <= theirs:
+        return None
+    return f"~${mine:.4f} vs ~${theirs:.4f}"
+
+
+def _cap(
+    profile: Profile,
+    call: Call,
+    facts: Features,
+    target: Target,
+    fallbacks: list[Target],
+    escalate: bool,
+    notes: list[str],
+) -> tuple[Target, list[Target], bool]:
+    """Never dearer than the requested model unless asked for by name (see the module
+    docstring): (target, fallbacks, whether the target is a dearer model by escalation)."""
+    dearer = _dearer(profile, target, call, facts)
+    if escalate:
+        return target, fallbacks, dearer is not None
+    requested = _target(profile, REQUESTED, call)
+    if dearer is not None:
+        notes.append(
+            f"kept the requested model: {target.label(call)} costs more than {call.model} "
+            f"({dearer} for this call) and no rule asks for an escalation (escalate = true)"
+        )
+        target = requested
+    cheaper = [f for f in fallbacks if _dearer(profile, f, call, facts) is None]
+    gave_way = len(cheaper) < len(fallbacks)
+    if gave_way and target.alias is not None and all(f.alias is not None for f in cheaper):
+        cheaper.append(requested)
+    if target.alias is None:
+        cheaper = [f for f in cheaper if f.alias is not None]
+    return target, cheaper[: MAX_TARGETS - 1], False
 
 
 def _usable(
@@ -314,20 +374,22 @@ def _usable(
 
 def _choose(
     profile: Profile, call: Call, step: Step, state: SessionState, facts: Features
-) -> tuple[str, str, str, AutoPolicy | None]:
-    """(alias, rule, why, policy) before any policy; alias is AUTO when `policy` decides."""
+) -> tuple[str, str, str, AutoPolicy | None, bool]:
+    """(alias, rule, why, policy, escalate) before any policy; alias is AUTO when `policy`
+    decides; `escalate`: the choice may cost more than the requested model (named for it)."""
     for key in (step.kind, "default"):
         if key in profile.overrides:
-            return profile.overrides[key], f"--route {key}={profile.overrides[key]}", "", None
+            override = profile.overrides[key]
+            return override, f"--route {key}={override}", "", None, True
     agent = state.agent or detect_agent(call)
     for rule in profile.rules:
         matched = _match(rule, call, step, state, facts, agent)
         if matched is not None:
-            return rule.use, f"rule '{rule.name}'", matched, rule.auto
+            return rule.use, f"rule '{rule.name}'", matched, rule.auto, rule.escalate
     for key in (step.kind, "default"):
         if key in profile.routing:
-            return profile.routing[key], f"routing.{key}", "", profile.auto.get(key)
-    return REQUESTED, "passthrough", "the requested model, unchanged", None
+            return profile.routing[key], f"routing.{key}", "", profile.auto.get(key), False
+    return REQUESTED, "passthrough", "the requested model, unchanged", None, False
 
 
 def _auto(
@@ -338,9 +400,16 @@ def _auto(
     facts: Features,
     agent: str,
     learned: _Learned,
+    escalate: bool = False,
 ) -> Choice | None:
-    """Learned routing's choice among the candidates that can serve this call."""
-    usable = [a for a in policy.candidates if _unusable(profile, a, call, facts) is None]
+    """Learned routing's choice among the candidates that can serve this call (and, unless
+    `escalate`, cost no more than the requested model)."""
+    usable = [
+        a
+        for a in policy.candidates
+        if _unusable(profile, a, call, facts) is None
+        and (escalate or _dearer(profile, _target(profile, a, call), call, facts) is None)
+    ]
     options = _options(profile, usable, step.kind, agent, learned.evidence, facts.tokens)
     if not options:
         return None
@@ -558,3 +627,58 @@ def _baseline(profile: Profile, call: Call) -> tuple[str | None, str | None]:
         return call.model, profile.provider_for_api(call.surface).name
     model = profile.models[profile.baseline]
     return model.model, model.provider
+
+
+@dataclass(frozen=True)
+class RouteUp:
+    """A place in a profile that routes to a model dearer than one the agent asks for, with
+    no escalation to allow it (decide keeps the requested model there)."""
+
+    where: str  # routing.plan, rule 'long-prompts', fallbacks.sonnet, budget.downgrade_to
+    alias: str
+    model: str
+    requested: str
+    cost: str  # "~$0.1050 vs ~$0.1000"
+
+    def __str__(self) -> str:
+        return (
+            f"{self.where} sends steps to {self.alias} ({self.model}), which costs more than "
+            f"{self.requested} ({self.cost} for a {PREVIEW_TOKENS}-token prompt); decide keeps "
+            f"{self.requested} there unless a rule with escalate = true asks for {self.alias}"
+        )
+
+
+def routes_up(profile: Profile, requested: list[str]) -> list[RouteUp]:
+    """Where the profile would send a step to a model dearer than a `requested` model without
+    an escalation (a rule's `escalate = true`): routing entries, learned-routing candidates,
+    rules, the budget's downgrade, and their fallbacks."""
+    sites: list[tuple[str, str]] = []
+    for kind, alias in profile.routing.items():
+        policy = profile.auto.get(kind)
+        aliases = list(policy.candidates) if policy else [alias]
+        sites += [(f"routing.{kind}", a) for a in aliases]
+    for rule in profile.rules:
+        if not rule.escalate:
+            aliases = list(rule.auto.candidates) if rule.auto else [rule.use]
+            sites += [(f"rule '{rule.name}'", a) for a in aliases]
+    if profile.budget and profile.budget.downgrade_to:
+        sites.append(("budget.downgrade_to", profile.budget.downgrade_to))
+    # The fallbacks of what is reached without an escalation (an escalation's own may cost more).
+    reached = [REQUESTED, *dict.fromkeys(alias for _, alias in sites)]
+    for alias in reached:
+        sites += [(f"fallbacks.{alias}", a) for a in _chain(profile, alias)[1:]]
+    book = profile.price_book()
+    usage = Usage(input_tokens=PREVIEW_TOKENS, output_tokens=OUTPUT_ESTIMATE)
+    home = profile.provider_for_api(profile.agent_api).name
+    out: list[RouteUp] = []
+    for model_id in requested:
+        theirs = book.cost(model_id, usage, home).usd
+        for where, alias in dict.fromkeys(sites):
+            model = profile.models.get(alias)
+            if theirs is None or model is None or model.model == model_id:
+                continue
+            mine = book.cost(model.model, usage, model.provider).usd
+            if mine is not None and mine > theirs:
+                cost = f"~${mine:.4f} vs ~${theirs:.4f}"
+                out.append(RouteUp(where, alias, model.model, model_id, cost))
+    return out

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from agentwrap import fmt, paths
-from agentwrap.route.profile import translation_available
+from agentwrap.route.profile import parse_profile_text, translation_available
 from agentwrap.sim import scenario
 from agentwrap.trace.store import TraceStore
 
@@ -126,17 +126,22 @@ def test_one_line_per_call_while_it_runs(demo_run: dict, trace) -> None:
 
 def test_routing_of_the_balanced_preset(trace) -> None:
     _, _, calls = trace
+    # The preset names tiers: these are the ids they resolve to in the price table.
+    tiers = parse_profile_text('extends = "balanced"\n', env={}).models
+    sonnet, haiku = tiers["sonnet"].model, tiers["haiku"].model
     plans = [c for c in calls if c["step"] == "plan"]
-    # The frontier model plans; once it is overloaded and the call falls back to Sonnet.
-    assert {c["model"] for c in plans} == {"claude-opus-4-8", "claude-sonnet-4-6"}
+    # The requested model (the frontier one) plans; once it is overloaded and the call falls
+    # back to Sonnet.
+    assert {c["model"] for c in plans} == {"claude-opus-4-8", sonnet}
     (fell_back,) = [c for c in calls if len(c["attempts"] or []) > 1]
     assert fell_back["step"] == "plan"
     assert [a["outcome"] for a in fell_back["attempts"]] == ["http 529", "http 200"]
-    # A failed step (the edit, the test run) sends the next main-loop call to the frontier model.
-    escalated = [c for c in calls if c["rule"] == "rule 'escalate-after-failure'"]
+    # A failed step (the edit, the test run) sends the next main-loop call back to the
+    # requested (frontier) model.
+    escalated = [c for c in calls if c["rule"] == "rule 'requested-after-failure'"]
     assert len(escalated) == 2 and {c["model"] for c in escalated} == {"claude-opus-4-8"}
-    assert any(c["model"] == "claude-sonnet-4-6" for c in calls if c["step"] == "implement")
-    assert {c["model"] for c in calls if c["step"] == "search"} == {"claude-haiku-4-5"}
+    assert any(c["model"] == sonnet for c in calls if c["step"] == "implement")
+    assert {c["model"] for c in calls if c["step"] == "search"} == {haiku}
 
 
 @pytest.mark.skipif(not translation_available(), reason="this build cannot translate APIs")

@@ -20,6 +20,15 @@ runner = CliRunner()
 PROFILE = """\
 extends = "balanced"
 
+# The evidence below is about these model ids (the preset names tiers, newest first).
+[models.haiku]
+provider = "anthropic"
+model = "claude-haiku-4-5"
+
+[models.sonnet]
+provider = "anthropic"
+model = "claude-sonnet-4-6"
+
 [auto]
 candidates = ["haiku", "sonnet", "opus"]
 max_failure_rate = 0.1

@@ -67,10 +67,12 @@ def test_show_names_where_each_value_came_from(repo: Path) -> None:
     explore = next(line for line in lines if line.startswith("explore = "))
     assert explore.startswith("explore = sonnet  # ") and explore.endswith(".agentwrap.toml:4")
     plan = next(line for line in lines if line.startswith("plan = "))
-    assert plan.startswith("plan = opus  # preset balanced:")
+    assert plan.startswith("plan = requested  # preset balanced:")
     assert "background = opus  # --route (this run)" in lines
     assert any(
-        line.startswith("1. escalate-after-failure: when step implement, last step failed → opus")
+        line.startswith(
+            "1. requested-after-failure: when step implement, last step failed → requested"
+        )
         for line in lines
     )
     assert "baseline = requested  # built-in default" in lines

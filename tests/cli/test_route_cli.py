@@ -12,12 +12,16 @@ from typer.testing import CliRunner
 from agentwrap import paths
 from agentwrap.cli.main import build_app
 from agentwrap.route.learn import ArmKey, Tally
+from agentwrap.route.profile import parse_profile_text
 from agentwrap.trace.store import TraceStore
 
 app = build_app()
 runner = CliRunner()
 CAPTURES = sorted((Path(__file__).parent.parent / "fixtures" / "claude").glob("*.json"))
 KEYS = {"step", "evidence", "rule", "model", "provider", "reason", "fallbacks"}
+# The balanced preset names tiers; these are the ids they resolve to in the price table.
+BALANCED = parse_profile_text('extends = "balanced"\n', env={}).models
+OPUS, HAIKU = BALANCED["opus"].model, BALANCED["haiku"].model
 
 
 @pytest.fixture(autouse=True)
@@ -56,13 +60,13 @@ def test_explain_text_with_profile_file_and_fallbacks(in_tmp: Path) -> None:
     assert rows["rule"] == "routing.explore"
     assert rows["model"] == "glm-5.1  (flash)"
     assert rows["provider"].startswith("fast  anthropic  http://127.0.0.1:9")
-    assert rows["fallbacks"].startswith("haiku (claude-haiku-4-5 on anthropic)")
+    assert rows["fallbacks"].startswith(f"haiku ({HAIKU} on anthropic)")
     # Without the key the provider is skipped, visibly.
     result = runner.invoke(
         app, ["route", "explain", str(explore), "--json"], env={"FAST_KEY_X": ""}
     )
     data = json.loads(result.stdout)
-    assert data["model"] == "claude-haiku-4-5"
+    assert data["model"] == HAIKU
     assert "skipped flash: provider fast is unavailable (FAST_KEY_X is not set)" in data["reason"]
 
 
@@ -94,7 +98,7 @@ def test_route_override_and_budget(in_tmp: Path) -> None:
             app, ["route", "explain", str(plan), "--route", "plan=haiku", "--json"]
         ).stdout
     )
-    assert (data["rule"], data["model"]) == ("--route plan=haiku", "claude-haiku-4-5")
+    assert (data["rule"], data["model"]) == ("--route plan=haiku", HAIKU)
     result = runner.invoke(app, ["route", "explain", str(plan), "--cost-so-far", "2"])
     assert "budget      stop: the call would not be sent" in result.stdout
 
@@ -151,15 +155,15 @@ def test_explain_learned_routing_from_what_was_learned_here(in_tmp: Path) -> Non
     # Nothing learned: the last candidate, every time (an explanation never explores).
     for _ in range(20):
         data = json.loads(runner.invoke(app, args).stdout)
-        assert data["model"] == "claude-opus-4-8"
+        assert data["model"] == OPUS
     store = TraceStore(paths.trace_db())
     try:
-        store.merge_evidence([(ArmKey("claude", "implement", "claude-haiku-4-5"), Tally(300, 3))])
+        store.merge_evidence([(ArmKey("claude", "implement", HAIKU), Tally(300, 3))])
     finally:
         store.close()
     for _ in range(20):
         data = json.loads(runner.invoke(app, args).stdout)
-        assert data["model"] == "claude-haiku-4-5"
+        assert data["model"] == HAIKU
     assert "auto: haiku: 1.0 % failures (≤ 2.5 %, 303 steps) within 10 %" in data["reason"]
 
 

@@ -157,6 +157,11 @@ SONNET = "claude-sonnet-4-6"
 OPUS = "claude-opus-4-8"
 
 
+def main_loop(messages: list[dict[str, object]] | None = None) -> Call:
+    """Claude Code's main loop asks for its frontier model: no candidate costs more."""
+    return cw.main_loop(messages, model=OPUS)
+
+
 def evidence(**tallies: Tally) -> Evidence:
     """Evidence about the claude agent's implement steps, by model id."""
     out = Evidence()
@@ -178,7 +183,7 @@ def run(
 
 def test_the_reason_names_the_posterior_it_used() -> None:
     known = evidence(haiku=Tally(successes=206, failures=6), sonnet=Tally(successes=50))
-    d = run(profile(), cw.main_loop(), known=known)
+    d = run(profile(), main_loop(), known=known)
     assert d.target.alias == "haiku" and d.rule == "routing.implement"
     assert d.reason.startswith(
         "routing.implement (auto: haiku: 2.8 % failures (≤ 5.5 %, 212 steps) within 10 %): "
@@ -189,7 +194,7 @@ def test_the_reason_names_the_posterior_it_used() -> None:
 
 
 def test_the_evidence_is_an_input() -> None:
-    call = cw.main_loop()
+    call = main_loop()
     assert run(profile(), call, known=Evidence()).target.alias == "opus"
     good = evidence(haiku=Tally(successes=300, failures=3))
     assert run(profile(), call, known=good).target.alias == "haiku"
@@ -204,7 +209,7 @@ def test_every_decision_carries_a_propensity() -> None:
     known = evidence(haiku=Tally(successes=300, failures=3))
     seen = {}
     for _ in range(400):
-        d = run(profile(), cw.main_loop(), known=known, rng=rng)
+        d = run(profile(), main_loop(), known=known, rng=rng)
         seen[d.target.alias] = d.propensity
         assert d.explored == (d.target.alias != "haiku")
     assert seen == {"haiku": 0.95, "sonnet": 0.025, "opus": 0.025}
@@ -215,7 +220,7 @@ def test_every_decision_carries_a_propensity() -> None:
 def test_plan_steps_never_explore() -> None:
     rng = Random(3)
     for _ in range(500):
-        d = run(profile(), cw.subagent(cw.PLAN_PROMPT), rng=rng)
+        d = run(profile(), cw.subagent(cw.PLAN_PROMPT, model=OPUS), rng=rng)
         assert (d.step.kind, d.target.alias, d.propensity, d.explored) == (
             "plan",
             "opus",
@@ -227,7 +232,7 @@ def test_plan_steps_never_explore() -> None:
 def test_the_sticky_main_loop_holds_an_auto_choice_and_the_propensity_says_so() -> None:
     p = profile()
     state = SessionState(agent="claude")
-    big = cw.main_loop([{"role": "user", "content": "x" * 80_000}])
+    big = main_loop([{"role": "user", "content": "x" * 80_000}])
     first = run(p, big, state, Evidence())
     state.record(big, first.step, first)
     assert first.target.alias == "opus"
@@ -253,7 +258,7 @@ def test_the_sticky_main_loop_holds_an_auto_choice_and_the_propensity_says_so() 
 def test_an_explored_call_leaves_the_main_loop_where_it_was() -> None:
     p = profile()
     state = SessionState(agent="claude")
-    big = cw.main_loop([{"role": "user", "content": "x" * 80_000}])
+    big = main_loop([{"role": "user", "content": "x" * 80_000}])
     first = run(p, big, state, Evidence())
     state.record(big, first.step, first)
     rng = Random(0)
@@ -269,10 +274,10 @@ def test_learned_routing_counts_as_a_preference_not_a_forced_switch() -> None:
     # The rule's auto choice does not break the sticky main loop (a fixed rule would).
     p = profile()
     state = SessionState(agent="claude")
-    big = cw.main_loop([{"role": "user", "content": "x" * 80_000}])
+    big = main_loop([{"role": "user", "content": "x" * 80_000}])
     first = run(p, big, state, Evidence())
     state.record(big, first.step, first)
-    huge = cw.main_loop([{"role": "user", "content": "x" * 700_000}])
+    huge = main_loop([{"role": "user", "content": "x" * 700_000}])
     good = evidence(sonnet=Tally(successes=300, failures=3))
     d = run(p, huge, state, good, Random(1))
     assert d.target.alias == "opus" and d.rule == "main_loop.sticky"
@@ -287,3 +292,16 @@ def test_the_documented_example_is_a_valid_profile() -> None:
     assert p.auto["implement"].candidates == ("haiku", "sonnet", "opus")
     assert p.auto["explore"].max_failure_rate == 0.05
     assert p.rules[0].auto is not None and p.rules[0].auto.candidates == ("sonnet", "opus")
+
+
+def test_learned_routing_never_picks_a_candidate_dearer_than_the_requested_model() -> None:
+    # The agent asks for Sonnet: opus, the trusted last candidate, costs more; neither the
+    # settled choice nor an explored one goes there.
+    call = cw.main_loop()
+    assert call.model == SONNET
+    settled = run(profile(), call, known=Evidence(), rng=None)
+    assert settled.target.model_for(call) == SONNET
+    rng = Random(5)
+    drawn = [run(profile(), call, known=Evidence(), rng=rng) for _ in range(300)]
+    assert {d.target.model_for(call) for d in drawn} <= {SONNET, HAIKU}
+    assert any(d.explored for d in drawn)

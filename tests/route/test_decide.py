@@ -11,6 +11,8 @@ from agentwrap.route.profile import Profile, load_profile, parse_profile_text
 from agentwrap.wire.call import Call
 from tests.route import claude_wire as cw
 
+# Every model here costs the same (the price overrides), so these tables test routing alone;
+# never sending a step to a dearer model than the requested one is tested in test_cost_cap.py.
 PROFILE = """\
 [providers.cheap]
 api = "anthropic"
@@ -24,26 +26,31 @@ base_url = "http://127.0.0.1:9/oa"
 [models.opus]
 provider = "anthropic"
 model = "claude-opus-4-8"
+price = { input = 1, output = 5 }
 
 [models.sonnet]
 provider = "anthropic"
 model = "claude-sonnet-4-6"
+price = { input = 1, output = 5 }
 context_window = 200000
 
 [models.haiku]
 provider = "anthropic"
 model = "claude-haiku-4-5"
+price = { input = 1, output = 5 }
 context_window = 200000
 
 [models.flash]
 provider = "cheap"
 model = "glm-5.1"
+price = { input = 1, output = 5 }
 context_window = 128000
 capabilities = ["tools"]
 
 [models.gpt]
 provider = "oa"
 model = "gpt-5"
+price = { input = 1, output = 5 }
 
 [routing]
 plan = "opus"

@@ -286,7 +286,7 @@ def test_discovery_walks_up_to_the_repo_root(tmp_path: Path) -> None:
     deep.mkdir(parents=True)
     profile = load_profile(deep, env={}, translation=False)
     assert profile.source == str((repo / ".agentwrap.toml").resolve())
-    assert profile.routing["plan"] == "opus"
+    assert profile.routing["plan"] == "requested"
 
 
 def test_discovery_stops_at_the_repo_root(tmp_path: Path) -> None:
@@ -301,7 +301,7 @@ def test_user_config_then_builtin_passthrough(tmp_path: Path) -> None:
     write(paths.config_file(), 'extends = "balanced"\n[routing]\nexplore = "sonnet"\n')
     profile = load_profile(tmp_path, env={}, translation=False)
     assert profile.source == str(paths.config_file())
-    assert profile.routing["explore"] == "sonnet" and profile.routing["plan"] == "opus"
+    assert profile.routing["explore"] == "sonnet" and profile.routing["plan"] == "requested"
 
 
 def test_explicit_preset_and_path(tmp_path: Path) -> None:

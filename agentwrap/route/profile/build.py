@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from agentwrap.pricing import parse_price
+from agentwrap.pricing import PriceBook, PriceTable, parse_price
 from agentwrap.route.learn import AUTO, MAX_EXPLORE, NO_EXPLORE, AutoPolicy, Prior
 from agentwrap.route.profile.data import (
     CAPABILITIES,
@@ -32,6 +32,7 @@ from agentwrap.route.profile.data import (
     Rule,
 )
 from agentwrap.route.step import STEP_KINDS
+from agentwrap.route.tiers import VENDOR_OF_API, TierError, resolve_tier
 from agentwrap.route.tomlpos import LineIndex
 from agentwrap.wire.call import ANTHROPIC, APIS, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
 from agentwrap.wire.surface import AUTH_SCHEMES, SURFACES
@@ -62,6 +63,8 @@ _PROVIDER_KEYS = {
 _MODEL_KEYS = {
     "provider": "a provider name",
     "model": "the provider's model id",
+    "tier": "a class of the provider's models instead of an id (opus, sonnet, haiku; gpt, "
+    "mini, nano; pro, flash, flash-lite): the newest the price table knows",
     "price": "a table {input, output, cache_write, cache_read} in USD per million tokens",
     "context_window": "a positive integer (tokens)",
     "capabilities": f"a list drawn from {', '.join(CAPABILITIES)}",
@@ -89,6 +92,7 @@ _RULE_KEYS = {
     "subagent": "a subagent type or a list of them (Explore, Plan, general-purpose, ...)",
     "last_failed": "true or false",
     "agent": "an agent name or a list of them (claude, codex, gemini, ...)",
+    "escalate": "true or false: the rule may send a step to a model dearer than the requested one",
     **_AUTO_KEYS,
 }
 _BUDGET_KEYS = {
@@ -172,6 +176,7 @@ def build_profile(  # noqa: C901 (under rework; to split into named steps)
     agent_api: str = ANTHROPIC,
     translation: bool,
     user: Layer | None = None,
+    price_table: PriceTable | None = None,
 ) -> Profile:
     """Merge documents, base first (the one `extends` reached last) and the profile itself
     last, into a validated Profile.
@@ -180,8 +185,10 @@ def build_profile(  # noqa: C901 (under rework; to split into named steps)
     `routes` are the run's `--route STEP=MODEL` overrides; `agent_api` is the API the agent
     speaks, and without `translation` nothing may route to another API. `user` is the user's
     own config.toml: its providers stand beneath every profile and preset (see
-    `_user_providers`)."""
+    `_user_providers`). A model's `tier` resolves against `price_table` (None: genai-prices'
+    table, see agentwrap.route.tiers)."""
     profile = _new_profile(layers, agent_api)
+    profile.price_table = price_table
     merge = _Merge(user=user, users=_user_providers(user))
     for layer in layers:
         _merge_layer(profile, layer, merge)
@@ -193,6 +200,7 @@ def build_profile(  # noqa: C901 (under rework; to split into named steps)
     _apply_openai_upstream_env(profile, env)
     _apply_gemini_upstream_env(profile, env)
     _check_references(profile, merge.refs)
+    _resolve_tiers(profile, merge.refs)
     _apply_routes(profile, routes or {})
     _check_path_model_names(profile, merge.refs)
     _check_keys_present(profile, env)
@@ -261,10 +269,11 @@ def _merge_models(profile: Profile, layer: Layer, merge: _Merge) -> None:
     for alias, raw in _table(layer, ("models",), layer.data.get("models", {})).items():
         if alias in (REQUESTED, AUTO):
             raise layer.error(("models", alias), f"models.{alias}: '{alias}' is reserved")
-        profile.models[alias] = _model(layer, alias, raw)
+        model = profile.models[alias] = _model(layer, alias, raw)
         profile.origins[f"models.{alias}"] = layer.origin("models", alias)
         merge.refs[f"models.{alias}.provider"] = (layer, ("models", alias, "provider"))
-        merge.refs[f"models.{alias}.model"] = (layer, ("models", alias, "model"))
+        key = "tier" if model.tier else "model"
+        merge.refs[f"models.{alias}.model"] = (layer, ("models", alias, key))
 
 
 def _merge_auto_defaults(profile: Profile, layer: Layer, merge: _Merge) -> None:
@@ -653,6 +662,24 @@ def _check_references(  # noqa: C901 (under rework; to split into named steps)
             alias_ok(profile.budget.downgrade_to, "budget.downgrade_to", "budget.downgrade_to")
 
 
+def _resolve_tiers(profile: Profile, refs: dict[str, tuple[Layer, tuple[str | int, ...]]]) -> None:
+    """Each `tier = "..."` becomes the newest model of that class the price table knows, of
+    the vendor whose API the provider speaks (agentwrap.route.tiers)."""
+    book: PriceBook | None = None
+    for alias, model in profile.models.items():
+        if model.tier is None:
+            continue
+        book = book or PriceBook(table=profile.price_table)
+        vendor = VENDOR_OF_API[profile.providers[model.provider].api]
+        try:
+            found = resolve_tier(vendor, model.tier, book.model_ids(vendor))
+        except TierError as exc:
+            layer, path = refs[f"models.{alias}.model"]
+            raise layer.error(path, f"models.{alias}.tier: {exc}") from None
+        model.model = found.model
+        model.resolved = found.why()
+
+
 def _apply_routes(profile: Profile, routes: Mapping[str, str]) -> None:
     """`--route STEP=MODEL`: MODEL is an alias, 'requested', 'PROVIDER:MODEL_ID' or a model id."""
     for step, target in routes.items():
@@ -928,13 +955,20 @@ def _model(layer: Layer, alias: str, raw: Any) -> Model:
     path: tuple[str | int, ...] = ("models", alias)
     raw = _table(layer, path, raw)
     _check_keys(layer, path, raw, _MODEL_KEYS)
-    for required in ("provider", "model"):
-        if required not in raw:
-            raise layer.error(
-                path, f"models.{alias}.{required}: missing; expected {_MODEL_KEYS[required]}"
-            )
+    if "provider" not in raw:
+        raise layer.error(
+            path, f"models.{alias}.provider: missing; expected {_MODEL_KEYS['provider']}"
+        )
+    if ("model" in raw) == ("tier" in raw):
+        said = "both" if "model" in raw else "neither"
+        raise layer.error(
+            path,
+            f"models.{alias}: give model ({_MODEL_KEYS['model']}) or tier ({_MODEL_KEYS['tier']})"
+            f", not {said}",
+        )
     provider = _string(layer, (*path, "provider"), raw["provider"])
-    model_id = _string(layer, (*path, "model"), raw["model"])
+    tier = _string(layer, (*path, "tier"), raw["tier"]) if "tier" in raw else None
+    model_id = _string(layer, (*path, "model"), raw["model"]) if tier is None else ""
     price = None
     if "price" in raw:
         price_raw = _table(layer, (*path, "price"), raw["price"])
@@ -969,7 +1003,7 @@ def _model(layer: Layer, alias: str, raw: Any) -> Model:
                     f"known: {', '.join(CAPABILITIES)}",
                 )
         capabilities = frozenset(caps)
-    return Model(alias, provider, model_id, price, context_window, capabilities)
+    return Model(alias, provider, model_id, price, context_window, capabilities, tier)
 
 
 def _rule(layer: Layer, index: int, raw: Any) -> Rule:
@@ -999,7 +1033,7 @@ def _rule(layer: Layer, index: int, raw: Any) -> Rule:
     for key in ("tokens_above", "tokens_below"):
         if key in raw:
             setattr(rule, key, _int(layer, (*path, key), raw[key], minimum=0))
-    for key in ("thinking", "images", "tools", "last_failed"):
+    for key in ("thinking", "images", "tools", "last_failed", "escalate"):
         if key in raw:
             setattr(rule, key, _bool(layer, (*path, key), raw[key]))
     return rule

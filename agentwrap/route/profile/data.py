@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
-from agentwrap.pricing import Price, PriceBook
+from agentwrap.pricing import Price, PriceBook, PriceTable
 from agentwrap.route.learn import AutoPolicy
 from agentwrap.route.step import STEP_KINDS
 from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
@@ -103,6 +103,8 @@ class Model:
     price: Price | None = None
     context_window: int | None = None
     capabilities: frozenset[str] | None = None  # None: not stated (see `can`)
+    tier: str | None = None  # `tier = "sonnet"`: `model` was resolved from the price table
+    resolved: str = ""  # how the tier was resolved, as people read it
 
     def can(self, capability: str, api: str) -> bool:
         """Whether the model has a capability; unstated lists assume the API's usual ones."""
@@ -130,6 +132,7 @@ class Rule:
     last_failed: bool | None = None
     agent: tuple[str, ...] = ()
     auto: AutoPolicy | None = None  # use = "auto": learned routing among candidates
+    escalate: bool = False  # may send a step to a model dearer than the requested one
 
     def conditions(self) -> str:
         """The rule's conditions as people read them: "step implement, last step failed"."""
@@ -156,6 +159,11 @@ class Rule:
         if self.agent:
             out.append(f"agent {' | '.join(self.agent)}")
         return ", ".join(out) or "always"
+
+    def summary(self) -> str:
+        """What the rule does: "opus", "opus (escalates)", or its learned routing."""
+        use = self.auto.summary() if self.auto else self.use
+        return f"{use} (escalates)" if self.escalate else use
 
 
 @dataclass
@@ -205,6 +213,7 @@ class Profile:
     chain: list[str] = field(default_factory=list)  # files and presets, base first
     # API → its passthrough provider when the agent named another endpoint (route/endpoint.py)
     passthrough: dict[str, Provider] = field(default_factory=dict)
+    price_table: PriceTable | None = None  # None: genai-prices' table (see agentwrap.pricing)
 
     def provider_for_api(self, api: str) -> Provider:
         """The provider that serves passthrough calls of this API."""
@@ -258,7 +267,9 @@ class Profile:
         its lookups, and learned routing asks it on every call)."""
         book = self.__dict__.get("_price_book")
         if book is None:
-            book = self.__dict__["_price_book"] = PriceBook(self.price_overrides())
+            book = self.__dict__["_price_book"] = PriceBook(
+                self.price_overrides(), self.price_table
+            )
         return book
 
     def origin(self, key: str) -> Origin | None:

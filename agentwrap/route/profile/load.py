@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from agentwrap import paths
+from agentwrap.pricing import PriceTable
 from agentwrap.route.profile.build import (
     TOP_KEYS,
     Layer,
@@ -73,6 +74,7 @@ def load_profile(
     *,
     agent_api: str = ANTHROPIC,
     translation: bool | None = None,
+    price_table: PriceTable | None = None,
 ) -> Profile:
     """The effective profile of a run.
 
@@ -83,7 +85,8 @@ def load_profile(
     which providers have their keys; `AGENTWRAP_ANTHROPIC_UPSTREAM` moves the anthropic
     provider's base URL, `AGENTWRAP_OPENAI_UPSTREAM` the openai one (unless it has a key_env),
     `AGENTWRAP_GEMINI_UPSTREAM` the gemini one. The providers the user's config.toml defines
-    apply under every profile and preset, and a profile file cannot redirect them.
+    apply under every profile and preset, and a profile file cannot redirect them. Model
+    tiers resolve against `price_table` (None: genai-prices' table).
     """
     env = os.environ if env is None else env
     cwd = Path.cwd() if cwd is None else cwd
@@ -104,6 +107,7 @@ def load_profile(
         agent_api=agent_api,
         translation=translation_available() if translation is None else translation,
         user=user,
+        price_table=price_table,
     )
 
 
@@ -116,6 +120,7 @@ def parse_profile_text(
     agent_api: str = ANTHROPIC,
     translation: bool | None = None,
     base_dir: Path | None = None,
+    price_table: PriceTable | None = None,
 ) -> Profile:
     """A profile from TOML text (its `extends` may name presets, or files under `base_dir`)."""
     text = text.removeprefix("\ufeff")
@@ -126,6 +131,7 @@ def parse_profile_text(
         routes=routes,
         agent_api=agent_api,
         translation=translation_available() if translation is None else translation,
+        price_table=price_table,
     )
 
 
