@@ -126,6 +126,19 @@ class PriceBook:
             found = self._cache[key] = self._lookup(model, provider)
         return found if isinstance(found, Price | str) else None
 
+    def small_call_price(self, model: str, provider: str | None = None) -> Price | None:
+        """A tiered model's price per million tokens for a small call (its first tier), from
+        the table's own arithmetic; None when it has no price."""
+        base = self.cost(model, Usage(1000, 0), provider).usd
+        both = self.cost(model, Usage(1000, 1000), provider).usd
+        if base is None or both is None:
+            return None
+        per_mtok = Decimal(1000)
+        return Price(
+            (Decimal(str(base)) * per_mtok).quantize(Decimal("0.0001")).normalize(),
+            (Decimal(str(both - base)) * per_mtok).quantize(Decimal("0.0001")).normalize(),
+        )
+
     def is_override(self, model: str) -> bool:
         """Whether the profile sets this model's price."""
         return model in self._overrides

@@ -22,6 +22,7 @@ _agentwrap() {
             "learn:status") path="learn status" ;;
             ":log") path="log" ;;
             ":opencode") path="opencode" ;;
+            ":prices") path="prices" ;;
             ":profile") path="profile" ;;
             "profile:check") path="profile check" ;;
             "profile:init") path="profile init" ;;
@@ -40,7 +41,7 @@ _agentwrap() {
     done
     local words
     case "$path" in
-        "") words="agents aider claude cline codex completions crush demo export gemini learn log opencode profile qwen report route run serve sessions statusline top --version -V" ;;
+        "") words="agents aider claude cline codex completions crush demo export gemini learn log opencode prices profile qwen report route run serve sessions statusline top --version -V" ;;
         "agents") words="--json" ;;
         "aider") words="--profile --route --observe --quiet -q --panel --transparent" ;;
         "claude") words="--profile --route --observe --quiet -q --panel --transparent" ;;
@@ -58,6 +59,7 @@ _agentwrap() {
         "learn status") words="--profile -p --agent --json" ;;
         "log") words="--session -s -n --limit --json --demo" ;;
         "opencode") words="--profile --route --observe --quiet -q --panel --transparent" ;;
+        "prices") words="--json --refresh --profile -p" ;;
         "profile") words="check init show" ;;
         "profile check") words="--profile -p --route --requested --probe" ;;
         "profile init") words="--preset --force" ;;

@@ -20,6 +20,7 @@ from agentwrap.cli import (
     launch,
     learn,
     logs,
+    prices,
     profile,
     report,
     route,
@@ -72,6 +73,7 @@ def build_app() -> typer.Typer:
     app.add_typer(export.app)
     app.add_typer(top.app)
     app.add_typer(profile.app, name="profile")
+    app.add_typer(prices.app)
     app.add_typer(route.app, name="route")
     app.add_typer(learn.app, name="learn")
     app.add_typer(statusline.app)
