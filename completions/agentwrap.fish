@@ -97,7 +97,7 @@ complete -c agentwrap -n '__fish_seen_subcommand_from prices' -l refresh -d 'Fet
 complete -c agentwrap -n '__fish_seen_subcommand_from prices' -l profile -s p -r -d 'A preset name or a profile path (default: discovery)'
 complete -c agentwrap -n '__fish_seen_subcommand_from profile' -a check -d 'Validate the profile, list its providers and the credentials each receives, and flag'
 complete -c agentwrap -n '__fish_seen_subcommand_from profile' -a init -d 'Write a commented .agentwrap.toml in the current directory'
-complete -c agentwrap -n '__fish_seen_subcommand_from profile' -a show -d 'Show the effective profile, with where each value came from'
+complete -c agentwrap -n '__fish_seen_subcommand_from profile' -a show -d 'Show the effective profile as TOML, with where each value came from in its header'
 complete -c agentwrap -n '__fish_seen_subcommand_from profile ; and __fish_seen_subcommand_from check' -l profile -s p -r -d 'A preset name or a profile path (default: discovery)'
 complete -c agentwrap -n '__fish_seen_subcommand_from profile ; and __fish_seen_subcommand_from check' -l route -r -d 'Override a step\'s model, as on launch (repeatable)'
 complete -c agentwrap -n '__fish_seen_subcommand_from profile ; and __fish_seen_subcommand_from check' -l requested -r -d 'A model the agent asks for, to check that no step is routed to a dearer one without escalate = true (repeatable; default: the newest top-class model of the agent\'s API in the price table, e.g. the newest Opus)'

@@ -15,9 +15,12 @@ from agentwrap.route.profile import (
     PROFILE_FILE,
     REQUESTED,
     ROUTING_KEYS,
+    Model,
     Origin,
     Profile,
     ProfileError,
+    Provider,
+    Rule,
     load_profile,
     preset_names,
 )
@@ -188,10 +191,6 @@ def init_cmd(
 # ---------------------------------------------------------------- show
 
 
-def _from(origin: Origin | None) -> str:
-    return f"  # {origin}" if origin else "  # built-in default"
-
-
 def credentials(profile: Profile, name: str) -> str:
     """What a provider receives to authenticate: its own key (named, present or missing, and
     the header it goes in), the agent's own credentials and why, or none."""
@@ -216,85 +215,129 @@ def credentials(profile: Profile, name: str) -> str:
     )
 
 
-def show_lines(profile: Profile) -> list[str]:
-    """The effective profile as commented TOML-like lines, each with where it came from."""
-    lines = [f"# profile {profile.name} from {profile.source}"]
-    if len(profile.chain) > 1:
-        lines.append(f"# extends: {' → '.join(profile.chain)}")
+def show_document(profile: Profile) -> dict[str, Any]:
+    """The effective profile as a profile document: every value merged, tiers resolved,
+    this run's --route applied; loading it gives the same effective profile."""
+    doc: dict[str, Any] = {}
     if profile.description:
-        lines.append(f"# {profile.description}")
-    lines.append("")
-    lines.append("[providers]")
-    for name, p in profile.providers.items():
-        headers = f", headers {', '.join(p.headers)}" if p.headers else ""
-        lines.append(
-            f"{name} = {p.api} {p.base_url} ({credentials(profile, name)}{headers})"
-            + _from(profile.origin(f"providers.{name}"))
-        )
-    lines += ["", "[models]"]
-    if not profile.models:
-        lines.append("# (none: every step keeps the model the agent asks for)")
-    for alias in profile.models:
-        lines.append(_model_line(profile, alias))
-    lines += ["", "[routing]"]
-    lines += [line for kind in ROUTING_KEYS if (line := _routing_line(profile, kind))]
-    if profile.rules:
-        lines += ["", "[[rules]]  # tried in order before [routing]"]
-        for i, rule in enumerate(profile.rules):
-            lines.append(
-                f"{i + 1}. {rule.name}: when {rule.conditions()} → {rule.summary()}"
-                + _from(profile.origin(f"rules.{i}"))
-            )
-    if profile.fallbacks:
-        lines += ["", "[fallbacks]"]
-        for alias, chain in profile.fallbacks.items():
-            lines.append(
-                f"{alias} → {', '.join(chain) or '(none)'}"
-                + _from(profile.origin(f"fallbacks.{alias}"))
-            )
-    lines += ["", f"baseline = {profile.baseline}" + _from(profile.origin("baseline"))]
+        doc["description"] = profile.description
+    doc["baseline"] = profile.baseline
+    doc["providers"] = {name: _provider_doc(p) for name, p in profile.providers.items()}
+    doc["models"] = {alias: _model_doc(m) for alias, m in profile.models.items()}
+    routing: dict[str, Any] = {}
+    for kind in ROUTING_KEYS:
+        if kind in profile.overrides:
+            routing[kind] = profile.overrides[kind]
+        elif kind in profile.auto:
+            routing[kind] = {"use": profile.routing[kind], **profile.auto[kind].as_dict()}
+        elif kind in profile.routing:
+            routing[kind] = profile.routing[kind]
+    doc["routing"] = routing
+    doc["rules"] = [_rule_doc(rule) for rule in profile.rules]
+    doc["fallbacks"] = {alias: list(chain) for alias, chain in profile.fallbacks.items()}
     if profile.budget:
         b = profile.budget
-        down = f", downgrade_to {b.downgrade_to}" if b.downgrade_to else ""
-        lines.append(
-            f"budget = ${b.session_usd:g} per session, on_exceed {b.on_exceed}{down}"
-            + _from(profile.origin("budget"))
-        )
-    lines.append(
-        f"main_loop = sticky {str(profile.sticky_main_loop).lower()}, sticky_calls "
-        f"{profile.sticky_calls}, free_switch_below_tokens {profile.free_switch_below_tokens}"
-        + _from(profile.origin("main_loop"))
-    )
-    for warning in profile.warnings:
-        lines.append(f"# warning: {warning}")
-    return lines
+        budget: dict[str, Any] = {"session_usd": b.session_usd, "on_exceed": b.on_exceed}
+        if b.downgrade_to:
+            budget["downgrade_to"] = b.downgrade_to
+        doc["budget"] = budget
+    doc["main_loop"] = {
+        "sticky": profile.sticky_main_loop,
+        "sticky_calls": profile.sticky_calls,
+        "free_switch_below_tokens": profile.free_switch_below_tokens,
+    }
+    return {k: v for k, v in doc.items() if v not in ({}, [])}
 
 
-def _model_line(profile: Profile, alias: str) -> str:
-    m = profile.models[alias]
-    extra = []
-    if m.context_window:
-        extra.append(f"context {m.context_window}")
-    if m.capabilities is not None:
-        extra.append("can " + ", ".join(sorted(m.capabilities)))
+def _provider_doc(p: Provider) -> dict[str, Any]:
+    out: dict[str, Any] = {"api": p.api, "base_url": p.base_url}
+    if p.key_env:
+        out["key_env"] = p.key_env
+    if p.auth:
+        out["auth"] = p.auth
+    if p.headers:
+        out["headers"] = dict(p.headers)
+    if p.forward_agent_key is not None:
+        out["forward_agent_key"] = p.forward_agent_key
+    return out
+
+
+def _model_doc(m: Model) -> dict[str, Any]:
+    out: dict[str, Any] = {"provider": m.provider, "model": m.model}
     if m.price:
-        extra.append(fmt.price(m.price))
-    if m.tier:
-        extra.append(f"tier {m.tier}: {m.resolved}")
-    detail = f" ({'; '.join(extra)})" if extra else ""
-    return f"{alias} = {m.model} on {m.provider}{detail}" + _from(profile.origin(f"models.{alias}"))
+        price = {"input": m.price.input, "output": m.price.output}
+        if m.price.cache_write is not None:
+            price["cache_write"] = m.price.cache_write
+        if m.price.cache_read is not None:
+            price["cache_read"] = m.price.cache_read
+        out["price"] = {k: float(v) for k, v in price.items()}
+    if m.context_window:
+        out["context_window"] = m.context_window
+    if m.capabilities is not None:
+        out["capabilities"] = sorted(m.capabilities)
+    return out
 
 
-def _routing_line(profile: Profile, kind: str) -> str | None:
-    """Where a step kind goes: this run's --route, learned routing, the profile, or nowhere."""
-    if kind in profile.overrides:
-        return f"{kind} = {profile.overrides[kind]}  # --route (this run)"
-    if kind in profile.auto:
-        summary = profile.auto[kind].summary(kind)
-        return f"{kind} = {summary}" + _from(profile.origin(f"routing.{kind}"))
-    if kind in profile.routing:
-        return f"{kind} = {profile.routing[kind]}" + _from(profile.origin(f"routing.{kind}"))
-    return None
+def _rule_doc(rule: Rule) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": rule.name, "use": rule.use}
+    for key in ("step", "requested_model", "subagent", "agent"):
+        if getattr(rule, key):
+            out[key] = list(getattr(rule, key))
+    for key in ("tokens_above", "tokens_below", "thinking", "images", "tools", "last_failed"):
+        if getattr(rule, key) is not None:
+            out[key] = getattr(rule, key)
+    if rule.escalate:
+        out["escalate"] = True
+    if rule.auto:
+        out.update(rule.auto.as_dict())
+    return out
+
+
+def provenance(profile: Profile) -> list[str]:
+    """Where each value of `show_document` came from, and what it means, one comment a line
+    (tomli-w writes no comments, so this is the document's header)."""
+
+    def line(key: str, origin: Origin | str | None, detail: str = "") -> str:
+        where = origin if isinstance(origin, str) else str(origin or "built-in default")
+        return f"# {key} from {where}" + (f" — {detail}" if detail else "")
+
+    out = [
+        f"# The effective profile {profile.name} from {profile.source}, written as TOML.",
+        "# Where each value came from is this header (tomli-w writes no comments).",
+    ]
+    if len(profile.chain) > 1:
+        out.append(f"# extends: {' → '.join(profile.chain)}")
+    for name in profile.providers:
+        receives = f"receives {credentials(profile, name)}"
+        out.append(line(f"providers.{name}", profile.origin(f"providers.{name}"), receives))
+    for alias, m in profile.models.items():
+        detail = f"tier {m.tier}: {m.model}, {m.resolved}" if m.tier else ""
+        out.append(line(f"models.{alias}", profile.origin(f"models.{alias}"), detail))
+    for kind in ROUTING_KEYS:
+        if kind in profile.overrides:
+            out.append(line(f"routing.{kind}", "--route (this run)"))
+        elif kind in profile.routing:
+            policy = profile.auto.get(kind)
+            detail = policy.summary(kind) if policy else ""
+            out.append(line(f"routing.{kind}", profile.origin(f"routing.{kind}"), detail))
+    for i, rule in enumerate(profile.rules):
+        detail = f"{rule.name}: when {rule.conditions()} → {rule.summary()} (tried in order)"
+        out.append(line(f"rules[{i + 1}]", profile.origin(f"rules.{i}"), detail))
+    for alias in profile.fallbacks:
+        out.append(line(f"fallbacks.{alias}", profile.origin(f"fallbacks.{alias}")))
+    out.append(line("baseline", profile.origin("baseline")))
+    if profile.budget:
+        out.append(line("budget", profile.origin("budget")))
+    out.append(line("main_loop", profile.origin("main_loop")))
+    out += [f"# warning: {warning}" for warning in profile.warnings]
+    return out
+
+
+def show_toml(profile: Profile) -> str:
+    """The effective profile as TOML (tomli-w), under its provenance header."""
+    import tomli_w
+
+    return "\n".join(provenance(profile)) + "\n\n" + tomli_w.dumps(show_document(profile))
 
 
 def show_json(profile: Profile) -> dict[str, Any]:
@@ -380,12 +423,12 @@ def show_cmd(
     route: list[str] | None = RouteOpt,
     as_json: bool = typer.Option(False, "--json", help="JSON instead of text."),
 ) -> None:
-    """Show the effective profile, with where each value came from."""
+    """Show the effective profile as TOML, with where each value came from in its header."""
     loaded = load_or_exit(profile, route)
     if as_json:
         typer.echo(json.dumps(show_json(loaded), indent=2))
         return
-    typer.echo("\n".join(show_lines(loaded)))
+    typer.echo(show_toml(loaded), nl=False)
 
 
 # ---------------------------------------------------------------- check

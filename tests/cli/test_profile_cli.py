@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from agentwrap.cli.main import build_app
+from agentwrap.cli.profile import show_document
 from agentwrap.route.profile import load_profile, preset_names
 
 app = build_app()
@@ -64,18 +66,69 @@ def test_show_names_where_each_value_came_from(repo: Path) -> None:
     result = runner.invoke(app, ["profile", "show", "--route", "background=opus"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    explore = next(line for line in lines if line.startswith("explore = "))
-    assert explore.startswith("explore = sonnet  # ") and explore.endswith(".agentwrap.toml:4")
-    plan = next(line for line in lines if line.startswith("plan = "))
-    assert plan.startswith("plan = requested  # preset balanced:")
-    assert "background = opus  # --route (this run)" in lines
+    explore = next(line for line in lines if line.startswith("# routing.explore from "))
+    assert explore.endswith(".agentwrap.toml:4")
+    assert next(x for x in lines if x.startswith("# routing.plan ")).startswith(
+        "# routing.plan from preset balanced:"
+    )
+    assert "# routing.background from --route (this run)" in lines
     assert any(
-        line.startswith(
-            "1. requested-after-failure: when step implement, last step failed → requested"
+        line.startswith("# rules[1] from preset balanced:")
+        and line.endswith(
+            " — requested-after-failure: when step implement, last step failed → requested "
+            "(tried in order)"
         )
         for line in lines
     )
-    assert "baseline = requested  # built-in default" in lines
+    assert "# baseline from built-in default" in lines
+    # Each tier says which model it resolved to, and why.
+    sonnet = next(line for line in lines if line.startswith("# models.sonnet from "))
+    assert " — tier sonnet: claude-sonnet-" in sonnet
+    assert ", the newest sonnet of anthropic in the price table; older: " in sonnet
+    shown = tomllib.loads(result.output)
+    assert shown["routing"]["explore"] == "sonnet" and shown["routing"]["background"] == "opus"
+    assert shown["routing"]["plan"] == "requested"
+    assert shown["models"]["sonnet"]["model"].startswith("claude-sonnet-")
+
+
+@pytest.mark.parametrize("preset", ["balanced", "frontier", "frugal", "passthrough"])
+def test_show_parses_back_to_the_same_effective_profile(repo: Path, preset: str) -> None:
+    (repo / ".agentwrap.toml").write_text(
+        f'extends = "{preset}"\n'
+        "[auto]\n"
+        'candidates = ["cheap", "top"]\n'
+        "max_failure_rate = 0.1\n"
+        "[models.cheap]\n"
+        'provider = "anthropic"\n'
+        'tier = "haiku"\n'
+        "price = { input = 0.5, output = 2.5, cache_read = 0.05 }\n"
+        "[models.top]\n"
+        'provider = "anthropic"\n'
+        'model = "claude-opus-4-8"\n'
+        'capabilities = ["tools", "vision"]\n'
+        "[routing]\n"
+        'implement = "auto"\n'
+        "[[rules]]\n"
+        'name = "long"\n'
+        "tokens_above = 150000\n"
+        'subagent = ["Explore", "Plan"]\n'
+        'use = "top"\n'
+        "escalate = true\n"
+        "[budget]\n"
+        "session_usd = 3\n"
+    )
+    env = {"DEEPSEEK_API_KEY": "k"}
+    result = runner.invoke(app, ["profile", "show", "--route", "plan=cheap"], env=env)
+    assert result.exit_code == 0, result.output
+    shown = tomllib.loads(result.output)
+    effective = load_profile(repo, env=env, routes={"plan": "cheap"}, translation=True)
+    assert shown == show_document(effective)
+    # Loaded as a profile of its own, it is the same effective profile.
+    (repo / "shown.toml").write_text(result.output)
+    again = load_profile(repo, explicit="shown.toml", env=env, translation=True)
+    assert show_document(again) == shown
+    assert again.routing == {**effective.routing, "plan": "cheap"}
+    assert again.auto == effective.auto and again.rules == effective.rules
 
 
 def test_show_json(repo: Path) -> None:
@@ -160,13 +213,20 @@ def test_show_says_what_learned_routing_will_do(repo: Path) -> None:
     )
     text = runner.invoke(app, ["profile", "show"]).output
     assert (
-        "plan = auto: the cheapest of haiku, sonnet, opus within 10 % failures "
-        "(plan never explores, prior 1 failure / 1 success)  # "
-    ) in text
+        " — auto: the cheapest of haiku, sonnet, opus within 10 % failures "
+        "(plan never explores, prior 1 failure / 1 success)"
+    ) in next(line for line in text.splitlines() if line.startswith("# routing.plan from "))
     assert (
-        "implement = auto: the cheapest of sonnet, opus within 5 % failures (explore 5 %, "
-        "prior 1 failure / 1 success)  # "
-    ) in text
+        " — auto: the cheapest of sonnet, opus within 5 % failures (explore 5 %, "
+        "prior 1 failure / 1 success)"
+    ) in next(line for line in text.splitlines() if line.startswith("# routing.implement "))
+    assert tomllib.loads(text)["routing"]["implement"] == {
+        "use": "auto",
+        "candidates": ["sonnet", "opus"],
+        "max_failure_rate": 0.05,
+        "explore": 0.05,
+        "prior": {"failures": 1.0, "successes": 1.0},
+    }
     data = json.loads(runner.invoke(app, ["profile", "show", "--json"]).output)
     implement = data["routing"]["implement"]
     assert implement["use"] == "auto"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -113,5 +114,8 @@ def test_profile_show_says_where_each_providers_settings_came_from(
         [agentwrap_bin, "profile", "show"], cwd=root, env=run_env(tmp_path), capture_output=True,
         text=True, check=True,
     ).stdout  # fmt: skip
-    line = next(x for x in text.splitlines() if x.startswith("anthropic = "))
-    assert "https://gateway.example.com" in line and line.endswith(f"# {config}:2")
+    line = next(x for x in text.splitlines() if x.startswith("# providers.anthropic from "))
+    assert line.startswith(f"# providers.anthropic from {config}:2 — receives ")
+    assert (
+        tomllib.loads(text)["providers"]["anthropic"]["base_url"] == "https://gateway.example.com"
+    )
