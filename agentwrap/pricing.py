@@ -91,6 +91,7 @@ class PriceBook:
         self._overrides = dict(overrides or {})
         self._table = table
         self._cache: dict[tuple[str, str | None], Price | str | _Tiered] = {}
+        self._estimates: dict[tuple[str, str | None, int, int], float | None] = {}
 
     def cost(self, model: str | None, usage: Usage, provider: str | None = None) -> Cost:
         if not model:
@@ -113,6 +114,17 @@ class PriceBook:
         provider_id, calc_price, g_usage = entry
         result = calc_price(g_usage(usage), model_ref=model, provider_id=provider_id)
         return Cost(float(result.total_price))
+
+    def estimate(
+        self, model: str, input_tokens: int, output_tokens: int, provider: str | None = None
+    ) -> float | None:
+        """A call's cost at about this size (the prompt to the nearest 1k tokens), remembered:
+        routing compares costs on every call, and a tiered price asks the table each time."""
+        key = (model, provider, input_tokens // 1024, output_tokens)
+        if key not in self._estimates:
+            size = (input_tokens // 1024) * 1024 + 512
+            self._estimates[key] = self.cost(model, Usage(size, output_tokens), provider).usd
+        return self._estimates[key]
 
     def entry(self, model: str, provider: str | None = None) -> Price | str | None:
         """A model's price as the book holds it: a flat Price, None when the table prices it

@@ -314,9 +314,10 @@ def _dearer(profile: Profile, target: Target, call: Call, facts: Features) -> st
     if target.alias is None or not call.model or model == call.model or model is None:
         return None
     book = profile.price_book()
-    usage = Usage(input_tokens=facts.tokens, output_tokens=OUTPUT_ESTIMATE)
-    mine = book.cost(model, usage, profile.models[target.alias].provider).usd
-    theirs = book.cost(call.model, usage, profile.provider_for_api(call.surface).name).usd
+    provider = profile.models[target.alias].provider
+    mine = book.estimate(model, facts.tokens, OUTPUT_ESTIMATE, provider)
+    home = profile.provider_for_api(call.surface).name
+    theirs = book.estimate(call.model, facts.tokens, OUTPUT_ESTIMATE, home)
     if mine is None or theirs is None or mine <= theirs:
         return None
     return f"~${mine:.4f} vs ~${theirs:.4f}"
