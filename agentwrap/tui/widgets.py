@@ -14,7 +14,7 @@ from rich.text import Span, Text
 from textual.widgets import Static
 
 from agentwrap import fmt
-from agentwrap.trace.tally import OK, Ledger, attempts_of, effective_baseline
+from agentwrap.trace.tally import OK, Ledger, Tally, attempts_of, effective_baseline
 from agentwrap.tui.cells import status_text
 
 
@@ -83,7 +83,7 @@ class TotalsHeader(Static):
     TotalsHeader { height: auto; padding: 0 1; }
     """
 
-    def show(  # noqa: C901 (under rework; to split into named steps)
+    def show(
         self,
         *,
         title: Text,
@@ -95,66 +95,10 @@ class TotalsHeader(Static):
     ) -> None:
         """Redraw from the ledger (cheap: it holds running sums)."""
         total = ledger.total
-        first = Text()
-        first.append_text(title)
-        for f in filters:
-            first.append("  ")
-            first.append(f" {f} ", style="reverse")
-        if paused:
-            first.append("  ")
-            first.append(" autoscroll paused ", style="black on yellow")
-
-        money = Text()
-        money.append("cost ", style="dim")
-        amount, note = fmt.cost(total)
-        money.append(amount, style="bold")
-        if note:
-            money.append(f" {note}", style="yellow")
-        money.append("  ")
-        saved = total.saved_usd
-        saving_style = "bold green" if saved is not None and saved > 0 else "bold"
-        money.append(fmt.saving(total), style=saving_style)
-        if total.compared_calls and total.uncompared_calls:
-            # Savings cover only calls whose cost and baseline are both known.
-            money.append(f" on {total.compared_calls}/{total.calls - total.streaming}", style="dim")
-        money.append("  baseline ", style="dim")
-        money.append(fmt.baseline(total))
-
-        counts = Text()
-        counts.append(f"{total.calls} calls", style="bold")
-        if total.streaming:
-            counts.append(f" ({total.streaming} live)", style="yellow")
-        counts.append(f"  {fmt.tokens(total.tokens)} tok")
-        if not compact:
-            counts.append(
-                f" (in {fmt.tokens(total.input_tokens)} · out {fmt.tokens(total.output_tokens)}"
-                f" · cache {fmt.tokens(total.cache_write_tokens)}w/"
-                f"{fmt.tokens(total.cache_read_tokens)}r)",
-                style="dim",
-            )
-        if total.fallbacks:
-            plural = "s" if total.fallbacks != 1 else ""
-            counts.append(f"  {total.fallbacks} fallback{plural}", style="yellow")
-        if total.failed:
-            counts.append(f"  {total.failed} failed", style="bold red")
-        if total.aborted:
-            counts.append(f"  {total.aborted} aborted", style="magenta")
-
-        models = Text(overflow="ellipsis", no_wrap=True)
-        for i, (name, tally) in enumerate(ledger.models()):
-            if i:
-                models.append(" │ ", style="dim")
-            models.append(fmt.model(name), style="cyan")
-            models.append(f" {fmt.cost(tally)[0]}×{tally.calls}")
-        if not ledger.by_model:
-            models.append("no calls yet", style="dim")
-
-        would = fmt.would(total)
-        if would:
-            money.append(f"  {would}", style="cyan")
-        if spark:
-            money.append("  ")
-            money.append(spark, style="cyan")
+        first = _title_line(title, filters, paused)
+        money = _money_line(total, spark)
+        counts = _counts_line(total, compact)
+        models = _models_line(ledger)
         lines: list[Text] = [first, money]
         if compact:
             # Three lines at 80 columns: counts and the model split share the last one.
@@ -257,7 +201,83 @@ def _attempt(index: int, attempt: Any) -> str:
     return text
 
 
-def detail_renderable(call: dict[str, Any] | None) -> RenderableType:  # noqa: C901 (under rework)
+def _title_line(title: Text, filters: list[str], paused: bool) -> Text:
+    """The session's title, the filters in force and whether autoscroll is paused."""
+    first = Text()
+    first.append_text(title)
+    for f in filters:
+        first.append("  ")
+        first.append(f" {f} ", style="reverse")
+    if paused:
+        first.append("  ")
+        first.append(" autoscroll paused ", style="black on yellow")
+    return first
+
+
+def _money_line(total: Tally, spark: str) -> Text:
+    """Cost, saving, baseline, what the other profile would cost, and the cost sparkline."""
+    money = Text()
+    money.append("cost ", style="dim")
+    amount, note = fmt.cost(total)
+    money.append(amount, style="bold")
+    if note:
+        money.append(f" {note}", style="yellow")
+    money.append("  ")
+    saved = total.saved_usd
+    saving_style = "bold green" if saved is not None and saved > 0 else "bold"
+    money.append(fmt.saving(total), style=saving_style)
+    if total.compared_calls and total.uncompared_calls:
+        # Savings cover only calls whose cost and baseline are both known.
+        money.append(f" on {total.compared_calls}/{total.calls - total.streaming}", style="dim")
+    money.append("  baseline ", style="dim")
+    money.append(fmt.baseline(total))
+    would = fmt.would(total)
+    if would:
+        money.append(f"  {would}", style="cyan")
+    if spark:
+        money.append("  ")
+        money.append(spark, style="cyan")
+    return money
+
+
+def _counts_line(total: Tally, compact: bool) -> Text:
+    """Calls and tokens (split by kind when there is room), fallbacks, failures, aborts."""
+    counts = Text()
+    counts.append(f"{total.calls} calls", style="bold")
+    if total.streaming:
+        counts.append(f" ({total.streaming} live)", style="yellow")
+    counts.append(f"  {fmt.tokens(total.tokens)} tok")
+    if not compact:
+        counts.append(
+            f" (in {fmt.tokens(total.input_tokens)} · out {fmt.tokens(total.output_tokens)}"
+            f" · cache {fmt.tokens(total.cache_write_tokens)}w/"
+            f"{fmt.tokens(total.cache_read_tokens)}r)",
+            style="dim",
+        )
+    if total.fallbacks:
+        plural = "s" if total.fallbacks != 1 else ""
+        counts.append(f"  {total.fallbacks} fallback{plural}", style="yellow")
+    if total.failed:
+        counts.append(f"  {total.failed} failed", style="bold red")
+    if total.aborted:
+        counts.append(f"  {total.aborted} aborted", style="magenta")
+    return counts
+
+
+def _models_line(ledger: Ledger) -> Text:
+    """Each model's cost and calls, the most expensive first."""
+    models = Text(overflow="ellipsis", no_wrap=True)
+    for i, (name, tally) in enumerate(ledger.models()):
+        if i:
+            models.append(" │ ", style="dim")
+        models.append(fmt.model(name), style="cyan")
+        models.append(f" {fmt.cost(tally)[0]}×{tally.calls}")
+    if not ledger.by_model:
+        models.append("no calls yet", style="dim")
+    return models
+
+
+def detail_renderable(call: dict[str, Any] | None) -> RenderableType:
     """A key/value view of one call row."""
     if call is None:
         return Text("No call selected.", style="dim")
@@ -269,14 +289,7 @@ def detail_renderable(call: dict[str, Any] | None) -> RenderableType:  # noqa: C
         text = value if isinstance(value, Text) else Text(str(value), style=style)
         grid.add_row(label, gaps_trail(text))
 
-    requested, used = call.get("requested_model"), call.get("model")
-    model = Text(str(requested or "?"))
-    if used and used != requested:
-        model.append(" → ")
-        model.append(str(used), style="bold cyan")
-    if call.get("provider"):
-        model.append(f"  via {call['provider']}", style="dim")
-    row("model", model)
+    row("model", _model_text(call))
     if call.get("would_model"):
         # Observe mode: what routing would have chosen, and what that would have cost.
         would = Text(str(call["would_model"]), style="cyan")
@@ -300,15 +313,7 @@ def detail_renderable(call: dict[str, Any] | None) -> RenderableType:  # noqa: C
         row("error", call["error"], style="red")
     if call.get("outcome") or call.get("signals"):
         row("outcome", outcome_text(call))
-    cost = Text(fmt.usd(call.get("cost_usd")))
-    if call.get("cost_usd") is None and call.get("unpriced_reason"):
-        cost.append(f" ({call['unpriced_reason']})", style="yellow")
-    baseline = effective_baseline(call)
-    cost.append("  baseline ", style="dim")
-    cost.append(fmt.usd(baseline) if baseline is not None else "—")
-    if call.get("baseline_model"):
-        cost.append(f" ({call['baseline_model']})", style="dim")
-    row("cost", cost)
+    row("cost", _cost_text(call))
     tokens = (
         f"in {fmt.count(call.get('input_tokens') or 0)} · "
         f"out {fmt.count(call.get('output_tokens') or 0)} · "
@@ -320,6 +325,37 @@ def detail_renderable(call: dict[str, Any] | None) -> RenderableType:  # noqa: C
     # One successful attempt says nothing the status does not.
     if len(attempts) > 1 or (attempts and call.get("status") != OK):
         row("attempts", Text("\n".join(_attempt(i, a) for i, a in enumerate(attempts, 1))))
+    row("ids", _ids_text(call), style="dim")
+    return grid
+
+
+def _model_text(call: dict[str, Any]) -> Text:
+    """The model asked for, the one that answered when routing changed it, and the provider."""
+    requested, used = call.get("requested_model"), call.get("model")
+    model = Text(str(requested or "?"))
+    if used and used != requested:
+        model.append(" → ")
+        model.append(str(used), style="bold cyan")
+    if call.get("provider"):
+        model.append(f"  via {call['provider']}", style="dim")
+    return model
+
+
+def _cost_text(call: dict[str, Any]) -> Text:
+    """The call's cost (or why it has none) beside its baseline's."""
+    cost = Text(fmt.usd(call.get("cost_usd")))
+    if call.get("cost_usd") is None and call.get("unpriced_reason"):
+        cost.append(f" ({call['unpriced_reason']})", style="yellow")
+    baseline = effective_baseline(call)
+    cost.append("  baseline ", style="dim")
+    cost.append(fmt.usd(baseline) if baseline is not None else "—")
+    if call.get("baseline_model"):
+        cost.append(f" ({call['baseline_model']})", style="dim")
+    return cost
+
+
+def _ids_text(call: dict[str, Any]) -> str:
+    """The call's, its session's, its endpoint's, its thread's and its subagent's ids."""
     ids = [f"call {call.get('seq', '?')} {call.get('id', '')}", f"session {call.get('session_id')}"]
     if call.get("surface"):
         ids.append(f"{call['surface']} {call.get('endpoint') or ''}".strip())
@@ -327,5 +363,4 @@ def detail_renderable(call: dict[str, Any] | None) -> RenderableType:  # noqa: C
         ids.append(f"thread {call['thread_id']}")
     if call.get("agent_id"):
         ids.append(f"agent {call['agent_id']}")
-    row("ids", " · ".join(ids), style="dim")
-    return grid
+    return " · ".join(ids)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,7 +168,7 @@ def decode_profile(data: bytes, label: str) -> str:
 # ---------------------------------------------------------------- building
 
 
-def build_profile(  # noqa: C901 (under rework; to split into named steps)
+def build_profile(
     layers: Sequence[Layer],
     *,
     env: Mapping[str, str],
@@ -615,7 +615,7 @@ def _known(names: Iterable[str]) -> str:
     return ", ".join(names) or "(none)"
 
 
-def _check_references(  # noqa: C901 (under rework; to split into named steps)
+def _check_references(
     profile: Profile, refs: dict[str, tuple[Layer, tuple[str | int, ...]]]
 ) -> None:
     aliases = [REQUESTED, *profile.models]
@@ -651,15 +651,25 @@ def _check_references(  # noqa: C901 (under rework; to split into named steps)
             alias_ok(item, f"fallbacks.{alias}", f"fallbacks.{alias}")
     if profile.baseline != REQUESTED:
         alias_ok(profile.baseline, "baseline", "baseline")
-    if profile.budget:
-        if profile.budget.on_exceed == "downgrade" and not profile.budget.downgrade_to:
-            layer, path = refs["budget.downgrade_to"]
-            raise layer.error(
-                ("budget", "on_exceed"),
-                "budget.on_exceed = 'downgrade' needs budget.downgrade_to (a model alias)",
-            )
-        if profile.budget.downgrade_to:
-            alias_ok(profile.budget.downgrade_to, "budget.downgrade_to", "budget.downgrade_to")
+    _check_budget(profile, refs, alias_ok)
+
+
+def _check_budget(
+    profile: Profile,
+    refs: dict[str, tuple[Layer, tuple[str | int, ...]]],
+    alias_ok: Callable[[str, str, str], None],
+) -> None:
+    """A budget that downgrades names the model it downgrades to, and that model exists."""
+    if not profile.budget:
+        return
+    if profile.budget.on_exceed == "downgrade" and not profile.budget.downgrade_to:
+        layer, path = refs["budget.downgrade_to"]
+        raise layer.error(
+            ("budget", "on_exceed"),
+            "budget.on_exceed = 'downgrade' needs budget.downgrade_to (a model alias)",
+        )
+    if profile.budget.downgrade_to:
+        alias_ok(profile.budget.downgrade_to, "budget.downgrade_to", "budget.downgrade_to")
 
 
 def _resolve_tiers(profile: Profile, refs: dict[str, tuple[Layer, tuple[str | int, ...]]]) -> None:
