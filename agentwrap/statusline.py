@@ -81,14 +81,13 @@ def statusline_text(
         session = conn.execute(
             "SELECT is_demo FROM sessions WHERE id = ?", (session_id,)
         ).fetchone()
-        ledger = q.session_ledger(conn, session_id)
+        total = q.session_total(conn, session_id)
         last = q.last_step_call(conn, session_id)
     finally:
         conn.close()
     label = "agentwrap (demo)" if session and session["is_demo"] else "agentwrap"
     if last is None:
         return f"{label}: no calls yet"
-    total = ledger.total
     requested, used = last.get("requested_model"), last.get("model")
     if used and requested and used != requested:
         before, after = fmt.route(requested, used)

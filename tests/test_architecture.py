@@ -151,7 +151,16 @@ def _loaded_by(args: list[str], out: Path) -> dict[str, object]:
 
 @pytest.mark.parametrize(
     "args",
-    [["--version"], ["--help"], ["sessions"], ["log"], ["sessions", "--json"]],
+    [
+        ["--version"],
+        ["--help"],
+        ["sessions"],
+        ["log"],
+        ["sessions", "--json"],
+        ["report"],
+        ["report", "model", "--json"],
+        ["statusline"],
+    ],
     ids=lambda a: " ".join(a),
 )
 def test_reading_commands_load_neither_the_proxy_stack_nor_textual(

@@ -17,7 +17,6 @@ import typer
 
 from agentwrap import paths
 from agentwrap.cli.report import report_filter
-from agentwrap.trace.store import TraceStore
 
 FORMATS = ("otlp", "jsonl", "csv")
 
@@ -64,6 +63,7 @@ def export_cmd(
         )
     filt = report_filter(since, until, agent, project, demo)
     from agentwrap.export.files import select_export
+    from agentwrap.trace.store import TraceStore
 
     store = TraceStore(paths.trace_db())
     try:

@@ -29,9 +29,9 @@ from agentwrap.route.learn import (
     parse_evidence,
     pct,
 )
-from agentwrap.route.profile import Profile, ProfileError, load_profile
 
 if TYPE_CHECKING:
+    from agentwrap.route.profile import Profile
     from agentwrap.trace.store import TraceStore
 
 app = typer.Typer(
@@ -87,6 +87,8 @@ def status_cmd(
     as_json: bool = typer.Option(False, "--json", help="JSON instead of text."),
 ) -> None:
     """The evidence, and what each learned step kind of the profile would get now, and why."""
+    from agentwrap.route.profile import ProfileError, load_profile
+
     store = _store()
     try:
         evidence = store.evidence()

@@ -3,30 +3,19 @@
 Nothing registers itself on import: `build_app` adds one launch command per registered agent
 (agents/registry.py) and each command group's app, in the order `--help` lists them. The
 command modules import their heavy parts (the proxy, the store, Textual) inside the commands
-that need them, so `agentwrap --version` and `--help` load none of those.
+that need them, so `agentwrap --version` and `--help` load none of those; `--version` alone
+answers before typer loads.
 """
 
 from __future__ import annotations
 
-import typer
+import sys
+from typing import TYPE_CHECKING
 
 from agentwrap import __version__
-from agentwrap.agents import registry
-from agentwrap.cli import (
-    agents,
-    completions,
-    demo,
-    export,
-    launch,
-    learn,
-    logs,
-    prices,
-    profile,
-    report,
-    route,
-    statusline,
-    top,
-)
+
+if TYPE_CHECKING:
+    import typer
 
 HELP = (
     "A local-first model router for coding agents: launch an agent through agentwrap's "
@@ -34,27 +23,49 @@ HELP = (
 )
 
 
+VERSION_FLAGS = ("--version", "-V")
+
+
 def _version(value: bool) -> None:
+    import typer
+
     if value:
         typer.echo(f"agentwrap {__version__}")
         raise typer.Exit()
 
 
-def main(
-    version: bool = typer.Option(
-        False,
-        "--version",
-        "-V",
-        help="Show the version and exit.",
-        callback=_version,
-        is_eager=True,
-    ),
-) -> None:
-    """agentwrap: route a coding agent's model calls, step by step."""
-
-
 def build_app() -> typer.Typer:
     """The whole CLI: a command per registered agent, then every command group."""
+    import typer
+
+    from agentwrap.agents import registry
+    from agentwrap.cli import (
+        agents,
+        completions,
+        demo,
+        export,
+        launch,
+        learn,
+        logs,
+        prices,
+        profile,
+        report,
+        route,
+        statusline,
+        top,
+    )
+
+    def main(
+        version: bool = typer.Option(
+            False,
+            *VERSION_FLAGS,
+            help="Show the version and exit.",
+            callback=_version,
+            is_eager=True,
+        ),
+    ) -> None:
+        """agentwrap: route a coding agent's model calls, step by step."""
+
     app = typer.Typer(
         name="agentwrap",
         help=HELP,
@@ -84,4 +95,8 @@ def build_app() -> typer.Typer:
 
 def run() -> None:
     """The `agentwrap` console script."""
+    if len(sys.argv) == 2 and sys.argv[1] in VERSION_FLAGS:
+        # The one answer that needs no command line parsed: give it without loading typer.
+        print(f"agentwrap {__version__}")
+        return
     build_app()()

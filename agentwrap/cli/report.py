@@ -12,27 +12,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich import box
-from rich.cells import cell_len
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from agentwrap import fmt, paths
-from agentwrap.summary import cost_text, money_style, saved_text
-from agentwrap.trace.report import (
-    GROUPINGS,
-    KEY_LABELS,
-    Report,
-    ReportFilter,
-    build_report,
-    report_json,
-)
-from agentwrap.trace.store import TraceStore
-from agentwrap.trace.tally import Tally
+
+if TYPE_CHECKING:
+    from rich.table import Table
+    from rich.text import Text
+
+    from agentwrap.trace.report import Report, ReportFilter
+    from agentwrap.trace.tally import Tally
+
+# Rich, the store and the report's arithmetic load inside the command, so building the CLI
+# (every command's `--help`, `--version`) does not load them.
 
 # Below this width: calls, tokens, cost, saving (and would-cost) only.
 COMPACT_WIDTH = 110
@@ -64,6 +58,8 @@ def report_filter(
     since: str | None, until: str | None, agent: str | None, project: str | None, demo: bool
 ) -> ReportFilter:
     """The filter the --since/--until/--agent/--project/--demo options of a command say."""
+    from agentwrap.trace.report import ReportFilter
+
     return ReportFilter(
         since=_date(since, "--since"),
         until=_date(until, "--until"),
@@ -114,6 +110,11 @@ def report_cmd(
         "step kind and model, with its failure rate estimated from the steps' outcomes.",
     ),
 ) -> None:
+    from rich.console import Console
+
+    from agentwrap.trace.report import GROUPINGS, build_report, report_json
+    from agentwrap.trace.store import TraceStore
+
     if grouping not in (*GROUPINGS, QUALITY):
         raise typer.BadParameter(
             f"{grouping!r} is not one of {', '.join((*GROUPINGS, QUALITY))}",
@@ -140,9 +141,12 @@ def report_cmd(
 
 
 def _compare(profile_ref: str, filt: ReportFilter, as_json: bool) -> None:
+    from rich.console import Console
+
     from agentwrap.cli.compare import render_compare
     from agentwrap.cli.profile import load_or_exit
     from agentwrap.trace.compare import build_compare, compare_json
+    from agentwrap.trace.store import TraceStore
 
     profile = load_or_exit(profile_ref)
     store = TraceStore(paths.trace_db())
@@ -159,9 +163,12 @@ def _compare(profile_ref: str, filt: ReportFilter, as_json: bool) -> None:
 
 
 def _quality(filt: ReportFilter, as_json: bool) -> None:
+    from rich.console import Console
+
     from agentwrap.cli.quality import render_quality
     from agentwrap.repo import check_commits
     from agentwrap.trace.quality import build_quality, quality_json
+    from agentwrap.trace.store import TraceStore
 
     store = TraceStore(paths.trace_db())
     try:
@@ -179,6 +186,8 @@ def _quality(filt: ReportFilter, as_json: bool) -> None:
 
 def render_report(report: Report, width: int) -> list[Any]:
     """The report as Rich renderables for a console this wide: a headline, the table, notes."""
+    from rich.text import Text
+
     compact = width < COMPACT_WIDTH
     total = report.total
     if not total.calls:
@@ -211,6 +220,8 @@ def _empty_message(report: Report) -> str:
 
 
 def _headline(report: Report) -> Text:
+    from rich.text import Text
+
     filt = report.filter
     text = Text("agentwrap report", style="bold")
     text.append(f" · {report.grouping}")
@@ -228,6 +239,12 @@ def _headline(report: Report) -> Text:
 
 
 def _table(report: Report, compact: bool, notes: dict[str, int], width: int) -> Table:
+    from rich import box
+    from rich.table import Table
+
+    from agentwrap.summary import saved_text
+    from agentwrap.trace.report import KEY_LABELS
+
     total = report.total
     would = total.would_calls > 0
     table = Table(
@@ -317,11 +334,16 @@ def _cut(table: Table) -> bool:
 
 
 def _width(cell: Any) -> int:
+    from rich.cells import cell_len
+    from rich.text import Text
+
     text = cell.plain if isinstance(cell, Text) else str(cell)
     return max(cell_len(line) for line in text.split("\n"))
 
 
 def _cost(tally: Tally, model: str | None, report: Report, notes: dict[str, int]) -> Text:
+    from agentwrap.summary import cost_text
+
     mark = ""
     if tally.unpriced_calls and model is not None and model in report.unpriced_reasons:
         mark = fmt.mark(notes.setdefault(model, len(notes) + 1))
@@ -329,6 +351,10 @@ def _cost(tally: Tally, model: str | None, report: Report, notes: dict[str, int]
 
 
 def _saved_usd(tally: Tally) -> Text:
+    from rich.text import Text
+
+    from agentwrap.summary import money_style
+
     saved = tally.saved_usd
     if saved is None:
         return Text(fmt.MISSING, style="dim")
@@ -336,6 +362,10 @@ def _saved_usd(tally: Tally) -> Text:
 
 
 def _saved_pct(tally: Tally) -> Text:
+    from rich.text import Text
+
+    from agentwrap.summary import money_style
+
     saved, pct = tally.saved_usd, tally.saved_pct
     if saved is None or pct is None:
         return Text(fmt.MISSING, style="dim")
@@ -343,12 +373,16 @@ def _saved_pct(tally: Tally) -> Text:
 
 
 def _would(tally: Tally) -> Text:
+    from rich.text import Text
+
     if not tally.would_calls:
         return Text(fmt.MISSING, style="dim")
     return Text(fmt.usd(tally.would_cost_usd), style="cyan")
 
 
 def _notes(report: Report, notes: dict[str, int]) -> Text | None:
+    from rich.text import Text
+
     total = report.total
     lines: list[str] = []
     if total.uncompared_calls:

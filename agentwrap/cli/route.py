@@ -5,17 +5,21 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
 
 from agentwrap.agents import registry
 from agentwrap.cli.profile import ProfileOpt, RouteOpt, fail, load_or_exit
-from agentwrap.route.decide import Decision, SessionState, Target, classify, decide
-from agentwrap.route.learn import Evidence
-from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES, Call
-from agentwrap.wire.surface import SURFACES, Route, match_route
+
+if TYPE_CHECKING:
+    from agentwrap.route.decide import Decision, Target
+    from agentwrap.route.learn import Evidence
+    from agentwrap.wire.call import Call
+    from agentwrap.wire.surface import Route
+
+# Routing and the API surfaces load inside the command, so building the CLI does not load them.
 
 app = typer.Typer(
     help="Routing decisions: explain how a request would be routed.", no_args_is_help=True
@@ -47,6 +51,8 @@ def _read_json(path: Path, what: str) -> Any:
 
 def _captured_route(path: str) -> Route | None:
     """The route a captured path names, behind whatever host or session prefix it carries."""
+    from agentwrap.wire.surface import match_route
+
     if "://" in path:
         path = urlsplit(path).path
     parts = path.split("?", 1)[0].strip("/").split("/")
@@ -58,6 +64,9 @@ def _captured_route(path: str) -> Route | None:
 
 
 def _route(body: dict[str, Any], path: str | None, agent: str | None) -> Route:
+    from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
+    from agentwrap.wire.surface import SURFACES, Route
+
     route = _captured_route(path) if path else None
     if route is not None:
         return route
@@ -80,6 +89,8 @@ def load_request(
 ) -> tuple[Call, str | None]:
     """A Call from a request file: a bare JSON body, or a capture {"headers", "body", ...};
     `sent_to` is the path (or URL) the body was sent to, when the file does not say."""
+    from agentwrap.wire.call import Call
+
     doc = _read_json(request, "request")
     if not isinstance(doc, dict):
         raise fail(f"request {request}: expected a JSON object")
@@ -160,6 +171,8 @@ def explain_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of text.")] = False,
 ) -> None:
     """Explain how a captured request would be routed, without sending it."""
+    from agentwrap.route.decide import SessionState, classify, decide
+
     if agent is not None and registry.get(agent) is None:
         known = ", ".join(a.name for a in registry.agents())
         raise fail(f"unknown agent '{agent}'; known: {known}")

@@ -10,9 +10,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from agentwrap.fmt import UNKNOWN_MODEL
 from agentwrap.processes import process_alive
 from agentwrap.trace.store import TraceStore, row_to_dict
-from agentwrap.trace.tally import OK, STREAMING, Ledger, Tally, ledger_of
+from agentwrap.trace.tally import OK, STREAMING, UNKNOWN_STEP, Ledger, Tally, ledger_of
 
 # Queries take an open TraceStore, or a bare (e.g. read-only) sqlite3 connection to one.
 Source = TraceStore | sqlite3.Connection
@@ -99,3 +100,75 @@ def pick_session(
         if session and session_running(session):
             return session
     return store.resolve_session(None, include_demo=include_demo)
+
+
+# `Tally.of_call` summed in SQL, field by field, so a report over a million calls is one
+# aggregate query instead of a million row dicts. tests/trace/test_sums.py holds the two to
+# the same answers on every kind of call row.
+_EFFECTIVE_BASELINE = """(CASE
+    WHEN baseline_cost_usd IS NOT NULL THEN baseline_cost_usd
+    WHEN cost_usd IS NOT NULL AND COALESCE(model, '') != ''
+        AND model = COALESCE(NULLIF(baseline_model, ''), requested_model) THEN cost_usd
+    END)"""
+_TALLY_COLUMNS = {
+    "calls": "COUNT(*)",
+    "ok": "SUM(status = 'ok')",
+    "streaming": "SUM(status = 'streaming')",
+    "failed": "SUM(status IN ('error', 'proxy_error'))",
+    "aborted": "SUM(status = 'aborted')",
+    "refused": "SUM(status = 'refused')",
+    # json_array_length is 0 for valid JSON that is not an array.
+    "fallbacks": "SUM(CASE WHEN json_valid(attempts) THEN json_array_length(attempts) > 1 END)",
+    "steps_succeeded": "SUM(outcome = 'succeeded')",
+    "steps_failed": "SUM(outcome = 'failed')",
+    "steps_interrupted": "SUM(outcome = 'interrupted')",
+    "input_tokens": "SUM(COALESCE(input_tokens, 0))",
+    "output_tokens": "SUM(COALESCE(output_tokens, 0))",
+    "cache_write_tokens": "SUM(COALESCE(cache_creation_tokens, 0))",
+    "cache_read_tokens": "SUM(COALESCE(cache_read_tokens, 0))",
+    "cost_usd": "TOTAL(cost_usd)",
+    "priced_calls": "COUNT(cost_usd)",
+    "unpriced_calls": "SUM(cost_usd IS NULL AND (COALESCE(unpriced_reason, '') != '' "
+    "OR status = 'ok'))",
+    "baseline_usd": f"TOTAL({_EFFECTIVE_BASELINE})",
+    "baseline_calls": f"COUNT({_EFFECTIVE_BASELINE})",
+    "compared_calls": f"COUNT(CASE WHEN cost_usd IS NOT NULL THEN {_EFFECTIVE_BASELINE} END)",
+    "compared_cost_usd": f"TOTAL(CASE WHEN {_EFFECTIVE_BASELINE} IS NOT NULL THEN cost_usd END)",
+    "compared_baseline_usd": f"TOTAL(CASE WHEN cost_usd IS NOT NULL "
+    f"THEN {_EFFECTIVE_BASELINE} END)",
+    "would_calls": "COUNT(CASE WHEN cost_usd IS NOT NULL THEN would_cost_usd END)",
+    "would_cost_usd": "TOTAL(CASE WHEN cost_usd IS NOT NULL THEN would_cost_usd END)",
+    "would_actual_usd": "TOTAL(CASE WHEN would_cost_usd IS NOT NULL THEN cost_usd END)",
+    "first_started": "MIN(started_at)",
+    "last_finished": "MAX(started_at + total_ms / 1000.0)",
+}
+TALLY_SELECT = ", ".join(f"{sql} AS {name}" for name, sql in _TALLY_COLUMNS.items())
+# How a call is grouped by model and by step kind, as tally.model_key and step_key say.
+MODEL_KEY_SQL = f"COALESCE(NULLIF(model, ''), NULLIF(requested_model, ''), '{UNKNOWN_MODEL}')"
+STEP_KEY_SQL = f"COALESCE(NULLIF(step, ''), '{UNKNOWN_STEP}')"
+
+
+def tally_of_row(row: sqlite3.Row) -> Tally:
+    """A Tally from a row selected with TALLY_SELECT."""
+    values = {name: row[name] for name in _TALLY_COLUMNS}
+    for name, value in values.items():
+        if value is None and name not in ("first_started", "last_finished"):
+            values[name] = 0  # SUM over no rows
+    return Tally(**values)
+
+
+def tallies_by(
+    source: Source, key_sql: str, where: str = "", args: tuple[Any, ...] = ()
+) -> dict[Any, Tally]:
+    """One Tally per value of `key_sql` (an SQL expression over a call row) over the call rows
+    `where` selects."""
+    rows = connection(source).execute(
+        f"SELECT {key_sql} AS key, {TALLY_SELECT} FROM calls {where} GROUP BY 1", args
+    )
+    return {row["key"]: tally_of_row(row) for row in rows}
+
+
+def session_total(source: Source, session_id: str) -> Tally:
+    """Totals for one session, summed by SQLite (what the statusline shows)."""
+    found = tallies_by(source, "session_id", "WHERE session_id = ?", (session_id,))
+    return found.get(session_id, Tally())

@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentwrap.trace.queries import Source, connection
+from agentwrap.trace.queries import (
+    MODEL_KEY_SQL,
+    STEP_KEY_SQL,
+    Source,
+    connection,
+    tallies_by,
+)
 from agentwrap.trace.store import row_to_dict
 from agentwrap.trace.tally import Tally, model_key, step_key
 
@@ -215,6 +221,102 @@ def group_rows(
         tally.add(Tally.of_call(call))
         if call.get("cost_usd") is None and call.get("unpriced_reason"):
             reasons.setdefault(model_key(call), str(call["unpriced_reason"]))
+    rows, total = _ordered_rows(tallies, grouping, sessions or {})
+    return rows, total, reasons
+
+
+def build_report(source: Source, grouping: str, filt: ReportFilter | None = None) -> Report:
+    """Select, group and total the calls a report covers.
+
+    SQLite sums the calls (`queries.tallies_by`, `Tally.of_call` in SQL): per model, step or
+    session directly, per local hour for periods, whose hours are then added into their day,
+    week or month here (the same hours `group_rows` uses).
+    """
+    if grouping not in GROUPINGS:
+        raise ValueError(f"unknown grouping {grouping!r}; one of {', '.join(GROUPINGS)}")
+    filt = filt or ReportFilter()
+    conn = connection(source)
+    where, args = _call_filter(filt)
+    key_sql = {"model": MODEL_KEY_SQL, "step": STEP_KEY_SQL, "session": "session_id"}.get(
+        grouping, "CAST(started_at / 3600 AS INTEGER)"
+    )
+    shown = where + ([] if filt.include_demo else [_NOT_DEMO])
+    found = tallies_by(conn, key_sql, _where(shown), tuple(args))
+    tallies: dict[str, Tally] = {}
+    if grouping in PERIODS:
+        for hour, tally in found.items():
+            key = period_key(hour * 3600.0, grouping)
+            tallies.setdefault(key, Tally()).add(tally)
+    else:
+        tallies = {str(k): t for k, t in found.items()}
+    sessions: dict[str, dict[str, Any]] = {}
+    if grouping == "session" and tallies:
+        for r in conn.execute("SELECT * FROM sessions"):
+            if r["id"] in tallies:
+                sessions[r["id"]] = row_to_dict(r)
+    demo_left = 0
+    if not filt.include_demo:
+        demo_left = conn.execute(
+            f"SELECT COUNT(DISTINCT session_id) FROM calls {_where([*where, _DEMO])}", args
+        ).fetchone()[0]
+    reasons: dict[str, str] = {}
+    # The first unpriced reason of each model, in call order (as the panel and summary keep it).
+    for r in conn.execute(
+        f"SELECT {MODEL_KEY_SQL} AS key, unpriced_reason, MIN(started_at) FROM calls "
+        f"{_where([*shown, _UNPRICED])} GROUP BY 1",
+        args,
+    ):
+        reasons[r["key"]] = str(r["unpriced_reason"])
+    rows, total = _ordered_rows(tallies, grouping, sessions)
+    return Report(
+        grouping=grouping,
+        rows=rows,
+        total=total,
+        unpriced_reasons=reasons,
+        demo_sessions_left_out=demo_left,
+        filter=filt,
+    )
+
+
+_DEMO = "session_id IN (SELECT id FROM sessions WHERE is_demo != 0)"
+_NOT_DEMO = f"NOT {_DEMO}"
+_UNPRICED = "cost_usd IS NULL AND COALESCE(unpriced_reason, '') != ''"
+
+
+def _where(conditions: list[str]) -> str:
+    return f"WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
+def _call_filter(filt: ReportFilter) -> tuple[list[str], list[Any]]:
+    """SQL conditions on call rows for the filter's dates, agent and project (not demo)."""
+    start, end = filt.bounds()
+    where: list[str] = []
+    args: list[Any] = []
+    if start is not None:
+        where.append("started_at >= ?")
+        args.append(start)
+    if end is not None:
+        where.append("started_at < ?")
+        args.append(end)
+    if filt.agent:
+        where.append("session_id IN (SELECT id FROM sessions WHERE agent = ?)")
+        args.append(filt.agent)
+    if filt.project is not None:
+        # As _in_project: the folder itself, or any folder below it, as run or as repository.
+        root = str(filt.project)
+        below = root.rstrip("/") + "/"
+        where.append(
+            "session_id IN (SELECT id FROM sessions WHERE repo_root = ? OR cwd = ? "
+            "OR substr(repo_root, 1, ?) = ? OR substr(cwd, 1, ?) = ?)"
+        )
+        args += [root, root, len(below), below, len(below), below]
+    return where, args
+
+
+def _ordered_rows(
+    tallies: dict[str, Tally], grouping: str, sessions: dict[str, dict[str, Any]]
+) -> tuple[list[ReportRow], Tally]:
+    """Rows in display order (see group_rows) and their total."""
     total = Tally()
     for tally in tallies.values():
         total.add(tally)
@@ -222,9 +324,8 @@ def group_rows(
     if grouping in ("model", "step"):
         rows.sort(key=lambda r: (-r.tally.cost_usd, -r.tally.calls, r.key))
     elif grouping == "session":
-        known = sessions or {}
         for row in rows:
-            row.session = known.get(row.key)
+            row.session = sessions.get(row.key)
 
         def session_start(row: ReportRow) -> tuple[float, str]:
             first = (row.session or {}).get("started_at") or row.tally.first_started or 0.0
@@ -234,22 +335,7 @@ def group_rows(
     else:
         # ISO dates and year-month labels sort as strings.
         rows.sort(key=lambda r: r.key)
-    return rows, total, reasons
-
-
-def build_report(source: Source, grouping: str, filt: ReportFilter | None = None) -> Report:
-    """Select, group and total the calls a report covers."""
-    filt = filt or ReportFilter()
-    calls, sessions, demo_left = select_calls(source, filt)
-    rows, total, reasons = group_rows(calls, grouping, sessions)
-    return Report(
-        grouping=grouping,
-        rows=rows,
-        total=total,
-        unpriced_reasons=reasons,
-        demo_sessions_left_out=demo_left,
-        filter=filt,
-    )
+    return rows, total
 
 
 def tally_json(tally: Tally) -> dict[str, Any]:

@@ -1,0 +1,138 @@
+"""SQLite's sums (queries.tallies_by) against Tally.of_call, on every kind of call row.
+
+Reports and the statusline let SQLite add the calls up; the panel and the summary fold rows
+through `Tally` in Python. Both must give the same answer for any row a store can hold, so
+this writes rows that mix every state a call can be in and compares the two field by field.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import fields
+from typing import Any
+
+import pytest
+
+from agentwrap import paths
+from agentwrap.trace import queries as q
+from agentwrap.trace.store import TraceStore
+from agentwrap.trace.tally import Tally, ledger_of
+
+STATUSES = ["ok", "ok", "ok", "streaming", "error", "proxy_error", "aborted", "refused"]
+MODELS = [None, "", "m-big", "m-small", "m-local"]
+STEPS = [None, "", "implement", "explore", "background"]
+ATTEMPTS: list[Any] = [
+    [],
+    [{"model": "m-big", "outcome": "ok"}],
+    [{"model": "m-big", "outcome": "error"}, {"model": "m-small", "outcome": "ok"}],
+    [1, 2, 3],
+    {"not": "a list"},
+    "[not json",
+]
+
+
+def _maybe[T](rng: random.Random, value: T) -> T | None:
+    return value if rng.random() < 0.6 else None
+
+
+def random_call(rng: random.Random, session_id: str, i: int) -> dict[str, Any]:
+    attempts = rng.choice(ATTEMPTS)
+    return {
+        "id": f"{session_id}/{i}",
+        "session_id": session_id,
+        "seq": i,
+        "started_at": 1_764_000_000.0 + rng.uniform(0, 86_400 * 3),
+        "surface": "anthropic",
+        "endpoint": "/v1/messages",
+        "status": rng.choice(STATUSES),
+        "requested_model": rng.choice(MODELS),
+        "model": rng.choice(MODELS),
+        "baseline_model": rng.choice(MODELS),
+        "step": rng.choice(STEPS),
+        "outcome": rng.choice([None, "succeeded", "failed", "interrupted", "unknown"]),
+        "input_tokens": _maybe(rng, rng.randint(0, 90_000)),
+        "output_tokens": _maybe(rng, rng.randint(0, 3_000)),
+        "cache_creation_tokens": _maybe(rng, rng.randint(0, 9_000)),
+        "cache_read_tokens": _maybe(rng, rng.randint(0, 50_000)),
+        "cost_usd": _maybe(rng, rng.uniform(0, 2)),
+        "baseline_cost_usd": _maybe(rng, rng.uniform(0, 3)),
+        "would_cost_usd": _maybe(rng, rng.uniform(0, 1)),
+        "unpriced_reason": rng.choice([None, "", "no price for model 'm-local'"]),
+        "total_ms": _maybe(rng, rng.uniform(10, 9_000)),
+        # A list or object is stored as JSON; a string as it is (here: not JSON at all).
+        "attempts": attempts,
+    }
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict[str, Any]]:
+    rng = random.Random(11)
+    return [random_call(rng, f"s{i % 3}", i) for i in range(600)]
+
+
+def _store(rows: list[dict[str, Any]]) -> TraceStore:
+    store = TraceStore(paths.trace_db())
+    for sid in sorted({r["session_id"] for r in rows}):
+        store.insert_session(id=sid, agent="claude", started_at=0.0)
+    for row in rows:
+        store.insert_call(**row)
+    return store
+
+
+def _as_read(store: TraceStore) -> list[dict[str, Any]]:
+    # What Python's readers fold: the rows as the store gives them back.
+    return store.calls()
+
+
+def assert_same(sql: Tally, python: Tally) -> None:
+    for f in fields(Tally):
+        got, want = getattr(sql, f.name), getattr(python, f.name)
+        if isinstance(want, float):
+            assert got == pytest.approx(want, rel=1e-9, abs=1e-9), f.name
+        else:
+            assert got == want, f.name
+
+
+def test_the_rows_cover_every_state(rows: list[dict[str, Any]]) -> None:
+    # The comparison below is only as good as the variety of rows it runs on.
+    read = _as_read(_store(rows))
+    t = ledger_of(read).total
+    assert t.ok and t.streaming and t.failed and t.aborted and t.refused and t.fallbacks
+    assert t.priced_calls and t.unpriced_calls and t.compared_calls and t.would_calls
+    assert t.steps_succeeded and t.steps_failed and t.steps_interrupted
+    # A call without a stored baseline that ran on its baseline model counts its cost as one.
+    assert any(
+        r["baseline_cost_usd"] is None
+        and r["cost_usd"] is not None
+        and r["model"]
+        and r["model"] == (r["baseline_model"] or r["requested_model"])
+        for r in read
+    )
+    # Attempts the store cannot read as a list count as no fallback.
+    assert {"[not json", "{'not': 'a list'}"} <= {str(r["attempts"]) for r in read}
+
+
+@pytest.mark.parametrize(
+    ("key_sql", "key_of"),
+    [
+        (q.MODEL_KEY_SQL, "by_model"),
+        (q.STEP_KEY_SQL, "by_step"),
+    ],
+)
+def test_sql_sums_equal_the_ledger_per_group(
+    rows: list[dict[str, Any]], key_sql: str, key_of: str
+) -> None:
+    store = _store(rows)
+    ledger = ledger_of(_as_read(store))
+    sql = q.tallies_by(store, key_sql)
+    python: dict[str, Tally] = getattr(ledger, key_of)
+    assert set(sql) == set(python)
+    for key, tally in python.items():
+        assert_same(sql[key], tally)
+
+
+def test_session_total_equals_the_session_ledger(rows: list[dict[str, Any]]) -> None:
+    store = _store(rows)
+    for sid in ("s0", "s1", "s2"):
+        assert_same(q.session_total(store, sid), q.session_totals(store, sid))
+    assert q.session_total(store, "no-such-session") == Tally()
