@@ -1,4 +1,11 @@
-"""One session's lifetime: trace, proxy, the agent as a child process, signals, summary."""
+"""One session's lifetime: trace, proxy, the agent as a child process, signals, summary.
+
+The agent starts as early as it can: the session binds the proxy's listening socket first
+(so the base URL, port and secret included, is known), the launcher starts the agent, and
+only then does the proxy stack (aiohttp and the rest, a few hundred milliseconds to load)
+load and start serving on that socket. A call the agent makes meanwhile waits in the
+socket's backlog; none finds the proxy absent.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,9 @@ import contextlib
 import logging
 import os
 import re
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,23 +23,24 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agentwrap import paths
 from agentwrap.agents.base import LaunchPlan
 from agentwrap.errorlog import ErrorLog
-from agentwrap.export.live import start_live_export
 from agentwrap.processes import process_started
-from agentwrap.proxy.frontdoor import Proxy
 from agentwrap.proxy.options import ProxyOptions
-from agentwrap.proxy.runner import ProxyThread
-from agentwrap.route.profile import Profile
 from agentwrap.trace import recorder as ev
 from agentwrap.trace.recorder import Recorder
 from agentwrap.trace.store import TraceStore
 
 if TYPE_CHECKING:
+    from agentwrap.proxy.frontdoor import Proxy
+    from agentwrap.proxy.runner import ProxyThread
     from agentwrap.proxy.transparent import Interceptor
+    from agentwrap.route.profile import Profile
+
+HOST = "127.0.0.1"
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +95,7 @@ class SessionOptions:
     max_body: int | None = None
     step_hints: str | None = None  # whose step markers apply; None: detect from each call
     transparent: bool = False  # the agent keeps its own hosts; LLM API hosts are intercepted
+    port: int = 0  # the proxy's port on 127.0.0.1; 0: a free one
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
@@ -113,31 +124,57 @@ class Session:
             pid_started=process_started(os.getpid()),
         )
         self.recorder = Recorder(self.store, self.id)
+        self.discarded = False  # the proxy could not start: the session was taken back
         if not options.is_demo:
+            from agentwrap.export.live import start_live_export
+
             # Subscribes itself; sends each finished call as spans when OTLP export is set up.
             start_live_export(self.recorder, options.profile.chain, options.env, _warn)
-        popts = ProxyOptions(
+        self.proxy_options = ProxyOptions(
             agent=options.step_hints,
             observe=options.observe,
             env=options.env,
             transparent=options.transparent,
         )
-        popts.set_from_env(options.env)  # checked by the CLI before the session starts
+        self.proxy_options.set_from_env(options.env)  # checked by the CLI before the session
         if options.max_body:
-            popts.max_body = options.max_body
-        self.proxy = Proxy(options.profile, self.recorder, options=popts)
+            self.proxy_options.max_body = options.max_body
+        self.secret = secrets.token_urlsafe(18)
         # From here on, unexpected errors go to the log file, not to the agent's terminal.
-        self.errorlog = ErrorLog(self.id, [self.proxy.secret])
+        self.errorlog = ErrorLog(self.id, [self.secret])
         self.errorlog.install()
-        self.runner = ProxyThread(self.proxy)
-        self.base_url = ""
+        try:
+            # Bound now, served from start(): the base URL is final before the proxy loads.
+            self.listener = socket.create_server((HOST, options.port), backlog=512)
+        except OSError as exc:
+            self._discard()
+            raise RuntimeError(f"the proxy could not start: {exc}") from exc
+        self.port = self.listener.getsockname()[1]
+        self.base_url = f"http://{HOST}:{self.port}/s/{self.secret}"
+        self.proxy: Proxy | None = None
+        self.runner: ProxyThread | None = None
         self.interceptor: Interceptor | None = None
+        self._handlers: dict[int, Any] = {}  # signal handlers spawn_child replaced
 
     def start(self) -> str:
-        """Start the front door (and in transparent mode the interceptor); its base URL."""
+        """Start the front door on the bound socket (and in transparent mode the interceptor);
+        its base URL."""
+        from agentwrap.proxy.frontdoor import Proxy
+        from agentwrap.proxy.runner import ProxyThread
+
         try:
-            self.base_url = self.runner.start()
+            self.proxy = Proxy(
+                self.options.profile,
+                self.recorder,
+                secret=self.secret,
+                port=self.port,
+                options=self.proxy_options,
+                sock=self.listener,
+            )
+            self.runner = ProxyThread(self.proxy)
+            self.runner.start()
         except RuntimeError:
+            self.listener.close()
             self._discard()
             raise
         if self.options.transparent:
@@ -151,6 +188,7 @@ class Session:
 
     def _discard(self) -> None:
         # Nothing ran: leave no session behind that looks as if it had.
+        self.discarded = True
         self.recorder.close()
         self.errorlog.uninstall()
         self.store.conn.execute("DELETE FROM sessions WHERE id = ?", (self.id,))
@@ -175,10 +213,14 @@ class Session:
 
     def close(self, exit_code: int | None) -> None:
         """Stop the proxy (letting in-flight calls finish), flush the trace, end the session."""
+        if self.discarded:
+            return
         try:
             if self.interceptor is not None:
                 self.interceptor.stop()  # the session CA goes with it
-            self.runner.stop()
+            if self.runner is not None:
+                self.runner.stop()
+            self.listener.close()  # never served, if the proxy did not start
         finally:
             self.recorder.session_event(ev.SESSION_ENDED, exit_code=exit_code)
             self.recorder.close()
@@ -200,9 +242,17 @@ class Session:
         self, plan: LaunchPlan, on_started: Callable[[subprocess.Popen], None] | None = None
     ) -> int:
         """Run the agent with the terminal inherited; forward signals; return its exit code."""
+        child = self.spawn_child(plan)
+        if isinstance(child, int):
+            return child
+        return self.wait_child(child, on_started)
+
+    def spawn_child(self, plan: LaunchPlan) -> subprocess.Popen[bytes] | int:
+        """Start the agent with the terminal inherited, signals forwarded to it from now on
+        (wait_child ends that); or the exit code to give when it could not start (127: not
+        found, 126: not runnable)."""
         env = dict(plan.env)
         env["AGENTWRAP_SESSION_ID"] = self.id
-        previous = {}
         try:
             proc = subprocess.Popen(plan.argv, env=env)
         except OSError as exc:
@@ -221,7 +271,15 @@ class Session:
                 proc.send_signal(signum)
 
         for sig in FORWARDED_SIGNALS:
-            previous[sig] = signal.signal(sig, forward)
+            self._handlers[sig] = signal.signal(sig, forward)
+        return proc
+
+    def wait_child(
+        self,
+        proc: subprocess.Popen[bytes],
+        on_started: Callable[[subprocess.Popen], None] | None = None,
+    ) -> int:
+        """Wait for the agent spawn_child started, signals forwarded; return its exit code."""
         try:
             if on_started is not None:
                 on_started(proc)
@@ -232,6 +290,7 @@ class Session:
                 except KeyboardInterrupt:
                     continue
         finally:
-            for sig, handler in previous.items():
+            for sig, handler in self._handlers.items():
                 signal.signal(sig, handler)
+            self._handlers.clear()
         return 128 - code if code < 0 else code

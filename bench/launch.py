@@ -4,13 +4,16 @@ Two measurements, each as pairs run back to back (A B A B ..., alternating which
 so a noisy machine affects both sides of a pair alike:
 
 - launch: from starting `agentwrap claude` (the agent a tiny script that writes the time it
-  started and the time it ended) to the agent's start, and from the agent's exit to
-  agentwrap's exit; the baseline starts the same script directly.
+  started, makes one call to its base URL and writes the time it ended) to the agent's start,
+  and from the agent's exit to agentwrap's exit; the baseline starts the same script
+  directly. Then the same for a script that exits at once without a call (as
+  `agentwrap claude --version` does): the whole run, start to exit.
 - commands: `agentwrap --version`, `--help`, `sessions`, `log`, `report` and the statusline
   hook, each against the interpreter starting and doing nothing (`python -c pass`), on a
   trace store of `--sessions` sessions written through the real recorder.
 
 Every figure is a median over the pairs, in milliseconds, with the ratio to its baseline.
+agentwrap's modules are compiled to bytecode first, as an installed agentwrap's are.
 
     .venv/bin/python bench/launch.py [--pairs N] [--sessions N] [--calls-per-session N] [--json]
 """
@@ -32,7 +35,18 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 AGENTWRAP = str(BIN / "agentwrap")
 
+# The agent's stand-in: writes when it started, makes one call through the proxy's base URL
+# (as a real agent does before it exits: it finds the proxy there, even though agentwrap
+# started it before the proxy finished loading), and writes when it ended. Run directly
+# there is no proxy: the call fails at once.
 STAND_IN = """#!/bin/sh
+date +%s%N >> "$BENCH_MARKS"
+curl -s -o /dev/null --max-time 10 "$ANTHROPIC_BASE_URL/_agentwrap/health"
+date +%s%N >> "$BENCH_MARKS"
+"""
+# The same stand-in exiting at once, without a call (`agentwrap claude --version`): agentwrap
+# keeps the person waiting from its start to its exit.
+QUICK_STAND_IN = """#!/bin/sh
 date +%s%N >> "$BENCH_MARKS"
 date +%s%N >> "$BENCH_MARKS"
 """
@@ -56,8 +70,9 @@ def _marks(path: Path) -> tuple[int, int]:
     return started, ended
 
 
-def _launch_once(argv: list[str], env: dict[str, str], marks: Path) -> tuple[float, float]:
-    """Milliseconds from spawn to the agent's start, and from the agent's end to our exit."""
+def _launch_once(argv: list[str], env: dict[str, str], marks: Path) -> tuple[float, float, float]:
+    """Milliseconds from spawn to the agent's start, from the agent's end to our exit, and
+    from spawn to our exit."""
     marks.write_text("")
     t0 = time.time_ns()
     subprocess.run(
@@ -70,32 +85,44 @@ def _launch_once(argv: list[str], env: dict[str, str], marks: Path) -> tuple[flo
     )
     t1 = time.time_ns()
     started, ended = _marks(marks)
-    return (started - t0) / 1e6, (t1 - ended) / 1e6
+    return (started - t0) / 1e6, (t1 - ended) / 1e6, (t1 - t0) / 1e6
+
+
+def _stand_in(home: Path, name: str, script: str) -> Path:
+    agent = home / name
+    agent.write_text(script)
+    agent.chmod(0o755)
+    return agent
 
 
 def bench_launch(pairs: int, home: Path) -> dict[str, float]:
-    agent = home / "claude-stand-in"
-    agent.write_text(STAND_IN)
-    agent.chmod(0o755)
     marks = home / "marks"
-    env = dict(
-        os.environ,
-        AGENTWRAP_HOME=str(home / "launch-home"),
-        BENCH_MARKS=str(marks),
-        AGENTWRAP_CLAUDE_BIN=str(agent),
-    )
-    env.pop("TMUX", None)  # no panel: the launch itself is what is timed
-    ours, direct = paired(
-        lambda: _launch_once([AGENTWRAP, "claude", "--quiet"], env, marks),
-        lambda: _launch_once([str(agent)], env, marks),
-        pairs,
-    )
-    return {
-        "agent_start_ms": statistics.median(s for s, _ in ours),
-        "agent_start_direct_ms": statistics.median(s for s, _ in direct),
-        "exit_after_agent_ms": statistics.median(e for _, e in ours),
-        "exit_after_agent_direct_ms": statistics.median(e for _, e in direct),
-    }
+    figures: dict[str, float] = {}
+    for script, prefix in ((STAND_IN, ""), (QUICK_STAND_IN, "quick_")):
+        agent = _stand_in(home, f"claude-{prefix}stand-in", script)
+        env = dict(
+            os.environ,
+            AGENTWRAP_HOME=str(home / "launch-home"),
+            BENCH_MARKS=str(marks),
+            AGENTWRAP_CLAUDE_BIN=str(agent),
+        )
+        env.pop("TMUX", None)  # no panel: the launch itself is what is timed
+        ours, direct = paired(
+            functools.partial(_launch_once, [AGENTWRAP, "claude", "--quiet"], env, marks),
+            functools.partial(_launch_once, [str(agent)], env, marks),
+            pairs,
+        )
+        if prefix:
+            figures["quick_total_ms"] = statistics.median(t for _, _, t in ours)
+            figures["quick_total_direct_ms"] = statistics.median(t for _, _, t in direct)
+            continue
+        figures.update(
+            agent_start_ms=statistics.median(s for s, _, _ in ours),
+            agent_start_direct_ms=statistics.median(s for s, _, _ in direct),
+            exit_after_agent_ms=statistics.median(e for _, e, _ in ours),
+            exit_after_agent_direct_ms=statistics.median(e for _, e, _ in direct),
+        )
+    return figures
 
 
 def seed_store(home: Path, sessions: int, calls_per_session: int) -> None:
@@ -157,6 +184,17 @@ def bench_commands(pairs: int, home: Path) -> dict[str, dict[str, float]]:
     return results
 
 
+def ensure_bytecode() -> None:
+    """Compile agentwrap's modules first, as an installed agentwrap has them compiled: with
+    PYTHONDONTWRITEBYTECODE set (or a read-only checkout) every run would compile its
+    sources again, and that, not agentwrap, would be what is timed."""
+    import compileall
+
+    import agentwrap
+
+    compileall.compile_dir(Path(agentwrap.__file__).parent, quiet=1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -166,6 +204,7 @@ def main() -> None:
     ap.add_argument("--calls-per-session", type=int, default=100)
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args()
+    ensure_bytecode()
 
     with tempfile.TemporaryDirectory(prefix="agentwrap-launch-bench-") as tmp:
         home = Path(tmp)
@@ -184,6 +223,10 @@ def main() -> None:
     print(
         f"  agentwrap exited     {launch['exit_after_agent_ms']:7.1f} ms after the agent "
         f"(the agent alone: {launch['exit_after_agent_direct_ms']:.1f} ms)"
+    )
+    print(
+        f"  an agent that exits at once, no call: {launch['quick_total_ms']:.1f} ms in all "
+        f"(the agent alone: {launch['quick_total_direct_ms']:.1f} ms)"
     )
     print(
         f"commands on {args.sessions} sessions x {args.calls_per_session} calls "

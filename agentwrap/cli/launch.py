@@ -6,8 +6,10 @@ The session (and with it the proxy and aiohttp) loads only when a command runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
@@ -31,8 +33,13 @@ from agentwrap.agents.base import (
 
 if TYPE_CHECKING:
     from agentwrap.route.profile import Profile
+    from agentwrap.session import Session
 
 app = typer.Typer()
+
+# Set once a launch has closed its session and printed its summary: nothing is left open,
+# so the console script may exit without the interpreter's teardown (cli/main.py, script).
+session_closed = False
 
 PASSTHROUGH = {
     "allow_extra_args": True,
@@ -146,20 +153,23 @@ def _launch(  # noqa: C901 (under rework; to split into named steps)
     _check_limits(env)
     if mode == "wrap":
         _run_wrapped(env, quiet)
-    session = Session(
-        SessionOptions(
-            agent=name,
-            profile=prof,
-            observe=observe,
-            quiet=quiet,
-            env=env,
-            step_hints=agent.name if agent is not None else None,
-            transparent=transparent,
-        ),
-        argv_for_record,
-    )
     try:
-        base_url = session.start()
+        session = Session(
+            SessionOptions(
+                agent=name,
+                profile=prof,
+                observe=observe,
+                quiet=quiet,
+                env=env,
+                step_hints=agent.name if agent is not None else None,
+                transparent=transparent,
+            ),
+            argv_for_record,
+        )
+        # Transparent mode's interceptor needs the proxy serving before the agent starts;
+        # otherwise the agent starts first and the proxy loads meanwhile (see session.py).
+        if transparent:
+            session.start()
     except RuntimeError as exc:
         _err(str(exc))
         raise typer.Exit(1) from None
@@ -168,7 +178,7 @@ def _launch(  # noqa: C901 (under rework; to split into named steps)
     plan: LaunchPlan | None = None
     try:
         try:
-            plan = plan_for(None if transparent else base_url, env)
+            plan = plan_for(None if transparent else session.base_url, env)
         except SecretOnCommandLine as exc:
             _err(str(exc))
             code = 70  # EX_SOFTWARE: a bug in agentwrap's launch of this agent
@@ -186,7 +196,13 @@ def _launch(  # noqa: C901 (under rework; to split into named steps)
             problem = pane.open()
             if problem:
                 _err(problem)
-        code = session.run_child(plan)
+        child = session.spawn_child(plan)
+        if isinstance(child, int):
+            code = child
+        else:
+            if not transparent:
+                _serve_while_the_agent_starts(session, child)
+            code = session.wait_child(child)
     finally:
         if plan is not None:
             plan.remove_scratch()
@@ -201,7 +217,22 @@ def _launch(  # noqa: C901 (under rework; to split into named steps)
         from agentwrap.cli.summary import print_summary
 
         print_summary(session.store, session.id)
+    global session_closed
+    session_closed = True
     raise typer.Exit(code if code is not None else 1)
+
+
+def _serve_while_the_agent_starts(session: Session, child: subprocess.Popen[bytes]) -> None:
+    """Start the proxy on the session's bound socket; if it cannot, stop the agent (its calls
+    would go nowhere) and exit 1."""
+    try:
+        session.start()
+    except RuntimeError as exc:
+        with contextlib.suppress(ProcessLookupError):
+            child.terminate()
+        session.wait_child(child)
+        _err(str(exc))
+        raise typer.Exit(1) from None
 
 
 def _check_limits(env: Mapping[str, str]) -> None:
@@ -402,23 +433,23 @@ def serve_cmd(
     env = dict(os.environ)
     prof = _load(profile, route, env, registry.get(agent))
     _check_limits(env)
-    session = Session(
-        SessionOptions(
-            agent=agent,
-            profile=prof,
-            observe=observe,
-            env=env,
-            max_body=max_body,
-            step_hints=None if agent == "serve" else agent,
-        ),
-        ["serve", *sys.argv[2:]],
-    )
-    session.proxy.port = port
-    if first_byte_timeout is not None:
-        session.proxy.options.first_byte_timeout = first_byte_timeout
-    if stall_timeout is not None:
-        session.proxy.options.stall_timeout = stall_timeout
     try:
+        session = Session(
+            SessionOptions(
+                agent=agent,
+                profile=prof,
+                observe=observe,
+                env=env,
+                max_body=max_body,
+                step_hints=None if agent == "serve" else agent,
+                port=port,
+            ),
+            ["serve", *sys.argv[2:]],
+        )
+        if first_byte_timeout is not None:
+            session.proxy_options.first_byte_timeout = first_byte_timeout
+        if stall_timeout is not None:
+            session.proxy_options.stall_timeout = stall_timeout
         base_url = session.start()
     except RuntimeError as exc:
         _err(str(exc))

@@ -9,6 +9,7 @@ answers before typer loads.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -34,8 +35,13 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def build_app() -> typer.Typer:
-    """The whole CLI: a command per registered agent, then every command group."""
+def build_app(only: str | None = None) -> typer.Typer:
+    """The whole CLI: a command per registered agent, then every command group.
+
+    With `only`, the app holds just the command (or group) of that name: typer turns every
+    command's signature into click parameters when the app runs (0.1 s for all of them), and
+    a command line runs one. None, or a name no command has: every command.
+    """
     import typer
 
     from agentwrap.agents import registry
@@ -75,21 +81,34 @@ def build_app() -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(main)
+    groups: list[tuple[typer.Typer, str | None]] = [
+        (launch.app, None),  # run, serve
+        (agents.app, None),
+        (logs.app, None),  # sessions, log
+        (report.app, None),
+        (export.app, None),
+        (top.app, None),
+        (profile.app, "profile"),
+        (prices.app, None),
+        (route.app, "route"),
+        (learn.app, "learn"),
+        (statusline.app, None),
+        (demo.app, None),
+        (completions.app, None),
+    ]
+
+    def names(group: typer.Typer, name: str | None) -> set[str | None]:
+        return {name} if name else {c.name for c in group.registered_commands}
+
+    agent_names = {a.name for a in registry.agents()}
+    if only not in agent_names and not any(only in names(*g) for g in groups):
+        only = None
     for agent in registry.agents():
-        launch.add_agent_command(app, agent)
-    app.add_typer(launch.app)  # run, serve
-    app.add_typer(agents.app)
-    app.add_typer(logs.app)  # sessions, log
-    app.add_typer(report.app)
-    app.add_typer(export.app)
-    app.add_typer(top.app)
-    app.add_typer(profile.app, name="profile")
-    app.add_typer(prices.app)
-    app.add_typer(route.app, name="route")
-    app.add_typer(learn.app, name="learn")
-    app.add_typer(statusline.app)
-    app.add_typer(demo.app)
-    app.add_typer(completions.app)
+        if only in (None, agent.name):
+            launch.add_agent_command(app, agent)
+    for group, name in groups:
+        if only is None or only in names(group, name):
+            app.add_typer(group, name=name)
     return app
 
 
@@ -99,4 +118,25 @@ def run() -> None:
         # The one answer that needs no command line parsed: give it without loading typer.
         print(f"agentwrap {__version__}")
         return
-    build_app()()
+    first = sys.argv[1] if len(sys.argv) > 1 else None
+    build_app(first)()
+
+
+def script() -> None:
+    """The `agentwrap` console script: `run`, and after a launch, a quick exit.
+
+    Once a launch has closed its session (trace flushed, proxy stopped, summary printed)
+    nothing is left to do but free memory: the interpreter's teardown of what the proxy
+    loaded costs about 0.1 s of CPU after the agent has exited, so it is skipped.
+    """
+    try:
+        run()
+    except SystemExit as exc:
+        from agentwrap.cli import launch
+
+        if not launch.session_closed:
+            raise
+        code = exc.code
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else 0 if code is None else 1)

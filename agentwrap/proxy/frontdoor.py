@@ -15,6 +15,7 @@ import json
 import logging
 import random
 import secrets
+import socket
 import time
 import uuid
 from typing import Any
@@ -46,7 +47,8 @@ class Proxy:
     """The embedded proxy for one session: owns the server's lifetime and each call's pipeline.
 
     `transport` is what upstream requests go through (the pooled aiohttp client unless a
-    test passes its own).
+    test passes its own); `sock`, a listening socket already bound (the session binds it
+    before the agent starts), is served instead of binding host and port.
     """
 
     def __init__(
@@ -60,12 +62,14 @@ class Proxy:
         options: ProxyOptions | None = None,
         pricebook: PriceBook | None = None,
         transport: Transport | None = None,
+        sock: socket.socket | None = None,
     ) -> None:
         self.profile = profile
         self.recorder = recorder
         self.secret = secret or secrets.token_urlsafe(18)
         self.host = host
         self.port = port
+        self.sock = sock
         self.options = options or ProxyOptions()
         self.state = SessionState(agent=self.options.agent, observe=self.options.observe)
         self.transport: Transport = transport or UpstreamPool(
@@ -100,7 +104,11 @@ class Proxy:
             keepalive_timeout=self.options.idle_timeout,
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        site: web.BaseSite
+        if self.sock is not None:
+            site = web.SockSite(self._runner, self.sock)
+        else:
+            site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
         sockets = getattr(site._server, "sockets", None)  # the bound socket tells the real port
         if sockets:
