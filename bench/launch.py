@@ -41,7 +41,8 @@ AGENTWRAP = str(BIN / "agentwrap")
 # there is no proxy: the call fails at once.
 STAND_IN = """#!/bin/sh
 date +%s%N >> "$BENCH_MARKS"
-curl -s -o /dev/null --max-time 10 "$ANTHROPIC_BASE_URL/_agentwrap/health"
+curl -sf -o /dev/null --max-time 10 "$ANTHROPIC_BASE_URL/_agentwrap/health"
+echo "$?" >> "$BENCH_MARKS"
 date +%s%N >> "$BENCH_MARKS"
 """
 # The same stand-in exiting at once, without a call (`agentwrap claude --version`): agentwrap
@@ -65,14 +66,19 @@ def paired[T](a: Callable[[], T], b: Callable[[], T], pairs: int) -> tuple[list[
     return got_a, got_b
 
 
-def _marks(path: Path) -> tuple[int, int]:
-    started, ended = (int(x) for x in path.read_text().split())
-    return started, ended
+def _marks(path: Path) -> tuple[int, int, int | None]:
+    """When the stand-in started and ended, and its call's exit status (curl's), if it made one."""
+    values = [int(x) for x in path.read_text().split()]
+    if len(values) == 3:
+        return values[0], values[2], values[1]
+    return values[0], values[1], None
 
 
-def _launch_once(argv: list[str], env: dict[str, str], marks: Path) -> tuple[float, float, float]:
+def _launch_once(
+    argv: list[str], env: dict[str, str], marks: Path, answered: bool = False
+) -> tuple[float, float, float]:
     """Milliseconds from spawn to the agent's start, from the agent's end to our exit, and
-    from spawn to our exit."""
+    from spawn to our exit; `answered`: the stand-in's call must have been answered."""
     marks.write_text("")
     t0 = time.time_ns()
     subprocess.run(
@@ -84,7 +90,9 @@ def _launch_once(argv: list[str], env: dict[str, str], marks: Path) -> tuple[flo
         check=True,
     )
     t1 = time.time_ns()
-    started, ended = _marks(marks)
+    started, ended, status = _marks(marks)
+    if answered and status != 0:
+        raise SystemExit(f"the stand-in's call through agentwrap failed (curl exit {status})")
     return (started - t0) / 1e6, (t1 - ended) / 1e6, (t1 - t0) / 1e6
 
 
@@ -108,7 +116,9 @@ def bench_launch(pairs: int, home: Path) -> dict[str, float]:
         )
         env.pop("TMUX", None)  # no panel: the launch itself is what is timed
         ours, direct = paired(
-            functools.partial(_launch_once, [AGENTWRAP, "claude", "--quiet"], env, marks),
+            functools.partial(
+                _launch_once, [AGENTWRAP, "claude", "--quiet"], env, marks, not prefix
+            ),
             functools.partial(_launch_once, [str(agent)], env, marks),
             pairs,
         )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import random
 import secrets
@@ -37,6 +36,7 @@ from agentwrap.route.learn import Evidence
 from agentwrap.route.outcome import conversation_fingerprint
 from agentwrap.route.profile import Profile
 from agentwrap.trace.recorder import Recorder
+from agentwrap.wire import jsonload
 from agentwrap.wire.call import ANTHROPIC, Call
 from agentwrap.wire.surface import Route, guess_surface, match_route
 
@@ -300,7 +300,7 @@ class Proxy:
             msg = f"agentwrap: request body is larger than the limit of {limit} bytes"
             return self._refuse(entry, route, 413, msg, len(body_bytes))
         try:
-            body = json.loads(body_bytes)
+            body = jsonload.loads(body_bytes)
             if not isinstance(body, dict):
                 raise ValueError("the top level is not a JSON object")
         except RecursionError:
