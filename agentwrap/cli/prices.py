@@ -15,13 +15,13 @@ import os
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from agentwrap.pricing import Price, PriceBook
-from agentwrap.route.profile import Profile, ProfileError, load_profile
-from agentwrap.route.tiers import MODEL_CLASSES, members
+if TYPE_CHECKING:  # loaded by the command itself: the CLI imports this module for every command
+    from agentwrap.pricing import Price, PriceBook
+    from agentwrap.route.profile import Profile
 
 PRICES_URL_ENV = "AGENTWRAP_PRICES_URL"  # where --refresh fetches from (a mirror, a test server)
 
@@ -72,6 +72,8 @@ def refresh(url: str | None) -> str:
 
 def rows(profile: Profile, book: PriceBook, wanted: list[str]) -> list[Row]:
     """The rows to show: the `wanted` models, or every class member and the profile's models."""
+    from agentwrap.route.tiers import MODEL_CLASSES, members
+
     tiers = {m.model: f"tier {m.tier}" for m in profile.models.values() if m.tier}
     out: list[Row] = []
     if wanted:
@@ -95,6 +97,8 @@ def rows(profile: Profile, book: PriceBook, wanted: list[str]) -> list[Row]:
 
 
 def _vendor_of(model: str, profile: Profile) -> str:
+    from agentwrap.route.tiers import MODEL_CLASSES
+
     for m in profile.models.values():
         if m.model == model:
             return m.provider
@@ -112,6 +116,8 @@ def _row(
     tiers: dict[str, str],
     note: str = "",
 ) -> Row:
+    from agentwrap.pricing import Price
+
     found = book.entry(model, vendor or None)
     notes = [n for n in (note, tiers.get(model, "")) if n]
     price = found if isinstance(found, Price) else None
@@ -175,6 +181,9 @@ def prices_cmd(
     """The price table in use, its version and date, and the profile's price overrides.
 
     USD per million tokens; without MODEL, every model of a tier class and the profile's."""
+    from agentwrap.pricing import PriceBook
+    from agentwrap.route.profile import ProfileError, load_profile
+
     try:
         loaded = load_profile(Path.cwd(), profile, os.environ)
     except ProfileError as exc:

@@ -10,7 +10,6 @@ from typing import Any
 import typer
 
 from agentwrap import fmt
-from agentwrap.route.decide import routes_up
 from agentwrap.route.profile import (
     PROFILE_FILE,
     REQUESTED,
@@ -469,6 +468,8 @@ def check_cmd(
     )
     for warning in loaded.warnings:
         typer.echo(f"warning: {warning}")
+    from agentwrap.route.decide import routes_up  # the router, only for this check
+
     for found in routes_up(loaded, requested or _frontier(loaded)):
         typer.echo(f"routes up: {found}")
     if probe:
