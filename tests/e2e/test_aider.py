@@ -43,12 +43,14 @@ api = "anthropic"
 base_url = "{url}"
 key_env = "TEST_ANTHROPIC_KEY"
 
-[models.sonnet]
+# Haiku ($1/$5 per million) costs less than the gpt-4.1 aider asks for ($2/$8): a dearer
+# model would need an escalation rule, and the call would stay on OpenAI.
+[models.haiku]
 provider = "claude"
-model = "claude-sonnet-4-6"
+model = "claude-haiku-4-5"
 
 [routing]
-default = "sonnet"
+default = "haiku"
 """
 
 
@@ -117,7 +119,10 @@ def test_aider_routed_to_an_anthropic_model(tmp_path, aider_bin):
     with FakeProvider("anthropic", answer) as anthropic:
         repo, env = aider_env(tmp_path, OPENAI_API_KEY="sk-user", TEST_ANTHROPIC_KEY="sk-ant-route")
         (repo / ".agentwrap.toml").write_text(TO_ANTHROPIC.format(url=anthropic.base_url))
-        args = ["--model", "openai/gpt-4.1", *QUIET, "--message", "greet with hi there", "app.py"]
+        # Its commit message too asks for gpt-4.1, not the cheaper gpt-4.1-mini Haiku would
+        # not undercut.
+        args = ["--model", "openai/gpt-4.1", "--weak-model", "openai/gpt-4.1", *QUIET]
+        args += ["--message", "greet with hi there", "app.py"]
         done = run_aider(aider_bin, repo, env, *args)
         requests = posts(anthropic)
     assert done.returncode == 0, done.stderr + done.stdout
@@ -131,7 +136,7 @@ def test_aider_routed_to_an_anthropic_model(tmp_path, aider_bin):
     (sess,) = sessions()
     calls = calls_of(sess["id"])
     assert [(c["surface"], c["provider_api"], c["model"]) for c in calls] == [
-        ("openai-chat", "anthropic", "claude-sonnet-4-6")
+        ("openai-chat", "anthropic", "claude-haiku-4-5")
     ] * 2
     assert [c["step"] for c in calls] == ["implement", "background"]
 

@@ -54,6 +54,12 @@ default = "sonnet"
 implement = "sonnet"
 background = "sonnet"
 subagent = "sonnet"
+
+# Sonnet costs more than the Gemini models the CLI asks for: sending it there is an escalation.
+[[rules]]
+name = "everything-to-claude"
+use = "sonnet"
+escalate = true
 """
 
 
