@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentwrap.agents.base import Agent, LaunchPlan, is_our_url, with_no_proxy
+from agentwrap.agents.base import Agent, LaunchPlan, is_our_url, read_dotenv, with_no_proxy
 
 if TYPE_CHECKING:
     from agentwrap.route.step import Step
@@ -81,25 +81,6 @@ PROMPTS = (
 )
 
 
-def _read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of a .env file (comments, `export` and quotes allowed); {} if none."""
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError):
-        return {}
-    found: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        found[key.strip()] = value
-    return found
-
-
 def _git_root(cwd: Path) -> Path | None:
     for folder in (cwd, *cwd.parents):
         if (folder / ".git").exists():
@@ -131,7 +112,7 @@ def effective_env(
     if env_file:
         files.append(cwd / env_file)
     for path in dict.fromkeys(p.resolve() for p in files):
-        merged.update(_read_dotenv(path))  # aider loads them in this order, each overriding
+        merged.update(read_dotenv(path))  # aider loads them in this order, each overriding
     base = _option(args, "--openai-api-base") or merged.get("AIDER_OPENAI_API_BASE")
     if base:
         merged["OPENAI_API_BASE"] = base

@@ -34,7 +34,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentwrap.agents.base import Agent, LaunchPlan, is_our_url, scratch_dir, with_no_proxy
+from agentwrap.agents.base import (
+    Agent,
+    LaunchPlan,
+    first_word,
+    is_our_url,
+    scratch_dir,
+    with_no_proxy,
+)
 
 if TYPE_CHECKING:
     from agentwrap.route.step import Step
@@ -195,15 +202,7 @@ def plan(exe: str, args: list[str], base_url: str, env: Mapping[str, str]) -> La
 
 def prompt_given(args: Sequence[str]) -> bool:
     """Whether the arguments hold a prompt (Cline then runs it and exits)."""
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg in _VALUE_OPTIONS:
-            skip = True
-        elif not arg.startswith("-"):
-            return True
-    return False
+    return first_word(args, _VALUE_OPTIONS) is not None
 
 
 def is_batch(args: Sequence[str]) -> bool:

@@ -48,6 +48,7 @@ from agentwrap.agents.base import (
     Agent,
     ConversationIds,
     LaunchPlan,
+    first_word,
     is_our_url,
     split_session_url,
     upstream_env,
@@ -251,15 +252,7 @@ def plan(exe: str, args: list[str], base_url: str, env: Mapping[str, str]) -> La
 
 def subcommand(args: Sequence[str]) -> str | None:
     """The first argument that is neither an option nor its value: a subcommand or a prompt."""
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg in _VALUE_OPTIONS:
-            skip = True
-        elif not arg.startswith("-"):
-            return arg
-    return None
+    return first_word(args, _VALUE_OPTIONS)
 
 
 def is_batch(args: Sequence[str]) -> bool:

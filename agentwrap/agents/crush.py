@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentwrap.agents.base import Agent, LaunchPlan, is_our_url, with_no_proxy
+from agentwrap.agents.base import Agent, LaunchPlan, first_word, is_our_url, with_no_proxy
 
 if TYPE_CHECKING:
     from agentwrap.route.step import Step
@@ -171,15 +171,7 @@ def plan(exe: str, args: list[str], base_url: str, env: Mapping[str, str]) -> La
 
 def subcommand(args: Sequence[str]) -> str | None:
     """The first word that is neither an option nor its value."""
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg in _VALUE_OPTIONS:
-            skip = True
-        elif not arg.startswith("-"):
-            return arg
-    return None
+    return first_word(args, _VALUE_OPTIONS)
 
 
 def is_batch(args: Sequence[str]) -> bool:

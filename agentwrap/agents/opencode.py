@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentwrap.agents.base import Agent, LaunchPlan, is_our_url, with_no_proxy
+from agentwrap.agents.base import Agent, LaunchPlan, first_word, is_our_url, with_no_proxy
 
 if TYPE_CHECKING:
     from agentwrap.route.step import Step
@@ -206,15 +206,7 @@ def subcommand(args: Sequence[str]) -> str | None:
     """The first word that is not an option (opencode's options before it take no value
     apart from --model/-m, --agent, --port, --hostname, --log-level, --prompt)."""
     valued = {"-m", "--model", "--agent", "--port", "--hostname", "--log-level", "--prompt", "-s"}
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg in valued:
-            skip = True
-        elif not arg.startswith("-"):
-            return arg
-    return None
+    return first_word(args, valued)
 
 
 def is_batch(args: Sequence[str]) -> bool:

@@ -44,7 +44,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentwrap.agents.base import Agent, LaunchPlan, is_our_url, scratch_dir, with_no_proxy
+from agentwrap.agents.base import (
+    Agent,
+    LaunchPlan,
+    is_our_url,
+    read_dotenv,
+    scratch_dir,
+    with_no_proxy,
+)
 
 if TYPE_CHECKING:
     from agentwrap.route.step import Step
@@ -80,25 +87,6 @@ SNAPSHOT_TAG = "<state_snapshot>"
 
 _BATCH_OPTIONS = frozenset({"-p", "--prompt", "-v", "--version", "-h", "--help"})
 _BATCH_COMMANDS = frozenset({"mcp", "extensions", "auth", "channel"})
-
-
-def _read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of a .env file ({} when missing)."""
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError):
-        return {}
-    found: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        found[key.strip()] = value
-    return found
 
 
 def env_file(env: Mapping[str, str], cwd: Path | None = None) -> Path | None:
@@ -137,7 +125,7 @@ def own_endpoints(
 ) -> dict[str, tuple[str, str, str]]:
     """The user's own base URLs: provider → (variable, where it was set, upstream URL)."""
     dotenv_path = env_file(env, cwd)
-    dotenv = _read_dotenv(dotenv_path) if dotenv_path else {}
+    dotenv = read_dotenv(dotenv_path) if dotenv_path else {}
     found: dict[str, tuple[str, str, str]] = {}
     for var, (provider, _) in BASE_URL_VARS.items():
         url, where = env.get(var, "").strip(), "the environment"
