@@ -52,6 +52,8 @@ class LaunchPlan:
     argv: list[str]
     env: dict[str, str]
     notes: list[str] = field(default_factory=list)  # things to tell the user before launch
+    # Notes on what pointing the agent at the base URL changed: untrue when nothing is pointed.
+    pointing_notes: list[str] = field(default_factory=list)
     # Files and folders made for this run only (session-scoped config), removed when it ends.
     scratch: list[Path] = field(default_factory=list)
 

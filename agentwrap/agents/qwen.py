@@ -236,12 +236,13 @@ def plan(exe: str, args: list[str], base_url: str, env: Mapping[str, str]) -> La
         child[DEFAULTS_ENV] = str(defaults)
         scratch.append(defaults.parent)
     cleared = [var for var in PROXY_VARS if child.pop(var, None)]
+    pointing = []
     if cleared:
-        notes.append(
+        pointing.append(
             f"{', '.join(cleared)} cleared for qwen: it sends even loopback calls through a proxy"
         )
     with_no_proxy(child)
-    return LaunchPlan([exe, *args], child, notes, scratch=scratch)
+    return LaunchPlan([exe, *args], child, notes, pointing, scratch=scratch)
 
 
 def is_batch(args: Sequence[str]) -> bool:

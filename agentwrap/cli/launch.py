@@ -184,7 +184,7 @@ def _launch(  # noqa: C901 (under rework; to split into named steps)
             code = 70  # EX_SOFTWARE: a bug in agentwrap's launch of this agent
             raise typer.Exit(code) from None
         plan.env = session.child_env(plan.env)
-        for note in plan.notes:
+        for note in [*plan.notes, *plan.pointing_notes]:
             _err(note)
         if transparent:
             from agentwrap.proxy.transparent import loopback_notes
@@ -295,7 +295,8 @@ def run_agent(
     def plan_for(base_url: str | None, env: dict[str, str]) -> LaunchPlan:
         if base_url is not None:
             return agent.launch_plan(exe, args, base_url, env)
-        # Transparent: no base URL; its status line, and what its plan says bypasses us.
+        # Transparent: no base URL; its status line, and what its plan says bypasses us (not
+        # what pointing it would have changed: nothing is pointed).
         pointed = agent.plan(exe, args, "http://127.0.0.1:0/s/-", env)
         pointed.remove_scratch()  # its session config points at a base URL: not this run's
         shown = agent.statusline(args, env) if agent.statusline is not None else args

@@ -94,7 +94,8 @@ def test_plan_sets_both_base_urls_and_clears_proxies(tmp_path) -> None:
     assert plan.env["ANTHROPIC_BASE_URL"] == OURS
     assert plan.env["OPENAI_API_KEY"] == "sk-user"
     assert not any(var in plan.env for var in qwen.PROXY_VARS)
-    assert plan.notes == [
+    assert plan.notes == []
+    assert plan.pointing_notes == [
         "HTTPS_PROXY, http_proxy cleared for qwen: it sends even loopback calls through a proxy"
     ]
     assert env["HTTPS_PROXY"] == "http://corp-proxy:3128"  # the caller's environment is not ours

@@ -504,3 +504,26 @@ def test_mitmproxy_is_imported_only_by_a_transparent_session():
     plain = _modules_loaded_by("run", "--quiet", "--", "true")
     assert "aiohttp" in plain and "mitmproxy" not in plain
     assert "mitmproxy" in _modules_loaded_by("run", "--transparent", "--quiet", "--", "true")
+
+
+def test_a_transparent_qwen_keeps_the_sessions_proxy_and_is_not_told_it_was_cleared(tmp_path):
+    # A pointed launch clears qwen's proxy variables (it sends even loopback calls through
+    # them) and says so; a transparent one sets them to the session's proxy instead.
+    report = tmp_path / "seen.json"
+    qwen = tmp_path / "qwen"
+    qwen.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os\n"
+        f"json.dump(dict(os.environ), open({str(report)!r}, 'w'))\n"
+    )
+    qwen.chmod(0o755)
+    env = {**os.environ, "AGENTWRAP_QWEN_BIN": str(qwen), "HTTPS_PROXY": "http://corp:3128"}
+    done = agentwrap("qwen", "--transparent", "--quiet", "-p", "hi", env=env)
+    assert done.returncode == 0, done.stderr
+    child = json.loads(report.read_text())
+    assert child["HTTPS_PROXY"].startswith("http://127.0.0.1:")  # the session's proxy
+    assert "cleared" not in done.stderr
+    pointed = agentwrap("qwen", "--quiet", "-p", "hi", env=env)
+    assert pointed.returncode == 0, pointed.stderr
+    assert "HTTPS_PROXY cleared for qwen" in pointed.stderr  # the control: said when true
+    assert "HTTPS_PROXY" not in json.loads(report.read_text())
