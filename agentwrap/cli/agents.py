@@ -107,10 +107,11 @@ def agents_cmd(
         typer.echo(json.dumps([asdict(r) for r in rows], indent=2))
         return
     from rich import box
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from agentwrap.cli.console import out_console
+
+    console = out_console()
     wide = console.width >= 110  # narrow: the executable's path is left out
     table = Table(title="agentwrap agents", box=box.SIMPLE_HEAD, pad_edge=False)
     columns = ("agent", "version", "tested with", "API", "wired through", "where")

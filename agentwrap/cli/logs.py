@@ -61,8 +61,9 @@ def sessions_cmd(
     demo: bool = typer.Option(False, "--demo", help="Include demo sessions."),
 ) -> None:
     from rich import box
-    from rich.console import Console
     from rich.table import Table
+
+    from agentwrap.cli.console import out_console
 
     store = _store()
     rows = store.sessions(limit, include_demo=demo)
@@ -75,7 +76,7 @@ def sessions_cmd(
         if hidden:
             typer.echo(hidden)
         return
-    console = Console()
+    console = out_console()
     wide = console.width >= 110
     table = Table(title="agentwrap sessions", box=box.SIMPLE_HEAD, pad_edge=False)
     for col, just in (
@@ -163,8 +164,9 @@ def log_cmd(
     ),
 ) -> None:
     from rich import box
-    from rich.console import Console
     from rich.table import Table
+
+    from agentwrap.cli.console import out_console
 
     store = _store()
     sess = store.resolve_session(session, include_demo=demo)
@@ -185,7 +187,7 @@ def log_cmd(
         for c in calls:
             typer.echo(json.dumps(c, default=str))
         return
-    console = Console()
+    console = out_console()
     wide = console.width >= 140
     medium = console.width >= 100
     shown = f"{len(calls)} calls"
@@ -210,7 +212,7 @@ def log_cmd(
     rows = [_log_row(c, medium) for c in calls]
     table = Table(
         title=f"session {sess['id']} · {sess['agent']} · {shown}",
-        expand=wide,
+        expand=wide and console.is_terminal,  # a pipe gets the cells' own width
         box=box.HEAVY_HEAD if medium else None,  # narrow: the borders' room goes to the model
     )
     for name, justify, is_shown in columns:
@@ -224,7 +226,7 @@ def log_cmd(
             no_wrap=name != "reason",
             overflow="ellipsis",
             ratio=1 if name == "reason" else None,
-            max_width=(36 if wide else 28) if name == "model" else None,
+            max_width=_model_width(console.width) if name == "model" else None,
             min_width=24 if name == "reason" else None if name == "model" else max(widest, 1),
         )
     for values in rows:
@@ -234,3 +236,10 @@ def log_cmd(
         console.print(
             "[dim]wider terminals show ttfb and the routing reason; --json has everything[/dim]"
         )
+
+
+def _model_width(width: int) -> int | None:
+    """The model column's limit on a console this wide: none when a route's two names fit."""
+    if width >= 200:
+        return None
+    return 36 if width >= 140 else 28

@@ -110,8 +110,7 @@ def report_cmd(
         "step kind and model, with its failure rate estimated from the steps' outcomes.",
     ),
 ) -> None:
-    from rich.console import Console
-
+    from agentwrap.cli.console import out_console
     from agentwrap.trace.report import GROUPINGS, build_report, report_json
     from agentwrap.trace.store import TraceStore
 
@@ -135,15 +134,14 @@ def report_cmd(
     if as_json:
         typer.echo(json.dumps(report_json(report), indent=2))
         return
-    console = Console()
+    console = out_console()
     for part in render_report(report, console.width):
         console.print(part)
 
 
 def _compare(profile_ref: str, filt: ReportFilter, as_json: bool) -> None:
-    from rich.console import Console
-
     from agentwrap.cli.compare import render_compare
+    from agentwrap.cli.console import out_console
     from agentwrap.cli.profile import load_or_exit
     from agentwrap.trace.compare import build_compare, compare_json
     from agentwrap.trace.store import TraceStore
@@ -157,14 +155,13 @@ def _compare(profile_ref: str, filt: ReportFilter, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(compare_json(report), indent=2))
         return
-    console = Console()
+    console = out_console()
     for part in render_compare(report, console.width):
         console.print(part)
 
 
 def _quality(filt: ReportFilter, as_json: bool) -> None:
-    from rich.console import Console
-
+    from agentwrap.cli.console import out_console
     from agentwrap.cli.quality import render_quality
     from agentwrap.repo import check_commits
     from agentwrap.trace.quality import build_quality, quality_json
@@ -179,7 +176,7 @@ def _quality(filt: ReportFilter, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(quality_json(report), indent=2))
         return
-    console = Console()
+    console = out_console()
     for part in render_quality(report, console.width):
         console.print(part)
 

@@ -198,6 +198,26 @@ def test_demo_sessions_are_left_out_of_reports_unless_asked(demo_run: dict, trac
     assert session_id in sessions("--demo")
 
 
+@pytest.mark.parametrize("command", [["log", "--demo"], ["report", "model", "--demo"]])
+def test_a_table_written_to_a_pipe_keeps_every_model_name_whole(
+    demo_run: dict, trace, command: list[str]
+) -> None:
+    # No COLUMNS and no terminal: Rich alone would cut the table at 80 columns.
+    env = {k: v for k, v in demo_run["env"].items() if k != "COLUMNS"}
+    done = subprocess.run(
+        [Path(sys.executable).parent / "agentwrap", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    _, _, calls = trace
+    routed = {fmt.model(c["model"]) for c in calls if c["model"]}
+    assert len(routed) >= 3 and all(model in done.stdout for model in routed)
+    assert "…" not in done.stdout
+
+
 # ---------------------------------------------------------------- with a terminal
 
 
