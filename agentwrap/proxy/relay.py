@@ -243,13 +243,14 @@ async def _through(
     return resp
 
 
-async def _stream(  # noqa: C901 (under rework; to split into named steps)
+async def _stream(
     incoming: Incoming,
     target: Target,
     opened: Opened,
     entry: CallLedger,
     stall_timeout: float,
 ) -> web.StreamResponse:
+    """Pump an opened stream to the agent, then end it; how it went goes into `entry.result`."""
     call, result, upstream = incoming.call, entry.result, opened.upstream
     check = opened.check or StreamCheck(target.provider.api)
     tap = UsageTap(target.provider.api, True)
@@ -263,41 +264,8 @@ async def _stream(  # noqa: C901 (under rework; to split into named steps)
     who = _who(target, entry)
     try:
         await _prepare(resp, incoming.request)
-        chunk, first = opened.head, True
-        while chunk:
-            if not first:
-                check.feed(chunk)
-            first = False
-            tap.feed(chunk)
-            out = translator.feed(chunk) if translator is not None else chunk
-            if out:
-                if result.ttfb_ms is None:
-                    result.ttfb_ms = entry.elapsed_ms()
-                    entry.first_byte()
-                result.response_bytes += len(out)
-                keep(result, out)
-                await write_agent(resp, out)
-            if check.error is not None:
-                break  # an error event ends the answer; the agent has it
-            # The agent may hang up once it has the whole answer: that is not an abort.
-            result.complete = check.complete
-            chunk = await read_chunk(upstream, stall_timeout)
-        check.close()
-        flaw = check.flaw()
-        if flaw is not None:
-            # Recorded first: an agent that hangs up on hearing of it does not unmake it.
-            result.status, result.error = "error", f"{who} {flaw}"
-        tail = b""
-        if translator is not None:
-            tail = translator.close()
-        elif flaw is not None and check.error is None and not check.malformed:
-            # The provider's own bytes do not say the answer broke off: say it in its API.
-            tail = translate.error_event(call.surface, f"agentwrap: {who} {flaw}")
-        if tail:
-            result.response_bytes += len(tail)
-            keep(result, tail)
-            await write_agent(resp, tail)
-        await _eof(resp)
+        await _pump(resp, opened, entry, check, tap, translator, stall_timeout)
+        await _end_stream(resp, call, entry, check, translator, who)
     except AgentLeft as exc:
         if result.status == "ok" and not result.complete:
             result.status = "aborted"
@@ -317,6 +285,70 @@ async def _stream(  # noqa: C901 (under rework; to split into named steps)
         result.usage = translator.usage if translator is not None else tap.usage
         result.stop_reason = (translator if translator is not None else tap).stop_reason
     return resp
+
+
+async def _pump(
+    resp: web.StreamResponse,
+    opened: Opened,
+    entry: CallLedger,
+    check: StreamCheck,
+    tap: UsageTap,
+    translator: translate.StreamTranslator | None,
+    stall_timeout: float,
+) -> None:
+    """Hand the stream on chunk by chunk until it ends or carries an error event.
+
+    The first chunk was checked when the answer was opened; each chunk is tapped for usage,
+    translated when the provider speaks another API, and written as soon as it is read.
+    """
+    result, upstream = entry.result, opened.upstream
+    chunk = opened.head
+    while chunk:
+        tap.feed(chunk)
+        out = translator.feed(chunk) if translator is not None else chunk
+        if out:
+            if result.ttfb_ms is None:
+                result.ttfb_ms = entry.elapsed_ms()
+                entry.first_byte()
+            result.response_bytes += len(out)
+            if result.answer is not None:
+                keep(result, out)
+            await write_agent(resp, out)
+        if check.error is not None:
+            return  # an error event ends the answer; the agent has it
+        # The agent may hang up once it has the whole answer: that is not an abort.
+        result.complete = check.complete
+        chunk = await read_chunk(upstream, stall_timeout)
+        if chunk:
+            check.feed(chunk)
+
+
+async def _end_stream(
+    resp: web.StreamResponse,
+    call: Call,
+    entry: CallLedger,
+    check: StreamCheck,
+    translator: translate.StreamTranslator | None,
+    who: str,
+) -> None:
+    """The stream is over: judge it, tell the agent of a flaw its bytes do not show, end it."""
+    result = entry.result
+    check.close()
+    flaw = check.flaw()
+    if flaw is not None:
+        # Recorded first: an agent that hangs up on hearing of it does not unmake it.
+        result.status, result.error = "error", f"{who} {flaw}"
+    tail = b""
+    if translator is not None:
+        tail = translator.close()
+    elif flaw is not None and check.error is None and not check.malformed:
+        # The provider's own bytes do not say the answer broke off: say it in its API.
+        tail = translate.error_event(call.surface, f"agentwrap: {who} {flaw}")
+    if tail:
+        result.response_bytes += len(tail)
+        keep(result, tail)
+        await write_agent(resp, tail)
+    await _eof(resp)
 
 
 async def _prepare(resp: web.StreamResponse, request: web.Request) -> None:
