@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from agentwrap import paths
-from agentwrap.sim.history import HistoryShape, write_history
+from agentwrap.sim.history import HistoryShape, write_history, write_history_rows
 from agentwrap.trace.store import TraceStore
 
 
@@ -37,3 +40,21 @@ def test_history_is_deterministic_for_a_seed(tmp_path):
 
     assert tokens(11) == tokens(11)
     assert tokens(11) != tokens(12)
+
+
+def test_the_bulk_rows_are_the_recorders_rows(tmp_path):
+    def rows(write: Callable[[TraceStore, HistoryShape], int], name: str) -> tuple[Any, Any]:
+        store = TraceStore(tmp_path / f"{name}.db")
+        try:
+            assert write(store, HistoryShape(sessions=3, calls_per_session=7, seed=5)) == 21
+            calls = [dict(r) for r in store.conn.execute("SELECT * FROM calls ORDER BY id")]
+            sessions = [dict(r) for r in store.conn.execute("SELECT * FROM sessions ORDER BY id")]
+        finally:
+            store.close()
+        for call in calls:
+            call.pop("updated_at")  # the recorder stamps the time it wrote
+        return calls, sessions
+
+    recorded, bulk = rows(write_history, "recorded"), rows(write_history_rows, "bulk")
+    assert len(recorded[0]) == 21
+    assert bulk == recorded
