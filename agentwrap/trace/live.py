@@ -13,33 +13,49 @@ session secret because:
 - the same code path serves a running session, an ended one, and `--all` across sessions,
   and keeps working if the panel starts before, during or after the session.
 
-Both feeds expose the same two methods, `snapshot()` then `poll()` repeatedly from the
-consumer's own thread, each returning a `LiveBatch` of full call rows (last write wins), so a
+Both feeds expose the same methods, `snapshot()` then `poll()` repeatedly from the
+consumer's own thread, each returning a `LiveBatch` of call rows (last write wins), so a
 consumer never deals with threads: `RecorderFeed` buffers events under a lock, and
-`StoreFollower` does its reads in `poll()` itself.
+`StoreFollower` does its reads in `poll()` itself. A store's snapshot of a session of
+100,000 calls must not cost a dict of every column of every call: it gives each call's keys
+only (`KEY_COLUMNS`) with the sums SQLite made over them in the same read, and the consumer
+asks `call()` for a row when it shows one; polls give whole rows.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agentwrap.trace.queries import session_running
+from agentwrap.trace.queries import cost_series_of, session_running, summed_ledger
 from agentwrap.trace.recorder import SESSION_ENDED, STARTED, CallEvent, Recorder
 from agentwrap.trace.store import TraceStore, row_to_dict
+from agentwrap.trace.tally import Ledger, cost_series
 
 POLL_INTERVAL = 0.15
 # Re-read open sessions every this many polls (about 2 s).
 _SESSION_RECHECK = 13
+# What a snapshot reads of every call: what the panel filters on, and what a finished call's
+# contribution to the sums can still change by (its outcome label; see Ledger.upsert).
+KEY_COLUMNS = ("id", "session_id", "step", "model", "requested_model", "status", "outcome")
 
 
 @dataclass
 class LiveBatch:
-    """What changed since the previous batch: full call rows and session rows."""
+    """What changed since the previous batch: call rows and session rows.
+
+    A snapshot may give `ledger`, the sums over its calls; its calls are then the rows as
+    summed, and those listed in `partial` hold only `KEY_COLUMNS` (ask the feed's `call()`
+    for the rest). Otherwise every row is whole.
+    """
 
     calls: list[dict[str, Any]] = field(default_factory=list)
     sessions: list[dict[str, Any]] = field(default_factory=list)
+    ledger: Ledger | None = None
+    partial: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self.calls or self.sessions)
@@ -51,6 +67,17 @@ class Feed(Protocol):
     def snapshot(self) -> LiveBatch: ...
 
     def poll(self) -> LiveBatch: ...
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        """One call's whole row as it is now."""
+        ...
+
+    def cost_series(
+        self, widths: Sequence[int], start: float | None, end: float | None
+    ) -> list[list[float]]:
+        """Spend per time bucket over the calls followed (see tally.cost_series), one series
+        per number of buckets in `widths`."""
+        ...
 
     def close(self) -> None: ...
 
@@ -79,18 +106,57 @@ class StoreFollower:
         self._polls = 0
 
     def snapshot(self) -> LiveBatch:
-        """Every call so far; later polls return only what changes after this point."""
+        """Every call so far, as its keys, and their sums; a call in flight as its whole row.
+        Later polls return only what changes after this point."""
         # Take the event watermark first: a change racing the read shows up again in poll().
         self._last_event = self.store.last_event_id()
         sessions = self._load_sessions()
-        if self.session_id:
-            calls = self.store.calls(self.session_id)
-        else:
-            calls = []
-            for sid in self._sessions:
-                calls.extend(self.store.calls(sid))
-            calls.sort(key=lambda c: (c["started_at"], c["seq"]))
-        return LiveBatch(calls=calls, sessions=sessions)
+        where, args = self._calls_where()
+        # One read transaction on a connection of its own (the store's may be a writer's): the
+        # sums, the keys and the rows in flight are of the same moment.
+        conn = sqlite3.connect(self.store.path, timeout=10.0, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute("BEGIN")
+            ledger = summed_ledger(conn, where, args)
+            cursor = conn.execute(
+                f"SELECT {', '.join(KEY_COLUMNS)} FROM calls {where} ORDER BY started_at, seq",
+                args,
+            )
+            cursor.row_factory = None
+            calls = [dict(zip(KEY_COLUMNS, row, strict=True)) for row in cursor]
+            streaming = {
+                row["id"]: row_to_dict(row)
+                for row in conn.execute(
+                    f"SELECT * FROM calls {where} AND status = 'streaming'", args
+                )
+            }
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        partial: set[str] = set()
+        for i, call in enumerate(calls):
+            whole = streaming.get(call["id"])
+            if whole is None:
+                partial.add(call["id"])
+            else:
+                calls[i] = whole
+        return LiveBatch(calls=calls, sessions=sessions, ledger=ledger, partial=partial)
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        """One call's whole row, as the store has it now."""
+        return self.store.call(call_id)
+
+    def cost_series(
+        self, widths: Sequence[int], start: float | None, end: float | None
+    ) -> list[list[float]]:
+        """Spend per time bucket over the followed sessions' calls, summed by SQLite."""
+        where, args = self._calls_where()
+        return cost_series_of(self.store, widths, start, end, where, args)
+
+    def _calls_where(self) -> tuple[str, tuple[str, ...]]:
+        ids = [self.session_id] if self.session_id else list(self._sessions)
+        return f"WHERE session_id IN ({','.join('?' * len(ids))})", tuple(ids)
 
     def poll(self) -> LiveBatch:
         """Call rows touched since the last poll, and sessions that started or ended."""
@@ -227,6 +293,20 @@ class RecorderFeed:
             sessions = [dict(self._session)] if self._session_changed else []
             self._session_changed = False
         return LiveBatch(calls=calls, sessions=sessions)
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        """One call's row as its events built it (a copy)."""
+        with self._lock:
+            row = self._rows.get(call_id)
+            return dict(row) if row is not None else None
+
+    def cost_series(
+        self, widths: Sequence[int], start: float | None, end: float | None
+    ) -> list[list[float]]:
+        """Spend per time bucket over the calls seen so far."""
+        with self._lock:
+            rows = list(self._rows.values())
+        return [cost_series(rows, buckets, start, end) for buckets in widths]
 
     def close(self) -> None:
         """Stop listening to the recorder."""

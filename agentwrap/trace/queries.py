@@ -8,6 +8,7 @@ the panel, the statusline and the summary always agree) and the way they are wri
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from agentwrap.fmt import UNKNOWN_MODEL
@@ -172,3 +173,70 @@ def session_total(source: Source, session_id: str) -> Tally:
     """Totals for one session, summed by SQLite (what the statusline shows)."""
     found = tallies_by(source, "session_id", "WHERE session_id = ?", (session_id,))
     return found.get(session_id, Tally())
+
+
+def summed_ledger(source: Source, where: str = "", args: tuple[Any, ...] = ()) -> Ledger:
+    """A Ledger over the call rows `where` selects, summed by SQLite: one aggregate pass
+    grouped by model and step (`Ledger.of_groups`), and each model's first unpriced reason
+    in call order, as `ledger_of` keeps them."""
+    conn = connection(source)
+    rows = conn.execute(
+        f"SELECT {MODEL_KEY_SQL} AS model_key, {STEP_KEY_SQL} AS step_key, {TALLY_SELECT} "
+        f"FROM calls {where} GROUP BY 1, 2",
+        args,
+    )
+    groups = [(row["model_key"], row["step_key"], tally_of_row(row)) for row in rows]
+    unpriced = f"{where} AND" if where else "WHERE"
+    reasons = {
+        row[0]: str(row[1])
+        for row in conn.execute(
+            f"SELECT {MODEL_KEY_SQL}, unpriced_reason, MIN(started_at) FROM calls "
+            f"{unpriced} cost_usd IS NULL AND COALESCE(unpriced_reason, '') != '' GROUP BY 1",
+            args,
+        )
+    }
+    return Ledger.of_groups(groups, reasons)
+
+
+def cost_series_of(
+    source: Source,
+    widths: Sequence[int],
+    start: float | None,
+    end: float | None,
+    where: str = "",
+    args: tuple[Any, ...] = (),
+) -> list[list[float]]:
+    """`tally.cost_series` over the call rows `where` selects, summed by SQLite: one series per
+    number of buckets in `widths`, in one pass over the rows."""
+    conn = connection(source)
+    finished = "(started_at + COALESCE(total_ms, 0) / 1000.0)"
+    priced = f"{where} AND" if where else "WHERE"
+    priced += " cost_usd IS NOT NULL AND started_at IS NOT NULL"
+    out = [[0.0] * max(buckets, 0) for buckets in widths]
+    if start is None or end is None:
+        lo, hi = conn.execute(
+            f"SELECT MIN({finished}), MAX({finished}) FROM calls {priced}", args
+        ).fetchone()
+        if lo is None:
+            return out
+        start = lo if start is None else start
+        end = hi if end is None else end
+    wanted = [(i, buckets) for i, buckets in enumerate(widths) if buckets > 0]
+    if not wanted:
+        return out
+    span = max(end - start, 1e-9)
+    index = f"MIN(MAX(CAST(({finished} - ?) / ? * ? AS INTEGER), 0), ?)"
+    groups = ", ".join(str(n) for n in range(1, len(wanted) + 1))
+    bound: list[Any] = []
+    for _, buckets in wanted:
+        bound += [start, span, buckets, buckets - 1]
+    rows = conn.execute(
+        f"SELECT {', '.join(index for _ in wanted)}, TOTAL(cost_usd) FROM calls {priced} "
+        f"GROUP BY {groups}",
+        (*bound, *args),
+    )
+    for row in rows:
+        cost = row[-1]
+        for (i, _), bucket in zip(wanted, row, strict=False):
+            out[i][bucket] += cost
+    return out

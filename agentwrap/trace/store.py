@@ -167,6 +167,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX IF NOT EXISTS events_ts ON events(ts)
         """,
     ),
+    (
+        "calls by session in start order: a session's calls as the panel and `log` list them, "
+        "without sorting them",
+        "CREATE INDEX IF NOT EXISTS calls_session_started ON calls(session_id, started_at, seq)",
+    ),
 ]
 
 SESSION_COLUMNS = [

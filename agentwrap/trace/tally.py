@@ -271,11 +271,39 @@ class Ledger:
     _calls: dict[str, tuple[Tally, str, str]] = field(default_factory=dict)
     # Unpriced reasons by model, for footnotes.
     unpriced_reasons: dict[str, str] = field(default_factory=dict)
+    # Calls counted in sums made elsewhere (of_groups) and not upserted since.
+    _summed: int = 0
 
-    def upsert(self, call: dict[str, Any]) -> None:
-        """Count a new call row, or replace the contribution of a call seen before."""
+    @classmethod
+    def of_groups(
+        cls, groups: Iterable[tuple[str, str, Tally]], unpriced_reasons: dict[str, str]
+    ) -> Ledger:
+        """A ledger holding sums made elsewhere (SQL): one Tally per (model key, step key).
+
+        It knows no call's own contribution: `upsert` a call it covers with the row as it was
+        summed (`previous`) so that contribution can be replaced.
+        """
+        ledger = cls(unpriced_reasons=dict(unpriced_reasons))
+        for model, step, tally in groups:
+            ledger.total.add(tally)
+            ledger.by_model.setdefault(model, Tally()).add(tally)
+            ledger.by_step.setdefault(step, Tally()).add(tally)
+            ledger._summed += tally.calls
+        return ledger
+
+    def upsert(self, call: dict[str, Any], previous: dict[str, Any] | None = None) -> None:
+        """Count a new call row, or replace the contribution of a call seen before.
+
+        `previous`: for a call counted in sums the ledger was made with (`of_groups`), the
+        row as it was summed; columns it lacks are taken from `call` (a finished call's row
+        changes only by its outcome label, so the outcome and the group keys are enough).
+        """
         call_id = call["id"]
         old = self._calls.get(call_id)
+        if old is None and previous is not None:
+            summed = {**call, **previous}
+            old = (Tally.of_call(summed), model_key(summed), step_key(summed))
+            self._summed -= 1
         if old is not None:
             tally, model, step = old
             self.total.add(tally, -1)
@@ -296,7 +324,7 @@ class Ledger:
                     del groups[key]
 
     def __len__(self) -> int:
-        return len(self._calls)
+        return len(self._calls) + self._summed
 
     def models(self) -> list[tuple[str, Tally]]:
         """Per-model tallies, most expensive (then most used) first."""

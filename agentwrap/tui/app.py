@@ -4,8 +4,9 @@ The app polls a `Feed` (see agentwrap.trace.live) on its own event loop every ~1
 applies each batch in one pass: new calls append a row, changed calls redraw their row if it
 is on screen, and the header redraws from a `Ledger` that keeps running sums. The table
 (tui/table.py) renders only the rows on screen and asks for a call's cells when its row comes
-into view, so a filter change is one pass over the call ids and a session of 100,000 calls
-opens as fast as the store reads it.
+into view, so a filter change is one pass over the call ids. A session opens from the
+feed's snapshot: each call's keys and the sums SQLite made over them; a call's whole row is
+read when its row is drawn or its details shown, and the cost chart is summed by the feed.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from textual.widgets import Footer, Label, Sparkline
 from agentwrap import fmt
 from agentwrap.trace.live import POLL_INTERVAL, Feed, LiveBatch
 from agentwrap.trace.queries import session_running
-from agentwrap.trace.tally import Ledger, cost_series, model_key, step_key
+from agentwrap.trace.tally import Ledger, model_key, step_key
 from agentwrap.tui.cells import Layout, layout_for
 from agentwrap.tui.table import LINES_KEPT, CallTable, Cells
 from agentwrap.tui.widgets import CallDetail, TotalsHeader, session_state, spark_text
@@ -38,7 +39,7 @@ from agentwrap.tui.widgets import CallDetail, TotalsHeader, session_state, spark
 COMPACT_WIDTH = 120
 # Width of the one-line chart in the compact header.
 COMPACT_SPARK = 12
-# The chart is recomputed at most this often (seconds); it is O(calls).
+# The chart is recomputed at most this often (seconds): the feed sums every call for it.
 CHART_EVERY = 1.0
 
 
@@ -86,7 +87,12 @@ class TopApp(App[None]):
         self.poll_interval = poll_interval
         self.ledger = Ledger()
         self.sessions: dict[str, dict[str, Any]] = {}
+        # Every call in start order, as the ledger counted it: those in `_partial` only by
+        # their keys (trace.live.KEY_COLUMNS), until they change.
         self.calls: dict[str, dict[str, Any]] = {}
+        self._partial: set[str] = set()
+        # Calls counted in the sums a snapshot came with, not upserted since.
+        self._summed: set[str] = set()
         self.step_filter: str | None = None
         self.model_filter: str | None = None
         self.paused = False
@@ -150,18 +156,7 @@ class TopApp(App[None]):
         for session in batch.sessions:
             self.sessions[session["id"]] = session
         table = self.query_one(CallTable)
-        added: list[str] = []
-        for call in batch.calls:
-            call_id = call["id"]
-            known = call_id in self.calls
-            self.calls[call_id] = call
-            self.ledger.upsert(call)
-            if known:
-                # Rendered again only when its row is next drawn.
-                self._cells.pop(call_id, None)
-                table.refresh_row(call_id)
-            elif self._matches(call):
-                added.append(call_id)
+        added = self._take_snapshot(batch) if batch.ledger is not None else self._take(batch)
         if added:
             table.append(added)
         if batch.calls:
@@ -172,6 +167,46 @@ class TopApp(App[None]):
             self._show_detail()
         self._redraw_header()
 
+    def _take(self, batch: LiveBatch) -> list[str]:
+        """Count the batch's calls and mark their rows to draw again; returns the new calls the
+        filters let through."""
+        table = self.query_one(CallTable)
+        added: list[str] = []
+        for call in batch.calls:
+            call_id = call["id"]
+            previous = self.calls.get(call_id)
+            self.calls[call_id] = call
+            summed = call_id in self._summed
+            self.ledger.upsert(call, previous=previous if summed else None)
+            if summed:
+                self._summed.discard(call_id)
+                self._partial.discard(call_id)
+            if previous is not None:
+                # Rendered again only when its row is next drawn.
+                self._cells.pop(call_id, None)
+                table.refresh_row(call_id)
+            elif self._matches(call):
+                added.append(call_id)
+        return added
+
+    def _take_snapshot(self, batch: LiveBatch) -> list[str]:
+        """Take a snapshot the feed summed (a whole session at once): its ledger, and its calls
+        as they were summed; returns the calls the filters let through."""
+        assert batch.ledger is not None
+        self.ledger = batch.ledger
+        fresh = {call["id"]: call for call in batch.calls}
+        known = fresh.keys() & self.calls.keys()
+        self.calls.update(fresh)
+        self._summed = set(fresh)
+        self._partial = set(batch.partial)
+        table = self.query_one(CallTable)
+        for call_id in known:
+            self._cells.pop(call_id, None)
+            table.refresh_row(call_id)
+        if self.step_filter is None and self.model_filter is None:
+            return [call_id for call_id in fresh if call_id not in known]
+        return [c_id for c_id, c in fresh.items() if c_id not in known and self._matches(c)]
+
     def cells_of(self, call_id: str) -> Cells:
         """A call's cells under the current columns (rendered once, until the call changes)."""
         cells = self._cells.get(call_id)
@@ -179,8 +214,15 @@ class TopApp(App[None]):
             assert self._layout is not None
             if len(self._cells) >= LINES_KEPT:
                 self._cells.clear()  # as the table's lines: a few screens' worth, not every call
-            cells = self._cells[call_id] = self._layout.render(self.calls[call_id])
+            cells = self._cells[call_id] = self._layout.render(self.call_row(call_id) or {})
         return cells
+
+    def call_row(self, call_id: str) -> dict[str, Any] | None:
+        """A call's whole row: as last applied, or read from the feed when only its keys are
+        held."""
+        if call_id in self._partial:
+            return self.feed.call(call_id)
+        return self.calls.get(call_id)
 
     # -- table ----------------------------------------------------------------
     def _matches(self, call: dict[str, Any]) -> bool:
@@ -281,11 +323,9 @@ class TopApp(App[None]):
         self._chart_at = now
         spark = self.query_one(Sparkline)
         total = self.ledger.total
-        spark.data = cost_series(
-            self.calls.values(), max(spark.size.width, 24), total.first_started, total.last_finished
-        )
-        self._spark = cost_series(
-            self.calls.values(), COMPACT_SPARK, total.first_started, total.last_finished
+        bounds = (total.first_started, total.last_finished)
+        spark.data, self._spark = self.feed.cost_series(
+            (max(spark.size.width, 24), COMPACT_SPARK), *bounds
         )
         if self.size.width < COMPACT_WIDTH:
             self._redraw_header()
@@ -296,7 +336,7 @@ class TopApp(App[None]):
     # -- detail ---------------------------------------------------------------
     def _show_detail(self) -> None:
         call_id = self.selected_call_id()
-        self.query_one(CallDetail).show(self.calls.get(call_id) if call_id else None)
+        self.query_one(CallDetail).show(self.call_row(call_id) if call_id else None)
 
     @on(CallTable.RowSelected)
     def _row_selected(self, event: CallTable.RowSelected) -> None:

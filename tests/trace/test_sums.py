@@ -16,7 +16,7 @@ import pytest
 from agentwrap import paths
 from agentwrap.trace import queries as q
 from agentwrap.trace.store import TraceStore
-from agentwrap.trace.tally import Tally, ledger_of
+from agentwrap.trace.tally import Tally, cost_series, ledger_of
 
 STATUSES = ["ok", "ok", "ok", "streaming", "error", "proxy_error", "aborted", "refused"]
 MODELS = [None, "", "m-big", "m-small", "m-local"]
@@ -136,3 +136,76 @@ def test_session_total_equals_the_session_ledger(rows: list[dict[str, Any]]) -> 
     for sid in ("s0", "s1", "s2"):
         assert_same(q.session_total(store, sid), q.session_totals(store, sid))
     assert q.session_total(store, "no-such-session") == Tally()
+
+
+def test_summed_ledger_equals_the_ledger_of_the_rows(rows: list[dict[str, Any]]) -> None:
+    store = _store(rows)
+    for where, args in (("", ()), ("WHERE session_id = ?", ("s1",))):
+        read = [r for r in _as_read(store) if not args or r["session_id"] == args[0]]
+        python = ledger_of(read)
+        sql = q.summed_ledger(store, where, args)
+        assert len(sql) == len(python) == len(read)
+        assert_same(sql.total, python.total)
+        for groups in ("by_model", "by_step"):
+            want: dict[str, Tally] = getattr(python, groups)
+            got: dict[str, Tally] = getattr(sql, groups)
+            assert set(got) == set(want)
+            for key, tally in want.items():
+                assert_same(got[key], tally)
+        assert sql.unpriced_reasons == python.unpriced_reasons
+        assert [k for k, _ in sql.models()] == [k for k, _ in python.models()]
+
+
+def test_a_summed_ledger_follows_changed_calls_as_the_ledger_does(
+    rows: list[dict[str, Any]],
+) -> None:
+    # The panel sums a session in SQL, keeps only each call's group keys, status and outcome,
+    # and upserts calls as they change: streaming ones finish, finished ones get a label.
+    store = _store(rows)
+    read = _as_read(store)
+    summed = q.summed_ledger(store)
+    kept = {
+        r["id"]: {k: r[k] for k in ("id", "step", "model", "requested_model", "status", "outcome")}
+        for r in read
+    }
+    rng = random.Random(5)
+    changed = []
+    for r in read:
+        if r["status"] == "streaming":
+            # A streaming call's whole row is kept; it may end in any way.
+            kept[r["id"]] = r
+            new = {**r, **random_call(rng, r["session_id"], r["seq"]), "id": r["id"]}
+        elif rng.random() < 0.3:
+            new = {**r, "outcome": rng.choice([None, "succeeded", "failed", "interrupted"])}
+        else:
+            continue
+        store.update_call(r["id"], **{k: v for k, v in new.items() if k != "id"})
+        changed.append(new["id"])
+    for call in store.calls():
+        if call["id"] in changed:
+            summed.upsert(call, previous=kept[call["id"]])
+    python = ledger_of(store.calls())
+    assert len(summed) == len(python)
+    assert_same(summed.total, python.total)
+    for key, tally in python.by_model.items():
+        assert_same(summed.by_model[key], tally)
+    assert set(summed.by_step) == set(python.by_step)
+    for key, tally in python.by_step.items():
+        assert_same(summed.by_step[key], tally)
+
+
+def test_sql_cost_series_equals_the_python_one(rows: list[dict[str, Any]]) -> None:
+    store = _store(rows)
+    read = _as_read(store)
+    total = ledger_of(read).total
+    for start, end in ((total.first_started, total.last_finished), (None, None)):
+        got = q.cost_series_of(store, (12, 7, 1), start, end)
+        for series, buckets in zip(got, (12, 7, 1), strict=True):
+            want = cost_series(read, buckets, start, end)
+            assert sum(want) > 0
+            assert series == pytest.approx(want, abs=1e-9)
+    one = [r for r in read if r["session_id"] == "s2"]
+    got = q.cost_series_of(store, (9,), None, None, "WHERE session_id = ?", ("s2",))
+    assert got == [pytest.approx(cost_series(one, 9), abs=1e-9)]
+    none = q.cost_series_of(store, (5, 0), None, None, "WHERE session_id = ?", ("none",))
+    assert none == [[0.0] * 5, []]

@@ -11,11 +11,12 @@ import pytest
 from rich.console import Console
 from rich.segment import Segment
 
-from agentwrap import paths
+from agentwrap import fmt, paths
+from agentwrap.sim.history import HistoryShape, write_history_rows
 from agentwrap.trace.live import RecorderFeed, StoreFollower
-from agentwrap.trace.recorder import Recorder
+from agentwrap.trace.recorder import OUTCOME, Recorder
 from agentwrap.trace.store import TraceStore
-from agentwrap.trace.tally import cost_series
+from agentwrap.trace.tally import Tally, cost_series, ledger_of
 from agentwrap.tui.app import TopApp
 from agentwrap.tui.cells import Layout
 from agentwrap.tui.table import CallTable
@@ -247,8 +248,9 @@ async def test_narrow_terminal_drops_columns_and_wide_brings_them_back() -> None
         # The chart moves into the header as one line of bars; the plan call is the tallest.
         money_line = header(app).splitlines()[1]
         total = app.ledger.total
-        series = cost_series(app.calls.values(), 12, total.first_started, total.last_finished)
-        assert money_line.endswith(spark_text(series))
+        rows = TraceStore(paths.trace_db()).calls("sess-0001")
+        series = cost_series(rows, 12, total.first_started, total.last_finished)
+        assert spark_text(series) and money_line.endswith(spark_text(series))
         assert "█" in money_line
         # Every visible column fits: no horizontal scrolling at 80 columns.
         assert table.virtual_size.width <= 80
@@ -608,7 +610,7 @@ async def test_header_and_details_keep_their_words_apart_run_by_run() -> None:
             for text in app.query_one(TotalsHeader).lines
             for line in read_run_by_run(text, 150)
         ]
-        detail_lines = read_run_by_run(detail_renderable(app.calls["call-04"]), 150)
+        detail_lines = read_run_by_run(detail_renderable(app.call_row("call-04")), 150)
         seen = app.query_one(TotalsHeader).plain
     header_text = "\n".join(header_lines)
     # What a person sees, and what such a reader keeps: the same words, in the same order.
@@ -643,3 +645,110 @@ async def test_scrolling_far_keeps_only_a_few_screens_of_rendered_rows(
         assert len(table._lines) <= 60 and len(app._cells) <= 60
         assert table.selected == table.rows[table.cursor_row]
         assert cell(table, table.selected, "step") in ("implement", "explore", "background")
+
+
+async def test_a_big_session_opens_with_the_stores_sums_and_reads_a_row_when_shown() -> None:
+    # The panel sums a session in SQL and keeps only each call's keys; here its header, its
+    # rows and its details are held to the rows themselves, before and after calls change.
+    n = 10_000
+    store = TraceStore(paths.trace_db())
+    write_history_rows(store, HistoryShape(sessions=1, calls_per_session=n))
+    session_id = "hist-00000"
+    rec = Recorder(store, session_id)
+    last = store.calls(session_id)[-1]
+    unpriced = SeedCall(
+        "big-unpriced",
+        "explore",
+        "m-local",
+        "m-local",
+        700,
+        30,
+        unpriced_reason="no price for model 'm-local'",
+        offset=last["started_at"] - T0 + 60,
+    )
+    waiting = SeedCall(
+        "big-live",
+        "implement",
+        "claude-opus-4-1",
+        "claude-sonnet-4-5",
+        900,
+        90,
+        cost=0.02,
+        baseline=0.05,
+        offset=last["started_at"] - T0 + 70,
+    )
+    start_call(rec, unpriced, n + 1)
+    finish_call(rec, unpriced)
+    start_call(rec, waiting, n + 2)
+    rec.flush()
+
+    def the_rows_sums() -> Tally:
+        return ledger_of(store.calls(session_id)).total
+
+    app = follow(session_id, poll_interval=None)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        table = app.query_one(CallTable)
+        assert table.row_count == n + 2 and table.selected == "big-live"
+        assert_same_sums(app.ledger.total, the_rows_sums())
+        total = the_rows_sums()
+        assert total.calls == n + 2 and total.streaming == 1 and total.unpriced_calls == 1
+        seen = header(app)
+        assert f"{n + 2} calls (1 live)" in seen
+        assert f"cost {fmt.cost(total)[0]} +1 unpriced" in seen
+        assert fmt.tokens(total.tokens) in seen
+        models = {name for name, _ in ledger_of(store.calls(session_id)).models()}
+        assert set(app.ledger.by_model) == models
+        # Only the calls' keys are held; a row's cells are read when it is drawn.
+        assert len(app._partial) == n + 1
+        assert cell(table, "big-live", "status") == "… waiting"
+
+        # A row far from the end, selected: its cells and details are its own.
+        await pilot.press("home", "pagedown", "down", "enter")
+        chosen = table.selected
+        assert chosen is not None and chosen.startswith("hist-00000/c")
+        row = store.call(chosen)
+        assert row is not None
+        assert cell(table, chosen, "step") == row["step"]
+        detail = app.query_one(CallDetail).plain
+        assert f" {chosen} " in detail and str(row["reason"]) in detail
+        assert f"in {fmt.count(row['input_tokens'])} · out {fmt.count(row['output_tokens'])}" in (
+            detail
+        )
+
+        # Calls change: the live one finishes, an old one (held by its keys) gets its label,
+        # a new one arrives; the sums follow, as the rows say. Paused, the cursor stays.
+        await pilot.press("p")
+        finish_call(rec, waiting)
+        rec.call_event(OUTCOME, chosen, outcome="failed", signals=["same_error"])
+        late = SeedCall(
+            "big-late",
+            "plan",
+            "claude-opus-4-1",
+            "claude-opus-4-1",
+            50,
+            5,
+            cost=0.001,
+            baseline=0.001,
+            offset=last["started_at"] - T0 + 90,
+        )
+        start_call(rec, late, n + 3)
+        finish_call(rec, late)
+        rec.flush()
+        app.tick()
+        await pilot.pause()
+        total = the_rows_sums()
+        assert total.steps_failed == 1 and total.streaming == 0
+        assert_same_sums(app.ledger.total, total)
+        assert table.row_count == n + 3 and f"{n + 3} calls" in header(app)
+        assert table.selected == chosen and "failed  same error" in app.query_one(CallDetail).plain
+        assert cell(table, "big-live", "status") == "✓ ok"
+    rec.close()
+
+
+def assert_same_sums(got: Tally, want: Tally) -> None:
+    for name, value in vars(want).items():
+        if isinstance(value, float):
+            assert getattr(got, name) == pytest.approx(value, rel=1e-9), name
+        else:
+            assert getattr(got, name) == value, name
