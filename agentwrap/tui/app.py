@@ -127,7 +127,7 @@ class TopApp(App[None]):
         self._redraw_chart(force=True)
         if self.poll_interval:
             self.set_interval(self.poll_interval, self.tick)
-            self.set_interval(1.0, self._redraw_header)
+            self.set_interval(1.0, self._tick_header)
         self.query_one(CallTable).focus()
 
     def on_unmount(self) -> None:
@@ -136,6 +136,8 @@ class TopApp(App[None]):
     # -- feeding --------------------------------------------------------------
     def tick(self) -> None:
         """Poll the feed once and apply what changed."""
+        if not self.is_running:
+            return  # a timer firing while the app shuts down: its widgets may be gone
         try:
             batch = self.feed.poll()
         except sqlite3.Error as exc:
@@ -150,6 +152,11 @@ class TopApp(App[None]):
         if batch:
             self.apply(batch)
         self._redraw_chart()
+
+    def _tick_header(self) -> None:
+        # The running time moves on; not while the app shuts down.
+        if self.is_running:
+            self._redraw_header()
 
     def apply(self, batch: LiveBatch) -> None:
         """Apply one batch: new rows appended, changed rows redrawn, header redrawn."""
