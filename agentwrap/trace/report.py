@@ -24,9 +24,11 @@ from typing import Any
 from agentwrap.trace.queries import (
     MODEL_KEY_SQL,
     STEP_KEY_SQL,
+    TALLY_SELECT,
     Source,
     connection,
     tallies_by,
+    tally_of_row,
 )
 from agentwrap.trace.store import row_to_dict
 from agentwrap.trace.tally import Tally, model_key, step_key
@@ -229,25 +231,20 @@ def build_report(source: Source, grouping: str, filt: ReportFilter | None = None
     """Select, group and total the calls a report covers.
 
     SQLite sums the calls (`queries.tallies_by`, `Tally.of_call` in SQL): per model, step or
-    session directly, per local hour for periods, whose hours are then added into their day,
-    week or month here (the same hours `group_rows` uses).
+    session in one grouped pass; per day, week or month one pass over each period's range of
+    the start-time index, so a million calls are never sorted to be grouped.
     """
     if grouping not in GROUPINGS:
         raise ValueError(f"unknown grouping {grouping!r}; one of {', '.join(GROUPINGS)}")
     filt = filt or ReportFilter()
     conn = connection(source)
     where, args = _call_filter(filt)
-    key_sql = {"model": MODEL_KEY_SQL, "step": STEP_KEY_SQL, "session": "session_id"}.get(
-        grouping, "CAST(started_at / 3600 AS INTEGER)"
-    )
     shown = where + ([] if filt.include_demo else [_NOT_DEMO])
-    found = tallies_by(conn, key_sql, _where(shown), tuple(args))
-    tallies: dict[str, Tally] = {}
     if grouping in PERIODS:
-        for hour, tally in found.items():
-            key = period_key(hour * 3600.0, grouping)
-            tallies.setdefault(key, Tally()).add(tally)
+        tallies = _period_tallies(conn, grouping, shown, args)
     else:
+        key_sql = {"model": MODEL_KEY_SQL, "step": STEP_KEY_SQL, "session": "session_id"}
+        found = tallies_by(conn, key_sql[grouping], _where(shown), tuple(args))
         tallies = {str(k): t for k, t in found.items()}
     sessions: dict[str, dict[str, Any]] = {}
     if grouping == "session" and tallies:
@@ -278,8 +275,46 @@ def build_report(source: Source, grouping: str, filt: ReportFilter | None = None
     )
 
 
+def _period_tallies(
+    conn: sqlite3.Connection, grouping: str, where: list[str], args: list[Any]
+) -> dict[str, Tally]:
+    """One Tally per local day, week or month with calls: one query per period, each a range
+    of the start-time index."""
+    first, last = conn.execute(
+        f"SELECT MIN(started_at), MAX(started_at) FROM calls {_where(where)}", args
+    ).fetchone()
+    tallies: dict[str, Tally] = {}
+    if first is None:
+        return tallies
+    in_period = _where([*where, "started_at >= ?", "started_at < ?"])
+    day = local_day(first)
+    while True:
+        start, end = _period_bounds(day, grouping)
+        row = conn.execute(f"SELECT {TALLY_SELECT} FROM calls {in_period}", (*args, start, end))
+        tally = tally_of_row(row.fetchone())
+        if tally.calls:
+            tallies[period_key(start, grouping)] = tally
+        if end > last:
+            return tallies
+        day = local_day(end)
+
+
+def _period_bounds(day: dt.date, grouping: str) -> tuple[float, float]:
+    """The [start, end) epoch seconds of the local day, week or month `day` falls in."""
+    if grouping == "daily":
+        first, after = day, day + dt.timedelta(days=1)
+    elif grouping == "weekly":
+        first = day - dt.timedelta(days=day.weekday())
+        after = first + dt.timedelta(days=7)
+    else:
+        first = day.replace(day=1)
+        after = (first + dt.timedelta(days=32)).replace(day=1)
+    return _local_midnight(first), _local_midnight(after)
+
+
 _DEMO = "session_id IN (SELECT id FROM sessions WHERE is_demo != 0)"
 _NOT_DEMO = f"NOT {_DEMO}"
+# Word for word the condition of the calls_unpriced index, so that SQLite reads only it.
 _UNPRICED = "cost_usd IS NULL AND COALESCE(unpriced_reason, '') != ''"
 
 

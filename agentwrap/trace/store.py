@@ -172,6 +172,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         "without sorting them",
         "CREATE INDEX IF NOT EXISTS calls_session_started ON calls(session_id, started_at, seq)",
     ),
+    (
+        "the unpriced calls (the report's footnotes name each model's first reason): a few "
+        "rows to read instead of every call",
+        "CREATE INDEX IF NOT EXISTS calls_unpriced ON calls(started_at) "
+        "WHERE cost_usd IS NULL AND COALESCE(unpriced_reason, '') != ''",
+    ),
 ]
 
 SESSION_COLUMNS = [
