@@ -6,7 +6,7 @@ through-the-proxy requests so both see the same machine state. Reports, per size
 total latency and time to first byte for both paths and the difference (added by the proxy);
 the proxy's CPU per request (from /proc); and the proxy's resident memory.
 
-    .venv/bin/python bench/run.py [--requests N] [--json]
+    .venv/bin/python bench/run.py [--requests N] [--json] [--proxy COMMAND]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import signal
 import socket
 import statistics
@@ -135,6 +136,11 @@ def main() -> None:
     )
     ap.add_argument("--requests", type=int, default=300, help="requests per size and path")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument(
+        "--proxy",
+        help="measure this command instead of `agentwrap serve` (it gets the upstream in "
+        "AGENTWRAP_ANTHROPIC_UPSTREAM and prints its base URL first; see bench/floor.py)",
+    )
     args = ap.parse_args()
 
     port = free_port()
@@ -144,9 +150,10 @@ def main() -> None:
         os.environ, AGENTWRAP_HOME=home, AGENTWRAP_ANTHROPIC_UPSTREAM=f"http://127.0.0.1:{port}"
     )
     exe = Path(sys.executable).parent / "agentwrap"
-    proxy = subprocess.Popen(
-        [str(exe), "serve", "--profile", "passthrough"], stdout=subprocess.PIPE, env=env, text=True
-    )
+    command = [str(exe), "serve", "--profile", "passthrough"]
+    if args.proxy:
+        command = [sys.executable if w == "python" else w for w in shlex.split(args.proxy)]
+    proxy = subprocess.Popen(command, stdout=subprocess.PIPE, env=env, text=True)
     try:
         assert proxy.stdout is not None
         proxied = proxy.stdout.readline().strip()
