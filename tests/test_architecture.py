@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from agentwrap.cli.main import GROUPS
 from tests.conftest import subprocess_env
 from tests.support.trace_seed import seed_session
 
@@ -131,7 +132,7 @@ except SystemExit as exc:
     code = exc.code or 0
 loaded = [m for m in ("aiohttp", "textual") if m in sys.modules]
 with open(OUT, "w") as f:
-    json.dump({"code": code, "loaded": loaded, "count": len(sys.modules)}, f)
+    json.dump({"code": code, "loaded": loaded, "modules": sorted(sys.modules)}, f)
 """
 
 
@@ -170,6 +171,74 @@ def test_reading_commands_load_neither_the_proxy_stack_nor_textual(
     got = _loaded_by(args, tmp_path / "probe.json")
     assert got["code"] == 0
     assert got["loaded"] == [], f"agentwrap {' '.join(args)} loaded {got['loaded']}"
+
+
+# What the reading commands have no use for: the proxy stack, the panel, the parts of Rich
+# typer's help renderer imports but agentwrap's help never draws (Markdown, tracebacks; see
+# cli/helprender.py), and the profile machinery with its price table and API surfaces.
+UNUSED_BY_READERS = (
+    "aiohttp",
+    "textual",
+    "markdown_it",
+    "rich.markdown",
+    "rich.traceback",
+    "rich.pretty",
+    "genai_prices",
+    "agentwrap.route.profile",
+    "agentwrap.pricing",
+    "agentwrap.wire.canonical",
+)
+# The command modules: a command line loads the one of the command it names.
+COMMAND_MODULES = {f"agentwrap.cli.{module}" for module, _, _ in GROUPS}
+
+
+@pytest.mark.parametrize(
+    ("args", "own"),
+    [
+        (["--help"], None),
+        (["sessions"], "logs"),
+        (["log"], "logs"),
+        (["report"], "report"),
+        (["statusline"], "statusline"),
+    ],
+    ids=lambda a: " ".join(a) if isinstance(a, list) else str(a),
+)
+def test_reading_commands_load_only_their_own_module_and_what_they_draw(
+    args: list[str], own: str | None, tmp_path: Path
+) -> None:
+    seed_session()
+    got = _loaded_by(args, tmp_path / "probe.json")
+    assert got["code"] == 0
+    modules = set(got["modules"])  # type: ignore[arg-type]
+    assert sorted(modules & set(UNUSED_BY_READERS)) == []
+    if own is not None:  # --help lists every command: it loads every command's module
+        assert modules & COMMAND_MODULES == {f"agentwrap.cli.{own}"}
+
+
+def test_the_statusline_hook_loads_neither_typer_nor_rich(tmp_path: Path) -> None:
+    # `python -m agentwrap.statusline` is what Claude Code runs after every message.
+    seed_session()
+    code = (
+        "import json, runpy, sys\n"
+        "try:\n"
+        "    runpy.run_module('agentwrap.statusline', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=subprocess_env(),
+        input='{"session_id": "x", "model": {"id": "claude-opus-4-1"}}',
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    modules = set(json.loads(done.stderr.splitlines()[-1]))
+    assert "agentwrap.trace.store" in modules  # the positive control: it read the store
+    heavy = {m.split(".")[0] for m in modules} & {"typer", "rich", "aiohttp", "textual"}
+    assert sorted(heavy | (modules & set(UNUSED_BY_READERS))) == []
 
 
 def test_the_probe_sees_a_command_that_starts_the_proxy(tmp_path: Path) -> None:

@@ -35,31 +35,42 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+# Every command group after the agents' launch commands, in the order `--help` lists them:
+# its module in agentwrap.cli, the name its app is added under (None: its commands sit at the
+# top level), and the command names it answers to. Kept here so that a command line imports
+# the one module it names (tests/cli/test_main.py holds these names to the modules' commands).
+GROUPS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
+    ("launch", None, ("run", "serve")),
+    ("agents", None, ("agents",)),
+    ("logs", None, ("sessions", "log")),
+    ("report", None, ("report",)),
+    ("export", None, ("export",)),
+    ("top", None, ("top",)),
+    ("profile", "profile", ("profile",)),
+    ("prices", None, ("prices",)),
+    ("route", "route", ("route",)),
+    ("learn", "learn", ("learn",)),
+    ("statusline", None, ("statusline",)),
+    ("demo", None, ("demo",)),
+    ("completions", None, ("completions",)),
+)
+
+
 def build_app(only: str | None = None) -> typer.Typer:
     """The whole CLI: a command per registered agent, then every command group.
 
-    With `only`, the app holds just the command (or group) of that name: typer turns every
-    command's signature into click parameters when the app runs (0.1 s for all of them), and
-    a command line runs one. None, or a name no command has: every command.
+    With `only`, the app holds just the command (or group) of that name, and only its module
+    is imported: typer turns every command's signature into click parameters when the app
+    runs (0.1 s for all of them), and the modules' imports cost as much again. None, or a name
+    no command has: every command.
     """
+    import importlib
+
     import typer
 
-    from agentwrap.agents import registry
-    from agentwrap.cli import (
-        agents,
-        completions,
-        demo,
-        export,
-        launch,
-        learn,
-        logs,
-        prices,
-        profile,
-        report,
-        route,
-        statusline,
-        top,
-    )
+    from agentwrap.cli.helprender import defer_unused_rich
+
+    defer_unused_rich()
 
     def main(
         version: bool = typer.Option(
@@ -81,34 +92,20 @@ def build_app(only: str | None = None) -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(main)
-    groups: list[tuple[typer.Typer, str | None]] = [
-        (launch.app, None),  # run, serve
-        (agents.app, None),
-        (logs.app, None),  # sessions, log
-        (report.app, None),
-        (export.app, None),
-        (top.app, None),
-        (profile.app, "profile"),
-        (prices.app, None),
-        (route.app, "route"),
-        (learn.app, "learn"),
-        (statusline.app, None),
-        (demo.app, None),
-        (completions.app, None),
-    ]
+    groups = [g for g in GROUPS if only in g[2]]
+    if not groups:
+        from agentwrap.agents import registry
+        from agentwrap.cli import launch
 
-    def names(group: typer.Typer, name: str | None) -> set[str | None]:
-        return {name} if name else {c.name for c in group.registered_commands}
-
-    agent_names = {a.name for a in registry.agents()}
-    if only not in agent_names and not any(only in names(*g) for g in groups):
-        only = None
-    for agent in registry.agents():
-        if only in (None, agent.name):
-            launch.add_agent_command(app, agent)
-    for group, name in groups:
-        if only is None or only in names(group, name):
-            app.add_typer(group, name=name)
+        agents = registry.agents()
+        if only not in {a.name for a in agents}:
+            only, groups = None, list(GROUPS)
+        for agent in agents:
+            if only in (None, agent.name):
+                launch.add_agent_command(app, agent)
+    for module, name, _ in groups:
+        group: typer.Typer = importlib.import_module(f"agentwrap.cli.{module}").app
+        app.add_typer(group, name=name)
     return app
 
 
@@ -132,9 +129,9 @@ def script() -> None:
     try:
         run()
     except SystemExit as exc:
-        from agentwrap.cli import launch
-
-        if not launch.session_closed:
+        # Only a launch closes a session; any other command has not loaded its module.
+        launch = sys.modules.get("agentwrap.cli.launch")
+        if launch is None or not launch.session_closed:
             raise
         code = exc.code
         sys.stdout.flush()

@@ -1,30 +1,22 @@
-"""`agentwrap profile init|show|check`: write, inspect and validate routing profiles."""
+"""`agentwrap profile init|show|check`: write, inspect and validate routing profiles.
+
+The profile machinery (and with it the price book and the API surfaces) loads inside the
+functions that use it: the CLI imports this module for `--help`, and `route` for its options.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from agentwrap import fmt
-from agentwrap.route.profile import (
-    PROFILE_FILE,
-    REQUESTED,
-    ROUTING_KEYS,
-    Model,
-    Origin,
-    Profile,
-    ProfileError,
-    Provider,
-    Rule,
-    load_profile,
-    preset_names,
-)
-from agentwrap.route.tiers import VENDOR_OF_API, TierError, classes, resolve_tier
-from agentwrap.wire.surface import auth_scheme
+
+if TYPE_CHECKING:
+    from agentwrap.route.profile import Model, Origin, Profile, Provider, Rule
 
 app = typer.Typer(
     help="Routing profiles: which model handles each step (.agentwrap.toml).",
@@ -69,6 +61,8 @@ def parse_routes(items: list[str] | None) -> dict[str, str]:
 
 def load_or_exit(profile: str | None, routes: list[str] | None = None) -> Profile:
     """The effective profile for this directory, or a clean error and exit 2."""
+    from agentwrap.route.profile import ProfileError, load_profile
+
     try:
         return load_profile(Path.cwd(), profile, os.environ, routes=parse_routes(routes) or None)
     except ProfileError as exc:
@@ -80,6 +74,8 @@ def load_or_exit(profile: str | None, routes: list[str] | None = None) -> Profil
 
 def init_text(preset: str) -> str:
     """A commented .agentwrap.toml that extends `preset` and shows every section."""
+    from agentwrap.route.profile import REQUESTED, ROUTING_KEYS, load_profile, preset_names
+
     base = load_profile(explicit=preset, env={}, translation=True)
     aliases = list(base.models) or ["my-model"]
     strong = base.routing.get("plan", aliases[0])
@@ -178,6 +174,8 @@ def init_cmd(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write a commented .agentwrap.toml in the current directory."""
+    from agentwrap.route.profile import PROFILE_FILE, preset_names
+
     if preset not in preset_names():
         raise fail(f"unknown preset '{preset}'; known: {', '.join(preset_names())}")
     target = Path.cwd() / PROFILE_FILE
@@ -193,6 +191,8 @@ def init_cmd(
 def credentials(profile: Profile, name: str) -> str:
     """What a provider receives to authenticate: its own key (named, present or missing, and
     the header it goes in), the agent's own credentials and why, or none."""
+    from agentwrap.wire.surface import auth_scheme
+
     provider = profile.providers[name]
     if provider.key_env:
         present = "present" if provider.available(os.environ) else "MISSING"
@@ -217,6 +217,8 @@ def credentials(profile: Profile, name: str) -> str:
 def show_document(profile: Profile) -> dict[str, Any]:
     """The effective profile as a profile document: every value merged, tiers resolved,
     this run's --route applied; loading it gives the same effective profile."""
+    from agentwrap.route.profile import ROUTING_KEYS
+
     doc: dict[str, Any] = {}
     if profile.description:
         doc["description"] = profile.description
@@ -295,6 +297,7 @@ def _rule_doc(rule: Rule) -> dict[str, Any]:
 def provenance(profile: Profile) -> list[str]:
     """Where each value of `show_document` came from, and what it means, one comment a line
     (tomli-w writes no comments, so this is the document's header)."""
+    from agentwrap.route.profile import ROUTING_KEYS
 
     def line(key: str, origin: Origin | str | None, detail: str = "") -> str:
         where = origin if isinstance(origin, str) else str(origin or "built-in default")
@@ -341,6 +344,7 @@ def show_toml(profile: Profile) -> str:
 
 def show_json(profile: Profile) -> dict[str, Any]:
     """The effective profile as JSON-ready data, with origins."""
+    from agentwrap.route.profile import ROUTING_KEYS
 
     def origin(key: str) -> str | None:
         found = profile.origin(key)
@@ -479,6 +483,8 @@ def check_cmd(
 def _frontier(profile: Profile) -> list[str]:
     """The model an agent of this API asks for by default: the newest of its vendor's
     dearest class the price table knows (none when the table knows no class of it)."""
+    from agentwrap.route.tiers import VENDOR_OF_API, TierError, classes, resolve_tier
+
     vendor = VENDOR_OF_API[profile.agent_api]
     try:
         top = classes(vendor)[0]

@@ -1,0 +1,44 @@
+"""The root app's table of command groups is what the command modules register."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import typer
+
+import agentwrap.cli
+from agentwrap.cli.main import GROUPS, build_app
+
+
+def test_each_group_answers_to_the_names_its_module_registers() -> None:
+    for module, name, names in GROUPS:
+        app = importlib.import_module(f"agentwrap.cli.{module}").app
+        registered = (name,) if name else tuple(c.name for c in app.registered_commands)
+        assert names == registered, module
+
+
+def test_every_module_with_an_app_is_a_group() -> None:
+    with_app = {
+        info.name
+        for info in pkgutil.iter_modules(agentwrap.cli.__path__)
+        if isinstance(
+            getattr(importlib.import_module(f"agentwrap.cli.{info.name}"), "app", None),
+            typer.Typer,
+        )
+    }
+    assert with_app == {module for module, _, _ in GROUPS}
+
+
+def _commands(app: typer.Typer) -> set[str]:
+    group = typer.main.get_group(app)
+    return set(group.commands)
+
+
+def test_a_command_line_builds_only_the_command_it_names() -> None:
+    assert _commands(build_app("sessions")) == {"sessions", "log"}  # one module, two commands
+    assert _commands(build_app("profile")) == {"profile"}
+    assert _commands(build_app("claude")) == {"claude"}
+    everything = _commands(build_app())
+    assert _commands(build_app("no-such-command")) == everything
+    assert {"claude", "run", "sessions", "profile", "completions"} <= everything
