@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -125,11 +126,13 @@ class Session:
         )
         self.recorder = Recorder(self.store, self.id)
         self.discarded = False  # the proxy could not start: the session was taken back
-        if not options.is_demo:
-            from agentwrap.export.live import start_live_export
-
-            # Subscribes itself; sends each finished call as spans when OTLP export is set up.
-            start_live_export(self.recorder, options.profile.chain, options.env, _warn)
+        # Held while the proxy is built and started, and by close: a session closed before
+        # the proxy has loaded never serves (see start_in_background).
+        self._lock = threading.Lock()
+        self._closing = False
+        self._exporting = False
+        self.start_failure: BaseException | None = None
+        self._loading: threading.Thread | None = None  # start_in_background's thread
         self.proxy_options = ProxyOptions(
             agent=options.step_hints,
             observe=options.observe,
@@ -156,35 +159,67 @@ class Session:
         self.interceptor: Interceptor | None = None
         self._handlers: dict[int, Any] = {}  # signal handlers spawn_child replaced
 
+    def _export(self) -> None:
+        """Start the live export once, before the proxy serves or the session ends."""
+        if self._exporting or self.options.is_demo:
+            return
+        self._exporting = True
+        from agentwrap.export.live import start_live_export
+
+        # Subscribes itself; sends each finished call as spans when OTLP export is set up.
+        start_live_export(self.recorder, self.options.profile.chain, self.options.env, _warn)
+
     def start(self) -> str:
         """Start the front door on the bound socket (and in transparent mode the interceptor);
-        its base URL."""
+        its base URL. A session already closed is left closed."""
+        # Loading the proxy stack is the slow part: it happens before taking the lock that
+        # close waits for.
         from agentwrap.proxy.frontdoor import Proxy
         from agentwrap.proxy.runner import ProxyThread
 
-        try:
-            self.proxy = Proxy(
-                self.options.profile,
-                self.recorder,
-                secret=self.secret,
-                port=self.port,
-                options=self.proxy_options,
-                sock=self.listener,
-            )
-            self.runner = ProxyThread(self.proxy)
-            self.runner.start()
-        except RuntimeError:
-            self.listener.close()
-            self._discard()
-            raise
-        if self.options.transparent:
+        with self._lock:
+            if self._closing:
+                return self.base_url
+            self._export()
             try:
-                self.interceptor = self._intercept()
+                self.proxy = Proxy(
+                    self.options.profile,
+                    self.recorder,
+                    secret=self.secret,
+                    port=self.port,
+                    options=self.proxy_options,
+                    sock=self.listener,
+                )
+                self.runner = ProxyThread(self.proxy)
+                self.runner.start()
             except RuntimeError:
-                self.runner.stop()
+                self.listener.close()
                 self._discard()
                 raise
+            if self.options.transparent:
+                try:
+                    self.interceptor = self._intercept()
+                except RuntimeError:
+                    self.runner.stop()
+                    self._discard()
+                    raise
         return self.base_url
+
+    def start_in_background(self, on_failure: Callable[[], None]) -> threading.Thread:
+        """`start` on a thread of its own, so that the agent's exit is seen at once even while
+        the proxy loads; a session closed before the proxy has loaded never serves. When the
+        proxy cannot start, `start_failure` holds why and `on_failure()` runs on that thread."""
+
+        def load() -> None:
+            try:
+                self.start()
+            except BaseException as exc:
+                self.start_failure = exc
+                on_failure()
+
+        self._loading = threading.Thread(target=load, name="agentwrap-proxy-start", daemon=True)
+        self._loading.start()
+        return self._loading
 
     def _discard(self) -> None:
         # Nothing ran: leave no session behind that looks as if it had.
@@ -213,8 +248,23 @@ class Session:
 
     def close(self, exit_code: int | None) -> None:
         """Stop the proxy (letting in-flight calls finish), flush the trace, end the session."""
-        if self.discarded:
-            return
+        with self._lock:  # waits for a proxy being started; stops one still loading
+            self._closing = True
+            if self.discarded:
+                return
+        # While the proxy still loads on its thread, that thread takes the interpreter back
+        # each time this one waits for SQLite or git, and this one waits the switch interval
+        # (5 ms) to run again: a shorter interval while closing.
+        interval = sys.getswitchinterval()
+        if self._loading is not None and self._loading.is_alive():
+            sys.setswitchinterval(min(interval, 1e-4))
+        try:
+            self._close(exit_code)
+        finally:
+            sys.setswitchinterval(interval)
+
+    def _close(self, exit_code: int | None) -> None:
+        self._export()  # an agent gone before the proxy loaded: its session is exported
         try:
             if self.interceptor is not None:
                 self.interceptor.stop()  # the session CA goes with it

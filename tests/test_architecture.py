@@ -243,7 +243,11 @@ def test_the_statusline_hook_loads_neither_typer_nor_rich(tmp_path: Path) -> Non
 
 def test_the_probe_sees_a_command_that_starts_the_proxy(tmp_path: Path) -> None:
     # The positive control: a run that starts a session loads aiohttp, and the probe says so.
-    got = _loaded_by(["run", "--quiet", "--", "true"], tmp_path / "probe.json")
+    # It calls the proxy: the proxy loads while the agent starts, and an agent that exits at
+    # once may be gone before it has.
+    calls = "import os, urllib.request; urllib.request.urlopen(os.environ['ANTHROPIC_BASE_URL']"
+    calls += " + '/_agentwrap/health', timeout=30)"
+    got = _loaded_by(["run", "--quiet", "--", sys.executable, "-c", calls], tmp_path / "probe.json")
     assert got["code"] == 0 and got["loaded"] == ["aiohttp"]
 
 

@@ -119,7 +119,7 @@ def _load(
     return prof
 
 
-def _launch(  # noqa: C901 (under rework; to split into named steps)
+def _launch(
     name: str,
     agent: Agent | None,
     upstreams: Callable[[Mapping[str, str]], dict[str, str]],
@@ -136,16 +136,9 @@ def _launch(  # noqa: C901 (under rework; to split into named steps)
     API, step hints and batch mode); `upstreams`: the user's own endpoints to keep;
     `plan_for(base_url, env)`: how to start it pointed at the proxy's base URL, or keeping its
     own hosts when that is None (`transparent`)."""
-    from agentwrap.session import Session, SessionOptions
-
     wrapped = panel.restore_wrapped_env()  # inside the tmux session we started ourselves
     env = dict(os.environ)
-    batch = agent.is_batch(argv_for_record[1:]) if agent is not None else False
-    try:
-        mode = panel.resolve_mode(panel_mode, env, batch)
-    except ValueError as exc:
-        _err(str(exc))
-        raise typer.Exit(2) from None
+    mode = _panel_mode(panel_mode, env, agent, argv_for_record)
     # Where the user's own calls went (a gateway) becomes the profile's upstream.
     for provider, url in upstreams(env).items():
         env[upstream_env(provider)] = url
@@ -153,62 +146,8 @@ def _launch(  # noqa: C901 (under rework; to split into named steps)
     _check_limits(env)
     if mode == "wrap":
         _run_wrapped(env, quiet)
-    try:
-        session = Session(
-            SessionOptions(
-                agent=name,
-                profile=prof,
-                observe=observe,
-                quiet=quiet,
-                env=env,
-                step_hints=agent.name if agent is not None else None,
-                transparent=transparent,
-            ),
-            argv_for_record,
-        )
-        # Transparent mode's interceptor needs the proxy serving before the agent starts;
-        # otherwise the agent starts first and the proxy loads meanwhile (see session.py).
-        if transparent:
-            session.start()
-    except RuntimeError as exc:
-        _err(str(exc))
-        raise typer.Exit(1) from None
-    code: int | None = None
-    pane: panel.TmuxPanel | None = None
-    plan: LaunchPlan | None = None
-    try:
-        try:
-            plan = plan_for(None if transparent else session.base_url, env)
-        except SecretOnCommandLine as exc:
-            _err(str(exc))
-            code = 70  # EX_SOFTWARE: a bug in agentwrap's launch of this agent
-            raise typer.Exit(code) from None
-        plan.env = session.child_env(plan.env)
-        for note in [*plan.notes, *plan.pointing_notes]:
-            _err(note)
-        if transparent:
-            from agentwrap.proxy.transparent import loopback_notes
-
-            for note in loopback_notes(env):
-                _err(note)
-        if mode in ("split", "window"):
-            pane = panel.TmuxPanel(session.id, mode, env)
-            problem = pane.open()
-            if problem:
-                _err(problem)
-        child = session.spawn_child(plan)
-        if isinstance(child, int):
-            code = child
-        else:
-            if not transparent:
-                _serve_while_the_agent_starts(session, child)
-            code = session.wait_child(child)
-    finally:
-        if plan is not None:
-            plan.remove_scratch()
-        session.close(code)
-        if pane is not None:
-            pane.close()
+    session = _open_session(name, agent, prof, observe, quiet, env, argv_for_record, transparent)
+    code = _run_in_session(session, plan_for, env, mode, transparent)
     for problem in session.interceptor.problems if session.interceptor else []:
         _err(f"transparent mode: {problem}")
     if wrapped is not None:
@@ -222,17 +161,138 @@ def _launch(  # noqa: C901 (under rework; to split into named steps)
     raise typer.Exit(code if code is not None else 1)
 
 
-def _serve_while_the_agent_starts(session: Session, child: subprocess.Popen[bytes]) -> None:
-    """Start the proxy on the session's bound socket; if it cannot, stop the agent (its calls
-    would go nowhere) and exit 1."""
+def _panel_mode(
+    panel_mode: str | None, env: Mapping[str, str], agent: Agent | None, argv: list[str]
+) -> str:
+    """Where the panel goes for this run (see panel.resolve_mode); a bad value exits 2."""
+    batch = agent.is_batch(argv[1:]) if agent is not None else False
     try:
-        session.start()
+        return panel.resolve_mode(panel_mode, env, batch)
+    except ValueError as exc:
+        _err(str(exc))
+        raise typer.Exit(2) from None
+
+
+def _open_session(
+    name: str,
+    agent: Agent | None,
+    prof: Profile,
+    observe: bool,
+    quiet: bool,
+    env: dict[str, str],
+    argv_for_record: list[str],
+    transparent: bool,
+) -> Session:
+    """The run's session, its proxy's socket bound; in transparent mode its proxy serving
+    already (the interceptor needs it before the agent starts). Cannot: exit 1."""
+    from agentwrap.session import Session, SessionOptions
+
+    try:
+        session = Session(
+            SessionOptions(
+                agent=name,
+                profile=prof,
+                observe=observe,
+                quiet=quiet,
+                env=env,
+                step_hints=agent.name if agent is not None else None,
+                transparent=transparent,
+            ),
+            argv_for_record,
+        )
+        if transparent:
+            session.start()
     except RuntimeError as exc:
-        with contextlib.suppress(ProcessLookupError):
-            child.terminate()
-        session.wait_child(child)
         _err(str(exc))
         raise typer.Exit(1) from None
+    return session
+
+
+def _run_in_session(
+    session: Session,
+    plan_for: Callable[[str | None, dict[str, str]], LaunchPlan],
+    env: dict[str, str],
+    mode: str,
+    transparent: bool,
+) -> int | None:
+    """Start the agent (and its panel) and wait for it; the session is closed whatever
+    happens. The agent's exit code, or None when it never ran."""
+    code: int | None = None
+    pane: panel.TmuxPanel | None = None
+    plan: LaunchPlan | None = None
+    try:
+        planned = _plan(session, plan_for, env, transparent)
+        if isinstance(planned, int):
+            code = planned
+            raise typer.Exit(code)
+        plan = planned
+        if mode in ("split", "window"):
+            pane = panel.TmuxPanel(session.id, mode, env)
+            if problem := pane.open():
+                _err(problem)
+        child = session.spawn_child(plan)
+        if isinstance(child, int):
+            code = child
+            return code
+        if not transparent:
+            _serve_while_the_agent_starts(session, child)
+        code = session.wait_child(child)
+        _check_started(session)
+        return code
+    finally:
+        if plan is not None:
+            plan.remove_scratch()
+        session.close(code)
+        if pane is not None:
+            pane.close()
+
+
+def _plan(
+    session: Session,
+    plan_for: Callable[[str | None, dict[str, str]], LaunchPlan],
+    env: dict[str, str],
+    transparent: bool,
+) -> LaunchPlan | int:
+    """How to start the agent in this session, its notes told; or the exit code when
+    agentwrap cannot start it safely (a secret would show on its command line)."""
+    try:
+        plan = plan_for(None if transparent else session.base_url, env)
+    except SecretOnCommandLine as exc:
+        _err(str(exc))
+        return 70  # EX_SOFTWARE: a bug in agentwrap's launch of this agent
+    plan.env = session.child_env(plan.env)
+    for note in [*plan.notes, *plan.pointing_notes]:
+        _err(note)
+    if transparent:
+        from agentwrap.proxy.transparent import loopback_notes
+
+        for note in loopback_notes(env):
+            _err(note)
+    return plan
+
+
+def _serve_while_the_agent_starts(session: Session, child: subprocess.Popen[bytes]) -> None:
+    """Start the proxy on the session's bound socket while the agent starts, on a thread of
+    its own: an agent that exits at once is not kept waiting for the proxy to load. If the
+    proxy cannot start, the agent is stopped (its calls would go nowhere)."""
+
+    def stop_the_agent() -> None:
+        with contextlib.suppress(ProcessLookupError):
+            child.terminate()
+
+    session.start_in_background(stop_the_agent)
+
+
+def _check_started(session: Session) -> None:
+    """After the agent: if the proxy could not start, say why and exit 1 (an unexpected
+    error is raised as it was)."""
+    failure = session.start_failure
+    if failure is None:
+        return
+    if not isinstance(failure, RuntimeError):
+        raise failure
+    _err(str(failure))
+    raise typer.Exit(1) from None
 
 
 def _check_limits(env: Mapping[str, str]) -> None:

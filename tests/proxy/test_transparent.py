@@ -500,8 +500,18 @@ def _modules_loaded_by(*args: str) -> set[str]:
     return set(done.stdout.split())
 
 
+# A command that calls the proxy: the proxy loads while the agent starts, and one that exits
+# at once (`true`) may be gone before it has.
+CALLS_THE_PROXY = (
+    sys.executable,
+    "-c",
+    "import os, urllib.request; "
+    "urllib.request.urlopen(os.environ['ANTHROPIC_BASE_URL'] + '/_agentwrap/health', timeout=30)",
+)
+
+
 def test_mitmproxy_is_imported_only_by_a_transparent_session():
-    plain = _modules_loaded_by("run", "--quiet", "--", "true")
+    plain = _modules_loaded_by("run", "--quiet", "--", *CALLS_THE_PROXY)
     assert "aiohttp" in plain and "mitmproxy" not in plain
     assert "mitmproxy" in _modules_loaded_by("run", "--transparent", "--quiet", "--", "true")
 
