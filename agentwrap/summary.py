@@ -1,4 +1,5 @@
-"""The end-of-session summary: what each model and each step kind cost against the baseline.
+"""The end-of-session summary: what each model and each step kind cost against the baseline,
+and the routes of the profile that the never-dearer rule did not take (said once per route).
 
 `render_summary` returns a Rich renderable the launcher prints to stderr after the agent
 exits; `summary_json` returns the same numbers for scripts. Unpriced models are shown as
@@ -22,9 +23,10 @@ from rich.text import Text
 from agentwrap import fmt
 from agentwrap.errorlog import logged, logged_line
 from agentwrap.export.stats import ExportStats, read_stats, stats_line
-from agentwrap.trace.queries import session_ledger
+from agentwrap.route.dearer import HeldBack, held_back, remedy
+from agentwrap.trace.queries import session_calls
 from agentwrap.trace.store import TraceStore
-from agentwrap.trace.tally import Ledger, Tally
+from agentwrap.trace.tally import Ledger, Tally, ledger_of
 
 # Below this console width the tables drop the per-token-kind columns.
 COMPACT_WIDTH = 100
@@ -33,7 +35,8 @@ COMPACT_WIDTH = 100
 def summary_json(store: TraceStore, session_id: str) -> dict[str, Any]:
     """The session's summary as plain data: totals, per-model and per-step rows, unpriced reasons."""
     session = store.session(session_id)
-    ledger = session_ledger(store, session_id)
+    rows = session_calls(store, session_id)
+    ledger = ledger_of(rows)
     return {
         "session_id": session_id,
         "agent": session.get("agent") if session else None,
@@ -47,6 +50,10 @@ def summary_json(store: TraceStore, session_id: str) -> dict[str, Any]:
         "by_model": [{"model": name, **t.as_dict()} for name, t in ledger.models()],
         "by_step": [{"step": name, **t.as_dict()} for name, t in ledger.steps()],
         "unpriced": dict(ledger.unpriced_reasons),
+        "held_back": [
+            {**asdict(route), "calls": count, "remedy": remedy(route.where, route.alias)}
+            for route, count in routes_held_back(rows)
+        ],
         "details": detail_commands(session_id),
         "export": asdict(export) if (export := read_stats(store, session_id)) else None,
         "errors_logged": dict(zip(("count", "path"), found, strict=True))
@@ -62,12 +69,35 @@ def detail_commands(session_id: str) -> list[str]:
 
 def render_summary(store: TraceStore, session_id: str) -> SessionSummary:
     """The session's summary as a Rich renderable (adapts to the console width when printed)."""
+    rows = session_calls(store, session_id)
     return SessionSummary(
         session_id=session_id,
         session=store.session(session_id),
-        ledger=session_ledger(store, session_id),
+        ledger=ledger_of(rows),
         export=read_stats(store, session_id),
         logged=logged(store, session_id),
+        held_back=routes_held_back(rows),
+    )
+
+
+def routes_held_back(rows: list[dict[str, Any]]) -> list[tuple[HeldBack, int]]:
+    """The routes of the profile the never-dearer rule did not take in these calls, each with
+    how many calls it kept on the requested model, most first."""
+    counts: dict[HeldBack, int] = {}
+    for row in rows:
+        found = held_back(row.get("reason"))
+        if found is not None:
+            counts[found] = counts.get(found, 0) + 1
+    return sorted(counts.items(), key=lambda item: -item[1])
+
+
+def held_back_line(route: HeldBack, count: int) -> str:
+    """One line for a route the session never took: what asked for it and what allows it."""
+    calls = f"{count} call{'s' if count != 1 else ''}"
+    return (
+        f"never dearer: {calls} stayed on {route.requested}, the model the agent asked for: "
+        f"{route.where} sends {'them' if count != 1 else 'it'} to {route.alias} "
+        f"({route.model}), which costs more; {remedy(route.where, route.alias)}"
     )
 
 
@@ -97,12 +127,14 @@ class SessionSummary:
         ledger: Ledger,
         export: ExportStats | None = None,
         logged: tuple[int, str] | None = None,
+        held_back: list[tuple[HeldBack, int]] | None = None,
     ) -> None:
         self.session_id = session_id
         self.session = session
         self.ledger = ledger
         self.export = export
         self.logged = logged
+        self.held_back = held_back or []
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         compact = options.max_width < COMPACT_WIDTH
@@ -124,6 +156,8 @@ class SessionSummary:
         parts.append(self._table("model", ledger.models(), compact, notes, model_rows=True))
         parts.append(self._table("step", ledger.steps(), compact, notes, model_rows=False))
         parts.append(fact_lines(self._outcomes(), width))
+        # Said once per session: a route of the profile that costs more was not taken.
+        parts.extend(Text(held_back_line(*item), style="yellow") for item in self.held_back)
         footnotes = self._footnotes(notes)
         if footnotes is not None:
             parts.append(footnotes)

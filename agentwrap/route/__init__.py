@@ -7,5 +7,6 @@ features  what rules look at: size, images, thinking, tools, server tools, last 
 outcome   what the next request reveals about a step, on every surface: its label and the
           signals of an agent struggling (repeats, edit retries, corrections)
 decide    the decision: rules, routing, fallbacks, budget, sticky main loop (Decision)
+dearer    the never-dearer rule's note: the route it did not take, and what would allow it
 learn     learned routing: failure evidence, Beta posteriors, the chooser and its propensity
 """

@@ -53,6 +53,8 @@ from fnmatch import fnmatchcase
 from random import Random
 
 from agentwrap.route.classify import classify, detect_agent
+from agentwrap.route.dearer import note as dearer_note
+from agentwrap.route.dearer import remedy
 from agentwrap.route.features import Features, features
 from agentwrap.route.learn import (
     ANY_AGENT,
@@ -241,9 +243,18 @@ def _decide(
     choice: Choice | None = None
     if policy is not None:
         agent = learning_agent(state, call)
-        choice = _auto(profile, policy, call, step, facts, agent, learned, escalate)
+        choice, dearer = _auto(profile, policy, call, step, facts, agent, learned, escalate)
         forced = False  # a learned preference, like a routing entry: the cache policy holds
-        if choice is None:
+        if choice is None and dearer:
+            # Every candidate that could take the call costs more: the request's own model.
+            alias = REQUESTED
+            why = (
+                f"auto: every candidate that can take this call costs more than "
+                f"{call.model} ({', '.join(t.alias or REQUESTED for t, _ in dearer)})"
+            )
+            cheapest, cost = dearer[0]
+            notes.append(dearer_note(call.model or "", rule, cheapest.label(call), cost))
+        elif choice is None:
             alias, why = policy.fallback, "auto: no candidate can take this call"
         else:
             # The policies below act on the candidate chosen without exploring.
@@ -271,7 +282,9 @@ def _decide(
     )
     if rule == "main_loop.sticky":
         escalate = state.main_escalated
-    target, fallbacks, escalated = _cap(profile, call, facts, target, fallbacks, escalate, notes)
+    target, fallbacks, escalated = _cap(
+        profile, call, facts, target, fallbacks, escalate, rule, notes
+    )
 
     propensity, explored = 1.0, False
     if choice is not None and not stop:
@@ -307,9 +320,11 @@ def _decide(
     )
 
 
-def _dearer(profile: Profile, target: Target, call: Call, facts: Features) -> str | None:
-    """How much more a target costs than the requested model for this call ("~$0.0420 vs
-    ~$0.0310"), or None when it costs no more or either side has no price."""
+def _costs_more(
+    profile: Profile, target: Target, call: Call, facts: Features
+) -> tuple[float, float] | None:
+    """(the target's cost, the requested model's) for this call when the target costs more,
+    or None when it costs no more or either side has no price."""
     model = target.model_for(call)
     if target.alias is None or not call.model or model == call.model or model is None:
         return None
@@ -320,7 +335,14 @@ def _dearer(profile: Profile, target: Target, call: Call, facts: Features) -> st
     theirs = book.estimate(call.model, facts.tokens, OUTPUT_ESTIMATE, home)
     if mine is None or theirs is None or mine <= theirs:
         return None
-    return f"~${mine:.4f} vs ~${theirs:.4f}"
+    return mine, theirs
+
+
+def _dearer(profile: Profile, target: Target, call: Call, facts: Features) -> str | None:
+    """How much more a target costs than the requested model for this call ("~$0.0420 vs
+    ~$0.0310"), or None when it costs no more or either side has no price."""
+    costs = _costs_more(profile, target, call, facts)
+    return None if costs is None else f"~${costs[0]:.4f} vs ~${costs[1]:.4f}"
 
 
 def _cap(
@@ -330,19 +352,18 @@ def _cap(
     target: Target,
     fallbacks: list[Target],
     escalate: bool,
+    rule: str,
     notes: list[str],
 ) -> tuple[Target, list[Target], bool]:
     """Never dearer than the requested model unless asked for by name (see the module
-    docstring): (target, fallbacks, whether the target is a dearer model by escalation)."""
+    docstring): (target, fallbacks, whether the target is a dearer model by escalation).
+    `rule` is what chose the target: the note names it and the change that would allow it."""
     dearer = _dearer(profile, target, call, facts)
     if escalate:
         return target, fallbacks, dearer is not None
     requested = _target(profile, REQUESTED, call)
     if dearer is not None:
-        notes.append(
-            f"kept the requested model: {target.label(call)} costs more than {call.model} "
-            f"({dearer} for this call) and no rule asks for an escalation (escalate = true)"
-        )
+        notes.append(dearer_note(call.model or "", rule, target.label(call), dearer))
         target = requested
     cheaper = [f for f in fallbacks if _dearer(profile, f, call, facts) is None]
     gave_way = len(cheaper) < len(fallbacks)
@@ -402,21 +423,29 @@ def _auto(
     agent: str,
     learned: _Learned,
     escalate: bool = False,
-) -> Choice | None:
+) -> tuple[Choice | None, list[tuple[Target, str]]]:
     """Learned routing's choice among the candidates that can serve this call (and, unless
-    `escalate`, cost no more than the requested model)."""
-    usable = [
-        a
-        for a in policy.candidates
-        if _unusable(profile, a, call, facts) is None
-        and (escalate or _dearer(profile, _target(profile, a, call), call, facts) is None)
-    ]
+    `escalate`, cost no more than the requested model), and the candidates that could serve
+    it but cost more, cheapest first, each with what it would cost against the requested
+    model ("~$0.0750 vs ~$0.0250")."""
+    usable: list[str] = []
+    priced: list[tuple[float, Target, str]] = []
+    for alias in policy.candidates:
+        if _unusable(profile, alias, call, facts) is not None:
+            continue
+        target = _target(profile, alias, call)
+        costs = None if escalate else _costs_more(profile, target, call, facts)
+        if costs is None:
+            usable.append(alias)
+        else:
+            priced.append((costs[0], target, f"~${costs[0]:.4f} vs ~${costs[1]:.4f}"))
+    dearer = [(target, cost) for _, target, cost in sorted(priced, key=lambda item: item[0])]
     options = _options(profile, usable, step.kind, agent, learned.evidence, facts.tokens)
     if not options:
-        return None
+        return None, dearer
     if learned.rng is None:
-        return choose(replace(policy, explore=0.0), options, step.kind, Random(0))
-    return choose(policy, options, step.kind, learned.rng)
+        return choose(replace(policy, explore=0.0), options, step.kind, Random(0)), dearer
+    return choose(policy, options, step.kind, learned.rng), dearer
 
 
 def _options(
@@ -644,8 +673,9 @@ class RouteUp:
     def __str__(self) -> str:
         return (
             f"{self.where} sends steps to {self.alias} ({self.model}), which costs more than "
-            f"{self.requested} ({self.cost} for a {PREVIEW_TOKENS}-token prompt); decide keeps "
-            f"{self.requested} there unless a rule with escalate = true asks for {self.alias}"
+            f"{self.requested} ({self.cost} for a {PREVIEW_TOKENS}-token prompt); agentwrap "
+            f"keeps {self.requested} there unless escalate = true: "
+            f"{remedy(self.where, self.alias)}"
         )
 
 

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from agentwrap.cli.main import build_app
 from agentwrap.pricing import Price, PriceTable
+from agentwrap.route.dearer import HeldBack, held_back
 from agentwrap.route.decide import SessionState, classify, decide, routes_up
 from agentwrap.route.profile import Profile, ProfileError, parse_profile_text
 from agentwrap.route.tiers import TierError, class_of, members, resolve_tier
@@ -205,22 +206,27 @@ implement = "sonnet"
 
 def test_decide_keeps_the_requested_model_when_the_route_costs_more() -> None:
     p = profile(PINNED)
-    call = cw.subagent(cw.PLAN_PROMPT, model="claude-opus-9-1")
+    asked_plan = "claude-opus-9-1"
+    call = cw.subagent(cw.PLAN_PROMPT, model=asked_plan)
     d = decide(p, call, classify(call, "claude"))
     assert (d.rule, d.target.alias, d.target.model_for(call)) == (
         "routing.plan",
         None,
         "claude-opus-9-1",
     )
+    # The reason names the rule that asked for the dearer model and the change that allows it.
     found = re.search(
-        r"kept the requested model: opus \(claude-opus-4-8 on anthropic\) costs more than "
-        r"claude-opus-9-1 \(~\$([\d.]+) vs ~\$([\d.]+) for this call\) and no rule asks for "
-        r"an escalation \(escalate = true\)",
+        r"never dearer: kept the requested model claude-opus-9-1: routing.plan sends this step "
+        r"to opus \(claude-opus-4-8 on anthropic\), which costs more \(~\$([\d.]+) vs "
+        r"~\$([\d.]+) for this call\); to allow it, add a \[\[rules\]\] entry with "
+        r'step = "plan", use = "opus", escalate = true$',
         d.reason,
     )
     # $5/$25 against $4/$20 per million tokens: 1.25 times as much, whatever the call's size.
     assert found and float(found[1]) / float(found[2]) == pytest.approx(1.25, rel=0.01)
     assert not d.escalated
+    # The summary reads the same note back.
+    assert held_back(d.reason) == HeldBack("routing.plan", "opus", "claude-opus-4-8", asked_plan)
     # A cheaper route is taken as it was.
     main = cw.main_loop(model="claude-opus-9-1")
     assert decide(p, main, classify(main, "claude")).target.alias == "sonnet"
@@ -250,7 +256,10 @@ def test_a_rule_that_escalates_by_name_may_cost_more_and_lasts_while_the_main_lo
     # Without the escalation the same rule keeps the requested model.
     plain = profile(PINNED + '\n[[rules]]\nstep = "implement"\nlast_failed = true\nuse = "opus"\n')
     d = decide(plain, failed, classify(failed, "claude"), SessionState(agent="claude"))
-    assert d.target.model_for(failed) == asked and "kept the requested model" in d.reason
+    assert d.target.model_for(failed) == asked
+    assert d.reason.endswith(
+        "for this call); to allow it, add escalate = true to rule 'rules[1]'"
+    ), d.reason
 
 
 def test_a_dearer_fallback_gives_way_to_the_requested_model() -> None:
@@ -261,6 +270,56 @@ def test_a_dearer_fallback_gives_way_to_the_requested_model() -> None:
         ("sonnet", "claude-sonnet-9-1"),
         (None, "claude-opus-9-1"),
     ]
+
+
+AUTO = """\
+[models.sonnet]
+provider = "anthropic"
+model = "claude-sonnet-9-1"
+
+[models.opus]
+provider = "anthropic"
+model = "claude-opus-4-8"
+
+[routing]
+implement = { use = "auto", candidates = ["sonnet", "opus"], max_failure_rate = 0.1 }
+"""
+
+
+def test_learned_routing_whose_candidates_all_cost_more_keeps_the_requested_model() -> None:
+    p = profile(AUTO)
+    asked = "claude-haiku-9-1"
+    call = cw.main_loop(model=asked)
+    d = decide(p, call, classify(call, "claude"))
+    assert (d.rule, d.target.alias, d.target.model_for(call)) == (
+        "routing.implement",
+        None,
+        asked,
+    )
+    # Said as what happened: every candidate costs more, not that none can take the call.
+    assert "no candidate can take this call" not in d.reason
+    assert d.reason.startswith(
+        "routing.implement (auto: every candidate that can take this call costs more than "
+        "claude-haiku-9-1 (sonnet, opus)): implement → requested (claude-haiku-9-1 on anthropic); "
+        "never dearer: kept the requested model claude-haiku-9-1: routing.implement sends this "
+        "step to sonnet (claude-sonnet-9-1 on anthropic), which costs more"
+    ), d.reason
+    assert d.reason.endswith(
+        'to allow it, add a [[rules]] entry with step = "implement", use = "sonnet", '
+        "escalate = true"
+    )
+    # When one candidate costs no more, learned routing chooses among those that do not.
+    cheaper = profile(AUTO.replace('candidates = ["sonnet", "opus"]', 'candidates = ["sonnet"]'))
+    opus = cw.main_loop(model="claude-opus-9-1")
+    assert decide(cheaper, opus, classify(opus, "claude")).target.alias == "sonnet"
+    # A candidate that cannot take the call is still "no candidate can take this call".
+    blind = profile(
+        AUTO.replace(
+            'model = "claude-sonnet-9-1"', 'model = "claude-sonnet-9-1"\ncontext_window = 10'
+        ).replace('candidates = ["sonnet", "opus"]', 'candidates = ["sonnet"]')
+    )
+    d = decide(blind, opus, classify(opus, "claude"))
+    assert "auto: no candidate can take this call" in d.reason
 
 
 def test_routes_up_lists_every_place_without_an_escalation() -> None:
@@ -292,8 +351,9 @@ def test_profile_check_flags_a_profile_that_routes_up(
     assert result.exit_code == 0, result.output
     assert (
         "routes up: routing.plan sends steps to opus (claude-opus-4-8), which costs more than "
-        "claude-opus-5-5 (~$0.1250 vs ~$0.1000 for a 20000-token prompt); decide keeps "
-        "claude-opus-5-5 there unless a rule with escalate = true asks for opus"
+        "claude-opus-5-5 (~$0.1250 vs ~$0.1000 for a 20000-token prompt); agentwrap keeps "
+        "claude-opus-5-5 there unless escalate = true: to allow it, add a [[rules]] entry with "
+        'step = "plan", use = "opus", escalate = true'
     ) in result.output
     (tmp_path / ".agentwrap.toml").write_text(
         PINNED.replace('plan = "opus"', 'plan = "requested"')
