@@ -3,7 +3,9 @@
 The evidence lives in the trace store (`learned`: per agent × step kind × model, the steps
 labelled succeeded, failed, interrupted or unknown); the proxy adds to it as it labels steps.
 `status` shows it with each tally's failure rate and 95 % bound, and what every `use = "auto"`
-entry of the effective profile would choose now and why. `export` writes it as TOML (one
+entry of the effective profile would choose now and why, under the same cost limits as the
+proxy (candidates dearer than the requested model ruled out unless their entry escalates; the
+session budget). `export` writes it as TOML (one
 [[tally]] per row) and `import` adds such a file to what was learned here, so a team can pool
 what its members' sessions learned.
 """
@@ -47,6 +49,14 @@ AgentOpt = typer.Option(
 )
 OutputOpt = typer.Option(None, "--output", "-o", help="File to write (default: standard output).")
 SourceArg = typer.Argument(..., help="A file written by `agentwrap learn export`.")
+RequestedOpt = typer.Option(
+    None,
+    "--requested",
+    metavar="MODEL",
+    help="The model the agent asks for: candidates that cost more are ruled out unless their "
+    "entry escalates (default: the newest top-class model of the agent's API in the price "
+    "table, as profile check uses).",
+)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -84,9 +94,12 @@ def status_cmd(
         None, "--profile", "-p", help="A preset name or a profile path (default: discovery)."
     ),
     agent: list[str] | None = AgentOpt,
+    requested: str | None = RequestedOpt,
     as_json: bool = typer.Option(False, "--json", help="JSON instead of text."),
 ) -> None:
-    """The evidence, and what each learned step kind of the profile would get now, and why."""
+    """The evidence, and what each learned step kind of the profile would get now, and why:
+    the candidates that cost more than the requested model are ruled out (unless the entry
+    escalates), and the session budget, when the profile sets one, is shown."""
     from agentwrap.route.profile import ProfileError, load_profile
 
     store = _store()
@@ -103,8 +116,10 @@ def status_cmd(
         for k, t in sorted(evidence.items(), key=lambda kv: (kv[0].agent, kv[0].step, kv[0].model))
     ]
     agents = list(agent or sorted({k.agent for k in evidence}) or [DEFAULT_AGENT])
-    from agentwrap.route.decide import outlook
+    from agentwrap.cli.profile import frontier
+    from agentwrap.route.decide import PREVIEW_TOKENS, outlook
 
+    asked = requested or next(iter(frontier(loaded)), None) if loaded else None
     choices = [
         {
             "agent": who,
@@ -112,24 +127,40 @@ def status_cmd(
             "where": o.where,
             "choice": o.alias,
             "reason": o.reason,
+            "ruled_out": [
+                {"alias": r.alias, "model": r.model, "cost": r.cost} for r in o.ruled_out
+            ],
         }
         for who in agents
-        for o in (outlook(loaded, evidence, who) if loaded else [])
+        for o in (outlook(loaded, evidence, who, requested=asked) if loaded else [])
     ]
+    budget = loaded.budget if loaded else None
     if as_json:
         doc = {
             "horizon": HORIZON,
             "tallies": rows,
             "profile": {"name": loaded.name, "source": loaded.source} if loaded else None,
+            "requested": asked,
+            "prompt_tokens": PREVIEW_TOKENS,
+            "budget": {
+                "session_usd": budget.session_usd,
+                "on_exceed": budget.on_exceed,
+                "downgrade_to": budget.downgrade_to,
+            }
+            if budget
+            else None,
             "choices": choices,
         }
         typer.echo(json.dumps(doc, indent=2))
         return
-    typer.echo("\n".join(_status_lines(rows, choices, loaded)))
+    typer.echo("\n".join(_status_lines(rows, choices, loaded, asked)))
 
 
 def _status_lines(
-    rows: list[dict[str, Any]], choices: list[dict[str, Any]], profile: Profile | None
+    rows: list[dict[str, Any]],
+    choices: list[dict[str, Any]],
+    profile: Profile | None,
+    requested: str | None,
 ) -> list[str]:
     out: list[str] = []
     if not rows:
@@ -180,7 +211,36 @@ def _status_lines(
             f"  {agent}{c['step'].ljust(width)} → {c['choice'] or '(none)'}  "
             f"{c['where']} ({c['reason']})"
         )
+        if c["ruled_out"]:
+            dearer = ", ".join(f"{r['alias']} ({r['cost']})" for r in c["ruled_out"])
+            out.append(
+                f"  {'':{len(agent) + width}}   ruled out, dearer than {requested}: {dearer}"
+            )
+    out.extend(_limit_lines(profile, requested))
     return out
+
+
+def _limit_lines(profile: Profile, requested: str | None) -> list[str]:
+    """The cost limits every choice above is under: the requested model's price, and the
+    session budget when the profile sets one."""
+    from agentwrap.route.decide import PREVIEW_TOKENS
+
+    out = [""]
+    if requested:
+        out.append(
+            f"cost limit: a candidate that costs more than the requested model ({requested}, "
+            f"for a {PREVIEW_TOKENS}-token prompt) is ruled out unless its entry says "
+            "escalate = true (--requested MODEL checks another)"
+        )
+    budget = profile.budget
+    if budget is not None:
+        past = {
+            "downgrade": f"every call goes to {budget.downgrade_to} (budget.downgrade_to), "
+            "whatever learned routing would choose",
+            "stop": "calls are refused, whatever learned routing would choose",
+        }.get(budget.on_exceed, "a warning only; learned routing chooses as above")
+        out.append(f"budget: ${budget.session_usd:.2f} a session; past it, {past}")
+    return out if len(out) > 1 else []
 
 
 @app.command("reset")

@@ -474,13 +474,13 @@ def check_cmd(
         typer.echo(f"warning: {warning}")
     from agentwrap.route.decide import routes_up  # the router, only for this check
 
-    for found in routes_up(loaded, requested or _frontier(loaded)):
+    for found in routes_up(loaded, requested or frontier(loaded)):
         typer.echo(f"routes up: {found}")
     if probe:
         _probe(loaded, used)
 
 
-def _frontier(profile: Profile) -> list[str]:
+def frontier(profile: Profile) -> list[str]:
     """The model an agent of this API asks for by default: the newest of its vendor's
     dearest class the price table knows (none when the table knows no class of it)."""
     from agentwrap.route.tiers import VENDOR_OF_API, TierError, classes, resolve_tier

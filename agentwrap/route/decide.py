@@ -469,41 +469,78 @@ def _options(
 
 
 @dataclass(frozen=True)
+class RuledOut:
+    """A learned-routing candidate the never-dearer rule rules out for a requested model."""
+
+    alias: str
+    model: str
+    cost: str  # "~$0.1250 vs ~$0.1000" (the candidate's against the requested model's)
+
+
+@dataclass(frozen=True)
 class Outlook:
     """What learned routing would choose now for one step kind, without exploring, and why."""
 
     kind: str
     where: str  # routing.implement, routing.default, rule 'long-prompts'
     policy: AutoPolicy
-    alias: str | None  # None: no candidate's provider is available
+    alias: str | None  # None: no candidate's provider is available; "requested": all cost more
     reason: str
+    ruled_out: tuple[RuledOut, ...] = ()  # dearer than the requested model, no escalation
 
 
 def outlook(
-    profile: Profile, evidence: Evidence, agent: str, tokens: int = PREVIEW_TOKENS
+    profile: Profile,
+    evidence: Evidence,
+    agent: str,
+    tokens: int = PREVIEW_TOKENS,
+    requested: str | None = None,
 ) -> list[Outlook]:
     """For each step kind a `use = "auto"` entry routes (rules with a step condition, then
-    routing), what it would choose now for a call of `tokens` prompt tokens, and why."""
+    routing), what it would choose now for a call of `tokens` prompt tokens, and why.
+
+    With a `requested` model, the never-dearer rule applies as in `decide`: a candidate that
+    costs more than it for such a call is ruled out unless the entry escalates."""
     out: list[Outlook] = []
-    sites: list[tuple[str, str, AutoPolicy]] = []
+    sites: list[tuple[str, str, AutoPolicy, bool]] = []
     for rule in profile.rules:
         if rule.auto is not None:
-            sites += [(kind, f"rule '{rule.name}'", rule.auto) for kind in rule.step]
+            sites += [(k, f"rule '{rule.name}'", rule.auto, rule.escalate) for k in rule.step]
     for kind in STEP_KINDS:
         key = kind if kind in profile.routing else "default"
         policy = profile.auto.get(key)
         if policy is not None and profile.routing.get(key) is not None:
-            sites.append((kind, f"routing.{key}", policy))
-    for kind, where, policy in sites:
-        usable = [
+            sites.append((kind, f"routing.{key}", policy, False))
+    for kind, where, policy, escalate in sites:
+        available = [
             a for a in policy.candidates if profile.provider_of(a).name not in profile.unavailable
         ]
+        dearer = [] if escalate or requested is None else _ruled_out(profile, available, requested)
+        usable = [a for a in available if a not in {r.alias for r in dearer}]
         options = _options(profile, usable, kind, agent, evidence, tokens)
-        if not options:
+        if dearer and not options:
+            why = f"every candidate costs more than {requested}: it keeps {requested}"
+            out.append(Outlook(kind, where, policy, REQUESTED, why, tuple(dearer)))
+        elif not options:
             out.append(Outlook(kind, where, policy, None, "no candidate's provider is available"))
-            continue
-        best, why = exploit(policy, options)
-        out.append(Outlook(kind, where, policy, best.alias, why))
+        else:
+            best, why = exploit(policy, options)
+            out.append(Outlook(kind, where, policy, best.alias, why, tuple(dearer)))
+    return out
+
+
+def _ruled_out(profile: Profile, aliases: list[str], requested: str) -> list[RuledOut]:
+    """The aliases that cost more than `requested` for a PREVIEW_TOKENS prompt (as
+    `routes_up` prices them)."""
+    book = profile.price_book()
+    usage = Usage(input_tokens=PREVIEW_TOKENS, output_tokens=OUTPUT_ESTIMATE)
+    theirs = book.cost(requested, usage, profile.provider_for_api(profile.agent_api).name).usd
+    out: list[RuledOut] = []
+    for alias in aliases:
+        model = profile.models[alias]
+        mine = book.cost(model.model, usage, model.provider).usd
+        if theirs is not None and mine is not None and mine > theirs and model.model != requested:
+            out.append(RuledOut(alias, model.model, f"~${mine:.4f} vs ~${theirs:.4f}"))
     return out
 
 

@@ -202,3 +202,63 @@ def test_reset_asks_first_and_forgets(repo: Path) -> None:
     result = runner.invoke(app, ["learn", "reset", "--yes"])
     assert result.exit_code == 0 and "learned routing: forgot 2 tallies" in result.output
     assert stored() == {}
+
+
+def test_status_rules_out_the_candidates_dearer_than_the_requested_model_and_shows_the_budget(
+    repo: Path,
+) -> None:
+    (repo / ".agentwrap.toml").write_text(
+        PROFILE + '\n[budget]\nsession_usd = 5\non_exceed = "downgrade"\ndowngrade_to = "haiku"\n'
+    )
+    # Sonnet 4.6 ($3/$15 a million tokens) asked for: the preset's newest Opus ($4/$20) costs
+    # more; Sonnet itself costs the same and Haiku 4.5 ($1/$5) less.
+    result = runner.invoke(app, ["learn", "status", "--requested", "claude-sonnet-4-6"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    plan = lines.index(next(line for line in lines if line.startswith("  claude: plan")))
+    assert "→ sonnet  routing.plan (none credibly within 10 % → sonnet" in lines[plan]
+    assert lines[plan + 1].strip() == (
+        "ruled out, dearer than claude-sonnet-4-6: opus (~$0.1000 vs ~$0.0750)"
+    )
+    assert (
+        "cost limit: a candidate that costs more than the requested model (claude-sonnet-4-6, "
+        "for a 20000-token prompt) is ruled out unless its entry says escalate = true"
+    ) in result.output
+    assert (
+        "budget: $5.00 a session; past it, every call goes to haiku (budget.downgrade_to), "
+        "whatever learned routing would choose"
+    ) in result.output
+    # Claude 3 Haiku ($0.25/$1.25) asked for: every candidate costs more; it keeps that model.
+    result = runner.invoke(app, ["learn", "status", "--requested", "claude-3-haiku", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["requested"] == "claude-3-haiku" and doc["prompt_tokens"] == 20000
+    assert doc["budget"] == {"session_usd": 5.0, "on_exceed": "downgrade", "downgrade_to": "haiku"}
+    implement = next(c for c in doc["choices"] if c["step"] == "implement")
+    assert implement["choice"] == "requested"
+    assert implement["reason"] == (
+        "every candidate costs more than claude-3-haiku: it keeps claude-3-haiku"
+    )
+    # $0.25 × 20k + $1.25 × 1k tokens = $0.00625; Haiku 4.5: $1 × 20k + $5 × 1k = $0.025.
+    assert implement["ruled_out"][0] == {
+        "alias": "haiku",
+        "model": "claude-haiku-4-5",
+        "cost": "~$0.0250 vs ~$0.0063",
+    }
+    assert [r["alias"] for r in implement["ruled_out"]] == ["haiku", "sonnet", "opus"]
+
+
+def test_status_keeps_candidates_of_an_entry_that_escalates(repo: Path) -> None:
+    (repo / ".agentwrap.toml").write_text(
+        PROFILE
+        + '\n[[rules]]\nname = "hard"\nstep = "plan"\nuse = "auto"\ncandidates = ["sonnet"]\n'
+        "max_failure_rate = 0.1\nescalate = true\n"
+    )
+    result = runner.invoke(app, ["learn", "status", "--requested", "claude-haiku-4-5", "--json"])
+    assert result.exit_code == 0, result.output
+    choices = json.loads(result.output)["choices"]
+    hard = next(c for c in choices if c["where"] == "rule 'hard'")
+    assert (hard["choice"], hard["ruled_out"]) == ("sonnet", [])
+    routed = next(c for c in choices if c["where"] == "routing.implement")
+    assert [r["alias"] for r in routed["ruled_out"]] == ["sonnet", "opus"]
+    assert routed["choice"] == "haiku"
