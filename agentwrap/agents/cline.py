@@ -24,6 +24,10 @@ subagent (the `spawn_agent` tool) runs with the system prompt the main loop wrot
 Cline's tools (read_files, run_commands, ...) but none of the team_* ones. Compaction
 (`--compaction agentic`, past 90 % of the model's context by Cline's own estimate) was not
 seen on the wire here, so it has no marker yet and falls to the default step.
+
+Outcomes: Cline's tools answer with JSON, one `{"query", "result", "error", "success"}` per
+item asked for, and flag no error when an item fails (`success` is false, `error` says why:
+"Command exited with code 1"); route/outcome.py reads that on every surface.
 """
 
 from __future__ import annotations

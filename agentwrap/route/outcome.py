@@ -9,8 +9,12 @@ results and user text that followed it) and labels the newest one:
   carry no flag, so their results are read: a Gemini `functionResponse` with an `error`
   field, or a shell's exit code in the output (Codex: "Process exited with code 2",
   "Exit code: 1", `"exit_code": 1`; Gemini CLI: "Exit Code: 2"); a Chat tool message that
-  starts with "Error" or is JSON with an `error` field.
-- **interrupted**: the user stopped the step (Claude Code's "[Request interrupted by user").
+  starts with "Error" or is JSON with an `error` field; on any surface, Cline's JSON answer
+  with an item whose `success` is false.
+- **interrupted**: the user stopped the step, or refused one of its tool calls (Claude Code's
+  "[Request interrupted by user"; Codex's "<turn_aborted>" note and "aborted by user" or
+  "rejected by user" outputs; Gemini CLI's "[Operation Cancelled]" errors: see
+  INTERRUPTED_MARKERS and REJECTED_MARKERS).
 - **succeeded**: tool results came back and none failed.
 - none of these (the caller records `unknown`): nothing in the request answers the step.
 
@@ -49,12 +53,30 @@ SIGNALS = (REPEATED_CALL, EDIT_RETRY, SAME_ERROR, INTERRUPT, REJECTED, CORRECTIV
 # The signals that are a person correcting the agent (a report counts them as corrections).
 HUMAN_SIGNALS = frozenset({INTERRUPT, REJECTED, CORRECTIVE})
 
-INTERRUPTED_MARKER = "[Request interrupted by user"
-# Claude Code's tool result when the user answers "no" to a permission prompt.
-REJECTED_MARKERS = (
-    "The user doesn't want to proceed with this tool use",
-    "The user doesn't want to take this action right now",
+# What each agent sends after the user stopped a step, read in its next request (the agents'
+# own words, found in their shipped code). A stopped step is `interrupted`: not evidence about
+# the model (route/learn.py).
+# In the result of a call the interrupt stopped:
+STOPPED_CALL_MARKERS = (
+    "aborted by user",  # Codex: the call's output ("command aborted by user", "... after 2.1s")
+    "[Operation Cancelled]",  # Gemini CLI: the error of the call's functionResponse
 )
+INTERRUPTED_MARKERS = (
+    "[Request interrupted by user",  # Claude Code: a text of the user's next turn
+    "<turn_aborted>",  # Codex: the user message it adds after a turn the user interrupted
+    *STOPPED_CALL_MARKERS,
+)
+# A tool call the user refused at its permission prompt.
+REJECTED_MARKERS = (
+    "The user doesn't want to proceed with this tool use",  # Claude Code
+    "The user doesn't want to take this action right now",  # Claude Code
+    "rejected by user",  # Codex: "exec command rejected by user", "patch rejected by user"
+    "user rejected MCP tool call",  # Codex
+    "User denied execution",  # Gemini CLI: "[Operation Cancelled] Reason: User denied ..."
+)
+# Rejections that stop the step with no interrupt note beside them (Claude Code sends its
+# "[Request interrupted by user for tool use]" with a rejection; Codex and Gemini CLI do not).
+STOPPING_REJECTIONS = tuple(m for m in REJECTED_MARKERS if not m.startswith("The user doesn't"))
 # A short user message that opens with one of these corrects the step before it. Kept small
 # on purpose: a false "corrective" costs a model its reputation. Matched case-insensitively,
 # as whole words, at the start of a message of at most CORRECTIVE_MAX_CHARS.
@@ -99,7 +121,8 @@ _PATCH_FILE = re.compile(r"^\*\*\* (?:Update|Add|Delete) File: (.+)$", re.MULTIL
 
 # A shell's exit status in a tool's output, as Codex and Gemini CLI write it.
 _EXIT_CODE = re.compile(
-    r"(?:Process exited with code|Exit code:?|\"exit_code\"\s*:)\s*(-?\d+)", re.IGNORECASE
+    r"(?:(?:Process|Command) exited with code|Exit code:?|\"exit_code\"\s*:)\s*(-?\d+)",
+    re.IGNORECASE,
 )
 # Claude Code wraps the errors of its own checks (an Edit whose text is not in the file).
 _TOOL_USE_ERROR = re.compile(r"</?tool_use_error>")
@@ -170,20 +193,24 @@ def read_outcome(call: Call) -> Outcome:
     notes: list[str] = []
     signals: list[str] = []
     failed = [r for r in last.results if r.failed]
+    rejected = [r for r in last.results if _has(r.text, REJECTED_MARKERS)]
     label: str | None
-    if any(INTERRUPTED_MARKER in t for t in texts):
+    if any(_has(t, INTERRUPTED_MARKERS) and not _has(t, REJECTED_MARKERS) for t in texts):
         label = INTERRUPTED
         signals.append(INTERRUPT)
         notes.append("the user interrupted it")
+    elif any(_has(r.text, STOPPING_REJECTIONS) for r in rejected):
+        label = INTERRUPTED
     elif last.results:
         label = FAILED if failed else SUCCEEDED
     else:
         label = None
     names = {c.id: c.name for c in last.calls}
-    for result in failed:
+    # A call the user stopped or refused did not fail on its own: said below, not as a failure.
+    for result in (r for r in failed if r not in rejected and not _stopped(r)):
         name = names.get(result.id) or "a tool"
         notes.append(f"{name} failed: {_short(result.error or result.text)}")
-    if any(marker in r.text for r in last.results for marker in REJECTED_MARKERS):
+    if rejected:
         signals.append(REJECTED)
         notes.append("the user rejected a tool call")
     if before is not None:
@@ -195,6 +222,15 @@ def read_outcome(call: Call) -> Outcome:
     if label == SUCCEEDED and not notes:
         notes.append(f"{len(last.results)} tool result(s), none failed")
     return Outcome(label, tuple(signals), "; ".join(notes))
+
+
+def _has(text: str, markers: tuple[str, ...]) -> bool:
+    return any(marker in text for marker in markers)
+
+
+def _stopped(result: ToolResult) -> bool:
+    """A tool result that says the user interrupted the call (Codex's, Gemini CLI's)."""
+    return _has(result.text, STOPPED_CALL_MARKERS)
 
 
 def last_step_outcome(call: Call) -> str | None:
@@ -365,15 +401,41 @@ def _text_of(content: Any) -> str:
 
 def _user_text(out: list[Exchange], text: str) -> None:
     # Notes the agent adds to the user's turn (<system-reminder>, <environment_context>...)
-    # are not the user's words.
-    if text.strip() and not text.lstrip().startswith("<"):
+    # are not the user's words; one that says the user interrupted (Codex's <turn_aborted>)
+    # is kept for that.
+    note = text.lstrip().startswith("<")
+    if text.strip() and (not note or _has(text, INTERRUPTED_MARKERS)):
         _current(out).user_texts.append(text)
+
+
+def _envelope_failure(text: str) -> str | None:
+    """The error of a Cline tool result that failed, or None.
+
+    Cline's tools answer with JSON, one `{"query", "result", "error", "success"}` per item
+    they were asked for (run_commands, read_files, editor, ...), and set no error flag when an
+    item fails: `success` is false and `error` says why ("Command exited with code 1").
+    """
+    if not text.lstrip().startswith(("[", "{")):
+        return None
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return None
+    items = doc if isinstance(doc, list) else [doc]
+    for item in items:
+        if isinstance(item, dict) and "query" in item and item.get("success") is False:
+            error = item.get("error")
+            message = error if isinstance(error, str) and error else "success: false"
+            failed, status = output_failed(message)
+            return status if failed and status else error_line(message) or message
+    return None
 
 
 def _from_output(call_id: str | None, text: str) -> ToolResult:
     failed, status = output_failed(text)
     if not failed:
-        return ToolResult(call_id, text, False)
+        error = _envelope_failure(text)
+        return ToolResult(call_id, text, error is not None, error)
     # The output's own words stay out of the evidence (it is stored); its exit code says it.
     return ToolResult(call_id, text, True, status)
 
@@ -399,7 +461,8 @@ def _anthropic(message: dict[str, Any], out: list[Exchange]) -> None:
         if block.get("type") == "tool_result":
             text = _text_of(block.get("content"))
             failed = block.get("is_error") is True
-            error = _TOOL_USE_ERROR.sub("", text).strip() if failed else None
+            error = _TOOL_USE_ERROR.sub("", text).strip() if failed else _envelope_failure(text)
+            failed = failed or error is not None
             _current(out).results.append(ToolResult(block.get("tool_use_id"), text, failed, error))
         elif block.get("type") == "text":
             _user_text(out, str(block.get("text", "")))

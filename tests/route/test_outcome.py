@@ -6,6 +6,7 @@ import json
 
 from agentwrap.route.features import features
 from agentwrap.route.outcome import (
+    Outcome,
     conversation_fingerprint,
     error_line,
     is_corrective,
@@ -413,3 +414,97 @@ def test_a_conversation_without_ids_is_named_by_its_first_message():
     assert conversation_fingerprint(first) == conversation_fingerprint(later)
     assert conversation_fingerprint(first) != conversation_fingerprint(other)
     assert conversation_fingerprint(gemini_call()) is None
+
+
+# -- the user stopping or refusing a step, in each agent's words ---------------------------
+
+# Codex 0.171's note after a turn the user interrupted (its tags and sentence; the line
+# breaks between them are ours).
+CODEX_TURN_ABORTED = (
+    "<turn_aborted>\nThe user interrupted the previous turn on purpose. Any running unified "
+    "exec processes may still be running in the background. If any tools/commands were "
+    "aborted, they may have partially executed.\n</turn_aborted>"
+)
+
+
+def codex_user(text: str) -> dict:
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+
+
+def test_codex_interrupted_call_and_turn_aborted_note():
+    outcome = read_outcome(
+        responses_call(
+            fn_call("a", "sleep 99"),
+            fn_output("a", "aborted by user after 2.1s"),
+            codex_user(CODEX_TURN_ABORTED),
+            codex_user("run the tests instead"),
+        )
+    )
+    assert (outcome.label, outcome.signals) == ("interrupted", ("interrupt",))
+    # The stopped call is not called a failure.
+    assert outcome.evidence == "the user interrupted it"
+    # The note alone (an answer being written when the user pressed Esc) says the same.
+    assert read_outcome(responses_call(codex_user(CODEX_TURN_ABORTED))).label == "interrupted"
+
+
+def test_codex_rejected_command_and_patch():
+    for refusal in ("exec command rejected by user", "patch rejected by user"):
+        outcome = read_outcome(
+            responses_call(fn_call("a", "rm -rf build"), fn_output("a", refusal))
+        )
+        assert (outcome.label, outcome.signals) == ("interrupted", ("rejected",)), refusal
+        assert outcome.evidence == "the user rejected a tool call"
+
+
+def test_gemini_cancelled_and_denied_calls():
+    denied = fn_response(
+        "run_shell_command", {"error": "[Operation Cancelled] Reason: User denied execution."}
+    )
+    outcome = read_outcome(gemini_call(model_calls("run_shell_command", {"command": "ls"}), denied))
+    assert (outcome.label, outcome.signals) == ("interrupted", ("rejected",))
+    assert outcome.evidence == "the user rejected a tool call"
+    for error in (
+        "[Operation Cancelled] User cancelled tool execution.",
+        "[Operation Cancelled] Reason: Operation cancelled by user",
+    ):
+        stopped = fn_response("run_shell_command", {"error": error})
+        outcome = read_outcome(gemini_call(model_calls("run_shell_command", {}), stopped))
+        assert (outcome.label, outcome.signals) == ("interrupted", ("interrupt",)), error
+    # A tool's own error is still a failure.
+    failed = fn_response("read_file", {"error": "File not found: /repo/nope.txt"})
+    assert read_outcome(gemini_call(model_calls("read_file", {}), failed)).label == "failed"
+
+
+# Cline 3.0.65's tool answers: JSON, one {query, result, error, success} per item asked for.
+CLINE_FAILED = json.dumps(
+    [{"query": "false", "result": "", "error": "Command exited with code 1", "success": False}]
+)
+CLINE_READ_FAILED = json.dumps(
+    [
+        {"query": "/repo/a.py", "result": "x = 1\n", "success": True},
+        {"query": "/repo/nope.py", "result": "", "error": "File not found", "success": False},
+    ]
+)
+CLINE_OK = json.dumps([{"query": "ls", "result": "app.py\n", "success": True}])
+
+
+def test_cline_tool_answers_on_anthropic_and_chat():
+    def anthropic(text: str, name: str = "run_commands") -> Outcome:
+        return read_outcome(
+            call_with(tool_use(name, {"commands": ["false"]}, "t1"), tool_result("t1", text))
+        )
+
+    failed = anthropic(CLINE_FAILED)
+    assert (failed.label, failed.evidence) == ("failed", "run_commands failed: exit code 1")
+    read = anthropic(CLINE_READ_FAILED, "read_files")
+    assert (read.label, read.evidence) == ("failed", "read_files failed: File not found")
+    assert anthropic(CLINE_OK).label == "succeeded"
+    # JSON that is not Cline's answer is read as before: a file's content is not a failure.
+    assert anthropic(json.dumps({"success": False, "note": "a config file"})).label == "succeeded"
+    chat = read_outcome(
+        chat_call(
+            chat_assistant("run_commands", {"commands": ["false"]}),
+            {"role": "tool", "tool_call_id": "c1", "content": CLINE_FAILED},
+        )
+    )
+    assert (chat.label, chat.evidence) == ("failed", "run_commands failed: exit code 1")
