@@ -70,7 +70,9 @@ INTERRUPTED_MARKERS = (
 REJECTED_MARKERS = (
     "The user doesn't want to proceed with this tool use",  # Claude Code
     "The user doesn't want to take this action right now",  # Claude Code
-    "rejected by user",  # Codex: "exec command rejected by user", "patch rejected by user"
+    # Codex; not its "rejected by user approval settings", which the sandbox's policy decides.
+    "exec command rejected by user",
+    "patch rejected by user",
     "user rejected MCP tool call",  # Codex
     "User denied execution",  # Gemini CLI: "[Operation Cancelled] Reason: User denied ..."
 )

@@ -454,6 +454,10 @@ def test_codex_rejected_command_and_patch():
         )
         assert (outcome.label, outcome.signals) == ("interrupted", ("rejected",)), refusal
         assert outcome.evidence == "the user rejected a tool call"
+    # The sandbox's policy refusing a write is not the user's rejection.
+    policy = "writing outside of the project; rejected by user approval settings"
+    outcome = read_outcome(responses_call(fn_call("a", "touch /etc/x"), fn_output("a", policy)))
+    assert "rejected" not in outcome.signals and outcome.label != "interrupted"
 
 
 def test_gemini_cancelled_and_denied_calls():
