@@ -109,6 +109,20 @@ def _quality_lines(report: CompareReport) -> list[str]:
     return lines
 
 
+def _explore_left_out(exploring: dict[str, float]) -> str:
+    """What the replay leaves out of the profile's exploration, or nothing when it explores
+    nowhere."""
+    if not exploring:
+        return ""
+    rates = ", ".join(
+        f"{where} explores {100 * rate:g} % of its steps" for where, rate in exploring.items()
+    )
+    return (
+        f": each step gets its settled choice, and the cost under the profile leaves its "
+        f"exploration out ({rates}; an explored step costs what its candidate costs)"
+    )
+
+
 def render_compare(report: CompareReport, width: int) -> list[Any]:
     """`report --compare` as Rich renderables: headline, the estimate's assumption, the
     tables by step kind and by model, the failure estimate and the notes."""
@@ -130,6 +144,7 @@ def render_compare(report: CompareReport, width: int) -> list[Any]:
     if report.learned:
         notes.append(
             "learned routing decides on the evidence the store holds now, without exploring"
+            + _explore_left_out(report.exploring)
         )
     if report.incomplete:
         n = report.incomplete

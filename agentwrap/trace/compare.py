@@ -19,7 +19,10 @@ learned routing; 1 for a fixed choice): a self-normalised inverse propensity est
 PROFILE's failure rate. It is unbiased only where the recorded policy explored (gave the other
 candidates a chance); `OffPolicy.randomised` says how many such steps it rests on, and the
 steps where PROFILE picks a model the history never ran there add nothing (`unsupported`).
-Learned routing in PROFILE decides on the evidence the store holds now, without exploring.
+Learned routing in PROFILE decides on the evidence the store holds now, without exploring:
+each step gets its settled choice. The figures under PROFILE leave its exploration out (an
+explored step would cost what its candidate costs), and say so with the rates that apply;
+replaying one seeded draw of it would give one sample of a random cost, not its expectation.
 """
 
 from __future__ import annotations
@@ -157,6 +160,8 @@ class CompareReport:
     observed: int  # calls of sessions run with --observe
     learned: bool  # the profile uses learned routing
     demo_sessions_left_out: int = 0
+    # Its learned entries that explore, and how often (left out of the replay: see the module).
+    exploring: dict[str, float] = field(default_factory=dict)
     filter: ReportFilter = field(default_factory=ReportFilter)
 
 
@@ -217,7 +222,18 @@ def build_compare(
         learned=profile.learns(),
         demo_sessions_left_out=demo_left,
         filter=filt,
+        exploring=exploring(profile),
     )
+
+
+def exploring(profile: Profile) -> dict[str, float]:
+    """The profile's learned-routing entries that explore ("routing.implement" → 0.05): the
+    replay leaves their exploration out (plan never explores, whatever they say)."""
+    out = {f"routing.{kind}": p.explore for kind, p in profile.auto.items() if kind != "plan"}
+    for rule in profile.rules:
+        if rule.auto is not None and set(rule.step) != {"plan"}:
+            out[f"rule '{rule.name}'"] = rule.auto.explore
+    return {where: rate for where, rate in out.items() if rate > 0}
 
 
 def _ordered(rows: Iterable[CompareRow]) -> list[CompareRow]:
@@ -274,6 +290,8 @@ def compare_json(report: CompareReport) -> dict[str, Any]:
         "assumption": ASSUMPTION,
         "profile": report.profile,
         "learned_routing": report.learned,
+        # Replayed on its settled choices: the exploration these entries do is left out.
+        "learned_routing_explore_left_out": report.exploring,
         "inverse_propensity_weighted": report.total.quality.randomised > 0,
         "since": filt.since.isoformat() if filt.since else None,
         "until": filt.until.isoformat() if filt.until else None,

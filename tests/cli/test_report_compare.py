@@ -316,6 +316,30 @@ price = {{ input = 5, output = 25 }}
 implement = {{ use = "auto", candidates = ["small", "big"], max_failure_rate = 0.1, explore = 0.2 }}
 """
 
+
+def test_a_learned_profile_is_replayed_on_its_settled_choices_and_says_what_it_leaves_out(
+    tmp_path: Path,
+) -> None:
+    seed("cmp-3", LEARNED_SESSION)
+    learned = tmp_path / "learned.toml"
+    learned.write_text(LEARNED_PROFILE.format(url="http://127.0.0.1:9"))
+    data = json.loads(run("--compare", str(learned), "--json").stdout)
+    assert data["learned_routing"] is True
+    assert data["learned_routing_explore_left_out"] == {"routing.implement": 0.2}
+    # Nothing learned here: every step settles on the last candidate, big, none explored.
+    assert data["totals"]["cost_under_profile_usd"] == pytest.approx(6 * price(OPUS, 10_000, 100))
+    text = " ".join(run("--compare", str(learned), columns=200).stdout.split())
+    assert (
+        "learned routing decides on the evidence the store holds now, without exploring: each "
+        "step gets its settled choice, and the cost under the profile leaves its exploration "
+        "out (routing.implement explores 20 % of its steps; an explored step costs what its "
+        "candidate costs)"
+    ) in text
+    # A fixed profile has nothing to leave out.
+    fixed = json.loads(run("--compare", profile_file(tmp_path, "small"), "--json").stdout)
+    assert fixed["learned_routing_explore_left_out"] == {}
+
+
 TOOLS = [{"name": "Bash", "description": "run", "input_schema": {"type": "object"}}]
 BASH = {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}}
 
