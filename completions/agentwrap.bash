@@ -56,7 +56,7 @@ _agentwrap() {
         "learn export") words="--output -o" ;;
         "learn import") words="" ;;
         "learn reset") words="--yes -y" ;;
-        "learn status") words="--profile -p --agent --json" ;;
+        "learn status") words="--profile -p --agent --requested --json" ;;
         "log") words="--session -s -n --limit --json --demo" ;;
         "opencode") words="--profile --route --observe --quiet -q --panel --transparent" ;;
         "prices") words="--json --refresh --profile -p" ;;
