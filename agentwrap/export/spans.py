@@ -46,6 +46,8 @@ OPERATIONS = {
     "count_tokens": "count_tokens",
 }
 DEFAULT_OPERATION = "chat"
+# The opt-in prompt and completion texts a call span may carry.
+CONTENT_KEYS = ("gen_ai.system_instructions", "gen_ai.input.messages", "gen_ai.output.messages")
 
 AttributeValue = str | bool | int | float | Sequence[str]
 
@@ -212,25 +214,63 @@ def call_spans(
     `content` (only when the user opted in) may hold `gen_ai.input.messages`,
     `gen_ai.output.messages` and `gen_ai.system_instructions` as JSON text."""
     sid = str(session["id"])
-    call_id = str(call["id"])
-    started = float(call.get("started_at") or 0.0)
-    total_ms = call.get("total_ms")
-    if total_ms is not None:
-        finished = started + float(total_ms) / 1000.0
-    else:
-        finished = float(call.get("updated_at") or started)
-    surface = call.get("surface")
-    provider_api = call.get("provider_api") or surface
+    started, finished = _call_window(call)
+    provider_api = call.get("provider_api") or call.get("surface")
     operation = OPERATIONS.get(str(call.get("endpoint")), DEFAULT_OPERATION)
     requested = call.get("requested_model")
     used = call.get("model") or requested
-    ok = call.get("status") == "ok"
+    attempts = [a for a in call.get("attempts") or [] if isinstance(a, Mapping)]
 
+    attrs = _genai_attributes(call, operation, provider_api)
+    attrs.update(session_attributes(session, repository_url))
+    attrs.update(_agentwrap_attributes(call, provider_api))
+    attrs[PREFIX + "fallback.attempts"] = len(attempts)
+    if content:
+        for key in CONTENT_KEYS:
+            _put(attrs, key, content.get(key))
+
+    ok = call.get("status") == "ok"
+    failure = None if ok else scrub(call.get("error") or error_type(call) or "error")
+    spans = [
+        SpanRecord(
+            name=f"{operation} {requested or used or 'model'}",
+            trace_id=trace_id(sid),
+            span_id=call_span_id(str(call["id"])),
+            parent_id=session_span_id(sid),
+            start_ns=_ns(started),
+            end_ns=_ns(max(finished, started)),
+            kind="client",
+            attributes=attrs,
+            error=failure,
+        )
+    ]
+    if len(attempts) > 1:
+        at = started
+        for index, attempt in enumerate(attempts):
+            spans.append(_attempt_span(sid, call, provider_api, operation, index, attempt, at))
+            at += float(attempt.get("ms") or 0.0) / 1000.0
+    return spans
+
+
+def _call_window(call: Mapping[str, Any]) -> tuple[float, float]:
+    """When a call started and ended, in epoch seconds (a live row ends at its last update)."""
+    started = float(call.get("started_at") or 0.0)
+    total_ms = call.get("total_ms")
+    if total_ms is not None:
+        return started, started + float(total_ms) / 1000.0
+    return started, float(call.get("updated_at") or started)
+
+
+def _genai_attributes(
+    call: Mapping[str, Any], operation: str, provider_api: Any
+) -> dict[str, AttributeValue]:
+    """The conventions' own attributes of a call: what any GenAI dashboard reads."""
+    requested = call.get("requested_model")
     attrs: dict[str, AttributeValue] = {"gen_ai.operation.name": operation}
     _put(attrs, "gen_ai.provider.name", PROVIDER_NAMES.get(str(provider_api)))
     _put(attrs, "gen_ai.request.model", requested)
-    if ok:
-        _put(attrs, "gen_ai.response.model", used)
+    if call.get("status") == "ok":
+        _put(attrs, "gen_ai.response.model", call.get("model") or requested)
     # A live row leaves out columns still at their default: not streamed.
     attrs["gen_ai.request.stream"] = bool(call.get("streamed"))
     tokens = [call.get(k) for k in ("input_tokens", "cache_read_tokens", "cache_creation_tokens")]
@@ -249,12 +289,16 @@ def call_spans(
     _put(attrs, "error.type", error_type(call))
     _put(attrs, "http.response.status_code", call.get("http_status"))
     _put(attrs, "user_agent.original", call.get("user_agent"))
+    return attrs
 
-    attrs.update(session_attributes(session, repository_url))
+
+def _agentwrap_attributes(call: Mapping[str, Any], provider_api: Any) -> dict[str, AttributeValue]:
+    """agentwrap's own facts about a call, under its prefix: step, route, cost, outcome."""
+    attrs: dict[str, AttributeValue] = {}
     _put(attrs, PREFIX + "agent.version", agent_version(call.get("user_agent")))
-    _put(attrs, PREFIX + "call.id", call_id)
+    _put(attrs, PREFIX + "call.id", str(call["id"]))
     _put(attrs, PREFIX + "call.seq", call.get("seq"))
-    _put(attrs, PREFIX + "surface", surface)
+    _put(attrs, PREFIX + "surface", call.get("surface"))
     _put(attrs, PREFIX + "status", call.get("status"))
     _put(attrs, PREFIX + "step", call.get("step"))
     _put(attrs, PREFIX + "evidence", call.get("evidence"))
@@ -264,7 +308,7 @@ def call_spans(
     _put(attrs, PREFIX + "outcome", call.get("outcome"))
     # Names only (route.outcome.SIGNALS); the evidence line stays in the store.
     _put(attrs, PREFIX + "outcome.signals", list(call.get("signals") or []) or None)
-    _put(attrs, PREFIX + "model", used)
+    _put(attrs, PREFIX + "model", call.get("model") or call.get("requested_model"))
     _put(attrs, PREFIX + "model.alias", call.get("model_alias"))
     _put(attrs, PREFIX + "provider", call.get("provider"))
     _put(attrs, PREFIX + "provider.api", provider_api)
@@ -275,37 +319,8 @@ def call_spans(
     _put(attrs, PREFIX + "would.model", call.get("would_model"))
     _put(attrs, PREFIX + "would.cost_usd", call.get("would_cost_usd"))
     _put(attrs, PREFIX + "subagent.id", call.get("agent_id"))
-    _put(attrs, PREFIX + "ttfb_ms", ttfb)
-    attempts = [a for a in call.get("attempts") or [] if isinstance(a, Mapping)]
-    attrs[PREFIX + "fallback.attempts"] = len(attempts)
-    if content:
-        for key in (
-            "gen_ai.system_instructions",
-            "gen_ai.input.messages",
-            "gen_ai.output.messages",
-        ):
-            _put(attrs, key, content.get(key))
-
-    failure = None if ok else scrub(call.get("error") or error_type(call) or "error")
-    spans = [
-        SpanRecord(
-            name=f"{operation} {requested or used or 'model'}",
-            trace_id=trace_id(sid),
-            span_id=call_span_id(call_id),
-            parent_id=session_span_id(sid),
-            start_ns=_ns(started),
-            end_ns=_ns(max(finished, started)),
-            kind="client",
-            attributes=attrs,
-            error=failure,
-        )
-    ]
-    if len(attempts) > 1:
-        at = started
-        for index, attempt in enumerate(attempts):
-            spans.append(_attempt_span(sid, call, provider_api, operation, index, attempt, at))
-            at += float(attempt.get("ms") or 0.0) / 1000.0
-    return spans
+    _put(attrs, PREFIX + "ttfb_ms", call.get("ttfb_ms"))
+    return attrs
 
 
 def _attempt_span(
