@@ -28,27 +28,36 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["AGENTWRAP_TEST_AGENTS"] = config.getoption("agents")
 
 
+# Variables a test's environment must not inherit from the shell that runs pytest.
+INHERITED = (
+    "ANTHROPIC_BASE_URL",
+    "AGENTWRAP_ANTHROPIC_UPSTREAM",
+    "AGENTWRAP_OPENAI_UPSTREAM",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "AGENTWRAP_SESSION_ID",
+)
+
+
+def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """Point AGENTWRAP_HOME at `home` and drop what the shell would leak into a test."""
+    monkeypatch.setenv("AGENTWRAP_HOME", str(home))
+    for var in INHERITED:
+        monkeypatch.delenv(var, raising=False)
+
+
 @pytest.fixture(autouse=True)
 def agentwrap_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
     home = tmp_path_factory.mktemp("agentwrap-home")
-    monkeypatch.setenv("AGENTWRAP_HOME", str(home))
-    for var in (
-        "ANTHROPIC_BASE_URL",
-        "AGENTWRAP_ANTHROPIC_UPSTREAM",
-        "AGENTWRAP_OPENAI_UPSTREAM",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "AGENTWRAP_SESSION_ID",
-    ):
-        monkeypatch.delenv(var, raising=False)
+    isolate(monkeypatch, home)
     return home
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def agentwrap_bin() -> str:
     """The installed `agentwrap` console script of this checkout's environment."""
     exe = Path(sys.executable).parent / "agentwrap"

@@ -1,4 +1,7 @@
-"""`agentwrap serve` between the official anthropic SDK and a real local upstream."""
+"""`agentwrap serve` between the official anthropic SDK and a real local upstream.
+
+Tests that need no fresh proxy share the module's one `serve` (`shared_serve`); those that
+start it with their own flags or upstream start their own."""
 
 from __future__ import annotations
 
@@ -26,17 +29,18 @@ def client(url: str, **kw) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=url, api_key="sk-ant-test-key", max_retries=0, **kw)
 
 
-def test_non_streaming_message_equals_upstream_and_is_recorded(agentwrap_bin):
+def test_non_streaming_message_equals_upstream_and_is_recorded(shared_serve):
     reply = Reply(
         "The answer is 42.", input_tokens=1200, output_tokens=9, cache_read_input_tokens=300
     )
-    with FakeAnthropic([reply]) as fake, running_serve(agentwrap_bin, fake.base_url) as url:
-        msg = client(url).messages.create(model=MODEL, max_tokens=50, messages=MSGS)
-        direct_body = fake.requests[0].body
-        assert direct_body["model"] == MODEL and direct_body["messages"] == MSGS
-        assert [b.text for b in msg.content] == ["The answer is 42."]
-        assert msg.usage.input_tokens == 1200 and msg.usage.output_tokens == 9
-        (call,) = wait_calls(1)
+    served = shared_serve.play([reply])
+    fake, url = served.fake, served.url
+    msg = client(url).messages.create(model=MODEL, max_tokens=50, messages=MSGS)
+    direct_body = fake.requests[0].body
+    assert direct_body["model"] == MODEL and direct_body["messages"] == MSGS
+    assert [b.text for b in msg.content] == ["The answer is 42."]
+    assert msg.usage.input_tokens == 1200 and msg.usage.output_tokens == 9
+    (call,) = served.calls(1)
     assert call["status"] == "ok" and call["streamed"] == 0
     assert (call["input_tokens"], call["output_tokens"], call["cache_read_tokens"]) == (
         1200,
@@ -49,7 +53,7 @@ def test_non_streaming_message_equals_upstream_and_is_recorded(agentwrap_bin):
     assert call["surface"] == "anthropic" and call["http_status"] == 200
 
 
-def test_streaming_final_message_equals_upstream(agentwrap_bin):
+def test_streaming_final_message_equals_upstream(shared_serve):
     reply = Reply(
         [
             Text("Let me look."),
@@ -59,15 +63,15 @@ def test_streaming_final_message_equals_upstream(agentwrap_bin):
         output_tokens=40,
         cache_creation_input_tokens=64,
     )
-    with FakeAnthropic([reply, reply]) as fake, running_serve(agentwrap_bin, fake.base_url) as url:
-        with client(url).messages.stream(model=MODEL, max_tokens=100, messages=MSGS) as s:
-            through = s.get_final_message()
-        # The same reply fetched directly from the upstream is the reference.
-        with anthropic.Anthropic(
-            base_url=fake.base_url, api_key="k", max_retries=0
-        ).messages.stream(model=MODEL, max_tokens=100, messages=MSGS) as s:
-            direct = s.get_final_message()
-        calls = wait_calls(1)
+    served = shared_serve.play([reply, reply])
+    with client(served.url).messages.stream(model=MODEL, max_tokens=100, messages=MSGS) as s:
+        through = s.get_final_message()
+    # The same reply fetched directly from the upstream is the reference.
+    with anthropic.Anthropic(
+        base_url=served.fake.base_url, api_key="k", max_retries=0
+    ).messages.stream(model=MODEL, max_tokens=100, messages=MSGS) as s:
+        direct = s.get_final_message()
+    calls = served.calls(1)
     strip = lambda m: {k: v for k, v in m.model_dump().items() if k != "id"}  # noqa: E731
     assert strip(through) == strip(direct)
     assert through.stop_reason == "tool_use"
@@ -84,100 +88,94 @@ def test_streaming_final_message_equals_upstream(agentwrap_bin):
     )
 
 
-def test_first_event_arrives_before_upstream_sends_the_rest(agentwrap_bin):
+def test_first_event_arrives_before_upstream_sends_the_rest(shared_serve):
     release = threading.Event()
     reply = Reply("one two three", hold_after=1, release=release)
-    with FakeAnthropic([reply]) as fake, running_serve(agentwrap_bin, fake.base_url) as url:
-        req = {"model": MODEL, "max_tokens": 20, "stream": True, "messages": MSGS}
-        with httpx.stream(
-            "POST", url + "/v1/messages", json=req, headers={"x-api-key": "k"}, timeout=20
-        ) as r:
-            lines = r.iter_lines()
-            first = next(lines)
-            assert first == "event: message_start"
-            assert not release.is_set()  # the upstream is still holding everything else
-            release.set()
-            rest = list(lines)
-        assert "event: message_stop" in rest
-        wait_calls(1)
+    served = shared_serve.play([reply])
+    req = {"model": MODEL, "max_tokens": 20, "stream": True, "messages": MSGS}
+    with httpx.stream(
+        "POST", served.url + "/v1/messages", json=req, headers={"x-api-key": "k"}, timeout=20
+    ) as r:
+        lines = r.iter_lines()
+        first = next(lines)
+        assert first == "event: message_start"
+        assert not release.is_set()  # the upstream is still holding everything else
+        release.set()
+        rest = list(lines)
+    assert "event: message_stop" in rest
+    served.calls(1)
 
 
-def test_client_disconnect_mid_stream_is_recorded_as_aborted_with_tokens_seen(agentwrap_bin):
+def test_client_disconnect_mid_stream_is_recorded_as_aborted_with_tokens_seen(shared_serve):
     release = threading.Event()
     reply = Reply("never finished", input_tokens=777, hold_after=2, release=release, hold_timeout=5)
-    with FakeAnthropic([reply]) as fake, running_serve(agentwrap_bin, fake.base_url) as url:
-        req = {"model": MODEL, "max_tokens": 20, "stream": True, "messages": MSGS}
-        with httpx.stream(
-            "POST", url + "/v1/messages", json=req, headers={"x-api-key": "k"}, timeout=20
-        ) as r:
-            next(r.iter_lines())
-        # The client is gone; the upstream now sends the rest, which cannot be delivered.
-        time.sleep(0.3)
-        release.set()
-        (call,) = wait_calls(1, timeout=15)
+    served = shared_serve.play([reply])
+    req = {"model": MODEL, "max_tokens": 20, "stream": True, "messages": MSGS}
+    with httpx.stream(
+        "POST", served.url + "/v1/messages", json=req, headers={"x-api-key": "k"}, timeout=20
+    ) as r:
+        next(r.iter_lines())
+    # The client is gone; the upstream now sends the rest, which cannot be delivered.
+    time.sleep(0.3)
+    release.set()
+    (call,) = served.calls(1, timeout=15)
     assert call["status"] == "aborted"
     assert call["input_tokens"] == 777  # from message_start, the usage seen before the abort
 
 
 @pytest.mark.parametrize("status", [400, 404, 429, 500, 529])
-def test_upstream_error_reaches_client_unchanged_and_is_recorded(agentwrap_bin, status):
-    with (
-        FakeAnthropic([Reply.error(status, f"boom {status}")]) as fake,
-        running_serve(agentwrap_bin, fake.base_url) as url,
-    ):
-        r = httpx.post(
-            url + "/v1/messages",
-            json={"model": MODEL, "max_tokens": 5, "messages": MSGS},
-            headers={"x-api-key": "k"},
-            timeout=20,
-        )
-        assert r.status_code == status
-        assert r.json() == Reply.error(status, f"boom {status}").error_body()
-        (call,) = wait_calls(1)
+def test_upstream_error_reaches_client_unchanged_and_is_recorded(shared_serve, status):
+    served = shared_serve.play([Reply.error(status, f"boom {status}")])
+    r = httpx.post(
+        served.url + "/v1/messages",
+        json={"model": MODEL, "max_tokens": 5, "messages": MSGS},
+        headers={"x-api-key": "k"},
+        timeout=20,
+    )
+    assert r.status_code == status
+    assert r.json() == Reply.error(status, f"boom {status}").error_body()
+    (call,) = served.calls(1)
     assert call["status"] == "error" and call["http_status"] == status
     assert f"boom {status}" in call["error"]
 
 
 @pytest.mark.parametrize("path", ["/s/wrong-secret/v1/messages", "/v1/messages", "/s//v1/messages"])
-def test_wrong_or_missing_secret_is_refused_and_nothing_forwarded(agentwrap_bin, path):
-    with (
-        FakeAnthropic(["should not be sent"]) as fake,
-        running_serve(agentwrap_bin, fake.base_url) as url,
-    ):
-        origin = url.split("/s/")[0]
-        r = httpx.post(
-            origin + path, json={"model": MODEL, "max_tokens": 5, "messages": MSGS}, timeout=10
-        )
-        assert r.status_code == 403
-        assert r.json()["error"]["type"] == "permission_error"
-        time.sleep(0.2)
-        assert fake.requests == []
+def test_wrong_or_missing_secret_is_refused_and_nothing_forwarded(shared_serve, path):
+    served = shared_serve.play(["should not be sent"])
+    origin = served.url.split("/s/")[0]
+    r = httpx.post(
+        origin + path, json={"model": MODEL, "max_tokens": 5, "messages": MSGS}, timeout=10
+    )
+    assert r.status_code == 403
+    assert r.json()["error"]["type"] == "permission_error"
+    time.sleep(0.2)
+    assert served.fake.requests == []
 
 
-def test_headers_and_query_forwarded_faithfully(agentwrap_bin):
-    with FakeAnthropic(["ok"]) as fake, running_serve(agentwrap_bin, fake.base_url) as url:
-        body = {
-            "model": MODEL,
-            "max_tokens": 5,
-            "messages": MSGS,
-            "unknown_future_field": {"x": [1, 2]},
-        }
-        raw = json.dumps(body, indent=1).encode()
-        r = httpx.post(
-            url + "/v1/messages?beta=true",
-            content=raw,
-            headers={
-                "x-api-key": "sk-ant-secret-123",
-                "anthropic-beta": "interleaved-thinking-2025-05-14,context-1m",
-                "anthropic-version": "2023-06-01",
-                "content-type": "application/json",
-                "connection": "keep-alive",
-            },
-            timeout=10,
-        )
-        assert r.status_code == 200
-        (req,) = fake.requests
-        calls = wait_calls(1)
+def test_headers_and_query_forwarded_faithfully(shared_serve):
+    served = shared_serve.play(["ok"])
+    body = {
+        "model": MODEL,
+        "max_tokens": 5,
+        "messages": MSGS,
+        "unknown_future_field": {"x": [1, 2]},
+    }
+    raw = json.dumps(body, indent=1).encode()
+    r = httpx.post(
+        served.url + "/v1/messages?beta=true",
+        content=raw,
+        headers={
+            "x-api-key": "sk-ant-secret-123",
+            "anthropic-beta": "interleaved-thinking-2025-05-14,context-1m",
+            "anthropic-version": "2023-06-01",
+            "content-type": "application/json",
+            "connection": "keep-alive",
+        },
+        timeout=10,
+    )
+    assert r.status_code == 200
+    (req,) = served.fake.requests
+    calls = served.calls(1)
     assert req.path.endswith("/v1/messages?beta=true")
     assert req.headers["x-api-key"] == "sk-ant-secret-123"
     assert req.headers["anthropic-beta"] == "interleaved-thinking-2025-05-14,context-1m"
@@ -187,16 +185,16 @@ def test_headers_and_query_forwarded_faithfully(agentwrap_bin):
     assert "sk-ant-secret-123" not in json.dumps(calls)
 
 
-def test_usage_read_from_a_gzip_compressed_answer(agentwrap_bin):
+def test_usage_read_from_a_gzip_compressed_answer(shared_serve):
     reply = Reply("compressed", input_tokens=321, output_tokens=12, gzip=True)
-    with FakeAnthropic([reply, reply]) as fake, running_serve(agentwrap_bin, fake.base_url) as url:
-        c = client(url)
-        with c.messages.stream(model=MODEL, max_tokens=5, messages=MSGS) as s:
-            text = s.get_final_text()
-        msg = c.messages.create(model=MODEL, max_tokens=5, messages=MSGS)
-        calls = wait_calls(2)
-        # The upstream really compressed its answers (else this test proves nothing).
-        assert all(r.headers.get("accept-encoding") for r in fake.requests)
+    served = shared_serve.play([reply, reply])
+    c = client(served.url)
+    with c.messages.stream(model=MODEL, max_tokens=5, messages=MSGS) as s:
+        text = s.get_final_text()
+    msg = c.messages.create(model=MODEL, max_tokens=5, messages=MSGS)
+    calls = served.calls(2)
+    # The upstream really compressed its answers (else this test proves nothing).
+    assert all(r.headers.get("accept-encoding") for r in served.fake.requests)
     assert text == "compressed" and msg.content[0].text == "compressed"
     assert [(c["input_tokens"], c["output_tokens"]) for c in calls] == [(321, 12), (321, 12)]
 
@@ -228,14 +226,14 @@ def test_body_limits_are_refused_in_anthropic_format_and_recorded(agentwrap_bin)
     ]
 
 
-def test_count_tokens_and_models_are_forwarded(agentwrap_bin):
-    with FakeAnthropic([]) as fake, running_serve(agentwrap_bin, fake.base_url) as url:
-        c = client(url)
-        n = c.messages.count_tokens(model=MODEL, messages=MSGS)
-        models = c.models.list()
-        assert n.input_tokens > 0
-        assert [m.id for m in models.data] == fake.models
-        assert {r.endpoint for r in fake.requests} == {"count_tokens", "models"}
+def test_count_tokens_and_models_are_forwarded(shared_serve):
+    served = shared_serve.play([])
+    c = client(served.url)
+    n = c.messages.count_tokens(model=MODEL, messages=MSGS)
+    models = c.models.list()
+    assert n.input_tokens > 0
+    assert [m.id for m in models.data] == served.fake.models
+    assert {r.endpoint for r in served.fake.requests} == {"count_tokens", "models"}
 
 
 def test_upstream_connections_are_kept_alive(agentwrap_bin):
@@ -297,11 +295,11 @@ class _AiohttpServer:
         self.thread.join(10)
 
 
-def test_unknown_surface_answers_501(agentwrap_bin):
-    with FakeAnthropic([]) as fake, running_serve(agentwrap_bin, fake.base_url) as url:
-        r = httpx.post(url + "/v1/embeddings", json={"input": "x"}, timeout=10)
-        assert r.status_code == 501 and "not served" in r.text
-        assert fake.requests == []
+def test_unknown_surface_answers_501(shared_serve):
+    served = shared_serve.play([])
+    r = httpx.post(served.url + "/v1/embeddings", json={"input": "x"}, timeout=10)
+    assert r.status_code == 501 and "not served" in r.text
+    assert served.fake.requests == []
 
 
 def _free_port() -> int:

@@ -83,13 +83,15 @@ def stop(served: Served) -> str:
     return err
 
 
-def wait_for(predicate: object, timeout: float = 10.0) -> list[dict]:
-    """The newest session's calls once `predicate(calls)` holds."""
+def wait_for(predicate: object, timeout: float = 10.0, db: Path | None = None) -> list[dict]:
+    """The newest session's calls once `predicate(calls)` holds (in `db`, else this test's
+    trace)."""
+    db = db or paths.trace_db()
     deadline = time.monotonic() + timeout
     calls: list[dict] = []
     while time.monotonic() < deadline:
-        if paths.trace_db().exists():
-            store = TraceStore(paths.trace_db())
+        if db.exists():
+            store = TraceStore(db)
             try:
                 session = store.resolve_session("last")
                 calls = store.calls(session["id"]) if session else []
