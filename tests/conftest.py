@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import os
 import sys
 from pathlib import Path
@@ -26,6 +27,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # Read by tests/support/agent_cli.py, in this process and in any worker it starts.
     os.environ["AGENTWRAP_TEST_AGENTS"] = config.getoption("agents")
+    compile_agentwrap()
+
+
+def compile_agentwrap() -> None:
+    """Compile agentwrap's modules, as an installed agentwrap has them: with
+    PYTHONDONTWRITEBYTECODE set, every agentwrap a test starts compiled them again."""
+    import agentwrap
+
+    compileall.compile_dir(Path(agentwrap.__file__).parent, quiet=1)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> object:
+    """Let pytest keep the test modules it rewrote, even under PYTHONDONTWRITEBYTECODE: it
+    reads what it kept either way, and rewriting every module's asserts costs seconds a run."""
+    keep = sys.dont_write_bytecode
+    sys.dont_write_bytecode = False
+    try:
+        return (yield)
+    finally:
+        sys.dont_write_bytecode = keep
 
 
 # Variables a test's environment must not inherit from the shell that runs pytest.
