@@ -24,6 +24,7 @@ from tests.faults.rig import BACKUP_TEXT, SURFACES, Rig
 LONG = "primary answer " * 20
 HTML = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 BIG = 50 * 1024 * 1024
+PAST_THE_BUFFER = 3 * 1024 * 1024  # the rig's answer buffer holds 1 MB
 
 
 def played(text: str = LONG, **delivery: Any) -> Played:
@@ -116,7 +117,9 @@ CASES = [
     ),
     Case(
         "in-band error event",
-        lambda: [played(stream_error="the model is overloaded now", event_delay=0.02)],
+        lambda: [
+            played("primary answer", stream_error="the model is overloaded now", event_delay=0.02)
+        ],
         True,
         None,
         None,
@@ -249,12 +252,17 @@ def test_429_with_retry_after(rig: Rig) -> None:
     assert call["status"] == "ok"
 
 
-def test_a_50_mb_answer(rig: Rig, monkeypatch) -> None:
-    # The fake takes its time to write 50 MB of JSON before its headers: that is not a fault.
+# The 50 MB answer is the slow lane's; the fast lane's answer is past the buffer all the same.
+@pytest.mark.parametrize(
+    "size",
+    [pytest.param(PAST_THE_BUFFER, id="3MB"), pytest.param(BIG, id="50MB", marks=pytest.mark.slow)],
+)
+def test_an_answer_past_the_buffer(rig: Rig, monkeypatch, size: int) -> None:
+    # The fake takes its time to write a large JSON answer before its headers: not a fault.
     monkeypatch.setattr(rig.proxy.options, "first_byte_timeout", 60.0)
-    seen, call = rig.ask([Reply(text="x" * BIG, usage={"input": 5, "output": 9})], stream=False)
-    assert seen.text is not None and len(seen.text) == BIG
-    assert call["status"] == "ok" and call["response_bytes"] > BIG
+    seen, call = rig.ask([Reply(text="x" * size, usage={"input": 5, "output": 9})], stream=False)
+    assert seen.text is not None and len(seen.text) == size
+    assert call["status"] == "ok" and call["response_bytes"] > size
     assert [a["outcome"] for a in call["attempts"]] == ["http 200"]
     # Past the answer buffer it streamed through: its usage was not held to be read.
     assert call["unpriced_reason"] == "the answer was too large to read its usage"
