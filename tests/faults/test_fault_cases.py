@@ -25,6 +25,8 @@ LONG = "primary answer " * 20
 HTML = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 BIG = 50 * 1024 * 1024
 PAST_THE_BUFFER = 3 * 1024 * 1024  # the rig's answer buffer holds 1 MB
+# The timeouts a case that waits one out runs with: each such case waits it out on every rig.
+WAIT, WAIT_TEXT = 0.5, "0.5s"
 
 
 def played(text: str = LONG, **delivery: Any) -> Played:
@@ -38,7 +40,8 @@ class Case:
     `outcome`: the primary's attempt outcome when the fault strikes before the agent got a
     byte (so it falls back when it can); None when the answer reaches the agent regardless.
     `status` and `says`: the error the agent gets with no fallback (`says` is in its message).
-    `records`: in the record's error (the call's, or the failed attempt's)."""
+    `records`: in the record's error (the call's, or the failed attempt's). `wait`: the
+    first-byte and stall timeouts when the case waits one out (shorter than the rig's)."""
 
     name: str
     script: Callable[[], list[Any]]
@@ -47,6 +50,7 @@ class Case:
     status: int | None
     says: str
     records: str
+    wait: float | None = None
 
 
 CASES = [
@@ -65,8 +69,9 @@ CASES = [
         True,
         "timeout before first byte",
         504,
-        "primary (main-model) sent nothing within 1s",
-        "sent nothing within 1s",
+        f"primary (main-model) sent nothing within {WAIT_TEXT}",
+        f"sent nothing within {WAIT_TEXT}",
+        WAIT,
     ),
     Case(
         "headers then stall, stream",
@@ -74,8 +79,9 @@ CASES = [
         True,
         "timeout before first byte",
         504,
-        "sent HTTP 200 headers but no body within 1s",
+        f"sent HTTP 200 headers but no body within {WAIT_TEXT}",
         "headers but no body",
+        WAIT,
     ),
     Case(
         "headers then stall, whole body",
@@ -83,8 +89,9 @@ CASES = [
         False,
         "timeout before first byte",
         504,
-        "sent HTTP 200 headers but no body within 1s",
+        f"sent HTTP 200 headers but no body within {WAIT_TEXT}",
         "headers but no body",
+        WAIT,
     ),
     Case(
         "cut mid-stream",
@@ -189,7 +196,10 @@ def rig(request, tmp_path_factory) -> Iterator[Rig]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_fault(rig: Rig, case: Case) -> None:
+def test_fault(rig: Rig, case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
+    if case.wait is not None:
+        monkeypatch.setattr(rig.proxy.options, "first_byte_timeout", case.wait)
+        monkeypatch.setattr(rig.proxy.options, "stall_timeout", case.wait)
     seen, call = rig.ask(case.script(), case.stream)
     attempts = call["attempts"]
     if case.outcome is None:
