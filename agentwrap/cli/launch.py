@@ -97,7 +97,10 @@ def _load(
     env: dict[str, str],
     agent: Agent | None,
 ) -> Profile:
-    """The run's profile for the API `agent` speaks (no agent: the default, Anthropic's)."""
+    """The run's profile for the API `agent` speaks (no agent: the default, Anthropic's).
+    Its model tiers resolve against the price table's model ids as last remembered
+    (agentwrap.modellist): loading the table would keep the agent waiting."""
+    from agentwrap.modellist import bundled_model_ids
     from agentwrap.route.profile import ProfileError, load_profile
     from agentwrap.wire.call import ANTHROPIC
 
@@ -110,7 +113,9 @@ def _load(
         overrides[step.strip()] = model.strip()
     api = agent.api if agent is not None else ANTHROPIC
     try:
-        prof = load_profile(Path.cwd(), profile, env, overrides or None, agent_api=api)
+        prof = load_profile(
+            Path.cwd(), profile, env, overrides or None, agent_api=api, model_ids=bundled_model_ids
+        )
     except ProfileError as exc:
         _err(str(exc))
         raise typer.Exit(2) from None

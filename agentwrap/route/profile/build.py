@@ -177,6 +177,7 @@ def build_profile(
     translation: bool,
     user: Layer | None = None,
     price_table: PriceTable | None = None,
+    model_ids: Callable[[str], list[str]] | None = None,
 ) -> Profile:
     """Merge documents, base first (the one `extends` reached last) and the profile itself
     last, into a validated Profile.
@@ -186,7 +187,8 @@ def build_profile(
     speaks, and without `translation` nothing may route to another API. `user` is the user's
     own config.toml: its providers stand beneath every profile and preset (see
     `_user_providers`). A model's `tier` resolves against `price_table` (None: genai-prices'
-    table, see agentwrap.route.tiers)."""
+    table, see agentwrap.route.tiers), whose model ids per vendor `model_ids` may give
+    (without a price_table: genai-prices' ids, remembered by the caller)."""
     profile = _new_profile(layers, agent_api)
     profile.price_table = price_table
     merge = _Merge(user=user, users=_user_providers(user))
@@ -200,7 +202,7 @@ def build_profile(
     _apply_openai_upstream_env(profile, env)
     _apply_gemini_upstream_env(profile, env)
     _check_references(profile, merge.refs)
-    _resolve_tiers(profile, merge.refs)
+    _resolve_tiers(profile, merge.refs, None if price_table is not None else model_ids)
     _apply_routes(profile, routes or {})
     _check_path_model_names(profile, merge.refs)
     _check_keys_present(profile, env)
@@ -672,17 +674,20 @@ def _check_budget(
         alias_ok(profile.budget.downgrade_to, "budget.downgrade_to", "budget.downgrade_to")
 
 
-def _resolve_tiers(profile: Profile, refs: dict[str, tuple[Layer, tuple[str | int, ...]]]) -> None:
+def _resolve_tiers(
+    profile: Profile,
+    refs: dict[str, tuple[Layer, tuple[str | int, ...]]],
+    model_ids: Callable[[str], list[str]] | None,
+) -> None:
     """Each `tier = "..."` becomes the newest model of that class the price table knows, of
     the vendor whose API the provider speaks (agentwrap.route.tiers)."""
-    book: PriceBook | None = None
     for alias, model in profile.models.items():
         if model.tier is None:
             continue
-        book = book or PriceBook(table=profile.price_table)
+        model_ids = model_ids or PriceBook(table=profile.price_table).model_ids
         vendor = VENDOR_OF_API[profile.providers[model.provider].api]
         try:
-            found = resolve_tier(vendor, model.tier, book.model_ids(vendor))
+            found = resolve_tier(vendor, model.tier, model_ids(vendor))
         except TierError as exc:
             layer, path = refs[f"models.{alias}.model"]
             raise layer.error(path, f"models.{alias}.tier: {exc}") from None

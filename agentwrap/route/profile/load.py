@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.resources
 import importlib.util
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from agentwrap import paths
@@ -75,6 +75,7 @@ def load_profile(
     agent_api: str = ANTHROPIC,
     translation: bool | None = None,
     price_table: PriceTable | None = None,
+    model_ids: Callable[[str], list[str]] | None = None,
 ) -> Profile:
     """The effective profile of a run.
 
@@ -86,7 +87,8 @@ def load_profile(
     provider's base URL, `AGENTWRAP_OPENAI_UPSTREAM` the openai one (unless it has a key_env),
     `AGENTWRAP_GEMINI_UPSTREAM` the gemini one. The providers the user's config.toml defines
     apply under every profile and preset, and a profile file cannot redirect them. Model
-    tiers resolve against `price_table` (None: genai-prices' table).
+    tiers resolve against `price_table` (None: genai-prices' table, whose model ids per
+    vendor `model_ids` may give, as agentwrap.modellist remembers them).
     """
     env = os.environ if env is None else env
     cwd = Path.cwd() if cwd is None else cwd
@@ -108,6 +110,7 @@ def load_profile(
         translation=translation_available() if translation is None else translation,
         user=user,
         price_table=price_table,
+        model_ids=model_ids,
     )
 
 

@@ -1,0 +1,79 @@
+"""The price table's model ids per vendor, remembered between runs.
+
+A profile's `tier = "..."` resolves to the newest model of that class among the ids the price
+table knows (agentwrap.route.tiers). Asking genai-prices for them loads its whole table, a few
+hundred milliseconds, and a launch resolves its profile before the agent starts. So the ids
+are kept in a small file in the data directory, under a key naming the bundled table's file
+(its path, size and modification time): another genai-prices gives another key, and the ids
+are read from the table again.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+from agentwrap import paths
+
+
+def cache_file() -> Path:
+    return paths.data_dir() / "model-ids.json"
+
+
+def table_key() -> str | None:
+    """Names the bundled price table's file as installed; None when it cannot be found."""
+    try:
+        spec = importlib.util.find_spec("genai_prices")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    data = Path(next(iter(spec.submodule_search_locations))) / "data.py"
+    try:
+        st = data.stat()
+    except OSError:
+        return None
+    return f"{data}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _read(key: str) -> dict[str, list[str]]:
+    try:
+        doc = json.loads(cache_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(doc, dict) or doc.get("key") != key:
+        return {}
+    vendors = doc.get("vendors")
+    return vendors if isinstance(vendors, dict) else {}
+
+
+def _write(key: str, vendors: dict[str, list[str]]) -> None:
+    path = cache_file()
+    scratch = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        paths.private_dir(path.parent)
+        paths.private_file(scratch).write_text(
+            json.dumps({"key": key, "vendors": vendors}), encoding="utf-8"
+        )
+        os.replace(scratch, path)  # readers see the old file or the new one, never half
+    except OSError:
+        scratch.unlink(missing_ok=True)  # remembering is an optimisation: never an error
+
+
+def bundled_model_ids(vendor: str) -> list[str]:
+    """What `PriceBook().model_ids(vendor)` answers for genai-prices' bundled table, from the
+    file when it holds that table's ids, else from the table (and remembered)."""
+    from agentwrap.pricing import PriceBook
+
+    key = table_key()
+    if key is None:
+        return PriceBook().model_ids(vendor)
+    vendors = _read(key)
+    ids = vendors.get(vendor)
+    if isinstance(ids, list) and all(isinstance(i, str) for i in ids):
+        return list(ids)
+    ids = PriceBook().model_ids(vendor)
+    _write(key, {**vendors, vendor: ids})
+    return ids
