@@ -349,13 +349,16 @@ async def read_bounded(
     """
     if request.content_length is not None and request.content_length > limit:
         return b"", True
-    buf = bytearray()
+    # The pieces are joined once at the end (a body that came in one piece is not copied).
+    pieces: list[bytes] = []
+    size = 0
     try:
         async with asyncio.timeout(timeout):
             async for chunk in request.content.iter_any():
-                buf += chunk
-                if len(buf) > limit:
-                    return bytes(buf), True
+                pieces.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    return b"".join(pieces), True
     except TimeoutError:
         return None, False
-    return bytes(buf), False
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces), False
