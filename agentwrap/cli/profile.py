@@ -38,7 +38,8 @@ RequestedOpt = typer.Option(
     metavar="MODEL",
     help="A model the agent asks for, to check that no step is routed to a dearer one "
     "without escalate = true (repeatable; default: the newest top-class model of the "
-    "agent's API in the price table, e.g. the newest Opus).",
+    "agent's API in the price table, e.g. the newest Opus; a rule that names an agent is "
+    "also checked against that agent's).",
 )
 
 
@@ -474,18 +475,22 @@ def check_cmd(
         typer.echo(f"warning: {warning}")
     from agentwrap.route.decide import routes_up  # the router, only for this check
 
-    for found in routes_up(loaded, requested or frontier(loaded)):
+    # A rule for one agent is checked against what that agent asks for, on its own API.
+    named = [registry.get(a) for rule in loaded.rules for a in rule.agent]
+    agents = {a.name: (a.api, frontier(loaded, a.api)) for a in named if a is not None}
+    for found in routes_up(loaded, requested or frontier(loaded), agents):
         typer.echo(f"routes up: {found}")
     if probe:
         _probe(loaded, used)
 
 
-def frontier(profile: Profile) -> list[str]:
-    """The model an agent of this API asks for by default: the newest of its vendor's
-    dearest class the price table knows (none when the table knows no class of it)."""
+def frontier(profile: Profile, api: str | None = None) -> list[str]:
+    """The model an agent of this API (default: the profile's) asks for by default: the
+    newest of its vendor's dearest class the price table knows (none when the table knows no
+    class of it)."""
     from agentwrap.route.tiers import VENDOR_OF_API, TierError, classes, resolve_tier
 
-    vendor = VENDOR_OF_API[profile.agent_api]
+    vendor = VENDOR_OF_API[api or profile.agent_api]
     try:
         top = classes(vendor)[0]
         return [resolve_tier(vendor, top, profile.price_book().model_ids(vendor)).model]

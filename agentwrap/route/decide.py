@@ -47,7 +47,7 @@ move: it never breaks the sticky main loop by itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from random import Random
@@ -716,10 +716,19 @@ class RouteUp:
         )
 
 
-def routes_up(profile: Profile, requested: list[str]) -> list[RouteUp]:
+def routes_up(
+    profile: Profile,
+    requested: list[str],
+    agents: Mapping[str, tuple[str, list[str]]] | None = None,
+) -> list[RouteUp]:
     """Where the profile would send a step to a model dearer than a `requested` model without
     an escalation (a rule's `escalate = true`): routing entries, learned-routing candidates,
-    rules, the budget's downgrade, and their fallbacks."""
+    rules, the budget's downgrade, and their fallbacks.
+
+    `agents` gives, per agent CLI, its API and the models it asks for: a rule that names an
+    agent (`agent = ["gemini"]`) is checked against that agent's models too, priced on the
+    provider of its API (a route that suits Claude Code's Opus may be dearer than the model
+    Gemini CLI asks for)."""
     sites: list[tuple[str, str]] = []
     for kind, alias in profile.routing.items():
         policy = profile.auto.get(kind)
@@ -735,18 +744,33 @@ def routes_up(profile: Profile, requested: list[str]) -> list[RouteUp]:
     reached = [REQUESTED, *dict.fromkeys(alias for _, alias in sites)]
     for alias in reached:
         sites += [(f"fallbacks.{alias}", a) for a in _chain(profile, alias)[1:]]
+    checks = [(model_id, profile.agent_api, list(dict.fromkeys(sites))) for model_id in requested]
+    for rule in profile.rules:
+        for name in rule.agent if not rule.escalate else []:
+            api, models = (agents or {}).get(name, (profile.agent_api, []))
+            own = [s for s in dict.fromkeys(sites) if s[0] == f"rule '{rule.name}'"]
+            checks += [(model_id, api, own) for model_id in models if model_id not in requested]
+    out: list[RouteUp] = []
+    for model_id, api, checked in checks:
+        out += _dearer_sites(profile, checked, model_id, api)
+    return list(dict.fromkeys(out))
+
+
+def _dearer_sites(
+    profile: Profile, sites: list[tuple[str, str]], model_id: str, api: str
+) -> list[RouteUp]:
+    """The (where, alias) sites whose model costs more than `model_id`, asked for on `api`."""
     book = profile.price_book()
     usage = Usage(input_tokens=PREVIEW_TOKENS, output_tokens=OUTPUT_ESTIMATE)
-    home = profile.provider_for_api(profile.agent_api).name
+    theirs = book.cost(model_id, usage, profile.provider_for_api(api).name).usd
     out: list[RouteUp] = []
-    for model_id in requested:
-        theirs = book.cost(model_id, usage, home).usd
-        for where, alias in dict.fromkeys(sites):
-            model = profile.models.get(alias)
-            if theirs is None or model is None or model.model == model_id:
-                continue
-            mine = book.cost(model.model, usage, model.provider).usd
-            if mine is not None and mine > theirs:
-                cost = f"~${mine:.4f} vs ~${theirs:.4f}"
-                out.append(RouteUp(where, alias, model.model, model_id, cost))
+    for where, alias in sites:
+        model = profile.models.get(alias)
+        if theirs is None or model is None or model.model == model_id:
+            continue
+        mine = book.cost(model.model, usage, model.provider).usd
+        if mine is not None and mine > theirs:
+            out.append(
+                RouteUp(where, alias, model.model, model_id, f"~${mine:.4f} vs ~${theirs:.4f}")
+            )
     return out

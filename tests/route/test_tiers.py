@@ -339,6 +339,44 @@ def test_routes_up_lists_every_place_without_an_escalation() -> None:
 runner = CliRunner()
 
 
+def test_a_rule_for_one_agent_is_checked_against_what_that_agent_asks_for() -> None:
+    p = profile(PINNED + '\n[[rules]]\nname = "to-claude"\nagent = ["gemini"]\nuse = "sonnet"\n')
+    # Sonnet 9.1 ($2/$10) is cheaper than Opus 9.1 and dearer than Gemini 8 Pro ($1.25/$10).
+    gemini = {"gemini": ("gemini", ["gemini-8-pro"])}
+    found = [(r.where, r.alias, r.requested) for r in routes_up(p, ["claude-opus-9-1"], gemini)]
+    assert found == [
+        ("routing.plan", "opus", "claude-opus-9-1"),
+        ("rule 'to-claude'", "sonnet", "gemini-8-pro"),
+    ]
+    # Only the agent's own rule is held to its model; without the agent, nothing is.
+    assert [r.where for r in routes_up(p, ["claude-opus-9-1"])] == ["routing.plan"]
+
+
+def test_profile_check_holds_a_rule_for_gemini_to_gemini_cli_s_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".git").mkdir()
+    monkeypatch.chdir(tmp_path)
+    rule = '[[rules]]\nname = "gemini-to-claude"\nagent = ["gemini"]\nuse = "sonnet"\n'
+    sonnet = '[models.sonnet]\nprovider = "anthropic"\nmodel = "claude-sonnet-4-6"\n\n'
+    (tmp_path / ".agentwrap.toml").write_text(sonnet + rule)
+    app = build_app()
+    result = runner.invoke(app, ["profile", "check"])
+    assert result.exit_code == 0, result.output
+    # The bundled table: Sonnet 4.6 ($3/$15) costs more than the newest Gemini Pro ($2/$12).
+    found = re.search(
+        r"routes up: rule 'gemini-to-claude' sends steps to sonnet \(claude-sonnet-4-6\), which "
+        r"costs more than (gemini-[\w.-]+-pro[\w-]*) \(~\$[\d.]+ vs ~\$[\d.]+ for a 20000-token "
+        r"prompt\); agentwrap keeps \1 there unless escalate = true: to allow it, add "
+        r"escalate = true to rule 'gemini-to-claude'",
+        result.output,
+    )
+    assert found, result.output
+    (tmp_path / ".agentwrap.toml").write_text(sonnet + rule + "escalate = true\n")
+    result = runner.invoke(app, ["profile", "check"])
+    assert result.exit_code == 0 and "routes up" not in result.output, result.output
+
+
 def test_profile_check_flags_a_profile_that_routes_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
