@@ -15,7 +15,8 @@ so a noisy machine affects both sides of a pair alike:
 Every figure is a median over the pairs, in milliseconds, with the ratio to its baseline.
 agentwrap's modules are compiled to bytecode first, as an installed agentwrap's are.
 
-    .venv/bin/python bench/launch.py [--pairs N] [--sessions N] [--calls-per-session N] [--json]
+    .venv/bin/python bench/launch.py [--pairs N] [--sessions N] [--calls-per-session N]
+        [--profile NAME] [--json]
 """
 
 from __future__ import annotations
@@ -103,8 +104,9 @@ def _stand_in(home: Path, name: str, script: str) -> Path:
     return agent
 
 
-def bench_launch(pairs: int, home: Path) -> dict[str, float]:
+def bench_launch(pairs: int, home: Path, profile: str | None = None) -> dict[str, float]:
     marks = home / "marks"
+    launch = [AGENTWRAP, "claude", "--quiet", *(("--profile", profile) if profile else ())]
     figures: dict[str, float] = {}
     for script, prefix in ((STAND_IN, ""), (QUICK_STAND_IN, "quick_")):
         agent = _stand_in(home, f"claude-{prefix}stand-in", script)
@@ -116,9 +118,7 @@ def bench_launch(pairs: int, home: Path) -> dict[str, float]:
         )
         env.pop("TMUX", None)  # no panel: the launch itself is what is timed
         ours, direct = paired(
-            functools.partial(
-                _launch_once, [AGENTWRAP, "claude", "--quiet"], env, marks, not prefix
-            ),
+            functools.partial(_launch_once, launch, env, marks, not prefix),
             functools.partial(_launch_once, [str(agent)], env, marks),
             pairs,
         )
@@ -212,13 +212,16 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=15, help="counted pairs per figure")
     ap.add_argument("--sessions", type=int, default=1000, help="sessions in the seeded store")
     ap.add_argument("--calls-per-session", type=int, default=100)
+    ap.add_argument(
+        "--profile", help="the launch's --profile (default: none, so the passthrough preset)"
+    )
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args()
     ensure_bytecode()
 
     with tempfile.TemporaryDirectory(prefix="agentwrap-launch-bench-") as tmp:
         home = Path(tmp)
-        launch = bench_launch(args.pairs, home)
+        launch = bench_launch(args.pairs, home, args.profile)
         store = home / "store-home"
         seed_store(store, args.sessions, args.calls_per_session)
         commands = bench_commands(args.pairs, store)
