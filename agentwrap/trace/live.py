@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from agentwrap.trace.queries import cost_series_of, session_running, summed_ledger
 from agentwrap.trace.recorder import SESSION_ENDED, STARTED, CallEvent, Recorder
 from agentwrap.trace.store import TraceStore, row_to_dict
-from agentwrap.trace.tally import Ledger, cost_series
+from agentwrap.trace.tally import STREAMING, Ledger, cost_series
 
 POLL_INTERVAL = 0.15
 # Re-read open sessions every this many polls (about 2 s).
@@ -125,22 +125,19 @@ class StoreFollower:
             )
             cursor.row_factory = None
             calls = [dict(zip(KEY_COLUMNS, row, strict=True)) for row in cursor]
-            streaming = {
-                row["id"]: row_to_dict(row)
-                for row in conn.execute(
-                    f"SELECT * FROM calls {where} AND status = 'streaming'", args
-                )
-            }
+            # The calls in flight (a few) whole: how they end may change any column.
+            whole: dict[int, dict[str, Any]] = {}
+            for i, call in enumerate(calls):
+                if call["status"] == STREAMING:
+                    found = conn.execute("SELECT * FROM calls WHERE id = ?", (call["id"],))
+                    whole[i] = row_to_dict(found.fetchone())
             conn.execute("COMMIT")
         finally:
             conn.close()
-        partial: set[str] = set()
-        for i, call in enumerate(calls):
-            whole = streaming.get(call["id"])
-            if whole is None:
-                partial.add(call["id"])
-            else:
-                calls[i] = whole
+        partial = {call["id"] for call in calls}
+        for i, row in whole.items():
+            calls[i] = row
+            partial.discard(row["id"])
         return LiveBatch(calls=calls, sessions=sessions, ledger=ledger, partial=partial)
 
     def call(self, call_id: str) -> dict[str, Any] | None:
