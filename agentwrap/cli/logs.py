@@ -124,6 +124,30 @@ def _outcome_cell(call: dict[str, Any]) -> str:
     return f"{outcome or 'unknown'}!" if call.get("signals") else outcome
 
 
+# The columns _log_row reads.
+LOG_COLUMNS = (
+    "seq",
+    "started_at",
+    "step",
+    "requested_model",
+    "model",
+    "status",
+    "http_status",
+    "outcome",
+    "signals",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "cost_usd",
+    "unpriced_reason",
+    "ttfb_ms",
+    "total_ms",
+    "reason",
+    "error",
+)
+
+
 def _log_row(c: dict[str, Any], medium: bool) -> dict[str, str]:
     """One call's cells in `agentwrap log`, by column name."""
     requested, used = c.get("requested_model"), c.get("model")
@@ -180,7 +204,9 @@ def log_cmd(
                 f"agentwrap: no session matches '{session}' (see: agentwrap sessions)", err=True
             )
         raise typer.Exit(1)
-    calls = store.calls(sess["id"], limit=limit, newest_first=bool(limit))
+    # The table reads only the columns it shows; --json has everything.
+    shown_columns = None if as_json else LOG_COLUMNS
+    calls = store.calls(sess["id"], limit=limit, newest_first=bool(limit), columns=shown_columns)
     if limit:
         calls.reverse()
     if as_json:

@@ -502,9 +502,15 @@ class TraceStore:
         return row_to_dict(row) if row else None
 
     def calls(
-        self, session_id: str | None = None, limit: int | None = None, newest_first: bool = False
+        self,
+        session_id: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+        columns: Iterable[str] | None = None,
     ) -> list[dict[str, Any]]:
-        sql = "SELECT * FROM calls"
+        """Call rows in start order (`newest_first`: the other way), of one session or all,
+        with every column or only `columns`."""
+        sql = f"SELECT {', '.join(columns) if columns else '*'} FROM calls"
         args: list[Any] = []
         if session_id:
             sql += " WHERE session_id = ?"

@@ -174,3 +174,20 @@ def test_log_carries_each_steps_outcome_signals_and_evidence() -> None:
     assert rows["call-03"]["signals"] == [] and rows["call-03"]["outcome_evidence"] is None
     lines = _agentwrap("log", COLUMNS="200").stdout.splitlines()
     assert "failed!" in next(line for line in lines if line.startswith("│ 1 "))
+
+
+def test_the_log_table_reads_every_column_it_shows() -> None:
+    # The table reads only LOG_COLUMNS; each row must come out as it does from the whole row.
+    from agentwrap import paths
+    from agentwrap.cli.logs import LOG_COLUMNS, _log_row
+    from agentwrap.trace.store import TraceStore
+    from tests.support.trace_seed import SESSION_CALLS, seed_session
+
+    seed_session("cols", SESSION_CALLS)
+    store = TraceStore(paths.trace_db())
+    whole = store.calls("cols")
+    shown = store.calls("cols", columns=LOG_COLUMNS)
+    assert len(whole) == len(shown) == len(SESSION_CALLS)
+    assert all(set(row) == set(LOG_COLUMNS) for row in shown)
+    for medium in (True, False):
+        assert [_log_row(c, medium) for c in shown] == [_log_row(c, medium) for c in whole]
