@@ -111,6 +111,26 @@ _EFFECTIVE_BASELINE = """(CASE
     WHEN cost_usd IS NOT NULL AND COALESCE(model, '') != ''
         AND model = COALESCE(NULLIF(baseline_model, ''), requested_model) THEN cost_usd
     END)"""
+# What a call row gives the sums besides its plain columns (see _TALLY_COLUMNS).
+_CALL_VALUES = {
+    # json_array_length is 0 for valid JSON that is not an array.
+    "fallback": "CASE WHEN json_valid(attempts) THEN json_array_length(attempts) > 1 END",
+    "unpriced": "cost_usd IS NULL AND (COALESCE(unpriced_reason, '') != '' OR status = 'ok')",
+    "baseline": _EFFECTIVE_BASELINE,
+    "finished": "started_at + total_ms / 1000.0",
+}
+_PLAIN_COLUMNS = (
+    "status",
+    "outcome",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "cost_usd",
+    "would_cost_usd",
+    "started_at",
+)
+# Each Tally field as an aggregate over the plain columns and the {values} above.
 _TALLY_COLUMNS = {
     "calls": "COUNT(*)",
     "ok": "SUM(status = 'ok')",
@@ -118,8 +138,7 @@ _TALLY_COLUMNS = {
     "failed": "SUM(status IN ('error', 'proxy_error'))",
     "aborted": "SUM(status = 'aborted')",
     "refused": "SUM(status = 'refused')",
-    # json_array_length is 0 for valid JSON that is not an array.
-    "fallbacks": "SUM(CASE WHEN json_valid(attempts) THEN json_array_length(attempts) > 1 END)",
+    "fallbacks": "SUM({fallback})",
     "steps_succeeded": "SUM(outcome = 'succeeded')",
     "steps_failed": "SUM(outcome = 'failed')",
     "steps_interrupted": "SUM(outcome = 'interrupted')",
@@ -129,21 +148,31 @@ _TALLY_COLUMNS = {
     "cache_read_tokens": "SUM(COALESCE(cache_read_tokens, 0))",
     "cost_usd": "TOTAL(cost_usd)",
     "priced_calls": "COUNT(cost_usd)",
-    "unpriced_calls": "SUM(cost_usd IS NULL AND (COALESCE(unpriced_reason, '') != '' "
-    "OR status = 'ok'))",
-    "baseline_usd": f"TOTAL({_EFFECTIVE_BASELINE})",
-    "baseline_calls": f"COUNT({_EFFECTIVE_BASELINE})",
-    "compared_calls": f"COUNT(CASE WHEN cost_usd IS NOT NULL THEN {_EFFECTIVE_BASELINE} END)",
-    "compared_cost_usd": f"TOTAL(CASE WHEN {_EFFECTIVE_BASELINE} IS NOT NULL THEN cost_usd END)",
-    "compared_baseline_usd": f"TOTAL(CASE WHEN cost_usd IS NOT NULL "
-    f"THEN {_EFFECTIVE_BASELINE} END)",
+    "unpriced_calls": "SUM({unpriced})",
+    "baseline_usd": "TOTAL({baseline})",
+    "baseline_calls": "COUNT({baseline})",
+    "compared_calls": "COUNT(CASE WHEN cost_usd IS NOT NULL THEN {baseline} END)",
+    "compared_cost_usd": "TOTAL(CASE WHEN {baseline} IS NOT NULL THEN cost_usd END)",
+    "compared_baseline_usd": "TOTAL(CASE WHEN cost_usd IS NOT NULL THEN {baseline} END)",
     "would_calls": "COUNT(CASE WHEN cost_usd IS NOT NULL THEN would_cost_usd END)",
     "would_cost_usd": "TOTAL(CASE WHEN cost_usd IS NOT NULL THEN would_cost_usd END)",
     "would_actual_usd": "TOTAL(CASE WHEN would_cost_usd IS NOT NULL THEN cost_usd END)",
     "first_started": "MIN(started_at)",
-    "last_finished": "MAX(started_at + total_ms / 1000.0)",
+    "last_finished": "MAX({finished})",
 }
-TALLY_SELECT = ", ".join(f"{sql} AS {name}" for name, sql in _TALLY_COLUMNS.items())
+
+
+def _tally_select(values: dict[str, str]) -> str:
+    return ", ".join(f"{sql.format(**values)} AS {name}" for name, sql in _TALLY_COLUMNS.items())
+
+
+# The sums over call rows, each value written out where it is used.
+TALLY_SELECT = _tally_select({name: f"({sql})" for name, sql in _CALL_VALUES.items()})
+# The sums over the rows of _CALL_ROWS: each value worked out once per call.
+_TALLY_OVER_VALUES = _tally_select({name: name for name in _CALL_VALUES})
+_CALL_ROWS = ", ".join(
+    [*_PLAIN_COLUMNS, *(f"{sql} AS {name}" for name, sql in _CALL_VALUES.items())]
+)
 # How a call is grouped by model and by step kind, as tally.model_key and step_key say.
 MODEL_KEY_SQL = f"COALESCE(NULLIF(model, ''), NULLIF(requested_model, ''), '{UNKNOWN_MODEL}')"
 STEP_KEY_SQL = f"COALESCE(NULLIF(step, ''), '{UNKNOWN_STEP}')"
@@ -163,10 +192,22 @@ def tallies_by(
 ) -> dict[Any, Tally]:
     """One Tally per value of `key_sql` (an SQL expression over a call row) over the call rows
     `where` selects."""
-    rows = connection(source).execute(
-        f"SELECT {key_sql} AS key, {TALLY_SELECT} FROM calls {where} GROUP BY 1", args
-    )
+    if key_sql in _INDEXED_KEYS:
+        sql = f"SELECT {key_sql} AS key, {TALLY_SELECT} FROM calls {where} GROUP BY 1"
+    else:
+        # SQLite sorts the rows to group them: the calls' values (numbers, worked out once
+        # each) are sorted, not their columns (the attempts' JSON among them). LIMIT -1 keeps
+        # the inner query from being merged into the outer one.
+        sql = (
+            f"SELECT key, {_TALLY_OVER_VALUES} FROM "
+            f"(SELECT {key_sql} AS key, {_CALL_ROWS} FROM calls {where} LIMIT -1) GROUP BY 1"
+        )
+    rows = connection(source).execute(sql, args)
     return {row["key"]: tally_of_row(row) for row in rows}
+
+
+# Keys an index gives the calls in the order of: grouping by them sorts nothing.
+_INDEXED_KEYS = {"session_id"}
 
 
 def session_total(source: Source, session_id: str) -> Tally:
@@ -181,8 +222,9 @@ def summed_ledger(source: Source, where: str = "", args: tuple[Any, ...] = ()) -
     in call order, as `ledger_of` keeps them."""
     conn = connection(source)
     rows = conn.execute(
-        f"SELECT {MODEL_KEY_SQL} AS model_key, {STEP_KEY_SQL} AS step_key, {TALLY_SELECT} "
-        f"FROM calls {where} GROUP BY 1, 2",
+        f"SELECT model_key, step_key, {_TALLY_OVER_VALUES} FROM "
+        f"(SELECT {MODEL_KEY_SQL} AS model_key, {STEP_KEY_SQL} AS step_key, {_CALL_ROWS} "
+        f"FROM calls {where} LIMIT -1) GROUP BY 1, 2",
         args,
     )
     groups = [(row["model_key"], row["step_key"], tally_of_row(row)) for row in rows]
