@@ -152,8 +152,9 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
+    written = f"written in {built:.1f} s" if not args.home else f"the store in {args.home}"
     print(
-        f"{calls:,} calls in {args.sessions:,} sessions (written in {built:.1f} s); "
+        f"{calls:,} calls in {args.sessions:,} sessions ({written}); "
         f"medians of {args.repeats} (wall ms / cpu ms):"
     )
     for name, r in commands.items():
