@@ -75,9 +75,9 @@ def _violations(layers: tuple[str, ...], forbidden: tuple[str, ...]) -> list[str
 
 def test_the_import_walk_sees_relative_and_nested_imports(tmp_path: Path) -> None:
     # The walk itself must not be blind: a function-level and a relative import are found.
-    sample = PACKAGE / "cli" / "launch.py"
+    sample = PACKAGE / "cli" / "launcher.py"
     names = {name for _, name in _imports(sample)}
-    assert "agentwrap.session" in names  # imported inside a command body
+    assert "agentwrap.session" in names  # imported inside a function
     assert {"agentwrap.agents.registry", "agentwrap.panel"} <= names  # `from agentwrap... import`
 
 

@@ -116,6 +116,11 @@ def run() -> None:
         print(f"agentwrap {__version__}")
         return
     first = sys.argv[1] if len(sys.argv) > 1 else None
+    if first and not first.startswith("-") and not any(first in g[2] for g in GROUPS):
+        # Maybe an agent: a plain launch line starts it before typer loads.
+        from agentwrap.cli.launcher import launch_directly
+
+        launch_directly(first, sys.argv[2:])
     build_app(first)()
 
 
@@ -130,8 +135,8 @@ def script() -> None:
         run()
     except SystemExit as exc:
         # Only a launch closes a session; any other command has not loaded its module.
-        launch = sys.modules.get("agentwrap.cli.launch")
-        if launch is None or not launch.session_closed:
+        launcher = sys.modules.get("agentwrap.cli.launcher")
+        if launcher is None or not launcher.session_closed:
             raise
         code = exc.code
         sys.stdout.flush()
