@@ -151,6 +151,22 @@ class PriceBook:
             (Decimal(str(both - base)) * per_mtok).quantize(Decimal("0.0001")).normalize(),
         )
 
+    def known_prices(self) -> dict[tuple[str, str | None], Price]:
+        """The flat prices this book has read from genai-prices' table, by (model, provider
+        hint): what a later run may be given back through `know` instead of loading the table.
+        Empty for a table given whole; tiered prices are never among them (they are asked of
+        the table per call)."""
+        if self._table is not None:
+            return {}
+        return {key: entry for key, entry in self._cache.items() if isinstance(entry, Price)}
+
+    def know(self, prices: Mapping[tuple[str, str | None], Price]) -> None:
+        """Take flat prices an earlier run read from the same table (see `known_prices`), so
+        that looking them up again does not load it. Ignored for a table given whole."""
+        if self._table is None:
+            for key, price in prices.items():
+                self._cache.setdefault(key, price)
+
     def is_override(self, model: str) -> bool:
         """Whether the profile sets this model's price."""
         return model in self._overrides

@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from agentwrap import knownprices
 from agentwrap.agents.base import SECRET_HEADER
 from agentwrap.agents.registry import conversation_ids
 from agentwrap.pricing import PriceBook
@@ -72,12 +73,16 @@ class Proxy:
         self.sock = sock
         self.options = options or ProxyOptions()
         self.state = SessionState(agent=self.options.agent, observe=self.options.observe)
+        self._remember_prices = False  # the price book is the session's own (not a caller's)
         self.transport: Transport = transport or UpstreamPool(
             limit_per_host=self.options.pool_size, connect_timeout=self.options.connect_timeout
         )
-        self.ledger = Ledger(
-            recorder, pricebook or profile.price_book(), self.state, _stored_evidence(recorder)
-        )
+        if pricebook is None:
+            pricebook = profile.price_book()
+            # Prices earlier sessions read: pricing a call need not load the whole table.
+            knownprices.recall(pricebook)
+            self._remember_prices = True
+        self.ledger = Ledger(recorder, pricebook, self.state, _stored_evidence(recorder))
         self.rng = random.Random(self.options.explore_seed)  # learned routing's exploration
         self.forwarder = Forwarder(profile, self.transport, self.options)
         self.fallback = Fallback(self.forwarder, self.transport, self.options)
@@ -129,6 +134,8 @@ class Proxy:
         if self._runner is not None:
             await self._runner.cleanup()
         await self.transport.close()
+        if self._remember_prices:
+            knownprices.remember(self.ledger.pricebook)
 
     # -- the door -------------------------------------------------------------
     def _session_path(self, request: web.Request) -> str | None:
