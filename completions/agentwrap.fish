@@ -81,7 +81,7 @@ complete -c agentwrap -n '__fish_seen_subcommand_from learn ; and __fish_seen_su
 complete -c agentwrap -n '__fish_seen_subcommand_from learn ; and __fish_seen_subcommand_from reset' -l yes -s y -d 'Do not ask for confirmation'
 complete -c agentwrap -n '__fish_seen_subcommand_from learn ; and __fish_seen_subcommand_from status' -l profile -s p -r -d 'A preset name or a profile path (default: discovery)'
 complete -c agentwrap -n '__fish_seen_subcommand_from learn ; and __fish_seen_subcommand_from status' -l agent -r -d 'Show the choices for this agent (repeatable; default: every agent with evidence)'
-complete -c agentwrap -n '__fish_seen_subcommand_from learn ; and __fish_seen_subcommand_from status' -l requested -r -d 'The model the agent asks for: candidates that cost more are ruled out unless their entry escalates (default: the newest top-class model of the agent\'s API in the price table, as profile check uses)'
+complete -c agentwrap -n '__fish_seen_subcommand_from learn ; and __fish_seen_subcommand_from status' -l requested -r -d 'The model the agent asks for: candidates that cost more are ruled out unless their entry escalates (default: the newest top-class model of each agent\'s own API in the price table, as profile check uses)'
 complete -c agentwrap -n '__fish_seen_subcommand_from learn ; and __fish_seen_subcommand_from status' -l json -d 'JSON instead of text'
 complete -c agentwrap -n '__fish_seen_subcommand_from log' -l session -s s -r -d 'Session id, unique prefix, or \'last\''
 complete -c agentwrap -n '__fish_seen_subcommand_from log' -s n -l limit -r -d 'Only the newest N calls'

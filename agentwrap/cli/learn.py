@@ -54,8 +54,8 @@ RequestedOpt = typer.Option(
     "--requested",
     metavar="MODEL",
     help="The model the agent asks for: candidates that cost more are ruled out unless their "
-    "entry escalates (default: the newest top-class model of the agent's API in the price "
-    "table, as profile check uses).",
+    "entry escalates (default: the newest top-class model of each agent's own API in the "
+    "price table, as profile check uses).",
 )
 
 
@@ -116,10 +116,16 @@ def status_cmd(
         for k, t in sorted(evidence.items(), key=lambda kv: (kv[0].agent, kv[0].step, kv[0].model))
     ]
     agents = list(agent or sorted({k.agent for k in evidence}) or [DEFAULT_AGENT])
+    from agentwrap.agents import registry
     from agentwrap.cli.profile import frontier
     from agentwrap.route.decide import PREVIEW_TOKENS, outlook
 
-    asked = requested or next(iter(frontier(loaded)), None) if loaded else None
+    # What each agent asks for, on its own API: its vendor's newest top-class model by default.
+    apis = {who: getattr(registry.get(who), "api", None) for who in agents}
+    asked = {
+        who: requested or next(iter(frontier(loaded, apis[who])), None) if loaded else None
+        for who in agents
+    }
     choices = [
         {
             "agent": who,
@@ -127,12 +133,15 @@ def status_cmd(
             "where": o.where,
             "choice": o.alias,
             "reason": o.reason,
+            "requested": asked[who],
             "ruled_out": [
                 {"alias": r.alias, "model": r.model, "cost": r.cost} for r in o.ruled_out
             ],
         }
         for who in agents
-        for o in (outlook(loaded, evidence, who, requested=asked) if loaded else [])
+        for o in (
+            outlook(loaded, evidence, who, requested=asked[who], api=apis[who]) if loaded else []
+        )
     ]
     budget = loaded.budget if loaded else None
     if as_json:
@@ -160,7 +169,7 @@ def _status_lines(
     rows: list[dict[str, Any]],
     choices: list[dict[str, Any]],
     profile: Profile | None,
-    requested: str | None,
+    requested: dict[str, str | None],
 ) -> list[str]:
     out: list[str] = []
     if not rows:
@@ -214,21 +223,26 @@ def _status_lines(
         if c["ruled_out"]:
             dearer = ", ".join(f"{r['alias']} ({r['cost']})" for r in c["ruled_out"])
             out.append(
-                f"  {'':{len(agent) + width}}   ruled out, dearer than {requested}: {dearer}"
+                f"  {'':{len(agent) + width}}   ruled out, dearer than {c['requested']}: {dearer}"
             )
     out.extend(_limit_lines(profile, requested))
     return out
 
 
-def _limit_lines(profile: Profile, requested: str | None) -> list[str]:
-    """The cost limits every choice above is under: the requested model's price, and the
-    session budget when the profile sets one."""
+def _limit_lines(profile: Profile, requested: dict[str, str | None]) -> list[str]:
+    """The cost limits every choice above is under: the price of the model each agent asks
+    for, and the session budget when the profile sets one."""
     from agentwrap.route.decide import PREVIEW_TOKENS
 
     out = [""]
-    if requested:
+    models = {m for m in requested.values() if m}
+    asked = [f"{who}: {m}" if who != ANY_AGENT else m for who, m in requested.items() if m]
+    if len(models) == 1:
+        asked = list(models)  # one model for every agent (--requested, or they ask alike)
+    if asked:
         out.append(
-            f"cost limit: a candidate that costs more than the requested model ({requested}, "
+            "cost limit: a candidate that costs more than the requested model "
+            f"({'; '.join(asked)}, "
             f"for a {PREVIEW_TOKENS}-token prompt) is ruled out unless its entry says "
             "escalate = true (--requested MODEL checks another)"
         )

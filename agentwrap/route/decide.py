@@ -495,12 +495,14 @@ def outlook(
     agent: str,
     tokens: int = PREVIEW_TOKENS,
     requested: str | None = None,
+    api: str | None = None,
 ) -> list[Outlook]:
     """For each step kind a `use = "auto"` entry routes (rules with a step condition, then
     routing), what it would choose now for a call of `tokens` prompt tokens, and why.
 
     With a `requested` model, the never-dearer rule applies as in `decide`: a candidate that
-    costs more than it for such a call is ruled out unless the entry escalates."""
+    costs more than it for such a call (asked for on `api`, by default the profile's agent
+    API) is ruled out unless the entry escalates."""
     out: list[Outlook] = []
     sites: list[tuple[str, str, AutoPolicy, bool]] = []
     for rule in profile.rules:
@@ -515,7 +517,11 @@ def outlook(
         available = [
             a for a in policy.candidates if profile.provider_of(a).name not in profile.unavailable
         ]
-        dearer = [] if escalate or requested is None else _ruled_out(profile, available, requested)
+        dearer = (
+            []
+            if escalate or requested is None
+            else _ruled_out(profile, available, requested, api or profile.agent_api)
+        )
         usable = [a for a in available if a not in {r.alias for r in dearer}]
         options = _options(profile, usable, kind, agent, evidence, tokens)
         if dearer and not options:
@@ -529,12 +535,12 @@ def outlook(
     return out
 
 
-def _ruled_out(profile: Profile, aliases: list[str], requested: str) -> list[RuledOut]:
-    """The aliases that cost more than `requested` for a PREVIEW_TOKENS prompt (as
-    `routes_up` prices them)."""
+def _ruled_out(profile: Profile, aliases: list[str], requested: str, api: str) -> list[RuledOut]:
+    """The aliases that cost more than `requested`, asked for on `api`, for a PREVIEW_TOKENS
+    prompt (as `routes_up` prices them)."""
     book = profile.price_book()
     usage = Usage(input_tokens=PREVIEW_TOKENS, output_tokens=OUTPUT_ESTIMATE)
-    theirs = book.cost(requested, usage, profile.provider_for_api(profile.agent_api).name).usd
+    theirs = book.cost(requested, usage, profile.provider_for_api(api).name).usd
     out: list[RuledOut] = []
     for alias in aliases:
         model = profile.models[alias]

@@ -232,10 +232,10 @@ def test_status_rules_out_the_candidates_dearer_than_the_requested_model_and_sho
     result = runner.invoke(app, ["learn", "status", "--requested", "claude-3-haiku", "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
-    assert doc["requested"] == "claude-3-haiku" and doc["prompt_tokens"] == 20000
+    assert doc["requested"] == {"claude": "claude-3-haiku"} and doc["prompt_tokens"] == 20000
     assert doc["budget"] == {"session_usd": 5.0, "on_exceed": "downgrade", "downgrade_to": "haiku"}
     implement = next(c for c in doc["choices"] if c["step"] == "implement")
-    assert implement["choice"] == "requested"
+    assert (implement["choice"], implement["requested"]) == ("requested", "claude-3-haiku")
     assert implement["reason"] == (
         "every candidate costs more than claude-3-haiku: it keeps claude-3-haiku"
     )
@@ -262,3 +262,30 @@ def test_status_keeps_candidates_of_an_entry_that_escalates(repo: Path) -> None:
     routed = next(c for c in choices if c["where"] == "routing.implement")
     assert [r["alias"] for r in routed["ruled_out"]] == ["sonnet", "opus"]
     assert routed["choice"] == "haiku"
+
+
+def test_status_holds_each_agent_to_the_model_it_asks_for(repo: Path) -> None:
+    # Gemini CLI asks for the newest Gemini Pro of the bundled table (gemini-3.1-pro-preview,
+    # $2/$12 a million tokens for a small call: $0.0520 for 20k in and 1k out); Sonnet 4.6
+    # ($0.0750) and Opus 5.5 ($0.1000) cost more than that, not more than Claude Code's Opus.
+    result = runner.invoke(app, ["learn", "status", "--agent", "claude", "--agent", "gemini"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "cost limit: a candidate that costs more than the requested model (claude: "
+        "claude-opus-5-5; gemini: gemini-3.1-pro-preview, for a 20000-token prompt)"
+    ) in result.output
+    doc = json.loads(
+        runner.invoke(
+            app, ["learn", "status", "--agent", "claude", "--agent", "gemini", "--json"]
+        ).output
+    )
+    assert doc["requested"] == {"claude": "claude-opus-5-5", "gemini": "gemini-3.1-pro-preview"}
+    for c in doc["choices"]:
+        dearer = [(r["alias"], r["cost"]) for r in c["ruled_out"]]
+        if c["agent"] == "claude":
+            assert dearer == [], c
+        else:
+            assert dearer == [
+                ("sonnet", "~$0.0750 vs ~$0.0520"),
+                ("opus", "~$0.1000 vs ~$0.0520"),
+            ], c
