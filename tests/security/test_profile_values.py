@@ -1,15 +1,17 @@
 """Profile values that would leak a credential or send a call elsewhere are refused with the
 profile's own error form (file:line: key: why), and files a person saved in another encoding
-get a clear error instead of a traceback. Each case runs the real `agentwrap profile check`."""
+get a clear error instead of a traceback. Each case runs the real `agentwrap profile check`, in
+the test's process, in the directory whose profile it reads."""
 
 from __future__ import annotations
 
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from agentwrap.route.profile import ProfileError, load_profile, parse_profile_text
+from tests.support.cli import Ran, agentwrap
 
 GEMINI_PROFILE = """\
 [providers.google]
@@ -25,14 +27,15 @@ default = "pro"
 """
 
 
-def check(agentwrap_bin: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [agentwrap_bin, "profile", "check", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+@pytest.fixture
+def check(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Ran]:
+    """`agentwrap profile check ARGS` run in `cwd`, where it finds .agentwrap.toml."""
+
+    def run(cwd: Path, *args: str) -> Ran:
+        monkeypatch.chdir(cwd)
+        return agentwrap("profile", "check", *args)
+
+    return run
 
 
 def write(cwd: Path, data: bytes) -> Path:
@@ -42,14 +45,14 @@ def write(cwd: Path, data: bytes) -> Path:
 
 
 def test_base_url_with_user_and_password_is_refused_without_echoing_them(
-    agentwrap_bin: str, tmp_path: Path
+    check: Callable[..., Ran], tmp_path: Path
 ) -> None:
     path = write(
         tmp_path,
         b'extends = "balanced"\n\n[providers.gateway]\napi = "anthropic"\n'
         b'base_url = "https://alice:hunter2@gw.example.com/anthropic"\n',
     )
-    done = check(agentwrap_bin, tmp_path)
+    done = check(tmp_path)
     assert done.returncode == 2
     assert done.stderr.startswith(f"agentwrap: {path}:5: providers.gateway.base_url: ")
     assert "user name or password" in done.stderr and "key_env" in done.stderr
@@ -67,23 +70,23 @@ def test_a_gateway_url_with_credentials_from_the_agents_environment_is_refused()
     assert "s3cret" not in message and "bob" not in message
 
 
-def test_non_utf8_profile_names_the_file_line_and_byte(agentwrap_bin: str, tmp_path: Path) -> None:
+def test_non_utf8_profile_names_the_file_line_and_byte(
+    check: Callable[..., Ran], tmp_path: Path
+) -> None:
     path = write(tmp_path, b'[routing]\n# na\xefve comment\ndefault = "requested"\n')
-    done = check(agentwrap_bin, tmp_path)
+    done = check(tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip() == (
         f"agentwrap: {path}:2: not UTF-8 text (byte 0xef at column 5); save the profile as UTF-8"
     )
 
 
-def test_a_utf8_byte_order_mark_is_accepted(agentwrap_bin: str, tmp_path: Path) -> None:
+def test_a_utf8_byte_order_mark_is_accepted(check: Callable[..., Ran], tmp_path: Path) -> None:
     write(tmp_path, b'\xef\xbb\xbfextends = "balanced"\n[routing]\nplan = "sonnet"\n')
-    done = check(agentwrap_bin, tmp_path)
+    done = check(tmp_path)
     assert done.returncode == 0, done.stderr
     assert "ok: profile .agentwrap.toml" in done.stdout
-    shown = subprocess.run(
-        [agentwrap_bin, "profile", "show"], cwd=tmp_path, capture_output=True, text=True
-    )
+    shown = agentwrap("profile", "show")
     # Lines are still counted right after the mark: plan is set on line 3.
     assert 'plan = "sonnet"' in shown.stdout
     assert any(
@@ -93,10 +96,10 @@ def test_a_utf8_byte_order_mark_is_accepted(agentwrap_bin: str, tmp_path: Path) 
 
 
 def test_a_toml_syntax_error_reads_like_every_other_profile_error(
-    agentwrap_bin: str, tmp_path: Path
+    check: Callable[..., Ran], tmp_path: Path
 ) -> None:
     path = write(tmp_path, b'extends = "balanced"\n\n[routing]\nplan = \n')
-    done = check(agentwrap_bin, tmp_path)
+    done = check(tmp_path)
     assert done.returncode == 2
     assert done.stderr.startswith(f"agentwrap: {path}:4: not valid TOML: ")
     assert "(column " in done.stderr and "Traceback" not in done.stderr

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tomllib
 from pathlib import Path
 
 import httpx
+import pytest
 
 from agentwrap import paths
 from agentwrap.fakes.provider import FakeProvider, Reply
+from tests.support.cli import agentwrap
 from tests.support.serve import serve, stop
 
 USER_CONFIG = """\
@@ -94,26 +95,21 @@ def test_a_repository_profile_cannot_redirect_a_provider_the_user_configured(
 
 
 def test_profile_show_says_where_each_providers_settings_came_from(
-    agentwrap_bin: str, tmp_path: Path
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The command's output is the point: it runs in this process, in the repository.
     root = repo(tmp_path, 'extends = "frontier"\n')
     config = write_user_config("https://gateway.example.com")
-    shown = subprocess.run(
-        [agentwrap_bin, "profile", "show", "--json"],
-        cwd=root,
-        env=run_env(tmp_path),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    monkeypatch.chdir(root)
+    shown = agentwrap("profile", "show", "--json", GATEWAY_KEY="gateway-key-1")
+    assert shown.returncode == 0, shown.stderr
     providers = json.loads(shown.stdout)["providers"]
     assert providers["anthropic"]["base_url"] == "https://gateway.example.com"
     assert providers["anthropic"]["from"] == f"{config}:2"
     assert providers["openrouter"]["from"].startswith("preset frontier:")
-    text = subprocess.run(
-        [agentwrap_bin, "profile", "show"], cwd=root, env=run_env(tmp_path), capture_output=True,
-        text=True, check=True,
-    ).stdout  # fmt: skip
+    shown = agentwrap("profile", "show", GATEWAY_KEY="gateway-key-1")
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout
     line = next(x for x in text.splitlines() if x.startswith("# providers.anthropic from "))
     assert line.startswith(f"# providers.anthropic from {config}:2 — receives ")
     assert (
