@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import anthropic
 
 from agentwrap import paths
 from agentwrap.fakes.anthropic import FakeAnthropic
@@ -30,15 +33,26 @@ default = "opus"
 
 ESCALATE = '\n[[rules]]\nname = "hard"\nuse = "opus"\nescalate = true\n'
 
-# The wrapped command: two calls through the proxy with the official SDK, asking for Haiku.
-AGENT = """
-import anthropic
-client = anthropic.Anthropic(api_key="k", max_retries=0)
-for text in ("one", "two"):
-    client.messages.create(
-        model="claude-haiku-4-5", max_tokens=50, messages=[{"role": "user", "content": text}]
-    )
+# The wrapped command: it tells the test the base URL agentwrap gave it, and waits while the
+# test makes the agent's two calls there with the official SDK, already imported in this
+# process (importing it in the command costs more than the rest of the session).
+COMMAND = """
+import os, pathlib, sys, time
+here = pathlib.Path(sys.argv[1])
+(here / "url.part").write_text(os.environ["ANTHROPIC_BASE_URL"])
+os.replace(here / "url.part", here / "url")
+while not (here / "done").exists():
+    time.sleep(0.02)
 """
+
+
+def _agent_calls(base_url: str) -> None:
+    """The agent's two calls, asking for Haiku."""
+    client = anthropic.Anthropic(base_url=base_url, api_key="k", max_retries=0)
+    for text in ("one", "two"):
+        client.messages.create(
+            model="claude-haiku-4-5", max_tokens=50, messages=[{"role": "user", "content": text}]
+        )
 
 
 def _run(agentwrap_bin: str, tmp_path: Path, rules: str) -> tuple[str, list[str]]:
@@ -46,17 +60,30 @@ def _run(agentwrap_bin: str, tmp_path: Path, rules: str) -> tuple[str, list[str]
     with FakeAnthropic(["first", "second"]) as fake:
         profile = tmp_path / "p.toml"
         profile.write_text(PROFILE.format(url=fake.base_url, rules=rules))
-        done = subprocess.run(
+        proc = subprocess.Popen(
             [agentwrap_bin, "run", "--panel", "off", "--profile", str(profile), "--"]
-            + [sys.executable, "-c", AGENT],
-            capture_output=True,
+            + [sys.executable, "-c", COMMAND, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             env=subprocess_env(),
-            timeout=120,
         )
+        try:
+            _agent_calls(_wait_for_url(tmp_path / "url", proc))
+        finally:
+            (tmp_path / "done").touch()
+            _, err = proc.communicate(timeout=120)
         sent = [r.body["model"] for r in fake.message_requests]
-    assert done.returncode == 0, done.stderr
-    return done.stderr, sent
+    assert proc.returncode == 0, err
+    return err, sent
+
+
+def _wait_for_url(path: Path, proc: subprocess.Popen[str]) -> str:
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the command never started"
+        time.sleep(0.02)
+    return path.read_text()
 
 
 def test_a_session_kept_on_the_requested_model_says_so_once_with_the_remedy(
