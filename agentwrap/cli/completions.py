@@ -179,10 +179,12 @@ def script(shell: str, root: Any) -> str:
     "completions", help="Print a static completion script: agentwrap completions bash|zsh|fish."
 )
 def completions_cmd(
-    ctx: typer.Context, shell: str = typer.Argument(..., help="bash, zsh or fish.")
+    shell: str = typer.Argument(..., help="bash, zsh or fish."),
 ) -> None:
     if shell not in SHELLS:
         typer.echo(f"agentwrap: unknown shell '{shell}'; known: {', '.join(SHELLS)}", err=True)
         raise typer.Exit(2)
-    # The CLI this command is part of, as it was built for this run.
-    typer.echo(script(shell, ctx.find_root().command), nl=False)
+    from agentwrap.cli.main import build_app
+
+    # The whole CLI: a command line builds only the command it names (this one).
+    typer.echo(script(shell, typer.main.get_command(build_app())), nl=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,11 @@ def test_bash_completes_commands_and_options():
     )
     assert _bash_complete(["agentwrap", "serve", "--po"]) == ["--port"]
     assert "--json" in _bash_complete(["agentwrap", "log", "--"])
+
+
+def test_the_installed_command_prints_the_whole_clis_script():
+    # The console script builds only the command a line names; its script must not be that.
+    exe = Path(sys.executable).parent / "agentwrap"
+    done = subprocess.run([exe, "completions", "bash"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (ROOT / "completions" / FILES["bash"]).read_text()
