@@ -23,10 +23,10 @@ from rich.text import Text
 from agentwrap import fmt
 from agentwrap.errorlog import logged, logged_line
 from agentwrap.export.stats import ExportStats, read_stats, stats_line
-from agentwrap.route.dearer import HeldBack, held_back, remedy
-from agentwrap.trace.queries import session_calls
+from agentwrap.route.dearer import PREFIX, ROUTE_END, HeldBack, held_back, remedy
+from agentwrap.trace.queries import note_counts, summed_ledger
 from agentwrap.trace.store import TraceStore
-from agentwrap.trace.tally import Ledger, Tally, ledger_of
+from agentwrap.trace.tally import Ledger, Tally
 
 # Below this console width the tables drop the per-token-kind columns.
 COMPACT_WIDTH = 100
@@ -35,8 +35,7 @@ COMPACT_WIDTH = 100
 def summary_json(store: TraceStore, session_id: str) -> dict[str, Any]:
     """The session's summary as plain data: totals, per-model and per-step rows, unpriced reasons."""
     session = store.session(session_id)
-    rows = session_calls(store, session_id)
-    ledger = ledger_of(rows)
+    ledger = session_sums(store, session_id)
     return {
         "session_id": session_id,
         "agent": session.get("agent") if session else None,
@@ -52,7 +51,7 @@ def summary_json(store: TraceStore, session_id: str) -> dict[str, Any]:
         "unpriced": dict(ledger.unpriced_reasons),
         "held_back": [
             {**asdict(route), "calls": count, "remedy": remedy(route.where, route.alias)}
-            for route, count in routes_held_back(rows)
+            for route, count in routes_held_back(store, session_id)
         ],
         "details": detail_commands(session_id),
         "export": asdict(export) if (export := read_stats(store, session_id)) else None,
@@ -69,26 +68,41 @@ def detail_commands(session_id: str) -> list[str]:
 
 def render_summary(store: TraceStore, session_id: str) -> SessionSummary:
     """The session's summary as a Rich renderable (adapts to the console width when printed)."""
-    rows = session_calls(store, session_id)
     return SessionSummary(
         session_id=session_id,
         session=store.session(session_id),
-        ledger=ledger_of(rows),
+        ledger=session_sums(store, session_id),
         export=read_stats(store, session_id),
         logged=logged(store, session_id),
-        held_back=routes_held_back(rows),
+        held_back=routes_held_back(store, session_id),
     )
 
 
-def routes_held_back(rows: list[dict[str, Any]]) -> list[tuple[HeldBack, int]]:
-    """The routes of the profile the never-dearer rule did not take in these calls, each with
-    how many calls it kept on the requested model, most first."""
-    counts: dict[HeldBack, int] = {}
-    for row in rows:
-        found = held_back(row.get("reason"))
-        if found is not None:
-            counts[found] = counts.get(found, 0) + 1
-    return sorted(counts.items(), key=lambda item: -item[1])
+def session_sums(store: TraceStore, session_id: str) -> Ledger:
+    """The session's ledger, summed by SQLite per model and step (no call row is read)."""
+    return summed_ledger(store, "WHERE session_id = ?", (session_id,))
+
+
+def routes_held_back(store: TraceStore, session_id: str) -> list[tuple[HeldBack, int]]:
+    """The routes of the profile the never-dearer rule did not take in the session's calls,
+    each with how many calls it kept on the requested model: most first, then in the order
+    the session first met them."""
+    counts: dict[HeldBack, tuple[int, float, int]] = {}
+    # SQLite counts the distinct notes; only those are parsed here.
+    for note, count, started, seq in note_counts(
+        store, PREFIX, ROUTE_END, "WHERE session_id = ?", (session_id,)
+    ):
+        found = held_back(note)
+        if found is None:
+            continue
+        # One route may be written in several notes (the same model on two providers).
+        before = counts.get(found)
+        if before is not None:
+            count += before[0]
+            started, seq = min((started, seq), before[1:])
+        counts[found] = (count, started, seq)
+    ordered = sorted(counts.items(), key=lambda item: (-item[1][0], item[1][1], item[1][2]))
+    return [(route, count) for route, (count, _, _) in ordered]
 
 
 def held_back_line(route: HeldBack, count: int) -> str:

@@ -21,9 +21,11 @@ import re
 from dataclasses import dataclass
 
 PREFIX = "never dearer: kept the requested model"
+# Where the note's route ends; the costs after it differ from call to call.
+ROUTE_END = ", which costs more"
 _NOTE = re.compile(
     re.escape(PREFIX) + r" (?P<requested>\S+): (?P<where>.+?) sends this step to "
-    r"(?P<alias>\S+) \((?P<model>\S+) on [^)]*\), which costs more"
+    r"(?P<alias>\S+) \((?P<model>\S+) on [^)]*\)" + re.escape(ROUTE_END)
 )
 
 
@@ -60,7 +62,7 @@ def note(requested: str, where: str, label: str, cost: str) -> str:
     "sonnet (claude-sonnet-4-6 on anthropic)", `cost` "~$0.0750 vs ~$0.0250"."""
     alias = label.split(" ", 1)[0]
     return (
-        f"{PREFIX} {requested}: {where} sends this step to {label}, which costs more "
+        f"{PREFIX} {requested}: {where} sends this step to {label}{ROUTE_END} "
         f"({cost} for this call); {remedy(where, alias)}"
     )
 

@@ -240,6 +240,25 @@ def summed_ledger(source: Source, where: str = "", args: tuple[Any, ...] = ()) -
     return Ledger.of_groups(groups, reasons)
 
 
+def note_counts(
+    source: Source, start: str, end: str, where: str = "", args: tuple[Any, ...] = ()
+) -> list[tuple[str, int, float, int]]:
+    """The notes in the reasons of the call rows `where` selects, counted by SQLite: a note is
+    a reason's text from its first `start` to the first `end` after it (through `end`; "" when
+    no `end` follows), each with its number of calls and the start time and seq of its first
+    call, in no particular order."""
+    scope = f"{where} AND" if where else "WHERE"
+    # What follows a note's end may differ per call (a price); the note itself is the group.
+    rows = connection(source).execute(
+        "SELECT CASE WHEN instr(note, ?) > 0 THEN substr(note, 1, instr(note, ?) + ? - 1) "
+        "ELSE '' END, COUNT(*), MIN(started_at), seq FROM "
+        f"(SELECT substr(reason, instr(reason, ?)) AS note, started_at, seq FROM calls "
+        f"{scope} instr(reason, ?) > 0 LIMIT -1) GROUP BY 1",
+        (end, end, len(end), start, *args, start),
+    )
+    return [(str(note), int(count), float(first), int(seq)) for note, count, first, seq in rows]
+
+
 def cost_series_of(
     source: Source,
     widths: Sequence[int],
