@@ -11,13 +11,11 @@ priced in tiers by the call's size.
 
 from __future__ import annotations
 
-import json
-import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from agentwrap import paths
-from agentwrap.modellist import table_key
+from agentwrap.modellist import read_keyed, table_key, write_keyed
 from agentwrap.pricing import Price, PriceBook
 
 
@@ -38,18 +36,11 @@ def _price(value: object) -> Price | None:
 
 
 def _read(key: str) -> dict[tuple[str, str | None], Price]:
-    try:
-        doc = json.loads(cache_file().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if (
-        not isinstance(doc, dict)
-        or doc.get("key") != key
-        or not isinstance(doc.get("prices"), list)
-    ):
+    rows = read_keyed(cache_file(), key, "prices")
+    if not isinstance(rows, list):
         return {}
     out: dict[tuple[str, str | None], Price] = {}
-    for row in doc["prices"]:
+    for row in rows:
         if not isinstance(row, list) or len(row) != 3 or not isinstance(row[0], str):
             continue
         provider = row[1] if isinstance(row[1], str) else None
@@ -64,8 +55,6 @@ def _text(value: Decimal | None) -> str | None:
 
 
 def _write(key: str, prices: dict[tuple[str, str | None], Price]) -> None:
-    path = cache_file()
-    scratch = path.with_name(f".{path.name}.{os.getpid()}")
     rows: list[list[object]] = [
         [
             model,
@@ -76,14 +65,7 @@ def _write(key: str, prices: dict[tuple[str, str | None], Price]) -> None:
             prices.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
         )
     ]
-    try:
-        paths.private_dir(path.parent)
-        paths.private_file(scratch).write_text(
-            json.dumps({"key": key, "prices": rows}), encoding="utf-8"
-        )
-        os.replace(scratch, path)  # readers see the old file or the new one, never half
-    except OSError:
-        scratch.unlink(missing_ok=True)  # remembering is an optimisation: never an error
+    write_keyed(cache_file(), key, "prices", rows)
 
 
 def recall(book: PriceBook) -> None:

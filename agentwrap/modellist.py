@@ -38,28 +38,38 @@ def table_key() -> str | None:
     return f"{data}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def _read(key: str) -> dict[str, list[str]]:
+def read_keyed(path: Path, key: str, field: str) -> object:
+    """What `write_keyed` kept in `path` under `field`, if it was kept under `key` (the table
+    now installed); None when the file is missing, unreadable or another table's."""
     try:
-        doc = json.loads(cache_file().read_text(encoding="utf-8"))
+        doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}
+        return None
     if not isinstance(doc, dict) or doc.get("key") != key:
-        return {}
-    vendors = doc.get("vendors")
-    return vendors if isinstance(vendors, dict) else {}
+        return None
+    return doc.get(field)
 
 
-def _write(key: str, vendors: dict[str, list[str]]) -> None:
-    path = cache_file()
+def write_keyed(path: Path, key: str, field: str, value: object) -> None:
+    """Keep `value` in `path` (private to the user) under `field`, for the table `key` names."""
     scratch = path.with_name(f".{path.name}.{os.getpid()}")
     try:
         paths.private_dir(path.parent)
         paths.private_file(scratch).write_text(
-            json.dumps({"key": key, "vendors": vendors}), encoding="utf-8"
+            json.dumps({"key": key, field: value}), encoding="utf-8"
         )
         os.replace(scratch, path)  # readers see the old file or the new one, never half
     except OSError:
         scratch.unlink(missing_ok=True)  # remembering is an optimisation: never an error
+
+
+def _read(key: str) -> dict[str, list[str]]:
+    vendors = read_keyed(cache_file(), key, "vendors")
+    return vendors if isinstance(vendors, dict) else {}
+
+
+def _write(key: str, vendors: dict[str, list[str]]) -> None:
+    write_keyed(cache_file(), key, "vendors", vendors)
 
 
 def bundled_model_ids(vendor: str) -> list[str]:
