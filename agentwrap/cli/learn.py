@@ -20,19 +20,11 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from agentwrap import paths
-from agentwrap.route.learn import (
-    ANY_AGENT,
-    HORIZON,
-    EvidenceError,
-    Posterior,
-    Prior,
-    Tally,
-    evidence_document,
-    parse_evidence,
-    pct,
-)
 
+# The learning model loads inside the commands (about 9 ms: `--help` and other commands' lines
+# build this module's commands without running them).
 if TYPE_CHECKING:
+    from agentwrap.route.learn import Tally
     from agentwrap.route.profile import Profile
     from agentwrap.trace.store import TraceStore
 
@@ -71,6 +63,8 @@ def _store() -> TraceStore:
 
 
 def _tally_row(agent: str, step: str, model: str, tally: Tally) -> dict[str, Any]:
+    from agentwrap.route.learn import Posterior, Prior
+
     post = Posterior(tally, Prior())
     rate = tally.failures / tally.steps if tally.steps else None
     return {
@@ -100,6 +94,7 @@ def status_cmd(
     """The evidence, and what each learned step kind of the profile would get now, and why:
     the candidates that cost more than the requested model are ruled out (unless the entry
     escalates), and the session budget, when the profile sets one, is shown."""
+    from agentwrap.route.learn import HORIZON
     from agentwrap.route.profile import ProfileError, load_profile
 
     store = _store()
@@ -171,6 +166,8 @@ def _status_lines(
     profile: Profile | None,
     requested: dict[str, str | None],
 ) -> list[str]:
+    from agentwrap.route.learn import ANY_AGENT, HORIZON, pct
+
     out: list[str] = []
     if not rows:
         out.append(
@@ -233,6 +230,7 @@ def _limit_lines(profile: Profile, requested: dict[str, str | None]) -> list[str
     """The cost limits every choice above is under: the price of the model each agent asks
     for, and the session budget when the profile sets one."""
     from agentwrap.route.decide import PREVIEW_TOKENS
+    from agentwrap.route.learn import ANY_AGENT
 
     out = [""]
     models = {m for m in requested.values() if m}
@@ -280,6 +278,8 @@ def export_cmd(
     """Write the evidence as TOML, for `agentwrap learn import` on another machine."""
     import tomli_w
 
+    from agentwrap.route.learn import evidence_document
+
     store = _store()
     try:
         evidence = store.evidence()
@@ -298,6 +298,8 @@ def import_cmd(
     source: Path = SourceArg,
 ) -> None:
     """Add the evidence of an exported file to what was learned here."""
+    from agentwrap.route.learn import EvidenceError, parse_evidence
+
     try:
         text = source.read_text("utf-8")
     except OSError as exc:
