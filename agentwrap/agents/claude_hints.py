@@ -57,6 +57,7 @@ SUBAGENT_PROMPTS = (
 _COMPACT = re.compile(
     r"create a detailed summary of (the|this) (recent portion of the )?conversation"
 )
+_COMPACT_PREFIX = "create a detailed summary of "  # every match starts so; a plain search is cheap
 _PLAN_ON = re.compile(r"plan mode (is|still) active")
 _PLAN_OFF = re.compile(r"you have exited plan mode")
 PROBE_MAX_TOKENS = 16  # quota and connectivity probes ask for a token or so
@@ -253,7 +254,13 @@ def _is_compaction(call: Call) -> bool:
         for b in blocks
         if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
     ]
-    return any(_COMPACT.search(text.lower()) for text in texts)
+    # A substring search before the pattern's: the pattern's own scan of a long text costs twice
+    # the lower-casing, and almost no text holds the prefix.
+    for text in texts:
+        lowered = text.lower()
+        if _COMPACT_PREFIX in lowered and _COMPACT.search(lowered):
+            return True
+    return False
 
 
 def _plan_mode(call: Call) -> str | None:
