@@ -12,7 +12,6 @@ millions of calls `write_history_rows` inserts the same rows directly.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import Any
 
 from agentwrap import paths
 from agentwrap.trace.recorder import FINISHED, FIRST_BYTE, ROUTED, Recorder
-from agentwrap.trace.store import TraceStore
+from agentwrap.trace.store import TraceStore, json_text
 
 T0 = 1_764_064_800.0  # 2025-11-25 10:00:00 UTC
 DAY = 86_400.0
@@ -176,7 +175,7 @@ def write_history_rows(store: TraceStore, shape: HistoryShape) -> int:
     with store.transaction() as conn:
         for session in _sessions(shape):
             fields = {**session.fields, "ended_at": session.ended_at, "exit_code": 0}
-            fields["argv"] = json.dumps(fields["argv"])
+            fields["argv"] = json_text(fields["argv"])
             session_columns = session_columns or list(fields)
             conn.execute(_insert("sessions", session_columns), [fields[k] for k in session_columns])
             rows = []
@@ -189,7 +188,7 @@ def write_history_rows(store: TraceStore, shape: HistoryShape) -> int:
                     **call.finished,
                 }
                 row["streamed"] = int(row["streamed"])
-                row["attempts"] = json.dumps(row["attempts"])
+                row["attempts"] = json_text(row["attempts"])
                 row["updated_at"] = row["started_at"] + row["total_ms"] / 1000
                 call_columns = call_columns or list(row)
                 rows.append([row[k] for k in call_columns])

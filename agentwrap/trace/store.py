@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,11 @@ from agentwrap import paths
 from agentwrap.processes import process_alive
 from agentwrap.route.learn import ArmKey, Evidence, Tally
 from agentwrap.trace.record import CALL_COLUMNS
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - a dependency; json answers alike without it
+    orjson = None  # type: ignore[assignment]
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -197,6 +202,8 @@ SESSION_COLUMNS = [
     "end_reason",
 ]
 JSON_COLUMNS = {"attempts", "features", "argv", "signals"}
+# Types orjson writes its own way where json hands them to `default` (or refuses them).
+_OWN_TYPES = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME if orjson else 0
 KILLED = "killed"  # sessions.end_reason of a session whose launcher died
 KILLED_ERROR = "agentwrap was killed while the call was in flight"
 # The event kinds reconciliation writes; the same kinds agentwrap.trace.recorder writes.
@@ -245,9 +252,33 @@ def migrate(conn: sqlite3.Connection) -> int:
     return len(MIGRATIONS)
 
 
+def json_text(value: Any, default: Callable[[Any], Any] | None = None) -> str:
+    """`value` as JSON text that reads back as json.dumps(value, default=default) would.
+
+    orjson writes it in a fraction of json's time (the trace writer encodes several values per
+    call); json writes what orjson refuses, and anything holding null: orjson writes NaN and
+    infinity as null, where json keeps them.
+    """
+    if orjson is not None:
+        try:
+            out = orjson.dumps(value, default=default, option=_OWN_TYPES)
+        except TypeError:
+            pass
+        else:
+            if b"null" not in out:
+                return out.decode()
+    return json.dumps(value, default=default)
+
+
+def _check_columns(table: str, columns: Iterable[str], keys: Iterable[str]) -> None:
+    unknown = set(keys) - set(columns)
+    if unknown:
+        raise KeyError(f"unknown {table} columns: {sorted(unknown)}")
+
+
 def _encode(key: str, value: Any) -> Any:
     if key in JSON_COLUMNS and not isinstance(value, str):
-        return json.dumps(value)
+        return json_text(value)
     if isinstance(value, bool):
         return int(value)
     return value
@@ -267,6 +298,8 @@ class TraceStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn = connect(path)
+        # Each row write's statement, by table and columns: a call's writes repeat a few shapes.
+        self._statements: dict[tuple[str, str, tuple[str, ...]], str] = {}
         self.reconcile()
 
     def close(self) -> None:
@@ -529,7 +562,7 @@ class TraceStore:
     ) -> int:
         cur = self.conn.execute(
             "INSERT INTO events(session_id, call_id, ts, kind, data) VALUES (?, ?, ?, ?, ?)",
-            (session_id, call_id, ts, kind, json.dumps(data, default=str)),
+            (session_id, call_id, ts, kind, json_text(data, default=str)),
         )
         return int(cur.lastrowid or 0)
 
@@ -562,27 +595,23 @@ class TraceStore:
 
     # -- helpers --------------------------------------------------------------
     def _insert(self, table: str, columns: Iterable[str], fields: dict[str, Any]) -> None:
-        allowed = set(columns)
-        unknown = set(fields) - allowed
-        if unknown:
-            raise KeyError(f"unknown {table} columns: {sorted(unknown)}")
-        keys = list(fields)
-        self.conn.execute(
-            f"INSERT INTO {table}({', '.join(keys)}) VALUES ({', '.join('?' for _ in keys)})",
-            [_encode(k, fields[k]) for k in keys],
-        )
+        keys = tuple(fields)
+        sql = self._statements.get(("insert", table, keys))
+        if sql is None:
+            _check_columns(table, columns, keys)
+            sql = f"INSERT INTO {table}({', '.join(keys)}) VALUES ({', '.join('?' for _ in keys)})"
+            self._statements["insert", table, keys] = sql
+        self.conn.execute(sql, [_encode(k, fields[k]) for k in keys])
 
     def _update(
         self, table: str, columns: Iterable[str], row_id: str, fields: dict[str, Any]
     ) -> None:
         if not fields:
             return
-        allowed = set(columns)
-        unknown = set(fields) - allowed
-        if unknown:
-            raise KeyError(f"unknown {table} columns: {sorted(unknown)}")
-        keys = list(fields)
-        self.conn.execute(
-            f"UPDATE {table} SET {', '.join(f'{k} = ?' for k in keys)} WHERE id = ?",
-            [*(_encode(k, fields[k]) for k in keys), row_id],
-        )
+        keys = tuple(fields)
+        sql = self._statements.get(("update", table, keys))
+        if sql is None:
+            _check_columns(table, columns, keys)
+            sql = f"UPDATE {table} SET {', '.join(f'{k} = ?' for k in keys)} WHERE id = ?"
+            self._statements["update", table, keys] = sql
+        self.conn.execute(sql, [*(_encode(k, fields[k]) for k in keys), row_id])
