@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import compileall
 import os
+import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -86,6 +88,16 @@ def agentwrap_bin() -> str:
     if not exe.exists():
         pytest.fail(f"agentwrap is not installed in {exe.parent}; run ./install.sh --dev")
     return str(exe)
+
+
+@pytest.fixture
+def refused_url() -> Iterator[str]:
+    """http://127.0.0.1:PORT where connections are refused for the whole test: the port is held
+    bound and never listened on, so no other server can be handed it meanwhile (a port merely
+    closed can be, on a machine running other tests)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,13 +54,7 @@ def models_server() -> Iterator[str]:
     server.server_close()
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _profile(tmp_path: Path, url: str, routed: str = "good") -> Path:
+def _profile(tmp_path: Path, url: str, gone: str, routed: str = "good") -> Path:
     path = tmp_path / "probe.toml"
     path.write_text(
         f"""
@@ -86,7 +79,7 @@ base_url = "{url}/gw"
 
 [providers.gone]
 api = "openai-chat"
-base_url = "http://127.0.0.1:{_closed_port()}/v1"
+base_url = "{gone}/v1"
 key_env = "PROBE_GOOD_KEY"
 
 [models.fast]
@@ -108,14 +101,20 @@ def _lines(output: str) -> dict[str, str]:
 
 
 def test_probe_says_what_each_provider_answered(
-    tmp_path: Path, models_server: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, models_server: str, monkeypatch: pytest.MonkeyPatch, refused_url: str
 ) -> None:
     monkeypatch.setenv("PROBE_GOOD_KEY", GOOD_KEY)
     monkeypatch.setenv("PROBE_WRONG_KEY", "not-the-key")
     monkeypatch.setenv("ANTHROPIC_API_KEY", GOOD_KEY)
     result = runner.invoke(
         build_app(),
-        ["profile", "check", "--probe", "--profile", str(_profile(tmp_path, models_server))],
+        [
+            "profile",
+            "check",
+            "--probe",
+            "--profile",
+            str(_profile(tmp_path, models_server, refused_url)),
+        ],
     )
     assert result.exit_code == 0, result.output
     lines = _lines(result.output)
@@ -139,11 +138,11 @@ def test_probe_says_what_each_provider_answered(
 
 
 def test_probe_exits_1_when_a_routed_provider_fails(
-    tmp_path: Path, models_server: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, models_server: str, monkeypatch: pytest.MonkeyPatch, refused_url: str
 ) -> None:
     monkeypatch.setenv("PROBE_GOOD_KEY", GOOD_KEY)
     monkeypatch.setenv("PROBE_WRONG_KEY", "not-the-key")
-    profile = _profile(tmp_path, models_server, routed="wrongkey")
+    profile = _profile(tmp_path, models_server, refused_url, routed="wrongkey")
     result = runner.invoke(build_app(), ["profile", "check", "--probe", "--profile", str(profile)])
     assert result.exit_code == 1, result.output
     assert "key rejected" in _lines(result.output)["wrongkey"]

@@ -8,7 +8,6 @@ nothing for the calls: they succeed, are recorded, and the spans are counted as 
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 
@@ -33,13 +32,6 @@ TOOLS = [
         "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}},
     }
 ]
-
-
-def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"  # nothing listens there any more
 
 
 def client(url: str) -> anthropic.Anthropic:
@@ -224,10 +216,12 @@ def newest_session(store: TraceStore) -> dict:
 
 
 @pytest.mark.slow
-def test_a_collector_that_refuses_connections_changes_nothing_for_the_calls(agentwrap_bin):
+def test_a_collector_that_refuses_connections_changes_nothing_for_the_calls(
+    agentwrap_bin, refused_url
+):
     with FakeAnthropic(default="fine") as fake:
         result = run_with_collector(
-            agentwrap_bin, fake.base_url, {"OTEL_EXPORTER_OTLP_ENDPOINT": closed_port_url()}, 3
+            agentwrap_bin, fake.base_url, {"OTEL_EXPORTER_OTLP_ENDPOINT": refused_url}, 3
         )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["fine", "fine", "fine"]

@@ -10,7 +10,6 @@ Each case also reads the call's record and checks that the proxy still serves.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -227,10 +226,8 @@ def test_fault(rig: Rig, case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
     assert rig.alive()
 
 
-def test_refused(rig: Rig, tmp_path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+def test_refused(rig: Rig, tmp_path, refused_url: str) -> None:
+    closed = refused_url
     if rig.api in ("openai-chat", "openai-responses"):
         closed += "/v1"
     with Rig(rig.api, rig.fallback, tmp_path, primary_url=closed) as dead:

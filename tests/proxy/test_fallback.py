@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 
 import anthropic
@@ -18,13 +17,6 @@ def write_profile(tmp_path, primary: str, secondary: str) -> str:
     path = tmp_path / "profile.toml"
     path.write_text(FALLBACK_PROFILE.format(primary=primary, secondary=secondary))
     return str(path)
-
-
-def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"  # nothing listens there any more
 
 
 def ask(url: str, stream: bool) -> str:
@@ -64,9 +56,9 @@ def test_retryable_status_falls_back_to_the_next_model(agentwrap_bin, tmp_path, 
     ]
 
 
-def test_connection_refused_falls_back(agentwrap_bin, tmp_path):
+def test_connection_refused_falls_back(agentwrap_bin, tmp_path, refused_url):
     with FakeAnthropic(["from backup"]) as secondary:
-        profile = write_profile(tmp_path, closed_port_url(), secondary.base_url)
+        profile = write_profile(tmp_path, refused_url, secondary.base_url)
         with running_serve(agentwrap_bin, secondary.base_url, "--profile", profile) as url:
             assert ask(url, True) == "from backup"
             (call,) = wait_calls(1)
