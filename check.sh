@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The gate CI runs after ./install.sh --dev: style, types, then the tests.
 #   ./check.sh               everything (the README's test command)
-#   ./check.sh -m "not e2e and not tmux and not slow"    the fast lane: arguments go to pytest
+#   ./check.sh -n 2 -m "not e2e and not tmux and not slow"    the fast lane: arguments go to pytest
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 bin=.venv/bin
