@@ -89,6 +89,21 @@ def _gemini_post(url: str, contents: list[dict]) -> dict:
     return r.json()
 
 
+def _gemini_turns(
+    url: str, contents: list[dict], answers: list[dict], also: dict | None = None
+) -> None:
+    """Gemini CLI's loop: post the conversation, answer each function call the model makes with
+    the next of `answers` (and `also`, a part the user's turn adds), then post the last turn."""
+    for answer in [*answers, None]:
+        doc = _gemini_post(url, contents)
+        if answer is None:
+            return
+        model_turn = doc["candidates"][0]["content"]
+        name = model_turn["parts"][0]["functionCall"]["name"]
+        parts = [{"functionResponse": {"name": name, "response": answer}}]
+        contents += [model_turn, {"role": "user", "parts": [*parts, *([also] if also else [])]}]
+
+
 def test_gemini_error_responses_label_the_step_failed(agentwrap_bin, tmp_path):
     script = [
         Reply(tool_calls=[Call("read_file", {"file_path": "nope.txt"})]),
@@ -103,19 +118,7 @@ def test_gemini_error_responses_label_the_step_failed(agentwrap_bin, tmp_path):
     with FakeProvider("gemini", script) as fake:
         profile = _profile(tmp_path, "gemini", fake.base_url)
         with running_serve(agentwrap_bin, fake.base_url, "--profile", profile) as url:
-            for answer in [*answers, None]:
-                doc = _gemini_post(url, contents)
-                if answer is None:
-                    break
-                model_turn = doc["candidates"][0]["content"]
-                name = model_turn["parts"][0]["functionCall"]["name"]
-                contents += [
-                    model_turn,
-                    {
-                        "role": "user",
-                        "parts": [{"functionResponse": {"name": name, "response": answer}}],
-                    },
-                ]
+            _gemini_turns(url, contents, answers)
             calls = wait_calls(3)
     assert [c["outcome"] for c in calls] == ["failed", "succeeded", None]
     assert calls[0]["outcome_evidence"] == "read_file failed: File not found: /repo/nope.txt"
@@ -196,22 +199,7 @@ def test_gemini_denied_and_cancelled_calls_are_interrupted_not_failed(agentwrap_
     with FakeProvider("gemini", script) as fake:
         profile = _profile(tmp_path, "gemini", fake.base_url)
         with running_serve(agentwrap_bin, fake.base_url, "--profile", profile) as url:
-            for answer in [*answers, None]:
-                doc = _gemini_post(url, contents)
-                if answer is None:
-                    break
-                model_turn = doc["candidates"][0]["content"]
-                name = model_turn["parts"][0]["functionCall"]["name"]
-                contents += [
-                    model_turn,
-                    {
-                        "role": "user",
-                        "parts": [
-                            {"functionResponse": {"name": name, "response": answer}},
-                            {"text": "do something else"},
-                        ],
-                    },
-                ]
+            _gemini_turns(url, contents, answers, also={"text": "do something else"})
             calls = wait_calls(3)
     assert [c["outcome"] for c in calls] == ["interrupted", "interrupted", None]
     assert [c["signals"] for c in calls[:2]] == [["rejected"], ["interrupt"]]
