@@ -107,17 +107,6 @@ def period_key(ts: float, grouping: str) -> str:
     raise ValueError(f"not a period grouping: {grouping}")
 
 
-def _in_project(session: dict[str, Any], project: Path) -> bool:
-    # A session belongs to the project when it ran in it (or below it), or in its repository.
-    root = str(project)
-    for value in (session.get("repo_root"), session.get("cwd")):
-        if not value:
-            continue
-        if value == root or value.startswith(root.rstrip("/") + "/"):
-            return True
-    return False
-
-
 # The call columns a report reads (not the large JSON ones it does not need).
 CALL_FIELDS = (
     "id",
@@ -156,19 +145,8 @@ def select_calls(
     """The call rows a report covers (these `fields` of them), their sessions by id, and how
     many demo sessions with calls in range were left out."""
     conn = connection(source)
-    start, end = filt.bounds()
-    where: list[str] = []
-    args: list[Any] = []
-    if start is not None:
-        where.append("started_at >= ?")
-        args.append(start)
-    if end is not None:
-        where.append("started_at < ?")
-        args.append(end)
-    sql = f"SELECT {', '.join(fields)} FROM calls"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY started_at, seq"
+    where, args = _call_filter(filt)
+    sql = f"SELECT {', '.join(fields)} FROM calls {_where(where)} ORDER BY started_at, seq"
     calls = [_call_row(r) for r in conn.execute(sql, args)]
     sessions = {
         r["id"]: row_to_dict(r) for r in conn.execute("SELECT * FROM sessions ORDER BY started_at")
@@ -177,10 +155,6 @@ def select_calls(
     demo_left: set[str] = set()
     for call in calls:
         session = sessions.get(call["session_id"]) or {}
-        if filt.agent and session.get("agent") != filt.agent:
-            continue
-        if filt.project is not None and not _in_project(session, filt.project):
-            continue
         if session.get("is_demo") and not filt.include_demo:
             demo_left.add(call["session_id"])
             continue
@@ -337,7 +311,7 @@ def _call_filter(filt: ReportFilter) -> tuple[list[str], list[Any]]:
         where.append("session_id IN (SELECT id FROM sessions WHERE agent = ?)")
         args.append(filt.agent)
     if filt.project is not None:
-        # As _in_project: the folder itself, or any folder below it, as run or as repository.
+        # A session belongs to the project when it ran in it (or below it), or in its repository.
         root = str(filt.project)
         below = root.rstrip("/") + "/"
         where.append(
