@@ -293,11 +293,7 @@ def compare_json(report: CompareReport) -> dict[str, Any]:
         # Replayed on its settled choices: the exploration these entries do is left out.
         "learned_routing_explore_left_out": report.exploring,
         "inverse_propensity_weighted": report.total.quality.randomised > 0,
-        "since": filt.since.isoformat() if filt.since else None,
-        "until": filt.until.isoformat() if filt.until else None,
-        "agent": filt.agent,
-        "project": str(filt.project) if filt.project else None,
-        "include_demo": filt.include_demo,
+        **filt.as_json(),
         "demo_sessions_left_out": report.demo_sessions_left_out,
         "calls_without_features": report.incomplete,
         "observe_mode_calls": report.observed,

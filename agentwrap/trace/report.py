@@ -57,6 +57,16 @@ class ReportFilter:
     project: Path | None = None
     include_demo: bool = False
 
+    def as_json(self) -> dict[str, Any]:
+        """The filter's fields as every report's --json gives them."""
+        return {
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "agent": self.agent,
+            "project": str(self.project) if self.project else None,
+            "include_demo": self.include_demo,
+        }
+
     def bounds(self) -> tuple[float | None, float | None]:
         """The [start, end) epoch seconds the dates stand for, in the local timezone."""
         start = _local_midnight(self.since) if self.since else None
@@ -381,11 +391,7 @@ def report_json(report: Report) -> dict[str, Any]:
     filt = report.filter
     return {
         "grouping": report.grouping,
-        "since": filt.since.isoformat() if filt.since else None,
-        "until": filt.until.isoformat() if filt.until else None,
-        "agent": filt.agent,
-        "project": str(filt.project) if filt.project else None,
-        "include_demo": filt.include_demo,
+        **filt.as_json(),
         "demo_sessions_left_out": report.demo_sessions_left_out,
         "rows": rows,
         "totals": tally_json(report.total),
