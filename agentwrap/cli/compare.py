@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agentwrap import fmt
+from agentwrap.cli.report import no_calls
 from agentwrap.summary import cost_text, money_style
 from agentwrap.trace.compare import ASSUMPTION, CompareReport, CompareRow, CompareSums
 
@@ -127,10 +128,7 @@ def render_compare(report: CompareReport, width: int) -> list[Any]:
     """`report --compare` as Rich renderables: headline, the estimate's assumption, the
     tables by step kind and by model, the failure estimate and the notes."""
     if not report.total.sums.as_run.calls:
-        filt = report.filter
-        if filt.since or filt.until or filt.agent or filt.project:
-            return [Text("No calls match these filters.")]
-        return [Text("No calls recorded yet. Start a session with: agentwrap claude")]
+        return [Text(no_calls(report.filter))]
     head = Text("agentwrap report", style="bold")
     head.append(f" · compare with profile {report.profile} · ")
     head.append("an estimate", style="bold yellow")

@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agentwrap import fmt
+from agentwrap.cli.report import headline, no_calls
 from agentwrap.summary import cost_text
 from agentwrap.trace.quality import (
     CORRECTION_SIGNALS,
@@ -61,23 +62,6 @@ def per_success_text(row: QualityRow) -> Text:
     if row.succeeded and row.money.unpriced_calls:
         return Text(fmt.UNPRICED, style="yellow")
     return Text(fmt.MISSING, style="dim")
-
-
-def _headline(report: QualityReport) -> Text:
-    filt = report.filter
-    text = Text("agentwrap report", style="bold")
-    text.append(" · quality")
-    if filt.since or filt.until:
-        since = filt.since.isoformat() if filt.since else "…"
-        until = filt.until.isoformat() if filt.until else "…"
-        text.append(f" · {since} → {until}")
-    if filt.agent:
-        text.append(f" · agent {filt.agent}")
-    if filt.project:
-        text.append(f" · {filt.project.name or filt.project}")
-    if filt.include_demo:
-        text.append(" · demo sessions included", style="magenta")
-    return text
 
 
 def _steps_table(report: QualityReport, width: int) -> Table:
@@ -196,13 +180,10 @@ def _notes(report: QualityReport) -> Text:
 def render_quality(report: QualityReport, width: int) -> list[Any]:
     """`report quality` as Rich renderables: headline, steps table, sessions table, notes."""
     if not report.total.calls:
-        filt = report.filter
-        if filt.since or filt.until or filt.agent or filt.project:
-            return [Text("No calls match these filters.")]
-        return [Text("No calls recorded yet. Start a session with: agentwrap claude")]
+        return [Text(no_calls(report.filter))]
     sessions = report.sessions[-SESSIONS_SHOWN:]
     return [
-        _headline(report),
+        headline("quality", report.filter),
         _steps_table(report, width),
         Text(""),
         Text("sessions", style="bold"),

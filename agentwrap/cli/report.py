@@ -196,32 +196,34 @@ def render_report(report: Report, width: int) -> list[Any]:
         # whole in the compact layout reads better than every column with cut keys.
         notes.clear()
         table = _table(report, True, notes, width)
-    parts: list[Any] = [_headline(report), table]
+    parts: list[Any] = [headline(report.grouping, report.filter), table]
     lines = _notes(report, notes)
     if lines:
         parts.append(lines)
     return parts
 
 
+def no_calls(filt: ReportFilter) -> str:
+    """What a report with no calls says: none match the filter, or none were recorded."""
+    if filt.since or filt.until or filt.agent or filt.project:
+        return "No calls match these filters."
+    return "No calls recorded yet. Start a session with: agentwrap claude"
+
+
 def _empty_message(report: Report) -> str:
-    filt = report.filter
-    filtered = filt.since or filt.until or filt.agent or filt.project
-    if filtered:
-        msg = "No calls match these filters."
-    else:
-        msg = "No calls recorded yet. Start a session with: agentwrap claude"
+    msg = no_calls(report.filter)
     if report.demo_sessions_left_out:
         n = report.demo_sessions_left_out
         msg += f"\n{n} demo session{'s' if n != 1 else ''} left out; add --demo to include"
     return msg
 
 
-def _headline(report: Report) -> Text:
+def headline(kind: str, filt: ReportFilter) -> Text:
+    """A report's first line: which report, and the filter it was asked with."""
     from rich.text import Text
 
-    filt = report.filter
     text = Text("agentwrap report", style="bold")
-    text.append(f" · {report.grouping}")
+    text.append(f" · {kind}")
     if filt.since or filt.until:
         since = filt.since.isoformat() if filt.since else "…"
         until = filt.until.isoformat() if filt.until else "…"
