@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,7 +111,6 @@ def report_cmd(
         "step kind and model, with its failure rate estimated from the steps' outcomes.",
     ),
 ) -> None:
-    from agentwrap.cli.console import out_console
     from agentwrap.trace.report import GROUPINGS, build_report, report_json
     from agentwrap.trace.store import TraceStore
 
@@ -131,17 +131,11 @@ def report_cmd(
         report = build_report(store, grouping, filt)
     finally:
         store.close()
-    if as_json:
-        typer.echo(json.dumps(report_json(report), indent=2))
-        return
-    console = out_console()
-    for part in render_report(report, console.width):
-        console.print(part)
+    _show(report, as_json, report_json, render_report)
 
 
 def _compare(profile_ref: str, filt: ReportFilter, as_json: bool) -> None:
     from agentwrap.cli.compare import render_compare
-    from agentwrap.cli.console import out_console
     from agentwrap.cli.profile import load_or_exit
     from agentwrap.trace.compare import build_compare, compare_json
     from agentwrap.trace.store import TraceStore
@@ -152,16 +146,10 @@ def _compare(profile_ref: str, filt: ReportFilter, as_json: bool) -> None:
         report = build_compare(store, profile, filt, store.evidence())
     finally:
         store.close()
-    if as_json:
-        typer.echo(json.dumps(compare_json(report), indent=2))
-        return
-    console = out_console()
-    for part in render_compare(report, console.width):
-        console.print(part)
+    _show(report, as_json, compare_json, render_compare)
 
 
 def _quality(filt: ReportFilter, as_json: bool) -> None:
-    from agentwrap.cli.console import out_console
     from agentwrap.cli.quality import render_quality
     from agentwrap.repo import check_commits
     from agentwrap.trace.quality import build_quality, quality_json
@@ -173,11 +161,21 @@ def _quality(filt: ReportFilter, as_json: bool) -> None:
         report = build_quality(store, filt, lambda ids: check_commits(store, ids))
     finally:
         store.close()
+    _show(report, as_json, quality_json, render_quality)
+
+
+def _show[R](
+    report: R, as_json: bool, to_json: Callable[[R], Any], render: Callable[[R, int], list[Any]]
+) -> None:
+    """Print a built report (cost, quality or compare): as JSON, or drawn for the console's
+    width."""
+    from agentwrap.cli.console import out_console
+
     if as_json:
-        typer.echo(json.dumps(quality_json(report), indent=2))
+        typer.echo(json.dumps(to_json(report), indent=2))
         return
     console = out_console()
-    for part in render_quality(report, console.width):
+    for part in render(report, console.width):
         console.print(part)
 
 
