@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
 from agentwrap import fmt
-from agentwrap.cli.report import no_calls
+from agentwrap.cli.report import cell_width, no_calls
 from agentwrap.summary import cost_text, money_style
 from agentwrap.trace.compare import ASSUMPTION, CompareReport, CompareRow, CompareSums
 
@@ -68,16 +67,11 @@ def _table(rows: list[CompareRow], total: CompareRow, label: str, width: int) ->
     others = 0
     for column in table.columns[1:]:
         column.min_width = max(
-            _width(cell) for cell in (column.header, column.footer, *column.cells)
+            cell_width(cell) for cell in (column.header, column.footer, *column.cells)
         )
         others += column.min_width
     table.columns[0].max_width = max(8, width - others - len(table.columns))
     return table
-
-
-def _width(cell: Any) -> int:
-    text = cell.plain if isinstance(cell, Text) else str(cell)
-    return max(cell_len(line) for line in text.split("\n"))
 
 
 def _quality_lines(report: CompareReport) -> list[str]:

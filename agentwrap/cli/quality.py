@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
 from agentwrap import fmt
-from agentwrap.cli.report import headline, no_calls
+from agentwrap.cli.report import cell_width, headline, no_calls
 from agentwrap.summary import cost_text
 from agentwrap.trace.quality import (
     CORRECTION_SIGNALS,
@@ -102,15 +101,10 @@ def _steps_table(report: QualityReport, width: int) -> Table:
             continue
         # The agent headings may run on into the model column.
         cells = [c for c in column.cells if index or not str(c).endswith(":")]
-        column.min_width = max(_width(cell) for cell in (column.header, column.footer, *cells))
+        column.min_width = max(cell_width(cell) for cell in (column.header, column.footer, *cells))
         others += column.min_width
     table.columns[1].max_width = max(8, width - others - len(table.columns))
     return table
-
-
-def _width(cell: Any) -> int:
-    text = cell.plain if isinstance(cell, Text) else str(cell)
-    return max(cell_len(line) for line in text.split("\n"))
 
 
 def _commits_text(session: SessionQuality) -> Text:

@@ -313,7 +313,7 @@ def _table(report: Report, compact: bool, notes: dict[str, int], width: int) -> 
     others = 0
     for column in table.columns[1:]:
         column.min_width = max(
-            _width(cell) for cell in (column.header, column.footer, *column.cells)
+            cell_width(cell) for cell in (column.header, column.footer, *column.cells)
         )
         others += column.min_width
     # Between columns: two spaces of padding, plus a divider and the two outer edges when boxed.
@@ -326,11 +326,12 @@ def _table(report: Report, compact: bool, notes: dict[str, int], width: int) -> 
 def _cut(table: Table) -> bool:
     """True when the key column is narrower than its longest cell."""
     key = table.columns[0]
-    longest = max(_width(cell) for cell in (key.header, key.footer, *key.cells))
+    longest = max(cell_width(cell) for cell in (key.header, key.footer, *key.cells))
     return key.max_width is not None and longest > key.max_width
 
 
-def _width(cell: Any) -> int:
+def cell_width(cell: Any) -> int:
+    """The columns a table cell takes: its widest line."""
     from rich.cells import cell_len
     from rich.text import Text
 
