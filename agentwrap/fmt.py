@@ -13,6 +13,7 @@ Rules:
 
 from __future__ import annotations
 
+import math
 import re
 from typing import TYPE_CHECKING, Protocol
 
@@ -94,13 +95,18 @@ def route(requested: str | None, used: str | None) -> tuple[str, str]:
 
 
 def usd(value: float | None, unpriced: str = UNPRICED) -> str:
-    """Dollars with precision that suits the amount; None is `unpriced`, never $0.00."""
+    """Dollars with precision that suits the amount (two significant digits below a hundredth
+    of a cent); None is `unpriced`, never $0.00."""
     if value is None:
         return unpriced
     sign = "-" if value < 0 else ""
     v = abs(value)
     if v == 0:
         return "$0.00"
+    if v < 0.0001:
+        # Two significant digits: a tiny cost is never shown as $0.0000.
+        digits = min(12, 1 - math.floor(math.log10(v)))
+        return f"{sign}${v:.{digits}f}"
     if v < 0.01:
         return f"{sign}${v:.4f}"
     if v < 1000:

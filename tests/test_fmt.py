@@ -12,6 +12,10 @@ from agentwrap.trace.tally import Tally
 def test_formatting_never_shows_unpriced_as_zero() -> None:
     assert fmt.usd(None) == "unpriced"
     assert fmt.usd(0.0004) == "$0.0004"
+    # Below a hundredth of a cent: two significant digits, never a cost shown as $0.0000.
+    assert fmt.usd(0.0000342) == "$0.000034"
+    assert fmt.usd(0.00000123) == "$0.0000012"
+    assert fmt.usd(-0.00005) == "-$0.000050"
     assert fmt.usd(1.5) == "$1.50"
     assert fmt.usd(12345) == "$12,345"
     assert fmt.usd(-0.25) == "-$0.25"
