@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agentwrap import fmt
-from agentwrap.cli.report import cell_width, no_calls
+from agentwrap.cli.report import cell_width, demo_note, headline, no_calls
 from agentwrap.summary import cost_text, money_style
 from agentwrap.trace.compare import ASSUMPTION, CompareReport, CompareRow, CompareSums
 
@@ -122,9 +122,9 @@ def render_compare(report: CompareReport, width: int) -> list[Any]:
     """`report --compare` as Rich renderables: headline, the estimate's assumption, the
     tables by step kind and by model, the failure estimate and the notes."""
     if not report.total.sums.as_run.calls:
-        return [Text(no_calls(report.filter))]
-    head = Text("agentwrap report", style="bold")
-    head.append(f" · compare with profile {report.profile} · ")
+        return [Text(no_calls(report.filter, report.demo_sessions_left_out))]
+    head = headline(f"compare with profile {report.profile}", report.filter)
+    head.append(" · ")
     head.append("an estimate", style="bold yellow")
     notes = [
         f"estimate: {ASSUMPTION}",
@@ -148,8 +148,7 @@ def render_compare(report: CompareReport, width: int) -> list[Any]:
         n = report.observed
         notes.append(f"{n} call{'s come' if n != 1 else ' comes'} from sessions run with --observe")
     if report.demo_sessions_left_out:
-        n = report.demo_sessions_left_out
-        notes.append(f"{n} demo session{'s' if n != 1 else ''} left out; add --demo to include")
+        notes.append(demo_note(report.demo_sessions_left_out))
     return [
         head,
         _table(report.by_step, report.total, "step", width),

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agentwrap import fmt
-from agentwrap.cli.report import cell_width, headline, no_calls
+from agentwrap.cli.report import cell_width, demo_note, headline, no_calls
 from agentwrap.summary import cost_text
 from agentwrap.trace.quality import (
     CORRECTION_SIGNALS,
@@ -166,15 +166,14 @@ def _notes(report: QualityReport) -> Text:
             f"newest {SESSIONS_SHOWN} of {len(report.sessions)} sessions shown; --json has all"
         )
     if report.demo_sessions_left_out:
-        n = report.demo_sessions_left_out
-        lines.append(f"{n} demo session{'s' if n != 1 else ''} left out; add --demo to include")
+        lines.append(demo_note(report.demo_sessions_left_out))
     return Text("\n".join(lines), style="dim")
 
 
 def render_quality(report: QualityReport, width: int) -> list[Any]:
     """`report quality` as Rich renderables: headline, steps table, sessions table, notes."""
     if not report.total.calls:
-        return [Text(no_calls(report.filter))]
+        return [Text(no_calls(report.filter, report.demo_sessions_left_out))]
     sessions = report.sessions[-SESSIONS_SHOWN:]
     return [
         headline("quality", report.filter),

@@ -186,7 +186,7 @@ def render_report(report: Report, width: int) -> list[Any]:
     compact = width < COMPACT_WIDTH
     total = report.total
     if not total.calls:
-        return [Text(_empty_message(report))]
+        return [Text(no_calls(report.filter, report.demo_sessions_left_out))]
     notes: dict[str, int] = {}
     table = _table(report, compact, notes, width)
     if not compact and _cut(table):
@@ -201,19 +201,21 @@ def render_report(report: Report, width: int) -> list[Any]:
     return parts
 
 
-def no_calls(filt: ReportFilter) -> str:
-    """What a report with no calls says: none match the filter, or none were recorded."""
+def no_calls(filt: ReportFilter, demo_left_out: int) -> str:
+    """What a report with no calls says: none match the filter, or none were recorded; and
+    the demo sessions it left out, if any."""
     if filt.since or filt.until or filt.agent or filt.project:
-        return "No calls match these filters."
-    return "No calls recorded yet. Start a session with: agentwrap claude"
-
-
-def _empty_message(report: Report) -> str:
-    msg = no_calls(report.filter)
-    if report.demo_sessions_left_out:
-        n = report.demo_sessions_left_out
-        msg += f"\n{n} demo session{'s' if n != 1 else ''} left out; add --demo to include"
+        msg = "No calls match these filters."
+    else:
+        msg = "No calls recorded yet. Start a session with: agentwrap claude"
+    if demo_left_out:
+        msg += f"\n{demo_note(demo_left_out)}"
     return msg
+
+
+def demo_note(left_out: int) -> str:
+    """'2 demo sessions left out; add --demo to include', as every report says it."""
+    return f"{left_out} demo session{'s' if left_out != 1 else ''} left out; add --demo to include"
 
 
 def headline(kind: str, filt: ReportFilter) -> Text:
@@ -400,8 +402,7 @@ def _notes(report: Report, notes: dict[str, int]) -> Text | None:
     for model, number in sorted(notes.items(), key=lambda kv: kv[1]):
         lines.append(f"{fmt.mark(number)} {fmt.model(model)}: {report.unpriced_reasons[model]}")
     if report.demo_sessions_left_out:
-        n = report.demo_sessions_left_out
-        lines.append(f"{n} demo session{'s' if n != 1 else ''} left out; add --demo to include")
+        lines.append(demo_note(report.demo_sessions_left_out))
     if not lines:
         return None
     return Text("\n".join(lines), style="dim")

@@ -103,11 +103,17 @@ def features(tokens: int, main_loop: bool, **extra: Any) -> dict[str, Any]:
     }
 
 
-def seed(session_id: str, calls: list[Recorded]) -> None:
+def seed(session_id: str, calls: list[Recorded], demo: bool = False) -> None:
     """One session, every call written through the real Recorder as the proxy writes it."""
     store = TraceStore(paths.trace_db())
     store.insert_session(
-        id=session_id, agent="claude", argv=["claude"], cwd="/p", started_at=T0, mode="route"
+        id=session_id,
+        agent="claude",
+        argv=["claude"],
+        cwd="/p",
+        started_at=T0,
+        mode="route",
+        is_demo=int(demo),
     )
     rec = Recorder(store, session_id)
     for seq, c in enumerate(calls, start=1):
@@ -252,6 +258,30 @@ def test_compare_re_decides_and_re_prices_every_call(tmp_path: Path) -> None:
     impl = next(line for line in lines if line.startswith("implement"))
     assert impl.split()[1:5] == ["4", "2", "$0.96", "$0.87"]
     assert "1 call was recorded before features were stored" in table.stdout
+
+
+def test_the_headline_names_the_filter_and_no_calls_names_the_demo_sessions_left_out(
+    tmp_path: Path,
+) -> None:
+    seed("cmp-demo", PASSTHROUGH_SESSION, demo=True)
+    profile = profile_file(tmp_path, "mid")
+    # As `report` says it: nothing recorded outside the demo, and how to see the demo.
+    empty = run("--compare", profile)
+    assert empty.returncode == 0, empty.stderr
+    assert empty.stdout.splitlines() == [
+        "No calls recorded yet. Start a session with: agentwrap claude",
+        "1 demo session left out; add --demo to include",
+    ]
+    # T0 is 2025-11-25: the dates, the agent and the demo named as `report`'s headline does.
+    shown = run(
+        "--compare", profile, "--demo", "--agent", "claude", "--since", "2025-11-20", columns=200
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[0] == (
+        "agentwrap report · compare with profile mid.toml · 2025-11-20 → … · agent claude"
+        " · demo sessions included · an estimate"
+    )
+    assert "demo session left out" not in shown.stdout
 
 
 # A learned-routing history: implement steps on haiku or opus, each with the probability it

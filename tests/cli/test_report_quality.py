@@ -159,9 +159,9 @@ SESSIONS = [
 ]
 
 
-def seed() -> None:
+def seed(sessions: list[Any] = SESSIONS) -> None:
     store = TraceStore(paths.trace_db())
-    for sid, agent, start, end, calls, demo in SESSIONS:
+    for sid, agent, start, end, calls, demo in sessions:
         store.insert_session(
             id=sid,
             agent=agent,
@@ -307,6 +307,18 @@ def test_quality_filters() -> None:
     assert row(demo, "claude", GPT, "implement")["labelled"] == 2
     none = run("--agent", "nobody")
     assert none.returncode == 0 and "No calls match these filters." in none.stdout
+
+
+def test_a_store_of_demo_sessions_only_says_they_were_left_out() -> None:
+    seed([s for s in SESSIONS if s[-1]])
+    out = run()
+    assert out.returncode == 0, out.stderr
+    # As `report` says it.
+    assert out.stdout.splitlines() == [
+        "No calls recorded yet. Start a session with: agentwrap claude",
+        "1 demo session left out; add --demo to include",
+    ]
+    assert "agentwrap report · quality · demo sessions included" in run("--demo").stdout
 
 
 def test_quality_table_at_80_columns() -> None:
