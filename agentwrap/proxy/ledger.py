@@ -3,7 +3,8 @@
 One `CallLedger` per call fills a `CallRecord` and reports it to the recorder as the call goes
 (started, trying a fallback, routed, first byte, finished or failed); each report carries the
 columns that changed since the call's previous one, so the live panel and the store see the
-same row. `Ledger` is the session's side: prices, the routing state's memory of answers, and
+same row. Routed and first byte are one report when the first byte follows at once (a stream's
+first chunk, a whole body): the first byte carries the routed columns. `Ledger` is the session's side: prices, the routing state's memory of answers, and
 labelling a step with the outcome the next request reveals, which also counts it in learned
 routing's evidence (in memory for this session's decisions, and in the store).
 """
@@ -32,6 +33,8 @@ MAX_ANSWER = 4 * 1024 * 1024
 SIDE_STEPS = frozenset({"background", "search"})
 # A conversation and, inside it, the subagent a call belongs to (either may be unknown).
 Conversation = ConversationIds
+# The columns `CallLedger.answering` sets: what a routed report says on its own.
+ROUTED_COLUMNS = ("model", "provider", "provider_api", "model_alias")
 
 
 @dataclass
@@ -65,6 +68,7 @@ class CallLedger:
         self._reported: dict[str, Any] = BLANK_ROW
         self.inserted = False  # the row exists (its first report went out)
         self.closed = False  # the row is final (finished, failed or refused)
+        self._routed = False  # answering() was called; its report waits for the first byte
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the request arrived."""
@@ -74,8 +78,12 @@ class CallLedger:
         """Report the record's changes since the previous report (`event`: event-only fields).
 
         The first report inserts the row, whatever its kind: a call that failed before it was
-        started still gets its row.
+        started still gets its row. A routed report still waiting goes first on its own, unless
+        this is the first byte, which carries its columns.
         """
+        if self._routed and kind != ev.FIRST_BYTE:
+            self.routed()
+        self._routed = False
         changes = self.record.changes(self._reported)
         self._reported = self.record.snapshot()
         changes.pop("id", None)
@@ -150,10 +158,24 @@ class CallLedger:
         rec.model, rec.provider = model, target.provider.name
         rec.provider_api, rec.model_alias = target.provider.api, target.alias
         self.result.target = target
-        self.report(ev.ROUTED)
+        # Reported with the first byte, which follows at once on an answer that has begun
+        # soundly: one event and one row write fewer per call.
+        self._routed = True
+
+    def routed(self) -> None:
+        """Report the routed columns on their own, if `answering` left them waiting: the first
+        byte is not going out with them (a translated stream's first chunk said nothing yet)."""
+        if not self._routed:
+            return
+        self._routed = False
+        rec = self.record
+        changes = {k: getattr(rec, k) for k in ROUTED_COLUMNS}
+        changes = {k: v for k, v in changes.items() if self._reported.get(k) != v}
+        self._reported = {**self._reported, **changes}
+        self._recorder.call_event(ev.ROUTED, rec.id, **changes)
 
     def first_byte(self) -> None:
-        """The answer's first byte reached the agent at `result.ttfb_ms`."""
+        """The answer's first byte reached the agent at `result.ttfb_ms` (routed with it)."""
         self.record.ttfb_ms = self.result.ttfb_ms
         self.report(ev.FIRST_BYTE)
 

@@ -318,6 +318,8 @@ async def _pump(
             return  # an error event ends the answer; the agent has it
         # The agent may hang up once it has the whole answer: that is not an abort.
         result.complete = check.complete
+        if result.ttfb_ms is None:
+            entry.routed()  # the first byte waits for more of the stream: routed goes alone
         chunk = await read_chunk(upstream, stall_timeout)
         if chunk:
             check.feed(chunk)

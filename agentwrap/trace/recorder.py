@@ -26,6 +26,7 @@ BATCH_WINDOW_S = 0.05
 
 # Event kinds, in the order a call may emit them.
 STARTED = "started"
+# The answering target's columns; the proxy reports them with FIRST_BYTE when it follows at once.
 ROUTED = "routed"
 FALLBACK = "fallback"
 FIRST_BYTE = "first_byte"
