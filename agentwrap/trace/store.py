@@ -14,6 +14,7 @@ Opening the store reconciles sessions whose agentwrap process died without endin
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -204,6 +205,8 @@ SESSION_COLUMNS = [
 JSON_COLUMNS = {"attempts", "features", "argv", "signals"}
 # Types orjson writes its own way where json hands them to `default` (or refuses them).
 _OWN_TYPES = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME if orjson else 0
+# Values orjson and json write alike (what holds a float or other values is looked into).
+_PLAIN_TYPES = frozenset({str, int, bool, type(None)})
 KILLED = "killed"  # sessions.end_reason of a session whose launcher died
 KILLED_ERROR = "agentwrap was killed while the call was in flight"
 # The event kinds reconciliation writes; the same kinds agentwrap.trace.recorder writes.
@@ -256,8 +259,9 @@ def json_text(value: Any, default: Callable[[Any], Any] | None = None) -> str:
     """`value` as JSON text that reads back as json.dumps(value, default=default) would.
 
     orjson writes it in a fraction of json's time (the trace writer encodes several values per
-    call); json writes what orjson refuses, and anything holding null: orjson writes NaN and
-    infinity as null, where json keeps them.
+    call); json writes what orjson refuses, and what orjson writes another way: NaN and
+    infinity, which orjson writes as null where json keeps them. A null in orjson's text is
+    looked into, not re-encoded: most are a None.
     """
     if orjson is not None:
         try:
@@ -265,9 +269,22 @@ def json_text(value: Any, default: Callable[[Any], Any] | None = None) -> str:
         except TypeError:
             pass
         else:
-            if b"null" not in out:
+            if b"null" not in out or _plain(value):
                 return out.decode()
     return json.dumps(value, default=default)
+
+
+def _plain(value: Any) -> bool:
+    """Whether `value` holds only what orjson writes as json does: no NaN or infinity, and no
+    object handed to a `default` (whose answer is not looked into)."""
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value)
+    if kind is dict:
+        return all(_plain(v) for v in value.values())
+    if kind is list or kind is tuple:
+        return all(_plain(v) for v in value)
+    return kind in _PLAIN_TYPES
 
 
 def _check_columns(table: str, columns: Iterable[str], keys: Iterable[str]) -> None:
