@@ -11,8 +11,6 @@ import os
 import stat
 from pathlib import Path
 
-import platformdirs
-
 APP = "agentwrap"
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
@@ -25,12 +23,20 @@ def home_override() -> Path | None:
 
 def config_dir() -> Path:
     home = home_override()
-    return home / "config" if home else Path(platformdirs.user_config_dir(APP))
+    if home:
+        return home / "config"
+    import platformdirs  # loaded when asked: `--help` never asks
+
+    return Path(platformdirs.user_config_dir(APP))
 
 
 def data_dir() -> Path:
     home = home_override()
-    return home / "data" if home else Path(platformdirs.user_data_dir(APP))
+    if home:
+        return home / "data"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP))
 
 
 def config_file() -> Path:

@@ -189,8 +189,17 @@ UNUSED_BY_READERS = (
     "agentwrap.wire.canonical",
 )
 # What `--help` builds every command without running one has no use for: the store and the
-# learning model each command loads inside itself.
-UNUSED_BY_HELP = ("sqlite3", "agentwrap.trace.store", "agentwrap.route.learn")
+# learning model each command loads inside itself, and what one command or agent needs when
+# it runs (the agents' thread pool, a captured request's URL, Codex's TOML, the user's dirs).
+UNUSED_BY_HELP = (
+    "sqlite3",
+    "agentwrap.trace.store",
+    "agentwrap.route.learn",
+    "concurrent.futures",
+    "urllib.parse",
+    "tomllib",
+    "platformdirs",
+)
 # The command modules: a command line loads the one of the command it names.
 COMMAND_MODULES = {f"agentwrap.cli.{module}" for module, _, _ in GROUPS}
 

@@ -37,7 +37,6 @@ Its step markers live in codex_hints.py; `codex exec` and `codex review` run hea
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -185,6 +184,8 @@ def provider_args(
 
 def configured_provider(env: Mapping[str, str]) -> tuple[str, dict[str, Any]] | None:
     """The model_provider the user's config.toml selects (not OpenAI's own) and its table."""
+    import tomllib  # read when Codex launches: `--help` lists the agents without it
+
     try:
         doc = tomllib.loads((codex_home(env) / "config.toml").read_text())
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import typer
@@ -75,6 +74,8 @@ def report(agent: Agent, env: Mapping[str, str], timeout: float) -> AgentReport:
 
 def survey(env: Mapping[str, str], timeout: float = VERSION_TIMEOUT) -> list[AgentReport]:
     """A report per registered agent, in registration order; versions asked in parallel."""
+    from concurrent.futures import ThreadPoolExecutor
+
     agents = registry.agents()
     if not agents:
         return []

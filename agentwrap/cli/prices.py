@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 if TYPE_CHECKING:  # loaded by the command itself: the CLI imports this module for every command
+    from decimal import Decimal
+
     from agentwrap.pricing import Price, PriceBook
     from agentwrap.route.profile import Profile
 

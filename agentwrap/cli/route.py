@@ -6,7 +6,6 @@ import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import urlsplit
 
 import typer
 
@@ -54,6 +53,8 @@ def _captured_route(path: str) -> Route | None:
     from agentwrap.wire.surface import match_route
 
     if "://" in path:
+        from urllib.parse import urlsplit
+
         path = urlsplit(path).path
     parts = path.split("?", 1)[0].strip("/").split("/")
     for start in range(len(parts)):
