@@ -9,9 +9,11 @@ same rows written in bulk, `write_history_rows`, held to the recorder's by a tes
   Textual's DataTable (clear, then add the rows that pass), which the panel used before,
   in the same run on the same cells;
 - scroll: page down and page up through the same session, per key;
-- open: from starting the panel on a session of `--open-calls` calls to its first frame,
-  against reading every column of that session's rows from the store (`TraceStore.calls`,
-  what the panel read before it read only the calls' keys and the sums).
+- open: from starting the panel on a session of `--open-calls` calls to its first frame (the
+  rows on screen; a big session's header says it is summing), and to everything shown (the
+  sums and the chart in, the app idle), against reading every column of that session's rows
+  from the store (`TraceStore.calls`, what the panel read before it read only the calls' keys
+  and the sums); then a filter change and clearing it on that session, as above.
 
 Figures are medians (and p90 where the spread matters) in milliseconds of wall-clock time,
 and the process's CPU time for the same span (`cpu`). The wall time of a key includes
@@ -100,7 +102,7 @@ async def bench_filter_and_scroll(session_id: str, repeats: int) -> dict[str, An
     clear_ms: list[tuple[float, float]] = []
     page_ms: list[tuple[float, float]] = []
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await shown_whole(app, pilot)
         table = app.query_one(CallTable)
         rows = table.row_count
         for _ in range(repeats):
@@ -119,11 +121,11 @@ async def bench_filter_and_scroll(session_id: str, repeats: int) -> dict[str, An
             await pilot.pause()
             page_ms.append(span.done())
         cells = [app.cells_of(call_id) for call_id in table.rows]
-        shown = [call_id for call_id, call in app.calls.items() if call.get("step") == "explore"]
+        shown = app.keys.matching("explore", None)
         labels = [c.label_in(app._layout.mode) for c in app._layout.columns]
         widths = app._layout.widths()
         keys = app._layout.keys
-    baseline = await bench_datatable(keys, labels, widths, cells, list(app.calls), shown, repeats)
+    baseline = await bench_datatable(keys, labels, widths, cells, app.keys.ids, shown, repeats)
     return {
         "rows": rows,
         "filter_ms": _med(filter_ms),
@@ -185,14 +187,42 @@ async def bench_datatable(
     return out
 
 
+async def shown_whole(app: Any, pilot: Any) -> None:
+    """Wait until the panel shows everything: its sums made (in a thread for a big session)
+    and applied, and the app idle."""
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    assert not app.summing
+
+
+def on_first_frame(app: Any, note: Any) -> None:
+    """Call `note()` when the app hands its first frame to the terminal (every frame passes
+    through Textual's App._display, private, the one place to see it)."""
+    display = app._display
+
+    def displayed(screen: Any, renderable: Any) -> None:
+        if renderable is not None and not seen:
+            seen.append(True)
+            note()
+        display(screen, renderable)
+
+    seen: list[bool] = []
+    app._display = displayed
+
+
 async def bench_open(session_id: str, repeats: int) -> dict[str, Any]:
-    """From starting the panel to its first frame, against reading the rows alone."""
+    """From starting the panel to its first frame and to everything shown, against reading
+    the rows alone."""
     from agentwrap import paths
     from agentwrap.trace.store import TraceStore
     from agentwrap.tui.table import CallTable
 
+    framed: list[tuple[float, float]] = []
     opened: list[tuple[float, float]] = []
     read: list[tuple[float, float]] = []
+    filtered: list[tuple[float, float]] = []
+    cleared: list[tuple[float, float]] = []
     rows = 0
     for _ in range(repeats):
         span = Span()
@@ -202,12 +232,24 @@ async def bench_open(session_id: str, repeats: int) -> dict[str, Any]:
         read.append(span.done())
         span = Span()
         app = panel(session_id)
+        on_first_frame(app, lambda span=span: framed.append(span.done()))
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause()
+            await shown_whole(app, pilot)
             opened.append(span.done())
             rows = app.query_one(CallTable).row_count
+            for key, spans in (("s", filtered), ("c", cleared)):
+                span = Span()
+                await pilot.press(key)
+                await pilot.pause()
+                spans.append(span.done())
     return {
         "calls": rows,
+        "filter_ms": _med(filtered),
+        "filter_cpu_ms": _med(filtered, 1),
+        "clear_ms": _med(cleared),
+        "clear_cpu_ms": _med(cleared, 1),
+        "first_frame_ms": _med(framed),
+        "first_frame_cpu_ms": _med(framed, 1),
         "open_ms": _med(opened),
         "open_cpu_ms": _med(opened, 1),
         "store_read_ms": _med(read),
@@ -247,11 +289,14 @@ def main() -> None:
         f"  page key       {fs['page_ms']:8.1f} / {fs['page_cpu_ms']:7.1f}   p90 {fs['page_p90_ms']}"
     )
     print(f"opening a session of {op['calls']:,} calls (written in {op['written_in_s']} s):")
+    print(f"  first frame    {op['first_frame_ms']:8.1f} / {op['first_frame_cpu_ms']:7.1f}")
     print(
-        f"  first frame    {op['open_ms']:8.1f} / {op['open_cpu_ms']:7.1f}   "
+        f"  all shown      {op['open_ms']:8.1f} / {op['open_cpu_ms']:7.1f}   "
         f"every column read {op['store_read_ms']:.1f} / {op['store_read_cpu_ms']:.1f}   "
         f"cpu ratio {op['ratio_to_read']}"
     )
+    for label, key in (("filter change", "filter"), ("clear filter", "clear")):
+        print(f"  {label:<14} {op[f'{key}_ms']:8.1f} / {op[f'{key}_cpu_ms']:7.1f}")
 
 
 if __name__ == "__main__":

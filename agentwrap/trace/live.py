@@ -18,47 +18,138 @@ consumer's own thread, each returning a `LiveBatch` of call rows (last write win
 consumer never deals with threads: `RecorderFeed` buffers events under a lock, and
 `StoreFollower` does its reads in `poll()` itself. A store's snapshot of a session of
 100,000 calls must not cost a dict of every column of every call: it gives each call's keys
-only (`KEY_COLUMNS`) with the sums SQLite made over them in the same read, and the consumer
-asks `call()` for a row when it shows one; polls give whole rows.
+only (`CallKeys`, a list per key column), and the consumer asks `call()` for a row when it
+shows one; polls give whole rows. The sums over the snapshot's calls, and its cost chart,
+are SQLite's work over every row: `snapshot_sums()` makes them later, off the consumer's
+thread if it likes, in the snapshot's own read transaction, so they count exactly the calls
+as the snapshot saw them.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any, Protocol
 
-from agentwrap.trace.queries import cost_series_of, session_running, summed_ledger
+from agentwrap.trace.queries import (
+    MODEL_KEY_SQL,
+    STEP_KEY_SQL,
+    cost_series_of,
+    session_running,
+    summed_ledger,
+)
 from agentwrap.trace.recorder import SESSION_ENDED, STARTED, CallEvent, Recorder
 from agentwrap.trace.store import TraceStore, row_to_dict
-from agentwrap.trace.tally import STREAMING, Ledger, cost_series
+from agentwrap.trace.tally import STREAMING, Ledger, cost_series, model_key, step_key
+
+try:
+    import orjson
+
+    _loads: Callable[[str], Any] = orjson.loads
+except ImportError:  # pragma: no cover - a dependency; json reads the same arrays, slower
+    _loads = json.loads
 
 POLL_INTERVAL = 0.15
 # Re-read open sessions every this many polls (about 2 s).
 _SESSION_RECHECK = 13
-# What a snapshot reads of every call: what the panel filters on, and what a finished call's
-# contribution to the sums can still change by (its outcome label; see Ledger.upsert).
-KEY_COLUMNS = ("id", "session_id", "step", "model", "requested_model", "status", "outcome")
+# What a snapshot reads of every call, each column as one JSON array (SQLite builds it, orjson
+# reads it: no tuple and no dict per call): what the panel filters on, and what a finished
+# call's contribution to the sums can still change by (its outcome label; see Ledger.upsert).
+_KEY_ARRAYS = {
+    "ids": "id",
+    "steps": STEP_KEY_SQL,
+    "models": MODEL_KEY_SQL,
+    "statuses": "status",
+    "outcomes": "outcome",
+}
+_KEYS = ", ".join(f"{sql} AS {name}" for name, sql in _KEY_ARRAYS.items())
+_ARRAYS = ", ".join(f"json_group_array({name})" for name in _KEY_ARRAYS)
+
+
+@dataclass
+class CallKeys:
+    """Calls by their keys, one list per key column, in start order: what a consumer filters
+    on (`steps` and `models` as tally.step_key and model_key count a call), and each call's
+    status and outcome as a snapshot summed them. A list of strings per column instead of a
+    dict per call: 100,000 calls cost five lists, and a filter is a pass over one or two."""
+
+    ids: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    statuses: list[str | None] = field(default_factory=list)
+    outcomes: list[str | None] = field(default_factory=list)
+    # Position by id, made when first asked for (the first frame never needs it).
+    _positions: dict[str, int] | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def position(self, call_id: str) -> int | None:
+        """Where a call is, or None for a call not held."""
+        if self._positions is None:
+            self._positions = {call_id: i for i, call_id in enumerate(self.ids)}
+        return self._positions.get(call_id)
+
+    def add(self, call: dict[str, Any]) -> None:
+        """Hold a call's keys after the others."""
+        if self._positions is not None:
+            self._positions[call["id"]] = len(self.ids)
+        self.ids.append(call["id"])
+        self.steps.append(step_key(call))
+        self.models.append(model_key(call))
+        self.statuses.append(call.get("status"))
+        self.outcomes.append(call.get("outcome"))
+
+    def regroup(self, at: int, call: dict[str, Any]) -> None:
+        """A held call changed: filter it by its new keys (its status and outcome stay as
+        summed)."""
+        self.steps[at] = step_key(call)
+        self.models[at] = model_key(call)
+
+    def as_summed(self, at: int) -> dict[str, Any]:
+        """What a call's row was summed with that can change once it has finished, as
+        Ledger.upsert's `previous`: a finished call changes only by its outcome label, so the
+        rest (its group keys among it) is the row it became."""
+        return {"status": self.statuses[at], "outcome": self.outcomes[at]}
+
+    def matching(self, step: str | None, model: str | None) -> list[str]:
+        """The ids of the calls counted under this step kind and this model (None: any)."""
+        wanted: Any = None
+        if step is not None:
+            wanted = map(step.__eq__, self.steps)
+        if model is not None:
+            of_model = map(model.__eq__, self.models)
+            wanted = of_model if wanted is None else map(bool.__and__, wanted, of_model)
+        return list(self.ids) if wanted is None else list(compress(self.ids, wanted))
+
+
+@dataclass
+class SnapshotSums:
+    """The sums over a snapshot's calls, and its cost chart (one series per width asked)."""
+
+    ledger: Ledger
+    series: list[list[float]]
 
 
 @dataclass
 class LiveBatch:
     """What changed since the previous batch: call rows and session rows.
 
-    A snapshot may give `ledger`, the sums over its calls; its calls are then the rows as
-    summed, and those listed in `partial` hold only `KEY_COLUMNS` (ask the feed's `call()`
-    for the rest). Otherwise every row is whole.
+    A store's snapshot gives `keys`: every call by its keys, in start order; the few calls
+    then in flight are in `calls` too, whole. Ask the feed's `call()` for any other call's
+    row, and its `snapshot_sums()` for the sums. Otherwise every row is whole.
     """
 
     calls: list[dict[str, Any]] = field(default_factory=list)
     sessions: list[dict[str, Any]] = field(default_factory=list)
-    ledger: Ledger | None = None
-    partial: set[str] = field(default_factory=set)
+    keys: CallKeys | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.calls or self.sessions)
+        return bool(self.calls or self.sessions or self.keys)
 
 
 class Feed(Protocol):
@@ -70,6 +161,12 @@ class Feed(Protocol):
 
     def call(self, call_id: str) -> dict[str, Any] | None:
         """One call's whole row as it is now."""
+        ...
+
+    def snapshot_sums(self, widths: Sequence[int]) -> SnapshotSums | None:
+        """The sums over the calls of the last snapshot as it read them, and its cost chart
+        (`widths` as for cost_series); None when that snapshot gave whole rows to sum. May
+        take a while on a big session; safe to call from another thread, once."""
         ...
 
     def cost_series(
@@ -104,41 +201,82 @@ class StoreFollower:
         self._last_event = 0
         self._sessions: dict[str, dict[str, Any]] = {}
         self._polls = 0
+        # The last snapshot's connection, still in its read transaction, and its calls' WHERE,
+        # until snapshot_sums() takes it (from another thread, maybe: hence the lock).
+        self._snapshot_read: tuple[sqlite3.Connection, str, tuple[str, ...]] | None = None
+        self._snapshot_lock = threading.Lock()
 
     def snapshot(self) -> LiveBatch:
-        """Every call so far, as its keys, and their sums; a call in flight as its whole row.
-        Later polls return only what changes after this point."""
+        """Every call so far, as its keys; a call in flight as its whole row too. Later polls
+        return only what changes after this point, and snapshot_sums() the sums."""
+        self._end_snapshot_read()
         # Take the event watermark first: a change racing the read shows up again in poll().
         self._last_event = self.store.last_event_id()
         sessions = self._load_sessions()
         where, args = self._calls_where()
-        # One read transaction on a connection of its own (the store's may be a writer's): the
-        # sums, the keys and the rows in flight are of the same moment.
-        conn = sqlite3.connect(self.store.path, timeout=10.0, isolation_level=None)
+        # A read transaction on a connection of its own (the store's may be a writer's), held
+        # until the sums are made: the keys, the rows in flight and the sums are of one moment.
+        conn = sqlite3.connect(
+            self.store.path, timeout=10.0, isolation_level=None, check_same_thread=False
+        )
         conn.row_factory = sqlite3.Row
         try:
             conn.execute("BEGIN")
-            ledger = summed_ledger(conn, where, args)
-            cursor = conn.execute(
-                f"SELECT {', '.join(KEY_COLUMNS)} FROM calls {where} ORDER BY started_at, seq",
+            # LIMIT -1 keeps the ordered query a query of its own: each array is in its order.
+            found = conn.execute(
+                f"SELECT {_ARRAYS} FROM (SELECT {_KEYS} FROM calls {where} "
+                "ORDER BY started_at, seq LIMIT -1)",
                 args,
+            ).fetchone()
+            keys = CallKeys(
+                **{name: _loads(text) for name, text in zip(_KEY_ARRAYS, found, strict=True)}
             )
-            cursor.row_factory = None
-            calls = [dict(zip(KEY_COLUMNS, row, strict=True)) for row in cursor]
             # The calls in flight (a few) whole: how they end may change any column.
-            whole: dict[int, dict[str, Any]] = {}
-            for i, call in enumerate(calls):
-                if call["status"] == STREAMING:
-                    found = conn.execute("SELECT * FROM calls WHERE id = ?", (call["id"],))
-                    whole[i] = row_to_dict(found.fetchone())
+            live = [keys.ids[i] for i, status in enumerate(keys.statuses) if status == STREAMING]
+            calls: list[dict[str, Any]] = []
+            for i in range(0, len(live), 500):
+                chunk = live[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT * FROM calls WHERE id IN ({marks}) ORDER BY started_at, seq", chunk
+                )
+                calls.extend(row_to_dict(row) for row in rows)
+        except BaseException:
+            conn.close()
+            raise
+        with self._snapshot_lock:
+            self._snapshot_read = (conn, where, args)
+        return LiveBatch(calls=calls, sessions=sessions, keys=keys)
+
+    def snapshot_sums(self, widths: Sequence[int]) -> SnapshotSums | None:
+        """The sums over the last snapshot's calls (SQLite's: `summed_ledger`), and its cost
+        chart between its first start and its last finish, in the snapshot's read transaction,
+        which then ends. Safe from another thread: it touches only that transaction's
+        connection."""
+        read = self._take_snapshot_read()
+        if read is None:
+            return None
+        conn, where, args = read
+        try:
+            ledger = summed_ledger(conn, where, args)
+            total = ledger.total
+            series = cost_series_of(
+                conn, widths, total.first_started, total.last_finished, where, args
+            )
             conn.execute("COMMIT")
         finally:
             conn.close()
-        partial = {call["id"] for call in calls}
-        for i, row in whole.items():
-            calls[i] = row
-            partial.discard(row["id"])
-        return LiveBatch(calls=calls, sessions=sessions, ledger=ledger, partial=partial)
+        return SnapshotSums(ledger, series)
+
+    def _take_snapshot_read(self) -> tuple[sqlite3.Connection, str, tuple[str, ...]] | None:
+        with self._snapshot_lock:
+            read, self._snapshot_read = self._snapshot_read, None
+        return read
+
+    def _end_snapshot_read(self) -> None:
+        read = self._take_snapshot_read()
+        if read is not None:
+            read[0].close()
 
     def call(self, call_id: str) -> dict[str, Any] | None:
         """One call's whole row, as the store has it now."""
@@ -199,7 +337,9 @@ class StoreFollower:
         return batch
 
     def close(self) -> None:
-        """Nothing to release: the store belongs to the caller."""
+        """End a snapshot's read transaction if it is still open (the store belongs to the
+        caller)."""
+        self._end_snapshot_read()
 
     def _wanted(self, session: dict[str, Any]) -> bool:
         if self.session_id:
@@ -296,6 +436,10 @@ class RecorderFeed:
         with self._lock:
             row = self._rows.get(call_id)
             return dict(row) if row is not None else None
+
+    def snapshot_sums(self, widths: Sequence[int]) -> SnapshotSums | None:
+        """None: a snapshot gives whole rows, for the consumer to sum."""
+        return None
 
     def cost_series(
         self, widths: Sequence[int], start: float | None, end: float | None

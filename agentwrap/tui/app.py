@@ -5,8 +5,11 @@ applies each batch in one pass: new calls append a row, changed calls redraw the
 is on screen, and the header redraws from a `Ledger` that keeps running sums. The table
 (tui/table.py) renders only the rows on screen and asks for a call's cells when its row comes
 into view, so a filter change is one pass over the call ids. A session opens from the
-feed's snapshot: each call's keys and the sums SQLite made over them; a call's whole row is
-read when its row is drawn or its details shown, and the cost chart is summed by the feed.
+feed's snapshot: each call's keys (trace.live.CallKeys), which is all the first frame needs;
+a call's whole row is read when its row is drawn or its details shown. The sums SQLite makes
+over a big session, and its cost chart, arrive a moment after the first frame (made in a
+thread, in the snapshot's own read); until then the header says it is summing and the calls
+that change are counted when the sums arrive, so every number it shows is right.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, MutableMapping
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,9 +30,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.widgets import Footer, Label, Sparkline
+from textual.worker import Worker, WorkerState
 
 from agentwrap import fmt
-from agentwrap.trace.live import POLL_INTERVAL, Feed, LiveBatch
+from agentwrap.trace.live import POLL_INTERVAL, CallKeys, Feed, LiveBatch, SnapshotSums
 from agentwrap.trace.queries import session_running
 from agentwrap.trace.tally import Ledger, model_key, step_key
 from agentwrap.tui.cells import Layout, layout_for
@@ -41,6 +46,9 @@ COMPACT_WIDTH = 120
 COMPACT_SPARK = 12
 # The chart is recomputed at most this often (seconds): the feed sums every call for it.
 CHART_EVERY = 1.0
+# A session of at least this many calls is summed after its first frame, in a thread; a
+# smaller one before it (its sums cost a few milliseconds).
+SUM_AFTER_FIRST_FRAME = 5_000
 
 
 def size_from_terminal(environ: MutableMapping[str, str], *, on_terminal: bool) -> None:
@@ -87,12 +95,19 @@ class TopApp(App[None]):
         self.poll_interval = poll_interval
         self.ledger = Ledger()
         self.sessions: dict[str, dict[str, Any]] = {}
-        # Every call in start order, as the ledger counted it: those in `_partial` only by
-        # their keys (trace.live.KEY_COLUMNS), until they change.
-        self.calls: dict[str, dict[str, Any]] = {}
-        self._partial: set[str] = set()
-        # Calls counted in the sums a snapshot came with, not upserted since.
-        self._summed: set[str] = set()
+        # Every call in start order, by its keys; and the whole rows held: the calls in flight
+        # when the session opened and every call applied since. Any other call's row is read
+        # from the feed when it is drawn or its details shown.
+        self.keys = CallKeys()
+        self.rows: dict[str, dict[str, Any]] = {}
+        # Of the snapshot the feed sums: how many calls it held (the first ones in `keys`),
+        # and its calls in flight as it summed them.
+        self._snapshot_calls = 0
+        self._summed_rows: dict[str, dict[str, Any]] = {}
+        # Calls applied while the snapshot's sums are being made, counted when they arrive;
+        # None when the ledger is up to date.
+        self._unsummed: list[dict[str, Any]] | None = None
+        self._snapshot_again = False
         self.step_filter: str | None = None
         self.model_filter: str | None = None
         self.paused = False
@@ -123,8 +138,11 @@ class TopApp(App[None]):
 
     def on_mount(self) -> None:
         self._set_layout(self.size.width)
-        self.apply(self.feed.snapshot())
-        self._redraw_chart(force=True)
+        snapshot = self.feed.snapshot()
+        self.apply(snapshot)
+        if snapshot.keys is None:
+            # Whole rows, counted here: so is their chart (a store's comes with its sums).
+            self._redraw_chart(force=True)
         if self.poll_interval:
             self.set_interval(self.poll_interval, self.tick)
             self.set_interval(1.0, self._tick_header)
@@ -139,7 +157,8 @@ class TopApp(App[None]):
         if not self.is_running:
             return  # a timer firing while the app shuts down: its widgets may be gone
         try:
-            batch = self.feed.poll()
+            batch = self.feed.snapshot() if self._snapshot_again else self.feed.poll()
+            self._snapshot_again = False
         except sqlite3.Error as exc:
             # A busy or briefly unreadable store: say so, keep the rows, try again next tick.
             if not self.feed_error:
@@ -163,7 +182,9 @@ class TopApp(App[None]):
         for session in batch.sessions:
             self.sessions[session["id"]] = session
         table = self.query_one(CallTable)
-        added = self._take_snapshot(batch) if batch.ledger is not None else self._take(batch)
+        if batch.keys is not None:
+            self._take_snapshot(batch.keys, batch.calls)
+        added = self._take(batch.calls) if batch.keys is None else []
         if added:
             table.append(added)
         if batch.calls:
@@ -174,45 +195,102 @@ class TopApp(App[None]):
             self._show_detail()
         self._redraw_header()
 
-    def _take(self, batch: LiveBatch) -> list[str]:
-        """Count the batch's calls and mark their rows to draw again; returns the new calls the
+    def _take(self, calls: list[dict[str, Any]]) -> list[str]:
+        """Count these calls and mark their rows to draw again; returns the new calls the
         filters let through."""
         table = self.query_one(CallTable)
         added: list[str] = []
-        for call in batch.calls:
+        for call in calls:
             call_id = call["id"]
-            previous = self.calls.get(call_id)
-            self.calls[call_id] = call
-            summed = call_id in self._summed
-            self.ledger.upsert(call, previous=previous if summed else None)
-            if summed:
-                self._summed.discard(call_id)
-                self._partial.discard(call_id)
-            if previous is not None:
+            at = self.keys.position(call_id)
+            self.rows[call_id] = call
+            if at is None:
+                self.keys.add(call)
+                if self._matches(call):
+                    added.append(call_id)
+            else:
+                self.keys.regroup(at, call)
                 # Rendered again only when its row is next drawn.
                 self._cells.pop(call_id, None)
                 table.refresh_row(call_id)
-            elif self._matches(call):
-                added.append(call_id)
+            self._count(call, at)
         return added
 
-    def _take_snapshot(self, batch: LiveBatch) -> list[str]:
-        """Take a snapshot the feed summed (a whole session at once): its ledger, and its calls
-        as they were summed; returns the calls the filters let through."""
-        assert batch.ledger is not None
-        self.ledger = batch.ledger
-        fresh = {call["id"]: call for call in batch.calls}
-        known = fresh.keys() & self.calls.keys()
-        self.calls.update(fresh)
-        self._summed = set(fresh)
-        self._partial = set(batch.partial)
+    def _count(self, call: dict[str, Any], at: int | None) -> None:
+        """Count a call in the ledger (replacing what it counted for before), or hold it for
+        the sums being made."""
+        if self._unsummed is not None:
+            self._unsummed.append(call)
+            return
+        previous = None
+        if at is not None and at < self._snapshot_calls:
+            # Counted in the snapshot's sums: the ledger replaces the row as it was summed
+            # (and ignores it once it has counted the call itself).
+            previous = self._summed_rows.get(call["id"]) or self.keys.as_summed(at)
+        self.ledger.upsert(call, previous=previous)
+
+    def _take_snapshot(self, keys: CallKeys, calls: list[dict[str, Any]]) -> None:
+        """Take a store's snapshot (a whole session at once): every call by its keys, the
+        calls in flight whole; the sums follow (now, or after the first frame when many)."""
+        self.keys = keys
+        self.rows = {call["id"]: call for call in calls}
+        self._summed_rows = dict(self.rows)
+        self._snapshot_calls = len(keys)
+        self.ledger = Ledger()
+        self._unsummed = []
+        self._cells.clear()
         table = self.query_one(CallTable)
-        for call_id in known:
-            self._cells.pop(call_id, None)
-            table.refresh_row(call_id)
-        if self.step_filter is None and self.model_filter is None:
-            return [call_id for call_id in fresh if call_id not in known]
-        return [c_id for c_id, c in fresh.items() if c_id not in known and self._matches(c)]
+        table.set_rows(
+            keys.matching(self.step_filter, self.model_filter),
+            keep=table.selected,
+            follow=not self.paused,
+        )
+        if len(keys) < SUM_AFTER_FIRST_FRAME:
+            self._take_sums(self.feed.snapshot_sums(self._chart_widths()))
+        else:
+            self.call_after_refresh(self._sum_after_first_frame)
+
+    def _sum_after_first_frame(self) -> None:
+        self.run_worker(
+            partial(self.feed.snapshot_sums, self._chart_widths()),
+            name="snapshot sums",
+            group="sums",
+            exclusive=True,
+            thread=True,
+            exit_on_error=False,
+        )
+
+    @on(Worker.StateChanged)
+    def _sums_worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "sums":
+            return
+        if event.state == WorkerState.SUCCESS:
+            self._take_sums(event.worker.result)
+        elif event.state == WorkerState.ERROR:
+            # A busy or unreadable store: say so, and read the session again next tick.
+            self.feed_error = str(event.worker.error)
+            self._snapshot_again = True
+            self._redraw_header()
+
+    def _take_sums(self, sums: SnapshotSums | None) -> None:
+        """The snapshot's sums arrived: count the calls applied since, draw the header and
+        the chart."""
+        if sums is None:
+            # The snapshot's read was ended before it was summed: read the session again.
+            self._snapshot_again = True
+            return
+        self.ledger = sums.ledger
+        waiting = self._unsummed or []
+        self._unsummed = None
+        for call in waiting:
+            self._count(call, self.keys.position(call["id"]))
+        self._show_chart(sums.series)
+        self._redraw_header()
+
+    @property
+    def summing(self) -> bool:
+        """The snapshot's sums are still being made (the header says so)."""
+        return self._unsummed is not None
 
     def cells_of(self, call_id: str) -> Cells:
         """A call's cells under the current columns (rendered once, until the call changes)."""
@@ -227,9 +305,8 @@ class TopApp(App[None]):
     def call_row(self, call_id: str) -> dict[str, Any] | None:
         """A call's whole row: as last applied, or read from the feed when only its keys are
         held."""
-        if call_id in self._partial:
-            return self.feed.call(call_id)
-        return self.calls.get(call_id)
+        row = self.rows.get(call_id)
+        return row if row is not None else self.feed.call(call_id)
 
     # -- table ----------------------------------------------------------------
     def _matches(self, call: dict[str, Any]) -> bool:
@@ -240,12 +317,8 @@ class TopApp(App[None]):
     def _refill_table(self) -> None:
         """Show the calls the filters let through: one pass over the ids, nothing rendered."""
         table = self.query_one(CallTable)
-        selected = table.selected
-        if self.step_filter is None and self.model_filter is None:
-            shown: list[str] = list(self.calls)
-        else:
-            shown = [call_id for call_id, call in self.calls.items() if self._matches(call)]
-        table.set_rows(shown, keep=selected, follow=not self.paused)
+        shown = self.keys.matching(self.step_filter, self.model_filter)
+        table.set_rows(shown, keep=table.selected, follow=not self.paused)
         if self.detail_open:
             self._show_detail()
 
@@ -316,26 +389,34 @@ class TopApp(App[None]):
         self.query_one(TotalsHeader).show(
             title=self._title(),
             ledger=self.ledger,
+            summing=len(self.keys) if self.summing else None,
             filters=self._filter_labels(),
             paused=self.paused,
             compact=compact,
             spark=spark_text(self._spark) if compact else "",
         )
 
+    def _chart_widths(self) -> tuple[int, int]:
+        # The chart's buckets, and the compact header's.
+        return max(self.query_one(Sparkline).size.width, 24), COMPACT_SPARK
+
     def _redraw_chart(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and (not self._chart_dirty or now - self._chart_at < CHART_EVERY):
+        if self.summing or (
+            not force and (not self._chart_dirty or now - self._chart_at < CHART_EVERY)
+        ):
             return
         self._chart_dirty = False
         self._chart_at = now
-        spark = self.query_one(Sparkline)
         total = self.ledger.total
         bounds = (total.first_started, total.last_finished)
-        spark.data, self._spark = self.feed.cost_series(
-            (max(spark.size.width, 24), COMPACT_SPARK), *bounds
-        )
+        self._show_chart(self.feed.cost_series(self._chart_widths(), *bounds))
+
+    def _show_chart(self, series: list[list[float]]) -> None:
+        self.query_one(Sparkline).data, self._spark = series
         if self.size.width < COMPACT_WIDTH:
             self._redraw_header()
+        total = self.ledger.total
         self.query_one("#chart-label", Label).update(
             f"cost over time · {fmt.usd(total.cost_usd) if total.priced_calls else fmt.MISSING}"
         )
@@ -377,13 +458,13 @@ class TopApp(App[None]):
 
     def action_cycle_step(self) -> None:
         """Show only one step kind; each press moves to the next kind, then back to all."""
-        self.step_filter = self._cycle(self.step_filter, list(self.ledger.by_step))
+        self.step_filter = self._cycle(self.step_filter, list(set(self.keys.steps)))
         self._refill_table()
         self._redraw_header()
 
     def action_cycle_model(self) -> None:
         """Show only one model; each press moves to the next model, then back to all."""
-        self.model_filter = self._cycle(self.model_filter, list(self.ledger.by_model))
+        self.model_filter = self._cycle(self.model_filter, list(set(self.keys.models)))
         self._refill_table()
         self._redraw_header()
 

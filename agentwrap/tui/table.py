@@ -109,7 +109,9 @@ class CallTable(ScrollView, can_focus=True):
         self.zebra = zebra
         self._layout: Layout | None = None
         self._keys: list[str] = []
-        self._index: dict[str, int] = {}
+        # Row by call id, made when first asked for: a session of 100,000 calls opens, and a
+        # filter changes, without it.
+        self._index: dict[str, int] | None = None
         self._lines: dict[str, Strip] = {}  # rendered lines, by call id
         self._header: Strip | None = None
         self._width = 0
@@ -132,11 +134,16 @@ class CallTable(ScrollView, can_focus=True):
 
     def get_row_index(self, call_id: str) -> int:
         """The row a call is on (KeyError when it is not shown)."""
-        return self._index[call_id]
+        return self._rows_by_id()[call_id]
+
+    def _rows_by_id(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = {key: i for i, key in enumerate(self._keys)}
+        return self._index
 
     def get_cell(self, call_id: str, column: str) -> str | Text:
         """One cell of a shown call, as it is drawn."""
-        index = self._index[call_id]  # KeyError for a call not shown
+        index = self._rows_by_id()[call_id]  # KeyError for a call not shown
         return self._cells_of(self._keys[index])[self.columns.index(column)]
 
     @property
@@ -160,10 +167,11 @@ class CallTable(ScrollView, can_focus=True):
         it is among them, else goes to the newest call when `follow`, else stays where it
         is. Nothing is rendered until drawn."""
         self._keys = list(call_ids)
-        self._index = {key: i for i, key in enumerate(self._keys)}
+        self._index = None
         self._resize()
-        if keep is not None and keep in self._index:
-            self.move_cursor(row=self._index[keep])
+        kept = self._find(keep)
+        if kept is not None:
+            self.move_cursor(row=kept)
         elif follow:
             self.move_cursor(row=len(self._keys) - 1)
         else:
@@ -175,8 +183,9 @@ class CallTable(ScrollView, can_focus=True):
         if not call_ids:
             return
         first = len(self._keys)
-        for offset, call_id in enumerate(call_ids):
-            self._index[call_id] = first + offset
+        if self._index is not None:
+            for offset, call_id in enumerate(call_ids):
+                self._index[call_id] = first + offset
         self._keys.extend(call_ids)
         self._resize()
         self.refresh_lines(HEADER_LINES + first, len(call_ids))
@@ -184,9 +193,20 @@ class CallTable(ScrollView, can_focus=True):
     def refresh_row(self, call_id: str) -> None:
         """A call changed: its line renders again when next drawn (now, if on screen)."""
         self._lines.pop(call_id, None)
-        index = self._index.get(call_id)
+        index = self._rows_by_id().get(call_id)
         if index is not None:
             self.refresh_line(HEADER_LINES + index)
+
+    def _find(self, call_id: str | None) -> int | None:
+        # One scan of the ids (cheaper than making the index for one look-up).
+        if call_id is None:
+            return None
+        if self._index is not None:
+            return self._index.get(call_id)
+        try:
+            return self._keys.index(call_id)
+        except ValueError:
+            return None
 
     def _resize(self) -> None:
         self.virtual_size = Size(self._width, len(self._keys) + HEADER_LINES)

@@ -92,13 +92,20 @@ class TotalsHeader(Static):
         paused: bool,
         compact: bool,
         spark: str = "",
+        summing: int | None = None,
     ) -> None:
-        """Redraw from the ledger (cheap: it holds running sums)."""
+        """Redraw from the ledger (cheap: it holds running sums); `summing`: the number of
+        calls whose sums are still being made, which the lines of sums then stand for."""
         total = ledger.total
         first = _title_line(title, filters, paused)
-        money = _money_line(total, spark)
-        counts = _counts_line(total, compact)
-        models = _models_line(ledger)
+        if summing is not None:
+            money = Text.assemble(("cost ", "dim"), (f"summing {summing:,} calls…", "dim"))
+            counts = Text(f"{summing} calls", style="bold")
+            models = Text()
+        else:
+            money = _money_line(total, spark)
+            counts = _counts_line(total, compact)
+            models = _models_line(ledger)
         lines: list[Text] = [first, money]
         if compact:
             # Three lines at 80 columns: counts and the model split share the last one.

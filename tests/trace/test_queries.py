@@ -14,7 +14,7 @@ import pytest
 from agentwrap import fmt, paths
 from agentwrap.trace import queries as q
 from agentwrap.trace import tally
-from agentwrap.trace.live import RecorderFeed, StoreFollower
+from agentwrap.trace.live import LiveBatch, RecorderFeed, StoreFollower
 from agentwrap.trace.recorder import Recorder
 from agentwrap.trace.store import TraceStore
 from tests.support.trace_seed import (
@@ -183,17 +183,23 @@ def test_store_follower_all_sessions_leaves_demo_out_unless_asked() -> None:
     seed_session("real-1", SESSION_CALLS[:2])
     seed_session("demo-1", SESSION_CALLS[:3], is_demo=True)
     store = TraceStore(paths.trace_db())
+
+    def sessions_of(batch: LiveBatch) -> set[str]:
+        assert batch.keys is not None
+        rows = [store.call(call_id) or {} for call_id in batch.keys.ids]
+        return {row.get("session_id") for row in rows}
+
     plain = StoreFollower(store, None).snapshot()
-    assert {c["session_id"] for c in plain.calls} == {"real-1"} and len(plain.calls) == 2
+    assert plain.keys is not None and sessions_of(plain) == {"real-1"} and len(plain.keys) == 2
     both = StoreFollower(store, None, include_demo=True).snapshot()
-    assert len(both.calls) == 5
+    assert both.keys is not None and len(both.keys) == 5
 
     # Following all sessions starts from the newest few.
     seed_session("real-0", SESSION_CALLS[:1])
     store.update_session("real-0", started_at=T0 - 3600)
     newest = StoreFollower(store, None, max_sessions=1).snapshot()
     assert [s["id"] for s in newest.sessions] == ["real-1"]
-    assert {c["session_id"] for c in newest.calls} == {"real-1"}
+    assert sessions_of(newest) == {"real-1"}
 
     follower = StoreFollower(store, None)
     follower.snapshot()

@@ -8,15 +8,16 @@ this writes rows that mix every state a call can be in and compares the two fiel
 from __future__ import annotations
 
 import random
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 import pytest
 
 from agentwrap import paths
 from agentwrap.trace import queries as q
+from agentwrap.trace.live import StoreFollower
 from agentwrap.trace.store import TraceStore
-from agentwrap.trace.tally import Tally, cost_series, ledger_of
+from agentwrap.trace.tally import Tally, cost_series, ledger_of, model_key, step_key
 
 STATUSES = ["ok", "ok", "ok", "streaming", "error", "proxy_error", "aborted", "refused"]
 MODELS = [None, "", "m-big", "m-small", "m-local"]
@@ -209,3 +210,70 @@ def test_sql_cost_series_equals_the_python_one(rows: list[dict[str, Any]]) -> No
     assert got == [pytest.approx(cost_series(one, 9), abs=1e-9)]
     none = q.cost_series_of(store, (5, 0), None, None, "WHERE session_id = ?", ("none",))
     assert none == [[0.0] * 5, []]
+
+
+def test_a_snapshot_keeps_each_calls_keys_and_sums_them_as_it_saw_them(
+    rows: list[dict[str, Any]],
+) -> None:
+    # The panel opens a session from a snapshot: each call's keys, the calls in flight whole,
+    # and sums made later in the snapshot's own read. The ledger then replaces what a call
+    # that changed was summed with, as the snapshot kept it.
+    store = _store(rows)
+    follower = StoreFollower(TraceStore(paths.trace_db()), None)
+    batch = follower.snapshot()
+    read = _as_read(store)
+    keys = batch.keys
+    assert keys is not None and keys.ids == [r["id"] for r in read]
+    assert keys.steps == [step_key(r) for r in read]
+    assert keys.models == [model_key(r) for r in read]
+    assert keys.statuses == [r["status"] for r in read]
+    assert keys.outcomes == [r["outcome"] for r in read]
+    assert batch.calls == [r for r in read if r["status"] == "streaming"]
+    assert keys.matching("explore", "m-big") == [
+        r["id"] for r in read if step_key(r) == "explore" and model_key(r) == "m-big"
+    ]
+    assert keys.matching(None, None) == keys.ids
+
+    rng = random.Random(8)
+    changed = set()
+    for r in read:
+        if r["status"] == "streaming":
+            new = {**r, **random_call(rng, r["session_id"], r["seq"]), "id": r["id"]}
+            new["started_at"] = r["started_at"]
+        elif rng.random() < 0.3:
+            new = {**r, "outcome": rng.choice([None, "succeeded", "failed", "interrupted"])}
+        else:
+            continue
+        store.update_call(r["id"], **{k: v for k, v in new.items() if k != "id"})
+        changed.add(r["id"])
+    # Summed after the changes, in the snapshot's read: the calls as the snapshot saw them.
+    sums = follower.snapshot_sums((9, 4))
+    assert sums is not None and follower.snapshot_sums((9,)) is None
+    assert_same(sums.ledger.total, ledger_of(read).total)
+    total = ledger_of(read).total
+    for series, buckets in zip(sums.series, (9, 4), strict=True):
+        want = cost_series(read, buckets, total.first_started, total.last_finished)
+        assert series == pytest.approx(want, abs=1e-9)
+
+    # The changed rows, as a poll gives them (update_call writes no event to poll here).
+    polled = [c for c in store.calls() if c["id"] in changed]
+    whole = {c["id"]: c for c in batch.calls}
+    ledger = sums.ledger
+    for call in polled:
+        at = keys.position(call["id"])
+        assert at is not None
+        ledger.upsert(call, previous=whole.get(call["id"]) or keys.as_summed(at))
+    python = ledger_of(store.calls())
+    assert len(ledger) == len(python)
+    # A replaced call's time bounds stay (Ledger.upsert's documented leeway): the rest is exact.
+    assert ledger.total.first_started == python.total.first_started
+    for groups in ("total", "by_model", "by_step"):
+        want = getattr(python, groups)
+        got = getattr(ledger, groups)
+        if groups == "total":
+            want, got = {"": want}, {"": got}
+        assert set(got) == set(want)
+        for key, tally in want.items():
+            assert_same(replace(got[key], first_started=None, last_finished=None),
+                        replace(tally, first_started=None, last_finished=None))  # fmt: skip
+    follower.close()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 
 import pytest
 from rich.console import Console
@@ -13,11 +15,11 @@ from rich.segment import Segment
 
 from agentwrap import fmt, paths
 from agentwrap.sim.history import HistoryShape, write_history_rows
-from agentwrap.trace.live import RecorderFeed, StoreFollower
+from agentwrap.trace.live import RecorderFeed, SnapshotSums, StoreFollower
 from agentwrap.trace.recorder import OUTCOME, Recorder
 from agentwrap.trace.store import TraceStore
-from agentwrap.trace.tally import Tally, cost_series, ledger_of
-from agentwrap.tui.app import TopApp
+from agentwrap.trace.tally import Tally, cost_series, ledger_of, step_key
+from agentwrap.tui.app import SUM_AFTER_FIRST_FRAME, TopApp
 from agentwrap.tui.cells import Layout
 from agentwrap.tui.table import CallTable
 from agentwrap.tui.widgets import CallDetail, TotalsHeader, detail_renderable, spark_text
@@ -699,8 +701,9 @@ async def test_a_big_session_opens_with_the_stores_sums_and_reads_a_row_when_sho
         assert fmt.tokens(total.tokens) in seen
         models = {name for name, _ in ledger_of(store.calls(session_id)).models()}
         assert set(app.ledger.by_model) == models
-        # Only the calls' keys are held; a row's cells are read when it is drawn.
-        assert len(app._partial) == n + 1
+        # Only the calls' keys are held, and the call in flight whole; a row's cells are read
+        # when it is drawn.
+        assert len(app.keys) == n + 2 and list(app.rows) == ["big-live"]
         assert cell(table, "big-live", "status") == "… waiting"
 
         # A row far from the end, selected: its cells and details are its own.
@@ -752,3 +755,95 @@ def assert_same_sums(got: Tally, want: Tally) -> None:
             assert getattr(got, name) == pytest.approx(value, rel=1e-9), name
         else:
             assert getattr(got, name) == value, name
+
+
+class HeldSums(StoreFollower):
+    """The real follower, whose snapshot's sums wait until the test lets them through: what
+    arrives while a big session is still being summed is then the test's to choose."""
+
+    def __init__(self, store: TraceStore, session_id: str) -> None:
+        super().__init__(store, session_id)
+        self.let_through = threading.Event()
+
+    def snapshot_sums(self, widths: Sequence[int]) -> SnapshotSums | None:
+        assert self.let_through.wait(30)
+        return super().snapshot_sums(widths)
+
+
+async def test_a_big_session_shows_its_rows_first_and_its_sums_when_they_are_ready() -> None:
+    # A session too big to sum before the first frame: its rows, filters and selection work
+    # at once, the header says it is summing (no number it could get wrong), and calls that
+    # arrive or change meanwhile are in the sums when they come, as the rows say.
+    n = max(SUM_AFTER_FIRST_FRAME, 6_000)
+    store = TraceStore(paths.trace_db())
+    write_history_rows(store, HistoryShape(sessions=1, calls_per_session=n))
+    session_id = "hist-00000"
+    rec = Recorder(store, session_id)
+    last = store.calls(session_id)[-1]
+
+    def late(call_id: str, step: str, seconds: float) -> SeedCall:
+        return SeedCall(call_id, step, "claude-opus-4-1", "claude-sonnet-4-5", 800, 80,
+                        cost=0.01, baseline=0.03, offset=last["started_at"] - T0 + seconds)  # fmt: skip
+
+    waiting = late("held-live", "implement", 10)
+    start_call(rec, waiting, n + 1)
+    rec.flush()
+    feed = HeldSums(TraceStore(paths.trace_db()), session_id)
+    app = TopApp(feed, clock=lambda: T0 + 60, poll_interval=None)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        table = app.query_one(CallTable)
+        rows = store.calls(session_id)
+        assert app.summing and table.row_count == n + 1 and table.selected == "held-live"
+        assert table.rows == [c["id"] for c in rows]
+        seen = header(app)
+        assert f"summing {n + 1:,} calls…" in seen and f"{n + 1} calls" in seen
+        assert "$" not in seen and "tok" not in seen
+
+        # A step filter while summing: the rows are the store's, kind by kind.
+        await pilot.press("s")
+        kinds = sorted({step_key(c) for c in rows})
+        assert app.step_filter == kinds[0]
+        assert table.rows == [c["id"] for c in rows if step_key(c) == kinds[0]]
+        # Selection: the details are the selected row's.
+        await pilot.press("home", "down", "enter")
+        chosen = table.rows[1]
+        assert table.selected == chosen and f" {chosen} " in app.query_one(CallDetail).plain
+
+        # Live calls while summing and filtered: the call in flight finishes, an old call
+        # (held by its keys) gets its label, one new call matches the filter, one does not.
+        # Paused, the cursor stays on the selected call.
+        await pilot.press("p")
+        finish_call(rec, waiting)
+        rec.call_event(OUTCOME, chosen, outcome="failed", signals=["same_error"])
+        other = next(kind for kind in ("plan", "implement", "explore") if kind != kinds[0])
+        arrived = [late("held-match", kinds[0], 20), late("held-other", other, 30)]
+        for seq, c in enumerate(arrived, start=n + 2):
+            start_call(rec, c, seq)
+            finish_call(rec, c)
+        rec.flush()
+        app.tick()
+        await pilot.pause()
+        assert table.rows[-1] == "held-match" and "held-other" not in table.rows
+        assert app.summing and f"summing {n + 3:,} calls…" in header(app)
+        assert table.selected == chosen
+        assert "failed  same error" in app.query_one(CallDetail).plain
+
+        # The sums arrive: those of every row as it is now.
+        feed.let_through.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not app.summing
+        everything = ledger_of(store.calls(session_id))
+        assert_same_sums(app.ledger.total, everything.total)
+        assert app.ledger.total.steps_failed == everything.total.steps_failed >= 1
+        for name, tally in everything.by_model.items():
+            assert_same_sums(app.ledger.by_model[name], tally)
+        for name, tally in everything.by_step.items():
+            assert_same_sums(app.ledger.by_step[name], tally)
+        seen = header(app)
+        assert f"{n + 3} calls" in seen and f"cost {fmt.cost(everything.total)[0]}" in seen
+        assert "summing" not in seen
+        await pilot.press("c")
+        assert table.rows == [c["id"] for c in store.calls(session_id)]
+    rec.close()
