@@ -18,7 +18,7 @@ from agentwrap.sim.history import HistoryShape, write_history_rows
 from agentwrap.trace.live import RecorderFeed, SnapshotSums, StoreFollower
 from agentwrap.trace.recorder import OUTCOME, Recorder
 from agentwrap.trace.store import TraceStore
-from agentwrap.trace.tally import Tally, cost_series, ledger_of, step_key
+from agentwrap.trace.tally import Tally, cost_series, ledger_of, model_key, step_key
 from agentwrap.tui.app import SUM_AFTER_FIRST_FRAME, TopApp
 from agentwrap.tui.cells import Layout
 from agentwrap.tui.table import CallTable
@@ -847,3 +847,52 @@ async def test_a_big_session_shows_its_rows_first_and_its_sums_when_they_are_rea
         await pilot.press("c")
         assert table.rows == [c["id"] for c in store.calls(session_id)]
     rec.close()
+
+
+@pytest.mark.slow
+async def test_a_hundred_thousand_call_session_opens_with_every_rows_sums_and_filters() -> None:
+    # The heavier twin of the tests above, at the size the issue names: every number, row and
+    # filter is the one the calls themselves give.
+    n = 100_000
+    store = TraceStore(paths.trace_db())
+    write_history_rows(store, HistoryShape(sessions=1, calls_per_session=n))
+    rows = store.calls("hist-00000")
+    everything = ledger_of(rows)
+    app = follow("hist-00000", poll_interval=None)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one(CallTable)
+        await pilot.pause()
+        assert table.row_count == n and table.selected == rows[-1]["id"]
+        assert table.rows == [c["id"] for c in rows]
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not app.summing and len(app.rows) == 0
+        assert_same_sums(app.ledger.total, everything.total)
+        for groups in ("by_model", "by_step"):
+            want: dict[str, Tally] = getattr(everything, groups)
+            assert set(getattr(app.ledger, groups)) == set(want)
+            for key, tally in want.items():
+                assert_same_sums(getattr(app.ledger, groups)[key], tally)
+        assert f"{n} calls" in header(app)
+        assert f"cost {fmt.cost(everything.total)[0]}" in header(app)
+
+        # Each step kind in turn, then each model on top of the last kind.
+        for kind in sorted(everything.by_step):
+            await pilot.press("s")
+            assert app.step_filter == kind
+            assert table.rows == [c["id"] for c in rows if step_key(c) == kind]
+        for model in sorted(everything.by_model):
+            await pilot.press("m")
+            assert app.model_filter == model
+            assert table.rows == [
+                c["id"] for c in rows if step_key(c) == kind and model_key(c) == model
+            ]
+        await pilot.press("c")
+        assert table.rows == [c["id"] for c in rows]
+
+        # Selection far from the end: the details are that row's, read from the store.
+        await pilot.press("home", "pagedown", "pagedown", "enter")
+        chosen = table.selected
+        assert chosen == rows[table.cursor_row]["id"] and table.cursor_row > 0
+        assert f" {chosen} " in app.query_one(CallDetail).plain
+        assert str(rows[table.cursor_row]["reason"]) in app.query_one(CallDetail).plain
