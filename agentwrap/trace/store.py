@@ -3,8 +3,10 @@
 Tables: `sessions` (one per agentwrap run), `calls` (one per inference call, written when
 the call starts and updated as it progresses; its columns are the fields of
 `record.CallRecord`), `events` (an append-only log of call events that other processes
-tail for the live panel) and `learned` (learned routing's outcome tallies per agent × step
-kind × model, updated as steps are labelled). Bodies and credentials are never stored.
+tail for the live panel), `learned` (learned routing's outcome tallies per agent × step
+kind × model, updated as steps are labelled) and `call_sums` (the finished calls summed per
+quarter hour, session, model and step, kept by triggers on `calls`: see `trace.sums`). Bodies
+and credentials are never stored.
 
 The file, its WAL and shared-memory files are the user's alone (0600, in a 0700 directory).
 Opening the store reconciles sessions whose agentwrap process died without ending them
@@ -25,6 +27,7 @@ from typing import Any
 from agentwrap import paths
 from agentwrap.processes import process_alive
 from agentwrap.route.learn import ArmKey, Evidence, Tally
+from agentwrap.trace import sums
 from agentwrap.trace.record import CALL_COLUMNS
 
 try:
@@ -184,6 +187,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         "CREATE INDEX IF NOT EXISTS calls_unpriced ON calls(started_at) "
         "WHERE cost_usd IS NULL AND COALESCE(unpriced_reason, '') != ''",
     ),
+    (
+        "call_sums: the finished calls summed per quarter hour, session, model and step, kept "
+        "by triggers on calls (reports read hours, not calls); the calls in flight indexed",
+        ";\n".join(sums.schema()),
+    ),
 ]
 
 SESSION_COLUMNS = [
@@ -241,9 +249,8 @@ def migrate(conn: sqlite3.Connection) -> int:
         for version, (name, sql) in enumerate(MIGRATIONS, start=1):
             if version in done:
                 continue
-            for statement in sql.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in _statements(sql):
+                conn.execute(statement)
             conn.execute(
                 "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)",
                 (version, name, time.time()),
@@ -253,6 +260,20 @@ def migrate(conn: sqlite3.Connection) -> int:
         conn.execute("ROLLBACK")
         raise
     return len(MIGRATIONS)
+
+
+def _statements(sql: str) -> Iterator[str]:
+    """The statements of a migration's SQL, split at the semicolons that end one (a trigger's
+    body holds several)."""
+    statement = ""
+    for part in sql.split(";"):
+        statement += part + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n;"):
+                yield statement
+            statement = ""
+    if statement.strip(" \n;"):
+        yield statement
 
 
 def json_text(value: Any, default: Callable[[Any], Any] | None = None) -> str:
