@@ -14,6 +14,7 @@ from typing import Any
 from agentwrap.fmt import UNKNOWN_MODEL
 from agentwrap.processes import process_alive
 from agentwrap.trace.store import TraceStore, row_to_dict
+from agentwrap.trace.sums import SUMS_SELECT
 from agentwrap.trace.tally import OK, STREAMING, UNKNOWN_STEP, Ledger, Tally, ledger_of
 
 # Queries take an open TraceStore, or a bare (e.g. read-only) sqlite3 connection to one.
@@ -208,6 +209,17 @@ def tallies_by(
 
 # Keys an index gives the calls in the order of: grouping by them sorts nothing.
 _INDEXED_KEYS = {"session_id"}
+
+
+def summed_tallies_by(
+    source: Source, key_sql: str, where: str = "", args: tuple[Any, ...] = ()
+) -> dict[Any, Tally]:
+    """One Tally per value of `key_sql` (an SQL expression over a call_sums row) over the rows
+    of the table of sums `where` selects: the calls in a final state, not those in flight."""
+    rows = connection(source).execute(
+        f"SELECT {key_sql} AS key, {SUMS_SELECT} FROM call_sums {where} GROUP BY 1", args
+    )
+    return {row["key"]: tally_of_row(row) for row in rows}
 
 
 def session_total(source: Source, session_id: str) -> Tally:

@@ -27,10 +27,12 @@ from agentwrap.trace.queries import (
     TALLY_SELECT,
     Source,
     connection,
+    summed_tallies_by,
     tallies_by,
     tally_of_row,
 )
 from agentwrap.trace.store import row_to_dict
+from agentwrap.trace.sums import BUCKET_S, SUMS_SELECT
 from agentwrap.trace.tally import Tally, model_key, step_key
 
 GROUPINGS = ("daily", "weekly", "monthly", "session", "model", "step")
@@ -211,12 +213,17 @@ def group_rows(
     return rows, total, reasons
 
 
-def build_report(source: Source, grouping: str, filt: ReportFilter | None = None) -> Report:
+def build_report(
+    source: Source, grouping: str, filt: ReportFilter | None = None, summed: bool = True
+) -> Report:
     """Select, group and total the calls a report covers.
 
-    SQLite sums the calls (`queries.tallies_by`, `Tally.of_call` in SQL): per model, step or
-    session in one grouped pass; per day, week or month one pass over each period's range of
-    the start-time index, so a million calls are never sorted to be grouped.
+    The finished calls come from the table of sums (`trace.sums`: per quarter hour, session,
+    model and step, kept by SQLite as calls are written), so a report reads hours, not calls;
+    the calls still in flight are added from their rows. `summed=False`, or a date bound that
+    falls inside a quarter hour (a timezone whose offset is not whole quarter hours), sums
+    every call row instead (`queries.tallies_by`, `Tally.of_call` in SQL): the reference the
+    table of sums is held to.
     """
     if grouping not in GROUPINGS:
         raise ValueError(f"unknown grouping {grouping!r}; one of {', '.join(GROUPINGS)}")
@@ -224,12 +231,9 @@ def build_report(source: Source, grouping: str, filt: ReportFilter | None = None
     conn = connection(source)
     where, args = _call_filter(filt)
     shown = where + ([] if filt.include_demo else [_NOT_DEMO])
-    if grouping in PERIODS:
-        tallies = _period_tallies(conn, grouping, shown, args)
-    else:
-        key_sql = {"model": MODEL_KEY_SQL, "step": STEP_KEY_SQL, "session": "session_id"}
-        found = tallies_by(conn, key_sql[grouping], _where(shown), tuple(args))
-        tallies = {str(k): t for k, t in found.items()}
+    tallies = _summed_tallies(conn, grouping, filt, shown, args) if summed else None
+    if tallies is None:
+        tallies = _row_tallies(conn, grouping, shown, args)
     sessions: dict[str, dict[str, Any]] = {}
     if grouping == "session" and tallies:
         for r in conn.execute("SELECT * FROM sessions"):
@@ -257,6 +261,89 @@ def build_report(source: Source, grouping: str, filt: ReportFilter | None = None
         demo_sessions_left_out=demo_left,
         filter=filt,
     )
+
+
+def _row_tallies(
+    conn: sqlite3.Connection, grouping: str, where: list[str], args: list[Any]
+) -> dict[str, Tally]:
+    """One Tally per group, summed by SQLite from every call row `where` selects: per model,
+    step or session in one grouped pass; per day, week or month one pass over each period's
+    range of the start-time index, so a million calls are never sorted to be grouped."""
+    if grouping in PERIODS:
+        return _period_tallies(conn, grouping, where, args)
+    key_sql = {"model": MODEL_KEY_SQL, "step": STEP_KEY_SQL, "session": "session_id"}
+    found = tallies_by(conn, key_sql[grouping], _where(where), tuple(args))
+    return {str(k): t for k, t in found.items()}
+
+
+def _summed_tallies(
+    conn: sqlite3.Connection,
+    grouping: str,
+    filt: ReportFilter,
+    call_where: list[str],
+    call_args: list[Any],
+) -> dict[str, Tally] | None:
+    """One Tally per group from the table of sums, with the calls in flight (`call_where`
+    selects them among the call rows) added from their rows; None when a bound the report
+    needs falls inside a quarter hour."""
+    found = _sums_filter(filt)
+    if found is None:
+        return None
+    where, args = found
+    if grouping in PERIODS:
+        tallies = _summed_period_tallies(conn, grouping, where, args)
+        if tallies is None:
+            return None
+    else:
+        key = {"model": "model_key", "step": "step_key", "session": "session_id"}[grouping]
+        tallies = {
+            str(k): t for k, t in summed_tallies_by(conn, key, _where(where), tuple(args)).items()
+        }
+    in_flight = conn.execute(
+        f"SELECT {', '.join(CALL_FIELDS)} FROM calls INDEXED BY calls_in_flight "
+        f"{_where([_IN_FLIGHT, *call_where])}",
+        call_args,
+    )
+    for row in in_flight:
+        call = _call_row(row)
+        if grouping in PERIODS:
+            key = period_key(float(call["started_at"]), grouping)
+        elif grouping == "model":
+            key = model_key(call)
+        elif grouping == "step":
+            key = step_key(call)
+        else:
+            key = str(call["session_id"])
+        tallies.setdefault(key, Tally()).add(Tally.of_call(call))
+    return tallies
+
+
+def _summed_period_tallies(
+    conn: sqlite3.Connection, grouping: str, where: list[str], args: list[Any]
+) -> dict[str, Tally] | None:
+    """One Tally per local day, week or month from the table of sums: one query per period,
+    each a range of buckets; None when a period's bounds fall inside a quarter hour."""
+    first = conn.execute(f"SELECT MIN(bucket) FROM call_sums {_where(where)}", args).fetchone()[0]
+    last = conn.execute(f"SELECT MAX(bucket) FROM call_sums {_where(where)}", args).fetchone()[0]
+    tallies: dict[str, Tally] = {}
+    if first is None:
+        return tallies
+    in_period = _where([*where, "bucket >= ?", "bucket < ?"])
+    day = local_day(first * BUCKET_S)
+    while True:
+        start, end = _period_bounds(day, grouping)
+        if start % BUCKET_S or end % BUCKET_S:
+            return None
+        row = conn.execute(
+            f"SELECT {SUMS_SELECT} FROM call_sums {in_period}",
+            (*args, int(start) // BUCKET_S, int(end) // BUCKET_S),
+        )
+        tally = tally_of_row(row.fetchone())
+        if tally.calls:
+            tallies[period_key(start, grouping)] = tally
+        if end // BUCKET_S > last:
+            return tallies
+        day = local_day(end)
 
 
 def _period_tallies(
@@ -300,6 +387,8 @@ _DEMO = "session_id IN (SELECT id FROM sessions WHERE is_demo != 0)"
 _NOT_DEMO = f"NOT {_DEMO}"
 # Word for word the condition of the calls_unpriced index, so that SQLite reads only it.
 _UNPRICED = "cost_usd IS NULL AND COALESCE(unpriced_reason, '') != ''"
+# Likewise the calls_in_flight index's: the calls the table of sums does not hold yet.
+_IN_FLIGHT = "status = 'streaming'"
 
 
 def _where(conditions: list[str]) -> str:
@@ -317,6 +406,31 @@ def _call_filter(filt: ReportFilter) -> tuple[list[str], list[Any]]:
     if end is not None:
         where.append("started_at < ?")
         args.append(end)
+    sessions, session_args = _session_filter(filt)
+    return where + sessions, args + session_args
+
+
+def _sums_filter(filt: ReportFilter) -> tuple[list[str], list[Any]] | None:
+    """SQL conditions on call_sums rows for the filter (demo sessions included or not); None
+    when a date bound falls inside a quarter hour."""
+    where: list[str] = []
+    args: list[Any] = []
+    for bound, compare in zip(filt.bounds(), (">=", "<"), strict=True):
+        if bound is None:
+            continue
+        if bound % BUCKET_S:
+            return None
+        where.append(f"bucket {compare} ?")
+        args.append(int(bound) // BUCKET_S)
+    sessions, session_args = _session_filter(filt)
+    demo = [] if filt.include_demo else [_NOT_DEMO]
+    return where + sessions + demo, args + session_args
+
+
+def _session_filter(filt: ReportFilter) -> tuple[list[str], list[Any]]:
+    """SQL conditions on a row's session_id for the filter's agent and project."""
+    where: list[str] = []
+    args: list[Any] = []
     if filt.agent:
         where.append("session_id IN (SELECT id FROM sessions WHERE agent = ?)")
         args.append(filt.agent)

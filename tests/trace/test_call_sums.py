@@ -1,23 +1,37 @@
 """The table of sums (trace.sums) against the call rows it sums, on real SQLite.
 
-Whatever the writers do, every call_sums row equals its calls summed afresh, bounds included,
-by the per-row SQL that tests/trace/test_sums.py holds to `Tally.of_call`.
+Two things must hold whatever the writers do: every call_sums row equals its calls summed
+afresh (bounds included), and every report read from the sums equals the report summed from
+every call row (`build_report(..., summed=False)`, the per-row SQL that tests/trace/test_sums.py
+holds to `Tally.of_call`). The histories are random and written by the real recorder: calls in
+flight, finished, failed, aborted, refused, with fallbacks, re-labelled after they finished,
+sessions deleted, demo sessions; the reports are filtered by agent, project and dates, in
+timezones a quarter hour apart from UTC, three quarters, with DST, and one that is not.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import random
 import sqlite3
+import tempfile
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentwrap import paths
 from agentwrap.trace import queries as q
+from agentwrap.trace.recorder import FAILED, FINISHED, OUTCOME, ROUTED, Recorder
+from agentwrap.trace.report import GROUPINGS, ReportFilter, build_report, report_json
 from agentwrap.trace.store import MIGRATIONS, TraceStore, connect
 from agentwrap.trace.tally import Tally
 from tests.trace.test_sums import random_call
@@ -34,6 +48,31 @@ _REBUILT = (
     "GROUP BY 1, 2, 3, 4"
 )
 _TABLE = "SELECT bucket, session_id, model_key, step_key, * FROM call_sums"
+
+ZONES = [
+    "UTC0",
+    "XYZ+3",  # three hours behind UTC
+    "NPT-5:45",  # Nepal: five hours three quarters ahead
+    "CET-1CEST,M3.5.0,M10.5.0/3",  # Central Europe, with DST
+    "LMT-0:20",  # twenty minutes ahead: midnights inside a quarter hour
+]
+# A Sunday evening in UTC at the end of a month, so days, weeks and months all split.
+T0 = dt.datetime(2025, 3, 30, 20, 0, tzinfo=dt.UTC).timestamp()
+
+
+@contextmanager
+def zone(tz: str) -> Iterator[None]:
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = tz
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
 
 
 def same_tally(got: Tally, want: Tally, where: str) -> None:
@@ -52,6 +91,19 @@ def assert_table_is_the_calls_summed(conn: sqlite3.Connection) -> None:
     assert set(table) == set(rebuilt)
     for key, tally in rebuilt.items():
         same_tally(table[key], tally, str(key))
+
+
+def assert_reports_agree(conn: sqlite3.Connection, filt: ReportFilter) -> None:
+    for grouping in GROUPINGS:
+        summed = build_report(conn, grouping, filt)
+        rows = build_report(conn, grouping, filt, summed=False)
+        assert [r.key for r in summed.rows] == [r.key for r in rows.rows], grouping
+        for a, b in zip(summed.rows, rows.rows, strict=True):
+            same_tally(a.tally, b.tally, f"{grouping} {a.key}")
+        same_tally(summed.total, rows.total, f"{grouping} total")
+        assert summed.unpriced_reasons == rows.unpriced_reasons
+        assert summed.demo_sessions_left_out == rows.demo_sessions_left_out
+        assert report_json(summed).keys() == report_json(rows).keys()
 
 
 # -- the triggers on rows of every kind ------------------------------------------------------
@@ -126,10 +178,183 @@ def test_updates_and_deletions_keep_the_sums_and_their_bounds(store: TraceStore)
     assert store.conn.execute("SELECT COUNT(*) FROM call_sums").fetchone()[0] == 0
 
 
+# -- random histories through the recorder, reports compared ---------------------------------
+
+STATUSES = ["ok", "ok", "ok", "streaming", "error", "proxy_error", "aborted", "refused"]
+MODELS = ["m-big", "m-small", "m-local", ""]
+PROJECTS = [("/proj/alpha", "/proj/alpha"), ("/proj/alpha/sub", "/proj/alpha"), ("/proj/b", None)]
+
+calls_st = st.lists(
+    st.fixed_dictionaries(
+        {
+            "at": st.floats(0, 86_400 * 40),
+            "status": st.sampled_from(STATUSES),
+            "used": st.sampled_from(MODELS),
+            "step": st.sampled_from([None, "implement", "explore", "background"]),
+            "cost": st.none() | st.floats(0, 2),
+            "baseline": st.none() | st.floats(0, 3),
+            "would": st.none() | st.floats(0, 1),
+            "fallback": st.booleans(),
+            "labels": st.lists(
+                st.sampled_from(["succeeded", "failed", "interrupted", "unknown"]), max_size=2
+            ),
+            "total_ms": st.none() | st.floats(5, 600_000),
+        }
+    ),
+    max_size=8,
+)
+sessions_st = st.lists(
+    st.fixed_dictionaries(
+        {
+            "agent": st.sampled_from(["claude", "codex"]),
+            "demo": st.booleans(),
+            "project": st.sampled_from(PROJECTS),
+            "deleted": st.integers(0, 5).map(lambda n: n == 0),
+            "calls": calls_st,
+        }
+    ),
+    min_size=1,
+    max_size=4,
+)
+filters_st = st.fixed_dictionaries(
+    {
+        "since": st.none() | st.integers(-1, 42),
+        "until": st.none() | st.integers(-1, 42),
+        "agent": st.sampled_from([None, "claude", "codex"]),
+        "project": st.sampled_from([None, "/proj/alpha", "/proj/b"]),
+        "include_demo": st.booleans(),
+    }
+)
+
+
+def write_history(store: TraceStore, history: list[dict[str, Any]]) -> None:
+    """Each session through its own recorder, as the proxy reports calls; then the deletions."""
+    for s, session in enumerate(history):
+        sid = f"sess-{s}"
+        cwd, root = session["project"]
+        store.insert_session(
+            id=sid,
+            agent=session["agent"],
+            cwd=cwd,
+            repo_root=root,
+            started_at=T0,
+            is_demo=int(session["demo"]),
+        )
+        rec = Recorder(store, sid)
+        for c, call in enumerate(session["calls"]):
+            cid = f"{sid}/{c}"
+            rec.call_started(
+                cid,
+                seq=c + 1,
+                started_at=T0 + call["at"],
+                surface="anthropic",
+                endpoint="/v1/messages",
+                requested_model="m-big",
+                baseline_model="m-big",
+                step=call["step"],
+            )
+            rec.call_event(ROUTED, cid, model=call["used"], provider="anthropic")
+            if call["status"] == "streaming":
+                continue
+            attempts = [{"model": call["used"], "outcome": call["status"]}]
+            if call["fallback"]:
+                attempts.insert(0, {"model": "m-big", "outcome": "http 529"})
+            rec.call_event(
+                FINISHED if call["status"] == "ok" else FAILED,
+                cid,
+                status=call["status"],
+                model=call["used"],
+                input_tokens=int(call["at"]) % 50_000,
+                output_tokens=int(call["at"]) % 900,
+                cost_usd=call["cost"],
+                baseline_cost_usd=call["baseline"],
+                would_cost_usd=call["would"],
+                unpriced_reason=None if call["cost"] is not None else "no price for it",
+                total_ms=call["total_ms"],
+                attempts=attempts,
+            )
+            for label in call["labels"]:
+                rec.call_event(OUTCOME, cid, outcome=label, signals=[])
+        rec.close()
+    for s, session in enumerate(history):
+        if session["deleted"]:
+            store.conn.execute("DELETE FROM calls WHERE session_id = ?", (f"sess-{s}",))
+            store.conn.execute("DELETE FROM sessions WHERE id = ?", (f"sess-{s}",))
+
+
+def report_filter(spec: dict[str, Any]) -> ReportFilter:
+    first = dt.date.fromtimestamp(T0)
+    return ReportFilter(
+        since=None if spec["since"] is None else first + dt.timedelta(days=spec["since"]),
+        until=None if spec["until"] is None else first + dt.timedelta(days=spec["until"]),
+        agent=spec["agent"],
+        project=None if spec["project"] is None else Path(spec["project"]),
+        include_demo=spec["include_demo"],
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    history=sessions_st,
+    tz=st.sampled_from(ZONES),
+    filters=st.lists(filters_st, min_size=1, max_size=3),
+)
+def test_reports_from_the_sums_equal_reports_from_every_call(
+    history: list[dict[str, Any]], tz: str, filters: list[dict[str, Any]]
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp, zone(tz):
+        store = TraceStore(Path(tmp) / "trace.db")
+        try:
+            write_history(store, history)
+            assert_table_is_the_calls_summed(store.conn)
+            assert_reports_agree(store.conn, ReportFilter())
+            for spec in filters:
+                assert_reports_agree(store.conn, report_filter(spec))
+        finally:
+            store.close()
+
+
+def test_a_zone_off_the_quarter_hours_sums_every_call() -> None:
+    # Midnight at +00:20 falls inside a bucket: the report reads the calls themselves.
+    store = TraceStore(paths.trace_db())
+    history = [
+        {
+            "agent": "claude",
+            "demo": False,
+            "project": PROJECTS[0],
+            "deleted": False,
+            "calls": [
+                {
+                    "at": at,
+                    "status": "ok",
+                    "used": "m-small",
+                    "step": "implement",
+                    "cost": 0.5,
+                    "baseline": 1.0,
+                    "would": None,
+                    "fallback": False,
+                    "labels": [],
+                    "total_ms": 1000.0,
+                }
+                for at in (3 * 3600 + 35 * 60, 3 * 3600 + 42 * 60)
+            ],
+        }
+    ]
+    write_history(store, history)
+    with zone("LMT-0:20"):
+        # 23:35 and 23:42 UTC are one quarter hour's sums, but 23:55 and 00:02 local.
+        days = build_report(store, "daily")
+        assert [(r.key, r.tally.calls) for r in days.rows] == [
+            ("2025-03-30", 1),
+            ("2025-03-31", 1),
+        ]
+    store.close()
+
+
 # -- a store written before the table existed ------------------------------------------------
 
 
-def test_a_store_from_before_gets_its_sums_once(tmp_path: Path) -> None:
+def test_a_store_from_before_gets_its_sums_once_and_reports_alike(tmp_path: Path) -> None:
     path = tmp_path / "trace.db"
     conn = connect(path)
     conn.close()
@@ -165,6 +390,8 @@ def test_a_store_from_before_gets_its_sums_once(tmp_path: Path) -> None:
 
     store = TraceStore(path)
     assert_table_is_the_calls_summed(store.conn)
+    assert_reports_agree(store.conn, ReportFilter())
+    assert_reports_agree(store.conn, ReportFilter(include_demo=True))
     applied = store.conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0]
     store.close()
     # Opened again: nothing summed twice.
