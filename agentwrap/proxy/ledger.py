@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentwrap.agents.base import ConversationIds
-from agentwrap.pricing import PriceBook
+from agentwrap.pricing import Cost, PriceBook
 from agentwrap.route.decide import Decision, SessionState, Step, Target, learning_agent
 from agentwrap.route.learn import ArmKey, Evidence
 from agentwrap.route.outcome import UNKNOWN, read_outcome
@@ -295,11 +295,12 @@ class Ledger:
         model = used.model or call.model
         cost = self.pricebook.cost(model, usage, used.provider.name)
         baseline_model = decision.baseline_model or call.model
-        baseline = (
-            self.pricebook.cost(baseline_model, usage, decision.baseline_provider)
-            if baseline_model
-            else None
-        )
+        if (baseline_model, decision.baseline_provider) == (model, used.provider.name):
+            baseline: Cost | None = cost  # passed through: the baseline is the call itself
+        elif baseline_model:
+            baseline = self.pricebook.cost(baseline_model, usage, decision.baseline_provider)
+        else:
+            baseline = None
         rec.status, rec.http_status, rec.error = result.status, result.http_status, result.error
         rec.model, rec.model_alias = model, used.alias
         rec.provider, rec.provider_api = used.provider.name, used.provider.api

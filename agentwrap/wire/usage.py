@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any
 
+from agentwrap.wire import jsonload
 from agentwrap.wire.call import GEMINI
 from agentwrap.wire.common import TapReading, Usage
 from agentwrap.wire.surface import SURFACES
@@ -105,7 +106,7 @@ class UsageTap:
 
     def _line(self, data: bytes) -> None:
         try:
-            doc = json.loads(data)
+            doc = jsonload.loads(data)
         except (ValueError, UnicodeDecodeError):
             return
         if not isinstance(doc, dict) or self._surface is None:

@@ -49,6 +49,8 @@ def test_non_streaming_message_equals_upstream_and_is_recorded(shared_serve):
     )
     expected = PriceBook().cost(MODEL, Usage(1200, 9, 0, 300)).usd
     assert call["cost_usd"] == pytest.approx(expected) and expected > 0
+    # Passed through: the baseline is the call itself, priced the same.
+    assert call["baseline_model"] == MODEL and call["baseline_cost_usd"] == call["cost_usd"]
     assert call["requested_model"] == MODEL and call["model"] == MODEL
     assert call["surface"] == "anthropic" and call["http_status"] == 200
 
