@@ -63,6 +63,7 @@ class Recorder:
         self._subscribers: list[Subscriber] = []
         self._content_subscribers: list[Subscriber] = []
         self._queue: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue()
+        self._urgent = threading.Event()  # a flush or close waits: write what is queued now
         self._thread = threading.Thread(target=self._run, name="agentwrap-trace", daemon=True)
         self._closed = False
         self._seq = 0
@@ -139,25 +140,22 @@ class Recorder:
     def _run(self) -> None:
         while True:
             item = self._queue.get()
-            if item is None:
-                return
-            batch = [item]
-            # Gather what arrives in the next few ms into one transaction: one commit per
-            # burst instead of three per call (the live panel's 250 ms budget allows it).
-            deadline = time.monotonic() + BATCH_WINDOW_S
-            stop = False
-            while item[0] != "barrier":
-                left = deadline - time.monotonic()
+            if item is not None and item[0] != "barrier":
+                # Let the rest of the burst arrive before writing: one commit per burst instead
+                # of three per call, and reports queued meanwhile wake nobody (a woken writer
+                # cost the event loop a thread switch per report). A flush or close cuts it short.
+                self._urgent.wait(BATCH_WINDOW_S)
+            self._urgent.clear()
+            batch: list[tuple[str, tuple[Any, ...]]] = []
+            while item is not None:
+                batch.append(item)
                 try:
-                    item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            self._write(batch)
-            if stop:
+            if batch:
+                self._write(batch)
+            if item is None:
                 return
 
     def _write(self, batch: list[tuple[str, tuple[Any, ...]]]) -> None:
@@ -198,12 +196,14 @@ class Recorder:
             return  # close() wrote it all; no writer is left to pass a barrier
         done = threading.Event()
         self._queue.put(("barrier", (done,)))
+        self._urgent.set()
         done.wait(timeout)
 
     def close(self) -> None:
         if self._closed:
             return
         self._queue.put(None)
+        self._urgent.set()
         self._thread.join(timeout=30)
         self._closed = True
 
