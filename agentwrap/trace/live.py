@@ -173,7 +173,7 @@ class Feed(Protocol):
         self, widths: Sequence[int], start: float | None, end: float | None
     ) -> list[list[float]]:
         """Spend per time bucket over the calls followed (see tally.cost_series), one series
-        per number of buckets in `widths`."""
+        per number of buckets in `widths`. Safe to call from another thread."""
         ...
 
     def close(self) -> None: ...
@@ -285,9 +285,14 @@ class StoreFollower:
     def cost_series(
         self, widths: Sequence[int], start: float | None, end: float | None
     ) -> list[list[float]]:
-        """Spend per time bucket over the followed sessions' calls, summed by SQLite."""
+        """Spend per time bucket over the followed sessions' calls, summed by SQLite on a
+        connection of its own (so from any thread)."""
         where, args = self._calls_where()
-        return cost_series_of(self.store, widths, start, end, where, args)
+        conn = sqlite3.connect(self.store.path, timeout=10.0)
+        try:
+            return cost_series_of(conn, widths, start, end, where, args)
+        finally:
+            conn.close()
 
     def _calls_where(self) -> tuple[str, tuple[str, ...]]:
         ids = [self.session_id] if self.session_id else list(self._sessions)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import pytest
 from rich.console import Console
 from rich.segment import Segment
+from textual.widgets import Sparkline
 
 from agentwrap import fmt, paths
 from agentwrap.sim.history import HistoryShape, write_history_rows
@@ -844,9 +845,25 @@ async def test_a_big_session_shows_its_rows_first_and_its_sums_when_they_are_rea
         seen = header(app)
         assert f"{n + 3} calls" in seen and f"cost {fmt.cost(everything.total)[0]}" in seen
         assert "summing" not in seen
+        # The chart came with the sums: the snapshot's calls. The next tick draws it again
+        # (off the thread that draws) with the calls that arrived meanwhile.
+        spark = app.query_one(Sparkline)
+        assert spark.data == pytest.approx(chart_of(rows, len(spark.data)), abs=1e-9)
+        app.tick()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        now = store.calls(session_id)
+        assert spark.data == pytest.approx(chart_of(now, len(spark.data)), abs=1e-9)
+        assert spark.data != pytest.approx(chart_of(rows, len(spark.data)), abs=1e-9)
         await pilot.press("c")
         assert table.rows == [c["id"] for c in store.calls(session_id)]
     rec.close()
+
+
+def chart_of(rows: list[dict], buckets: int) -> list[float]:
+    """The cost chart over these rows, from their first start to their last finish."""
+    total = ledger_of(rows).total
+    return cost_series(rows, buckets, total.first_started, total.last_finished)
 
 
 @pytest.mark.slow
