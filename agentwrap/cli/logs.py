@@ -64,6 +64,7 @@ def sessions_cmd(
     from rich.table import Table
 
     from agentwrap.cli.console import out_console
+    from agentwrap.cli.tables import drawn
 
     store = _store()
     rows = store.sessions(limit, include_demo=demo)
@@ -111,7 +112,7 @@ def sessions_cmd(
             cells.insert(2, time.strftime("%m-%d %H:%M", time.localtime(r["started_at"])))
             cells.append(r.get("cwd") or "")
         table.add_row(*cells)
-    console.print(table)
+    console.print(drawn(table))
     if any(r.get("unpriced_calls") and r.get("cost_usd") is not None for r in rows):
         console.print("[dim]+N? : N calls of that session are unpriced (see agentwrap log)[/dim]")
     if hidden:
@@ -191,6 +192,7 @@ def log_cmd(
     from rich.table import Table
 
     from agentwrap.cli.console import out_console
+    from agentwrap.cli.tables import drawn
 
     store = _store()
     sess = store.resolve_session(session, include_demo=demo)
@@ -257,7 +259,7 @@ def log_cmd(
         )
     for values in rows:
         table.add_row(*(values[name] for name, _, is_shown in columns if is_shown))
-    console.print(table)
+    console.print(drawn(table))
     if not wide:
         console.print(
             "[dim]wider terminals show ttfb and the routing reason; --json has everything[/dim]"

@@ -169,14 +169,17 @@ def _show[R](
 ) -> None:
     """Print a built report (cost, quality or compare): as JSON, or drawn for the console's
     width."""
-    from agentwrap.cli.console import out_console
-
     if as_json:
         typer.echo(json.dumps(to_json(report), indent=2))
         return
+    from rich.table import Table
+
+    from agentwrap.cli.console import out_console
+    from agentwrap.cli.tables import drawn
+
     console = out_console()
     for part in render(report, console.width):
-        console.print(part)
+        console.print(drawn(part) if isinstance(part, Table) else part)
 
 
 def render_report(report: Report, width: int) -> list[Any]:
