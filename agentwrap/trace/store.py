@@ -192,6 +192,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         "by triggers on calls (reports read hours, not calls); the calls in flight indexed",
         ";\n".join(sums.schema()),
     ),
+    (
+        "call_sums: a finished call's new outcome label moves only its step counters (a trigger "
+        "of its own), not its whole contribution out and back in",
+        ";\n".join(sums.relabel_schema()),
+    ),
 ]
 
 SESSION_COLUMNS = [

@@ -11,8 +11,9 @@ history writer, a deletion) keeps it true:
 
 - a call is added when its row is written in a final state, or updated into one (the proxy's
   writes while the call is in flight change nothing here: one addition per call);
-- a later change to a column the sums read (an outcome label, a status) takes the call's old
-  contribution out and puts the new one in; a deleted call is taken out;
+- a later change to a column the sums read (a status, a model) takes the call's old
+  contribution out and puts the new one in; a new outcome label alone moves only the call's
+  step counters (`relabel_schema`); a deleted call is taken out;
 - a call leaving a row whose bounds it set has the row's bounds found again from its calls,
   so MIN and MAX never keep a call that is gone; a row left with no calls is deleted.
 
@@ -199,6 +200,53 @@ def schema() -> list[str]:
         _trigger("call_sums_update_in", updated, _FINAL.format(r="NEW"), [_add("NEW")]),
         _trigger("call_sums_update_out", updated, _FINAL.format(r="OLD"), _take_out("OLD")),
         _trigger("call_sums_delete", "DELETE", _FINAL.format(r="OLD"), _take_out("OLD")),
+    ]
+
+
+_STEP_COUNTERS = ("steps_succeeded", "steps_failed", "steps_interrupted")
+# A finished call's outcome label changed and nothing else the sums read: only its step
+# counters move (NULL-safe comparisons: a value written again is no change).
+_RELABELLED = " AND ".join(
+    [
+        _FINAL.format(r="OLD"),
+        _FINAL.format(r="NEW"),
+        *(f"OLD.{column} IS NEW.{column}" for column in READ_COLUMNS if column != "outcome"),
+    ]
+)
+
+
+def relabel_schema() -> list[str]:
+    """The statements that make a finished call's new outcome label move only its step
+    counters: a small trigger for a change of the label alone, and the triggers that take a
+    call out and put it back in left to every other change (never both for one write)."""
+    before, after = _of("OLD"), _of("NEW")
+    steps = ", ".join(
+        f"{name} = {name} - ({before[name]}) + ({after[name]})" for name in _STEP_COUNTERS
+    )
+    # A write that sets the label and nothing else the sums read wakes only the small trigger.
+    updated = f"UPDATE OF {', '.join(c for c in READ_COLUMNS if c != 'outcome')}"
+    not_relabelled = f"NOT ({_RELABELLED})"
+    return [
+        "DROP TRIGGER call_sums_update_in",
+        "DROP TRIGGER call_sums_update_out",
+        _trigger(
+            "call_sums_update_in",
+            updated,
+            f"{_FINAL.format(r='NEW')} AND {not_relabelled}",
+            [_add("NEW")],
+        ),
+        _trigger(
+            "call_sums_update_out",
+            updated,
+            f"{_FINAL.format(r='OLD')} AND {not_relabelled}",
+            _take_out("OLD"),
+        ),
+        _trigger(
+            "call_sums_relabel",
+            "UPDATE OF outcome",
+            _RELABELLED,
+            [f"UPDATE call_sums SET {steps} WHERE {_same_key('NEW')}"],
+        ),
     ]
 
 

@@ -138,6 +138,11 @@ def test_inserted_rows_of_every_kind_are_summed(store: TraceStore) -> None:
 def test_updates_and_deletions_keep_the_sums_and_their_bounds(store: TraceStore) -> None:
     rng = random.Random(6)
     rows = [random_call(rng, f"s{i % 4}", i) for i in range(400)]
+    # And a quarter hour of one session's calls on one model: rows of many calls.
+    rows += [
+        {**random_call(rng, "s4", i), "started_at": 1_764_000_000.0 + i, "model": "m-big"}
+        for i in range(400, 480)
+    ]
     _insert(store, rows)
     changes: list[dict[str, Any]] = [
         {"outcome": "succeeded"},
@@ -152,11 +157,23 @@ def test_updates_and_deletions_keep_the_sums_and_their_bounds(store: TraceStore)
         {"cost_usd": None, "unpriced_reason": "no price"},
         {"attempts": [{"model": "a"}, {"model": "b"}]},
         {"signals": ["only a signal: no column the sums read"]},
+        # The label with another column: changed (the whole call out and in), or written
+        # again as it was (the label alone moves).
+        {"outcome": "interrupted", "status": "error"},
+        {"outcome": "succeeded", "model": "m-other", "step": "explore"},
+        {"outcome": "failed", "status": "ok", "model": "m-big"},
+        {"outcome": None},
     ]
-    for row in rows:
-        if rng.random() < 0.7:
-            store.update_call(row["id"], **rng.choice(changes))
+    for _ in range(3):
+        for row in rows:
+            if rng.random() < 0.7:
+                store.update_call(row["id"], **rng.choice(changes))
     assert_table_is_the_calls_summed(store.conn)
+    # A new label written with columns the sums read as they were: counted once.
+    for label in ("succeeded", "failed", None, "interrupted"):
+        for row in store.calls("s4"):
+            store.update_call(row["id"], outcome=label, status=row["status"], model=row["model"])
+        assert_table_is_the_calls_summed(store.conn)
     # The first and last call of every row leave it: the bounds move to the calls still there.
     for key in store.conn.execute(_TABLE).fetchall():
         for bound, pick in (("first_started", "MIN"), ("last_finished", "MAX")):
@@ -358,14 +375,16 @@ def test_a_store_from_before_gets_its_sums_once_and_reports_alike(tmp_path: Path
     path = tmp_path / "trace.db"
     conn = connect(path)
     conn.close()
-    # Back to the schema before call_sums: the newest migration undone, as an older version
-    # left the file.
+    # Back to the schema before call_sums: its migrations undone, as an older version left
+    # the file.
+    first = next(v for v, (name, _) in enumerate(MIGRATIONS, 1) if name.startswith("call_sums"))
     raw = sqlite3.connect(path)
+    triggers = [r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
+    assert "call_sums_relabel" in triggers
     raw.executescript(
-        "DROP TRIGGER call_sums_insert; DROP TRIGGER call_sums_update_in; "
-        "DROP TRIGGER call_sums_update_out; DROP TRIGGER call_sums_delete; "
-        "DROP TABLE call_sums; DROP INDEX calls_in_flight; "
-        f"DELETE FROM schema_migrations WHERE version = {len(MIGRATIONS)};"
+        "".join(f"DROP TRIGGER {name}; " for name in triggers)
+        + "DROP TABLE call_sums; DROP INDEX calls_in_flight; "
+        f"DELETE FROM schema_migrations WHERE version >= {first};"
     )
     raw.close()
     old = sqlite3.connect(path)
