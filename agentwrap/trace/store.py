@@ -22,13 +22,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentwrap import paths
 from agentwrap.processes import process_alive
-from agentwrap.route.learn import ArmKey, Evidence, Tally
 from agentwrap.trace import sums
 from agentwrap.trace.record import CALL_COLUMNS
+
+if TYPE_CHECKING:  # learned routing's model loads with the first tally read: `log` reads none
+    from agentwrap.route.learn import ArmKey, Evidence, Tally
 
 try:
     import orjson
@@ -470,6 +472,8 @@ class TraceStore:
             "SELECT agent, step, model, successes, failures, interrupted, unknown, labelled "
             "FROM learned"
         ).fetchall()
+        from agentwrap.route.learn import ArmKey, Evidence, Tally
+
         return Evidence({ArmKey(r[0], r[1], r[2]): Tally(*r[3:]) for r in rows})
 
     def add_outcome(self, key: ArmKey, outcome: str | None) -> Tally:
@@ -496,6 +500,8 @@ class TraceStore:
             "WHERE agent = ? AND step = ? AND model = ?",
             (key.agent, key.step, key.model),
         ).fetchone()
+        from agentwrap.route.learn import Tally
+
         return Tally(*row) if row else Tally()
 
     def _save_tally(self, key: ArmKey, tally: Tally) -> Tally:
