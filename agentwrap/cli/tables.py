@@ -1,7 +1,7 @@
 """Tables drawn line by line: the characters and styles Rich's `Table` draws, for less.
 
 Rich lays a table out generically: it measures every cell, then renders each one through a
-padding, a wrapper and a line splitter, about 40 µs a cell; on a 100-row `agentwrap log`
+padding, a wrapper and a line splitter, about 50 µs a cell; on a 100-row `agentwrap log`
 that was half of the command's time. Most of our tables' cells are one line that fits its
 column, and such a cell is its text, justified and padded to the column's width. `drawn`
 draws those cells so, and every other cell (one that wraps or is cut, a header of two
