@@ -159,7 +159,7 @@ class CallLedger:
         rec.provider_api, rec.model_alias = target.provider.api, target.alias
         self.result.target = target
         # Reported with the first byte, which follows at once on an answer that has begun
-        # soundly: one event and one row write fewer per call.
+        # soundly: one event fewer per call (and one row write, after a fallback).
         self._routed = True
 
     def routed(self) -> None:

@@ -3,8 +3,8 @@ session merges (RecorderFeed), the events table a panel in another terminal tail
 (StoreFollower), and the stored row.
 
 Routed and first byte are one report when the first byte follows at once (a stream's first
-chunk, a whole body): three events and row writes per call instead of four, with nothing a
-reader sees lost. A call cut between the two still reports routed on its own.
+chunk, a whole body): three events per call instead of four, with nothing a reader sees
+lost. A call cut between the two still reports routed on its own.
 """
 
 from __future__ import annotations
