@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -155,6 +156,8 @@ def main() -> None:
         store.close()
         results[mode]["spans_sent"] = stats.sent if stats else None
         results[mode]["spans_dropped"] = stats.dropped if stats else None
+    for home in homes.values():
+        shutil.rmtree(home, ignore_errors=True)
     live.shutdown()
     if args.json:
         print(json.dumps(results, indent=2))

@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -233,6 +234,7 @@ def main() -> None:
         proxy.wait(30)
         upstream.terminate()
         upstream.wait(10)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import statistics
@@ -171,6 +172,7 @@ def main() -> None:
         up.terminate()
         proxy.wait(20)
         up.wait(20)
+        shutil.rmtree(home, ignore_errors=True)  # the run's store: nothing reads it later
     if args.json:
         print(json.dumps(results, indent=2))
         return
