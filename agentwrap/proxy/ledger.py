@@ -4,9 +4,10 @@ One `CallLedger` per call fills a `CallRecord` and reports it to the recorder as
 (started, trying a fallback, routed, first byte, finished or failed); each report carries the
 columns that changed since the call's previous one, so the live panel and the store see the
 same row. Routed and first byte are one report when the first byte follows at once (a stream's
-first chunk, a whole body): the first byte carries the routed columns. `Ledger` is the session's side: prices, the routing state's memory of answers, and
-labelling a step with the outcome the next request reveals, which also counts it in learned
-routing's evidence (in memory for this session's decisions, and in the store).
+first chunk, a whole body): the first byte carries the routed columns. `Ledger` is the
+session's side: prices, the routing state's memory of answers, and labelling a step with the
+outcome the next request reveals, which also counts it in learned routing's evidence (in memory
+for this session's decisions, and in the store).
 """
 
 from __future__ import annotations
