@@ -40,7 +40,7 @@ from agentwrap.trace.queries import (
     STEP_KEY_SQL,
     cost_series_of,
     session_running,
-    summed_ledger,
+    sessions_ledger,
 )
 from agentwrap.trace.recorder import SESSION_ENDED, STARTED, CallEvent, Recorder
 from agentwrap.trace.store import TraceStore, row_to_dict
@@ -249,16 +249,16 @@ class StoreFollower:
         return LiveBatch(calls=calls, sessions=sessions, keys=keys)
 
     def snapshot_sums(self, widths: Sequence[int]) -> SnapshotSums | None:
-        """The sums over the last snapshot's calls (SQLite's: `summed_ledger`), and its cost
-        chart between its first start and its last finish, in the snapshot's read transaction,
-        which then ends. Safe from another thread: it touches only that transaction's
+        """The sums over the last snapshot's calls (`sessions_ledger`: the table of sums and the
+        calls in flight), and its cost chart between its first start and its last finish, in
+        the snapshot's read transaction, which then ends. Safe from another thread: it touches only that transaction's
         connection."""
         read = self._take_snapshot_read()
         if read is None:
             return None
         conn, where, args = read
         try:
-            ledger = summed_ledger(conn, where, args)
+            ledger = sessions_ledger(conn, args)
             total = ledger.total
             series = cost_series_of(
                 conn, widths, total.first_started, total.last_finished, where, args

@@ -14,7 +14,7 @@ from typing import Any
 from agentwrap.fmt import UNKNOWN_MODEL
 from agentwrap.processes import process_alive
 from agentwrap.trace.store import TraceStore, row_to_dict
-from agentwrap.trace.sums import SUMS_SELECT
+from agentwrap.trace.sums import BUCKET_S, SUMS_SELECT
 from agentwrap.trace.tally import OK, STREAMING, UNKNOWN_STEP, Ledger, Tally, ledger_of
 
 # Queries take an open TraceStore, or a bare (e.g. read-only) sqlite3 connection to one.
@@ -240,8 +240,15 @@ def summed_ledger(source: Source, where: str = "", args: tuple[Any, ...] = ()) -
         args,
     )
     groups = [(row["model_key"], row["step_key"], tally_of_row(row)) for row in rows]
+    return Ledger.of_groups(groups, _unpriced_reasons(conn, where, args))
+
+
+def _unpriced_reasons(
+    conn: sqlite3.Connection, where: str, args: tuple[Any, ...]
+) -> dict[str, str]:
+    # Each model's first unpriced reason in call order, as ledger_of keeps them.
     unpriced = f"{where} AND" if where else "WHERE"
-    reasons = {
+    return {
         row[0]: str(row[1])
         for row in conn.execute(
             f"SELECT {MODEL_KEY_SQL}, unpriced_reason, MIN(started_at) FROM calls "
@@ -249,7 +256,44 @@ def summed_ledger(source: Source, where: str = "", args: tuple[Any, ...] = ()) -
             args,
         )
     }
-    return Ledger.of_groups(groups, reasons)
+
+
+def sessions_ledger(source: Source, session_ids: Sequence[str]) -> Ledger:
+    """A Ledger over every call of these sessions, as `summed_ledger` makes it, from the table
+    of sums (trace.sums: the finished calls, a row per quarter hour, model and step) and the
+    calls still in flight: a few rows per quarter hour read instead of every call."""
+    conn = connection(source)
+    if not session_ids:
+        return Ledger()
+    marks = ",".join("?" * len(session_ids))
+    ids = tuple(session_ids)
+    # The quarter hours the sessions' calls start in (one more each side: SQL's floor and
+    # Python's may round a start on a bucket's edge apart).
+    starts = [
+        conn.execute(
+            f"SELECT started_at FROM calls WHERE session_id = ? ORDER BY started_at {way} LIMIT 1",
+            (session_id,),
+        ).fetchone()
+        for session_id in ids
+        for way in ("", "DESC")
+    ]
+    found = [row[0] for row in starts if row is not None]
+    groups: list[tuple[str, str, Tally]] = []
+    if found:
+        rows = conn.execute(
+            f"SELECT model_key, step_key, {SUMS_SELECT} FROM call_sums "
+            f"WHERE bucket BETWEEN ? AND ? AND session_id IN ({marks}) GROUP BY 1, 2",
+            (int(min(found) // BUCKET_S) - 1, int(max(found) // BUCKET_S) + 1, *ids),
+        )
+        groups = [(row["model_key"], row["step_key"], tally_of_row(row)) for row in rows]
+    in_flight = conn.execute(
+        f"SELECT {MODEL_KEY_SQL} AS model_key, {STEP_KEY_SQL} AS step_key, {TALLY_SELECT} "
+        f"FROM calls INDEXED BY calls_in_flight WHERE status = '{STREAMING}' "
+        f"AND session_id IN ({marks}) GROUP BY 1, 2",
+        ids,
+    )
+    groups += [(row["model_key"], row["step_key"], tally_of_row(row)) for row in in_flight]
+    return Ledger.of_groups(groups, _unpriced_reasons(conn, f"WHERE session_id IN ({marks})", ids))
 
 
 def note_counts(

@@ -157,6 +157,24 @@ def test_summed_ledger_equals_the_ledger_of_the_rows(rows: list[dict[str, Any]])
         assert [k for k, _ in sql.models()] == [k for k, _ in python.models()]
 
 
+def test_the_sessions_ledger_from_the_table_of_sums_equals_the_ledger_of_the_rows(
+    rows: list[dict[str, Any]],
+) -> None:
+    store = _store(rows)
+    read = _as_read(store)
+    for sessions in (["s1"], ["s0", "s2"], ["s0", "s1", "s2"], ["none"], []):
+        python = ledger_of([r for r in read if r["session_id"] in sessions])
+        got = q.sessions_ledger(store, sessions)
+        assert len(got) == len(python)
+        assert_same(got.total, python.total)
+        for groups in ("by_model", "by_step"):
+            want: dict[str, Tally] = getattr(python, groups)
+            assert set(getattr(got, groups)) == set(want)
+            for key, tally in want.items():
+                assert_same(getattr(got, groups)[key], tally)
+        assert got.unpriced_reasons == python.unpriced_reasons
+
+
 def test_a_summed_ledger_follows_changed_calls_as_the_ledger_does(
     rows: list[dict[str, Any]],
 ) -> None:
