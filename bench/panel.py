@@ -191,9 +191,9 @@ async def shown_whole(app: Any, pilot: Any) -> None:
     """Wait until the panel shows everything: its sums made (in a thread for a big session)
     and applied, and the app idle."""
     await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-    assert not app.summing
+    while app.summing:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
 
 
 def on_first_frame(app: Any, note: Any) -> None:
