@@ -21,7 +21,6 @@ from rich.table import Table
 from rich.text import Text
 
 from agentwrap import fmt
-from agentwrap.errorlog import logged, logged_line
 from agentwrap.export.stats import ExportStats, read_stats, stats_line
 from agentwrap.route.dearer import PREFIX, ROUTE_END, HeldBack, held_back, remedy
 from agentwrap.trace.queries import note_counts, summed_ledger
@@ -34,6 +33,8 @@ COMPACT_WIDTH = 100
 
 def summary_json(store: TraceStore, session_id: str) -> dict[str, Any]:
     """The session's summary as plain data: totals, per-model and per-step rows, unpriced reasons."""
+    from agentwrap.errorlog import logged
+
     session = store.session(session_id)
     ledger = session_sums(store, session_id)
     return {
@@ -68,6 +69,10 @@ def detail_commands(session_id: str) -> list[str]:
 
 def render_summary(store: TraceStore, session_id: str) -> SessionSummary:
     """The session's summary as a Rich renderable (adapts to the console width when printed)."""
+    # The error log's module (with logging's handlers) loads here: report's cost cells,
+    # drawn by this module's cost_text, need none of it.
+    from agentwrap.errorlog import logged
+
     return SessionSummary(
         session_id=session_id,
         session=store.session(session_id),
@@ -332,6 +337,8 @@ class SessionSummary:
     def _details(self, width: int | None) -> list[Text]:
         lines: list[Text] = []
         if self.logged is not None:
+            from agentwrap.errorlog import logged_line
+
             lines.append(Text(logged_line(*self.logged), style="yellow"))
         if self.export is not None:
             style = "yellow" if self.export.dropped else "dim"

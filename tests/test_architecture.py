@@ -175,8 +175,9 @@ def test_reading_commands_load_neither_the_proxy_stack_nor_textual(
 
 # What the reading commands have no use for: the proxy stack, the panel, the parts of Rich
 # typer's help renderer imports but agentwrap's help never draws (Markdown, tracebacks; see
-# cli/helprender.py), the profile machinery with its price table and API surfaces, and
-# learned routing's model (the store loads it with the first tally it reads).
+# cli/helprender.py), the profile machinery with its price table and API surfaces,
+# learned routing's model (the store loads it with the first tally it reads), and the
+# session's error log with logging's handlers.
 UNUSED_BY_READERS = (
     "aiohttp",
     "textual",
@@ -189,6 +190,8 @@ UNUSED_BY_READERS = (
     "agentwrap.pricing",
     "agentwrap.wire.canonical",
     "agentwrap.route.learn",
+    "agentwrap.errorlog",
+    "logging.handlers",
 )
 # What `--help` builds every command without running one has no use for: the store and the
 # learning model each command loads inside itself, and what one command or agent needs when
