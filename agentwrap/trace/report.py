@@ -239,16 +239,14 @@ def build_report(
         for r in conn.execute("SELECT * FROM sessions"):
             if r["id"] in tallies:
                 sessions[r["id"]] = row_to_dict(r)
-    demo_left = 0
-    if not filt.include_demo:
-        demo_left = conn.execute(
-            f"SELECT COUNT(DISTINCT session_id) FROM calls {_where([*where, _DEMO])}", args
-        ).fetchone()[0]
+    demo_left = 0 if filt.include_demo else _demo_sessions_left_out(conn, filt)
     reasons: dict[str, str] = {}
-    # The first unpriced reason of each model, in call order (as the panel and summary keep it).
+    # The first unpriced reason of each model, in call order (as the panel and summary keep it),
+    # from the index of the unpriced calls whatever the filter (an agent's sessions hold most
+    # calls: SQLite would rather read them all through the session index).
     for r in conn.execute(
         f"SELECT {MODEL_KEY_SQL} AS key, unpriced_reason, MIN(started_at) FROM calls "
-        f"{_where([*shown, _UNPRICED])} GROUP BY 1",
+        f"INDEXED BY calls_unpriced {_where([*shown, _UNPRICED])} GROUP BY 1",
         args,
     ):
         reasons[r["key"]] = str(r["unpriced_reason"])
@@ -260,6 +258,28 @@ def build_report(
         unpriced_reasons=reasons,
         demo_sessions_left_out=demo_left,
         filter=filt,
+    )
+
+
+def _demo_sessions_left_out(conn: sqlite3.Connection, filt: ReportFilter) -> int:
+    """How many demo sessions the filter's agent and project select have a call in its dates:
+    the demo sessions first (a few), each asked for one call in range."""
+    sessions, session_args = _session_filter(filt)
+    start, end = filt.bounds()
+    in_range = ["calls.session_id = sessions.id"]
+    range_args: list[Any] = []
+    if start is not None:
+        in_range.append("calls.started_at >= ?")
+        range_args.append(start)
+    if end is not None:
+        in_range.append("calls.started_at < ?")
+        range_args.append(end)
+    has_call = f"EXISTS (SELECT 1 FROM calls {_where(in_range)})"
+    return int(
+        conn.execute(
+            f"SELECT COUNT(*) FROM sessions {_where(['is_demo != 0', *sessions, has_call])}",
+            (*session_args, *range_args),
+        ).fetchone()[0]
     )
 
 
@@ -407,7 +427,9 @@ def _call_filter(filt: ReportFilter) -> tuple[list[str], list[Any]]:
         where.append("started_at < ?")
         args.append(end)
     sessions, session_args = _session_filter(filt)
-    return where + sessions, args + session_args
+    # The calls name their session: its attributes are looked up.
+    where += [f"session_id IN (SELECT id FROM sessions WHERE {c})" for c in sessions]
+    return where, args + session_args
 
 
 def _sums_filter(filt: ReportFilter) -> tuple[list[str], list[Any]] | None:
@@ -422,25 +444,26 @@ def _sums_filter(filt: ReportFilter) -> tuple[list[str], list[Any]] | None:
             return None
         where.append(f"bucket {compare} ?")
         args.append(int(bound) // BUCKET_S)
+    # The sums keep their session's attributes beside it (a missing session: none, no demo).
     sessions, session_args = _session_filter(filt)
-    demo = [] if filt.include_demo else [_NOT_DEMO]
+    demo = [] if filt.include_demo else ["is_demo = 0"]
     return where + sessions + demo, args + session_args
 
 
 def _session_filter(filt: ReportFilter) -> tuple[list[str], list[Any]]:
-    """SQL conditions on a row's session_id for the filter's agent and project."""
+    """SQL conditions on a session's agent, cwd and repo_root for the filter's agent and
+    project."""
     where: list[str] = []
     args: list[Any] = []
     if filt.agent:
-        where.append("session_id IN (SELECT id FROM sessions WHERE agent = ?)")
+        where.append("agent = ?")
         args.append(filt.agent)
     if filt.project is not None:
         # A session belongs to the project when it ran in it (or below it), or in its repository.
         root = str(filt.project)
         below = root.rstrip("/") + "/"
         where.append(
-            "session_id IN (SELECT id FROM sessions WHERE repo_root = ? OR cwd = ? "
-            "OR substr(repo_root, 1, ?) = ? OR substr(cwd, 1, ?) = ?)"
+            "(repo_root = ? OR cwd = ? OR substr(repo_root, 1, ?) = ? OR substr(cwd, 1, ?) = ?)"
         )
         args += [root, root, len(below), below, len(below), below]
     return where, args

@@ -199,6 +199,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         "of its own), not its whole contribution out and back in",
         ";\n".join(sums.relabel_schema()),
     ),
+    (
+        "call_sums: each row keeps its session's agent, demo flag, cwd and repository root "
+        "beside the session id (kept by triggers on sessions), so a report's filters read rows",
+        ";\n".join(sums.session_schema()),
+    ),
 ]
 
 SESSION_COLUMNS = [

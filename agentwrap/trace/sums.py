@@ -126,11 +126,21 @@ def _same_key(row: str) -> str:
     return " AND ".join(f"{key} = {of[key]}" for key in _KEYS)
 
 
-def _add(row: str) -> str:
+def _add(row: str, with_session: bool = False) -> str:
     of = _of(row)
     sums = ", ".join(f"{name} = {name} + excluded.{name}" for name in SUMMED)
+    if with_session:
+        # A new row takes its session's attributes (none, and no demo, when it is missing).
+        columns = ", ".join([*of, *_SESSION_COLUMNS])
+        values = ", ".join([*of.values(), *_SESSION_VALUES.values()])
+        into = (
+            f"INSERT INTO call_sums({columns}) SELECT {values} FROM (SELECT 1) "
+            f"LEFT JOIN sessions ON sessions.id = {row}.session_id WHERE true "
+        )
+    else:
+        into = f"INSERT INTO call_sums({', '.join(of)}) VALUES ({', '.join(of.values())}) "
     return (
-        f"INSERT INTO call_sums({', '.join(of)}) VALUES ({', '.join(of.values())}) "
+        f"{into}"
         f"ON CONFLICT({', '.join(_KEYS)}) DO UPDATE SET {sums}, "
         "first_started = MIN(COALESCE(first_started, excluded.first_started), "
         "excluded.first_started), "
@@ -246,6 +256,80 @@ def relabel_schema() -> list[str]:
             "UPDATE OF outcome",
             _RELABELLED,
             [f"UPDATE call_sums SET {steps} WHERE {_same_key('NEW')}"],
+        ),
+    ]
+
+
+# The session's attributes the report's filters read, kept beside the session in each row.
+_SESSION_COLUMNS = ("agent", "is_demo", "cwd", "repo_root")
+_SESSION_VALUES = {
+    "agent": "sessions.agent",
+    "is_demo": "COALESCE(sessions.is_demo != 0, 0)",
+    "cwd": "sessions.cwd",
+    "repo_root": "sessions.repo_root",
+}
+
+
+def _set_session(row: str) -> str:
+    """SET the attributes of a session row named `row` (sessions.x written as row.x)."""
+    return ", ".join(
+        f"{name} = {value.replace('sessions.', f'{row}.')}"
+        for name, value in _SESSION_VALUES.items()
+    )
+
+
+def session_schema() -> list[str]:
+    """The statements that keep each row's session attributes (agent, demo, cwd, repository
+    root: what the report's filters read) beside its session id, so that a filter is a
+    condition on the row, not a look-up of its session: copied when a row is made, and again
+    when a session is written, changed or deleted."""
+    missing = "agent = NULL, is_demo = 0, cwd = NULL, repo_root = NULL"
+    lookup = {
+        name: f"(SELECT {value} FROM sessions WHERE sessions.id = call_sums.session_id)"
+        for name, value in _SESSION_VALUES.items()
+    }
+    lookup["is_demo"] = f"COALESCE({lookup['is_demo']}, 0)"
+    updated = "UPDATE OF id, agent, is_demo, cwd, repo_root"
+
+    def on_sessions(name: str, event: str, statements: list[str]) -> str:
+        body = "".join(f"    {s};\n" for s in statements)
+        return f"CREATE TRIGGER {name} AFTER {event} ON sessions\nBEGIN\n{body}END"
+
+    return [
+        "ALTER TABLE call_sums ADD COLUMN agent TEXT",
+        "ALTER TABLE call_sums ADD COLUMN is_demo INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE call_sums ADD COLUMN cwd TEXT",
+        "ALTER TABLE call_sums ADD COLUMN repo_root TEXT",
+        "CREATE INDEX call_sums_session ON call_sums(session_id)",
+        f"UPDATE call_sums SET {', '.join(f'{k} = {v}' for k, v in lookup.items())}",
+        "DROP TRIGGER call_sums_insert",
+        "DROP TRIGGER call_sums_update_in",
+        _trigger(
+            "call_sums_insert", "INSERT", _FINAL.format(r="NEW"), [_add("NEW", with_session=True)]
+        ),
+        _trigger(
+            "call_sums_update_in",
+            f"UPDATE OF {', '.join(c for c in READ_COLUMNS if c != 'outcome')}",
+            f"{_FINAL.format(r='NEW')} AND NOT ({_RELABELLED})",
+            [_add("NEW", with_session=True)],
+        ),
+        on_sessions(
+            "call_sums_session_in",
+            "INSERT",
+            [f"UPDATE call_sums SET {_set_session('NEW')} WHERE session_id = NEW.id"],
+        ),
+        on_sessions(
+            "call_sums_session_changed",
+            updated,
+            [
+                f"UPDATE call_sums SET {missing} WHERE session_id = OLD.id",
+                f"UPDATE call_sums SET {_set_session('NEW')} WHERE session_id = NEW.id",
+            ],
+        ),
+        on_sessions(
+            "call_sums_session_out",
+            "DELETE",
+            [f"UPDATE call_sums SET {missing} WHERE session_id = OLD.id"],
         ),
     ]
 

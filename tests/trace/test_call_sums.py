@@ -31,7 +31,13 @@ from hypothesis import strategies as st
 from agentwrap import paths
 from agentwrap.trace import queries as q
 from agentwrap.trace.recorder import FAILED, FINISHED, OUTCOME, ROUTED, Recorder
-from agentwrap.trace.report import GROUPINGS, ReportFilter, build_report, report_json
+from agentwrap.trace.report import (
+    GROUPINGS,
+    ReportFilter,
+    _call_filter,
+    build_report,
+    report_json,
+)
 from agentwrap.trace.store import MIGRATIONS, TraceStore, connect
 from agentwrap.trace.tally import Tally
 from tests.trace.test_sums import random_call
@@ -91,6 +97,13 @@ def assert_table_is_the_calls_summed(conn: sqlite3.Connection) -> None:
     assert set(table) == set(rebuilt)
     for key, tally in rebuilt.items():
         same_tally(table[key], tally, str(key))
+    # Each row's session attributes are its session's (none, and no demo, without one).
+    for row in conn.execute(
+        "SELECT c.agent, c.is_demo, c.cwd, c.repo_root, "
+        "s.agent, COALESCE(s.is_demo != 0, 0), s.cwd, s.repo_root "
+        "FROM call_sums c LEFT JOIN sessions s ON s.id = c.session_id"
+    ):
+        assert tuple(row[:4]) == tuple(row[4:])
 
 
 def assert_reports_agree(conn: sqlite3.Connection, filt: ReportFilter) -> None:
@@ -104,6 +117,14 @@ def assert_reports_agree(conn: sqlite3.Connection, filt: ReportFilter) -> None:
         assert summed.unpriced_reasons == rows.unpriced_reasons
         assert summed.demo_sessions_left_out == rows.demo_sessions_left_out
         assert report_json(summed).keys() == report_json(rows).keys()
+        # The demo sessions left out, counted as the calls in the report's range name them.
+        where, args = _call_filter(filt)
+        demo = "session_id IN (SELECT id FROM sessions WHERE is_demo != 0)"
+        counted = conn.execute(
+            f"SELECT COUNT(DISTINCT session_id) FROM calls WHERE {' AND '.join([*where, demo])}",
+            args,
+        ).fetchone()[0]
+        assert summed.demo_sessions_left_out == (0 if filt.include_demo else counted)
 
 
 # -- the triggers on rows of every kind ------------------------------------------------------
@@ -366,6 +387,45 @@ def test_a_zone_off_the_quarter_hours_sums_every_call() -> None:
             ("2025-03-31", 1),
         ]
     store.close()
+
+
+def test_sessions_written_changed_and_deleted_after_their_calls(store: TraceStore) -> None:
+    rng = random.Random(8)
+    rows = [random_call(rng, f"s{i % 5}", i) for i in range(300)]
+    for row in rows:
+        store.insert_call(**row)
+    filters = [
+        ReportFilter(),
+        ReportFilter(include_demo=True),
+        ReportFilter(agent="codex"),
+        ReportFilter(project=Path("/proj/alpha")),
+        ReportFilter(agent="claude", project=Path("/proj/b"), include_demo=True),
+    ]
+
+    def agree() -> None:
+        assert_table_is_the_calls_summed(store.conn)
+        for filt in filters:
+            assert_reports_agree(store.conn, filt)
+
+    agree()  # no session rows yet
+    places = [("/proj/alpha/x", "/proj/alpha"), ("/proj/b", None), ("/elsewhere", None)]
+    for i in range(5):
+        cwd, root = places[i % 3]
+        store.insert_session(
+            id=f"s{i}",
+            agent=["claude", "codex"][i % 2],
+            started_at=0.0,
+            cwd=cwd,
+            repo_root=root,
+            is_demo=int(i == 3),
+        )
+    agree()
+    store.update_session("s0", agent="codex", cwd="/proj/b", repo_root=None)
+    store.update_session("s3", is_demo=0)
+    store.update_session("s1", is_demo=1)
+    agree()
+    store.conn.execute("DELETE FROM sessions WHERE id IN ('s1', 's2')")
+    agree()
 
 
 # -- a store written before the table existed ------------------------------------------------
