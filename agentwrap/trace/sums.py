@@ -15,13 +15,19 @@ history writer, a deletion) keeps it true:
   contribution out and puts the new one in; a new outcome label alone moves only the call's
   step counters (`relabel_schema`); a deleted call is taken out;
 - a call leaving a row whose bounds it set has the row's bounds found again from its calls,
-  so MIN and MAX never keep a call that is gone; a row left with no calls is deleted.
+  so MIN and MAX never keep a call that is gone; a row left with no calls is deleted;
+- each row keeps its session's agent, demo flag, cwd and repository root (what the report's
+  filters read) beside the session id, copied again by triggers on `sessions` when a session
+  is written after its calls, changed or deleted (`session_schema`).
+
+Each migration's statements come from here: a later change to the table or its triggers is a
+new function for a new migration, leaving the ones before it as they were.
 
 Calls still in flight are not in the table: readers add them from `calls` (the partial index
 `calls_in_flight` finds them). The values here are `Tally.of_call` written in SQL, one call at
 a time; tests/trace/test_call_sums.py holds the table to the calls summed afresh by the per-row
 SQL (`queries.TALLY_SELECT`, itself held to `Tally.of_call`). Pure SQL text, no I/O:
-`trace.store` creates the table in a migration, `trace.report` reads it.
+`trace.store` creates the table in its migrations; `trace.report` and `trace.queries` read it.
 """
 
 from __future__ import annotations
