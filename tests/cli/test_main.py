@@ -5,10 +5,12 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+import pytest
 import typer
+from typer.testing import CliRunner
 
 import agentwrap.cli
-from agentwrap.cli.main import GROUPS, build_app
+from agentwrap.cli.main import GROUPS, build_app, listing
 
 
 def test_each_group_answers_to_the_names_its_module_registers() -> None:
@@ -42,3 +44,15 @@ def test_a_command_line_builds_only_the_command_it_names() -> None:
     everything = _commands(build_app())
     assert _commands(build_app("no-such-command")) == everything
     assert {"claude", "run", "sessions", "profile", "completions"} <= everything
+
+
+@pytest.mark.parametrize("columns", ["80", "200"])
+def test_the_root_help_lists_what_the_whole_app_lists(columns: str) -> None:
+    runner = CliRunner()
+    whole = runner.invoke(build_app(), ["--help"], env={"COLUMNS": columns})
+    listed = runner.invoke(listing(build_app()), ["--help"], env={"COLUMNS": columns})
+    assert whole.exit_code == listed.exit_code == 0
+    assert "log" in listed.output and "Show the version and exit." in listed.output
+    assert listed.output == whole.output
+    # The whole app is left as it was: its commands still take their parameters.
+    assert "--limit" in runner.invoke(build_app(), ["log", "--help"]).output
