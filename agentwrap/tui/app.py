@@ -249,6 +249,8 @@ class TopApp(App[None]):
         if len(keys) < SUM_AFTER_FIRST_FRAME:
             self._take_sums(self.feed.snapshot_sums(self._chart_widths()))
         else:
+            # An empty chart reads as nothing spent: none until the sums bring one.
+            self.query_one(Sparkline).visible = False
             self.call_after_refresh(self._sum_after_first_frame)
 
     def _sum_after_first_frame(self) -> None:
@@ -433,7 +435,9 @@ class TopApp(App[None]):
         )
 
     def _show_chart(self, series: list[list[float]]) -> None:
-        self.query_one(Sparkline).data, self._spark = series
+        spark = self.query_one(Sparkline)
+        spark.data, self._spark = series
+        spark.visible = True
         if self.size.width < COMPACT_WIDTH:
             self._redraw_header()
         total = self.ledger.total

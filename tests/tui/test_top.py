@@ -811,6 +811,8 @@ async def test_a_big_session_shows_its_rows_first_and_its_sums_when_they_are_rea
         seen = header(app)
         assert f"summing {n + 1:,} calls…" in seen and f"{n + 1} calls" in seen
         assert "$" not in seen and "tok" not in seen
+        # No chart yet either: an empty one would read as nothing spent.
+        assert not app.query_one(Sparkline).visible
 
         # A step filter while summing: the rows are the store's, kind by kind.
         await pilot.press("s")
@@ -857,6 +859,7 @@ async def test_a_big_session_shows_its_rows_first_and_its_sums_when_they_are_rea
         # The chart came with the sums: the snapshot's calls. The next tick draws it again
         # (off the thread that draws) with the calls that arrived meanwhile.
         spark = app.query_one(Sparkline)
+        assert spark.visible
         assert spark.data == pytest.approx(chart_of(rows, len(spark.data)), abs=1e-9)
         app.tick()
         await app.workers.wait_for_complete()
