@@ -122,7 +122,7 @@ def render_compare(report: CompareReport, width: int) -> list[Any]:
     """`report --compare` as Rich renderables: headline, the estimate's assumption, the
     tables by step kind and by model, the failure estimate and the notes."""
     if not report.total.sums.as_run.calls:
-        return [Text(no_calls(report.filter, report.demo_sessions_left_out))]
+        return [no_calls(report.filter, report.demo_sessions_left_out)]
     head = headline(f"compare with profile {report.profile}", report.filter)
     head.append(" · ")
     head.append("an estimate", style="bold yellow")

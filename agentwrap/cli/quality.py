@@ -173,7 +173,7 @@ def _notes(report: QualityReport) -> Text:
 def render_quality(report: QualityReport, width: int) -> list[Any]:
     """`report quality` as Rich renderables: headline, steps table, sessions table, notes."""
     if not report.total.calls:
-        return [Text(no_calls(report.filter, report.demo_sessions_left_out))]
+        return [no_calls(report.filter, report.demo_sessions_left_out)]
     sessions = report.sessions[-SESSIONS_SHOWN:]
     return [
         headline("quality", report.filter),

@@ -179,17 +179,19 @@ def _show[R](
 
     console = out_console()
     for part in render(report, console.width):
-        console.print(drawn(part) if isinstance(part, Table) else part)
+        if isinstance(part, str):
+            typer.echo(part)  # a message: one line per fact, never broken inside a command
+        else:
+            console.print(drawn(part) if isinstance(part, Table) else part)
 
 
 def render_report(report: Report, width: int) -> list[Any]:
-    """The report as Rich renderables for a console this wide: a headline, the table, notes."""
-    from rich.text import Text
-
+    """The report as Rich renderables for a console this wide: a headline, the table, notes
+    (or the message that no call is left, as text)."""
     compact = width < COMPACT_WIDTH
     total = report.total
     if not total.calls:
-        return [Text(no_calls(report.filter, report.demo_sessions_left_out))]
+        return [no_calls(report.filter, report.demo_sessions_left_out)]
     notes: dict[str, int] = {}
     table = _table(report, compact, notes, width)
     if not compact and _cut(table):
@@ -210,7 +212,9 @@ def no_calls(filt: ReportFilter, demo_left_out: int) -> str:
     if filt.since or filt.until or filt.agent or filt.project:
         msg = "No calls match these filters."
     else:
-        msg = "No calls recorded yet. Start a session with: agentwrap claude"
+        msg = (
+            "No calls recorded yet. Start a session with: agentwrap claude (or try: agentwrap demo)"
+        )
     if demo_left_out:
         msg += f"\n{demo_note(demo_left_out)}"
     return msg

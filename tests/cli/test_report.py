@@ -175,7 +175,10 @@ def test_filters_and_demo_from_the_command_line() -> None:
 def test_empty_store_and_bad_input() -> None:
     out = run()
     assert out.returncode == 0
-    assert out.stdout.strip() == "No calls recorded yet. Start a session with: agentwrap claude"
+    assert (
+        out.stdout.strip()
+        == "No calls recorded yet. Start a session with: agentwrap claude (or try: agentwrap demo)"
+    )
     # Only a demo session: the message says how to see it.
     demo = sessions()[3]
     seed([replace(demo)])

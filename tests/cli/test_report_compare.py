@@ -269,7 +269,7 @@ def test_the_headline_names_the_filter_and_no_calls_names_the_demo_sessions_left
     empty = run("--compare", profile)
     assert empty.returncode == 0, empty.stderr
     assert empty.stdout.splitlines() == [
-        "No calls recorded yet. Start a session with: agentwrap claude",
+        "No calls recorded yet. Start a session with: agentwrap claude (or try: agentwrap demo)",
         "1 demo session left out; add --demo to include",
     ]
     # T0 is 2025-11-25: the dates, the agent and the demo named as `report`'s headline does.

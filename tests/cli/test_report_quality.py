@@ -315,7 +315,7 @@ def test_a_store_of_demo_sessions_only_says_they_were_left_out() -> None:
     assert out.returncode == 0, out.stderr
     # As `report` says it.
     assert out.stdout.splitlines() == [
-        "No calls recorded yet. Start a session with: agentwrap claude",
+        "No calls recorded yet. Start a session with: agentwrap claude (or try: agentwrap demo)",
         "1 demo session left out; add --demo to include",
     ]
     assert "agentwrap report · quality · demo sessions included" in run("--demo").stdout
