@@ -23,7 +23,7 @@ from rich.text import Text
 from agentwrap import fmt
 from agentwrap.export.stats import ExportStats, read_stats, stats_line
 from agentwrap.route.dearer import PREFIX, ROUTE_END, HeldBack, held_back, remedy
-from agentwrap.trace.queries import note_counts, summed_ledger
+from agentwrap.trace.queries import note_counts, sessions_ledger
 from agentwrap.trace.store import TraceStore
 from agentwrap.trace.tally import Ledger, Tally
 
@@ -84,8 +84,9 @@ def render_summary(store: TraceStore, session_id: str) -> SessionSummary:
 
 
 def session_sums(store: TraceStore, session_id: str) -> Ledger:
-    """The session's ledger, summed by SQLite per model and step (no call row is read)."""
-    return summed_ledger(store, "WHERE session_id = ?", (session_id,))
+    """The session's ledger from the table of sums and its calls still in flight (no finished
+    call row is read: trace.sums)."""
+    return sessions_ledger(store, [session_id])
 
 
 def routes_held_back(store: TraceStore, session_id: str) -> list[tuple[HeldBack, int]]:
