@@ -213,15 +213,17 @@ COMMAND_MODULES = {f"agentwrap.cli.{module}" for module, _, _ in GROUPS}
     ("args", "own"),
     [
         (["--help"], None),
-        (["sessions"], "logs"),
-        (["log"], "logs"),
-        (["report"], "report"),
-        (["statusline"], "statusline"),
+        (["sessions"], ("logs",)),
+        (["log"], ("logs",)),
+        # A plain line runs the command's work without typer: no command module (cli/plain.py).
+        (["report"], ()),
+        (["report", "--", "daily"], ("report",)),
+        (["statusline"], ("statusline",)),
     ],
     ids=lambda a: " ".join(a) if isinstance(a, list) else str(a),
 )
 def test_reading_commands_load_only_their_own_module_and_what_they_draw(
-    args: list[str], own: str | None, tmp_path: Path
+    args: list[str], own: tuple[str, ...] | None, tmp_path: Path
 ) -> None:
     seed_session()
     got = _loaded_by(args, tmp_path / "probe.json")
@@ -231,7 +233,31 @@ def test_reading_commands_load_only_their_own_module_and_what_they_draw(
     if own is None:
         assert sorted(modules & set(UNUSED_BY_HELP)) == []
     if own is not None:  # --help lists every command: it loads every command's module
-        assert modules & COMMAND_MODULES == {f"agentwrap.cli.{own}"}
+        assert modules & COMMAND_MODULES == {f"agentwrap.cli.{name}" for name in own}
+
+
+@pytest.mark.parametrize(
+    ("args", "parsed_by_typer"),
+    [
+        (["report"], False),
+        (["report", "model", "--since", "2020-01-01", "--demo", "--json"], False),
+        (["report", "--agent=claude", "session"], False),
+        # The controls: lines the plain parser leaves to typer.
+        (["report", "--", "model"], True),
+        (["report", "--since", "not-a-date"], True),
+    ],
+    ids=lambda a: " ".join(a) if isinstance(a, list) else str(a),
+)
+def test_plain_reading_command_lines_load_no_typer(
+    args: list[str], parsed_by_typer: bool, tmp_path: Path
+) -> None:
+    seed_session()
+    got = _loaded_by(args, tmp_path / "probe.json")
+    assert got["code"] == (2 if "not-a-date" in args else 0)
+    modules = set(got["modules"])  # type: ignore[arg-type]
+    assert "agentwrap.trace.report" in modules or parsed_by_typer  # it built the report
+    typer_loaded = sorted(m for m in modules if m.split(".")[0] in ("typer", "click"))
+    assert bool(typer_loaded) is parsed_by_typer, typer_loaded
 
 
 def test_the_statusline_hook_loads_neither_typer_nor_rich(tmp_path: Path) -> None:

@@ -3,8 +3,9 @@
 Nothing registers itself on import: `build_app` adds one launch command per registered agent
 (agents/registry.py) and each command group's app, in the order `--help` lists them. The
 command modules import their heavy parts (the proxy, the store, Textual) inside the commands
-that need them, so `agentwrap --version` and `--help` load none of those; `--version` alone
-answers before typer loads.
+that need them, so `agentwrap --version` and `--help` load none of those; `--version`, a
+plain launch line (cli/launcher.py) and a plain reading command's line (cli/plain.py) are
+answered before typer loads.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ HELP = (
 
 VERSION_FLAGS = ("--version", "-V")
 HELP_FLAGS = ("--help", "-h")
+# The commands whose plain lines cli/plain.py runs without typer (its COMMANDS, by name).
+PLAIN_COMMANDS = ("report",)
 
 
 def _version(value: bool) -> None:
@@ -151,6 +154,11 @@ def run() -> None:
         print(f"agentwrap {__version__}")
         return
     first = sys.argv[1] if len(sys.argv) > 1 else None
+    if first in PLAIN_COMMANDS:
+        # A reading command's plain line is run before typer loads (cli/plain.py).
+        from agentwrap.cli.plain import run_plainly
+
+        run_plainly(first, sys.argv[2:])
     if first and not first.startswith("-") and not any(first in g[2] for g in GROUPS):
         # Maybe an agent: a plain launch line starts it before typer loads.
         from agentwrap.cli.launcher import launch_directly

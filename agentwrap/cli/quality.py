@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agentwrap import fmt
-from agentwrap.cli.report import cell_width, demo_note, headline, no_calls
+from agentwrap.cli.reporting import cell_width, demo_note, headline, no_calls
 from agentwrap.summary import cost_text
 from agentwrap.trace.quality import (
     CORRECTION_SIGNALS,

@@ -14,7 +14,7 @@ to say anything. A signal the store does not record (an older store, or an agent
 requests do not carry it) is None, shown as "—" and named in the notes, never counted as 0.
 
 The calls are selected with the same filter as the cost report (agentwrap.trace.report);
-money comes from the same `Tally` arithmetic; the table is drawn by agentwrap.cli.report.
+money comes from the same `Tally` arithmetic; the table is drawn by agentwrap.cli.reporting.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The numbers come from the same `Ledger`/`Tally` arithmetic as the panel and the summary
 (agentwrap.trace.tally), so a report's totals always match them. This module selects call
 rows (filters by date, agent, project, demo), groups them, and turns the groups into plain
-data for `--json`; the table itself is drawn by agentwrap.cli.report.
+data for `--json`; the table itself is drawn by agentwrap.cli.reporting.
 
 Dates are local: a call belongs to the day (week, month) its start falls on in the local
 timezone, and `since`/`until` are whole local days, both included.

@@ -1,0 +1,120 @@
+"""The reading commands run without typer when a plain parser reads their command line whole.
+
+typer takes about 20 ms to load, build a command and invoke it; `agentwrap report` answers in
+well under ten times that. A line such as `agentwrap report model --since 2025-01-01 --json`
+(known options, each with its value, at most one argument) is read here and handed to the
+same function the typer command calls; any other line (help, `--`, an unknown or repeated
+shape, an option left to typer, a completion request) returns None and goes through typer,
+which reads it and reports its errors as it always did. tests/cli/test_plain.py holds each
+table below to its typer command's parameters and its reading to typer's.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# Set by the shell completion scripts: the line is a completion request, typer's to answer.
+COMPLETION_VAR = "_AGENTWRAP_COMPLETE"
+
+
+class BadValue(ValueError):
+    """A value a command's work refuses before doing anything: its message, and which argument
+    or option gave it (the typer command raises it as its `BadParameter`)."""
+
+    def __init__(self, message: str, param_hint: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param_hint = param_hint
+
+
+@dataclass(frozen=True)
+class PlainCommand:
+    """A command line's shape as the plain parser reads it: its optional argument, its flags
+    and valued options (each to its parameter's name), the options only typer reads, and the
+    function (`module:name`) that does its work with those parameters as keywords."""
+
+    work: str
+    argument: tuple[str, str] | None = None  # the parameter's name and its default
+    flags: Mapping[str, str] = field(default_factory=dict)
+    valued: Mapping[str, str] = field(default_factory=dict)
+    left_to_typer: tuple[str, ...] = ()
+
+    def defaults(self) -> dict[str, Any]:
+        """Every parameter's value when the line gives none."""
+        values: dict[str, Any] = dict.fromkeys(self.flags.values(), False)
+        values.update(dict.fromkeys(self.valued.values()))
+        if self.argument is not None:
+            values[self.argument[0]] = self.argument[1]
+        return values
+
+
+COMMANDS: dict[str, PlainCommand] = {
+    "report": PlainCommand(
+        work="agentwrap.cli.reporting:report",
+        argument=("grouping", "daily"),
+        flags={"--json": "as_json", "--demo": "demo"},
+        valued={"--since": "since", "--until": "until", "--agent": "agent", "--project": "project"},
+        # Loading the profile to compare with exits through typer.
+        left_to_typer=("--compare",),
+    ),
+}
+
+
+def plain_read(command: PlainCommand, tokens: list[str]) -> dict[str, Any] | None:
+    """The parameters `tokens` (the line after the command's name) give `command`'s work, as
+    typer would pass them; None when the line needs typer to read it."""
+    values = command.defaults()
+    argument_given = False
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        name, eq, value = token.partition("=")
+        if token in command.flags:
+            values[command.flags[token]] = True
+            i += 1
+        elif name in command.valued:
+            if not eq:
+                if i + 1 == len(tokens):
+                    return None
+                value = tokens[i + 1]
+                if value.startswith("-"):
+                    return None  # typer may read it as the value or as an option
+            values[command.valued[name]] = value
+            i += 1 if eq else 2
+        elif token.startswith("-") or command.argument is None or argument_given:
+            return None  # help, `--`, an option unknown or left to typer, a second argument
+        else:
+            values[command.argument[0]] = token
+            argument_given = True
+            i += 1
+    return values
+
+
+def run_plainly(name: str, tokens: list[str]) -> None:
+    """Run the command `name` with `tokens` without typer when `plain_read` reads them, and
+    exit as typer would; otherwise, or when its work refuses a value before doing anything
+    (typer then says so in its own words), return."""
+    command = COMMANDS.get(name)
+    if command is None or COMPLETION_VAR in os.environ:
+        return
+    values = plain_read(command, tokens)
+    if values is None:
+        return
+    module, _, function = command.work.partition(":")
+    work = getattr(importlib.import_module(module), function)
+    try:
+        work(**values)
+    except BadValue:
+        return  # raised before any output: typer reads the line again and reports it
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None  # as typer ends a command on Ctrl-C
+    except BrokenPipeError:
+        # The reader went away (`| head`): as typer does, exit 1 without a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None
+    raise SystemExit(0)
