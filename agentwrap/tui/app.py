@@ -119,6 +119,7 @@ class TopApp(App[None]):
         self._cells: dict[str, Cells] = {}
         self._chart_dirty = False
         self._chart_at = 0.0
+        self._chart_width = 0  # the buckets of the chart drawn last
         self._spark: list[float] = []
 
     # -- building -------------------------------------------------------------
@@ -411,9 +412,10 @@ class TopApp(App[None]):
 
     def _redraw_chart(self, force: bool = False) -> None:
         now = time.monotonic()
-        if self.summing or (
-            not force and (not self._chart_dirty or now - self._chart_at < CHART_EVERY)
-        ):
+        # A chart drawn for another width (made before the layout gave it its place, or before
+        # a resize) is drawn again as if calls had arrived.
+        stale = self._chart_dirty or self._chart_width != self._chart_widths()[0]
+        if self.summing or (not force and (not stale or now - self._chart_at < CHART_EVERY)):
             return
         self._chart_dirty = False
         self._chart_at = now
@@ -437,6 +439,7 @@ class TopApp(App[None]):
     def _show_chart(self, series: list[list[float]]) -> None:
         spark = self.query_one(Sparkline)
         spark.data, self._spark = series
+        self._chart_width = len(spark.data)
         spark.visible = True
         if self.size.width < COMPACT_WIDTH:
             self._redraw_header()

@@ -924,3 +924,23 @@ async def test_a_hundred_thousand_call_session_opens_with_every_rows_sums_and_fi
         assert chosen == rows[table.cursor_row]["id"] and table.cursor_row > 0
         assert f" {chosen} " in app.query_one(CallDetail).plain
         assert str(rows[table.cursor_row]["reason"]) in app.query_one(CallDetail).plain
+
+
+async def test_a_big_finished_sessions_chart_fills_its_place() -> None:
+    # Summed after the first frame, a big session's chart is as wide as the place the layout
+    # gives it, also when no call arrives afterwards to have it drawn again.
+    n = SUM_AFTER_FIRST_FRAME
+    store = TraceStore(paths.trace_db())
+    write_history_rows(store, HistoryShape(sessions=1, calls_per_session=n))
+    rows = store.calls("hist-00000")
+    app = TopApp(StoreFollower(store, "hist-00000"), poll_interval=None)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await sums_made(app, pilot)
+        for _ in range(3):
+            app.tick()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        spark = app.query_one(Sparkline)
+        assert spark.visible and spark.size.width > 24
+        assert len(spark.data) == spark.size.width
+        assert spark.data == pytest.approx(chart_of(rows, spark.size.width), abs=1e-9)
