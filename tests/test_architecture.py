@@ -213,10 +213,12 @@ COMMAND_MODULES = {f"agentwrap.cli.{module}" for module, _, _ in GROUPS}
     ("args", "own"),
     [
         (["--help"], None),
-        (["sessions"], ("logs",)),
-        (["log"], ("logs",)),
         # A plain line runs the command's work without typer: no command module (cli/plain.py).
+        (["sessions"], ()),
+        (["log"], ()),
         (["report"], ()),
+        (["sessions", "--"], ("logs",)),
+        (["log", "--"], ("logs",)),
         (["report", "--", "daily"], ("report",)),
         (["statusline"], ("statusline",)),
     ],
@@ -242,9 +244,14 @@ def test_reading_commands_load_only_their_own_module_and_what_they_draw(
         (["report"], False),
         (["report", "model", "--since", "2020-01-01", "--demo", "--json"], False),
         (["report", "--agent=claude", "session"], False),
+        (["sessions", "-n", "5", "--json"], False),
+        (["log", "--session", "last", "--limit=3"], False),
+        (["log", "-n", "3", "--json"], False),
         # The controls: lines the plain parser leaves to typer.
         (["report", "--", "model"], True),
         (["report", "--since", "not-a-date"], True),
+        (["log", "-n3"], True),
+        (["sessions", "--limit", "many"], True),
     ],
     ids=lambda a: " ".join(a) if isinstance(a, list) else str(a),
 )
@@ -253,9 +260,9 @@ def test_plain_reading_command_lines_load_no_typer(
 ) -> None:
     seed_session()
     got = _loaded_by(args, tmp_path / "probe.json")
-    assert got["code"] == (2 if "not-a-date" in args else 0)
+    assert got["code"] == (2 if {"not-a-date", "many"} & set(args) else 0)
     modules = set(got["modules"])  # type: ignore[arg-type]
-    assert "agentwrap.trace.report" in modules or parsed_by_typer  # it built the report
+    assert "agentwrap.trace.store" in modules or parsed_by_typer  # it read the store
     typer_loaded = sorted(m for m in modules if m.split(".")[0] in ("typer", "click"))
     assert bool(typer_loaded) is parsed_by_typer, typer_loaded
 

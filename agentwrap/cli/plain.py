@@ -1,10 +1,10 @@
 """The reading commands run without typer when a plain parser reads their command line whole.
 
-typer takes about 20 ms to load, build a command and invoke it; `agentwrap report` answers in
-well under ten times that. A line such as `agentwrap report model --since 2025-01-01 --json`
-(known options, each with its value, at most one argument) is read here and handed to the
-same function the typer command calls; any other line (help, `--`, an unknown or repeated
-shape, an option left to typer, a completion request) returns None and goes through typer,
+typer takes about 20 ms to load, build a command and invoke it, of the 120-160 ms a reading
+command takes. A line such as `agentwrap report model --since 2025-01-01 --json` or
+`agentwrap log -n 20` (known options, each with its value, at most one argument) is read here and handed to the
+same function the typer command calls; any other line (help, `--`, an unknown option, a
+value typer would refuse, an option left to typer, a completion request) returns None and goes through typer,
 which reads it and reports its errors as it always did. tests/cli/test_plain.py holds each
 table below to its typer command's parameters and its reading to typer's.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,16 +32,27 @@ class BadValue(ValueError):
         self.param_hint = param_hint
 
 
+def echo(message: str, err: bool = False) -> None:
+    """Write `message` and a newline to stdout (or stderr) and flush, as typer's echo does: in
+    one write, so a reader that goes away (`| head`) is met as it was under typer."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(f"{message}\n")
+    stream.flush()
+
+
 @dataclass(frozen=True)
 class PlainCommand:
     """A command line's shape as the plain parser reads it: its optional argument, its flags
-    and valued options (each to its parameter's name), the options only typer reads, and the
+    and valued options (each to its parameter's name), the parameters that are not strings
+    (their conversion) or not None or False by default, the options only typer reads, and the
     function (`module:name`) that does its work with those parameters as keywords."""
 
     work: str
-    argument: tuple[str, str] | None = None  # the parameter's name and its default
+    argument: str | None = None  # the parameter of its one optional argument
     flags: Mapping[str, str] = field(default_factory=dict)
     valued: Mapping[str, str] = field(default_factory=dict)
+    types: Mapping[str, Callable[[str], Any]] = field(default_factory=dict)
+    given_defaults: Mapping[str, Any] = field(default_factory=dict)
     left_to_typer: tuple[str, ...] = ()
 
     def defaults(self) -> dict[str, Any]:
@@ -49,18 +60,34 @@ class PlainCommand:
         values: dict[str, Any] = dict.fromkeys(self.flags.values(), False)
         values.update(dict.fromkeys(self.valued.values()))
         if self.argument is not None:
-            values[self.argument[0]] = self.argument[1]
+            values[self.argument] = None
+        values.update(self.given_defaults)
         return values
 
 
 COMMANDS: dict[str, PlainCommand] = {
     "report": PlainCommand(
         work="agentwrap.cli.reporting:report",
-        argument=("grouping", "daily"),
+        argument="grouping",
         flags={"--json": "as_json", "--demo": "demo"},
         valued={"--since": "since", "--until": "until", "--agent": "agent", "--project": "project"},
+        given_defaults={"grouping": "daily"},
         # Loading the profile to compare with exits through typer.
         left_to_typer=("--compare",),
+    ),
+    "log": PlainCommand(
+        work="agentwrap.cli.sessionlog:log",
+        flags={"--json": "as_json", "--demo": "demo"},
+        valued={"--session": "session", "-s": "session", "--limit": "limit", "-n": "limit"},
+        types={"limit": int},
+        given_defaults={"session": "last"},
+    ),
+    "sessions": PlainCommand(
+        work="agentwrap.cli.sessionlog:sessions",
+        flags={"--json": "as_json", "--demo": "demo"},
+        valued={"--limit": "limit", "-n": "limit"},
+        types={"limit": int},
+        given_defaults={"limit": 20},
     ),
 }
 
@@ -77,19 +104,24 @@ def plain_read(command: PlainCommand, tokens: list[str]) -> dict[str, Any] | Non
         if token in command.flags:
             values[command.flags[token]] = True
             i += 1
-        elif name in command.valued:
+        elif name in command.valued and (not eq or name.startswith("--")):
             if not eq:
                 if i + 1 == len(tokens):
                     return None
                 value = tokens[i + 1]
                 if value.startswith("-"):
                     return None  # typer may read it as the value or as an option
-            values[command.valued[name]] = value
+            parameter = command.valued[name]
+            convert = command.types.get(parameter)
+            try:
+                values[parameter] = value if convert is None else convert(value)
+            except ValueError:
+                return None  # typer says what is wrong with it
             i += 1 if eq else 2
         elif token.startswith("-") or command.argument is None or argument_given:
             return None  # help, `--`, an option unknown or left to typer, a second argument
         else:
-            values[command.argument[0]] = token
+            values[command.argument] = token
             argument_given = True
             i += 1
     return values

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentwrap import fmt, paths
-from agentwrap.cli.plain import BadValue
+from agentwrap.cli.plain import BadValue, echo
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -141,7 +141,7 @@ def _show[R](
     """Print a built report (cost, quality or compare): as JSON, or drawn for the console's
     width."""
     if as_json:
-        print(json.dumps(to_json(report), indent=2))
+        echo(json.dumps(to_json(report), indent=2))
         return
     from rich.table import Table
 
@@ -151,7 +151,7 @@ def _show[R](
     console = out_console()
     for part in render(report, console.width):
         if isinstance(part, str):
-            print(part)  # a message: one line per fact, never broken inside a command
+            echo(part)  # a message: one line per fact, never broken inside a command
         else:
             console.print(drawn(part) if isinstance(part, Table) else part)
 

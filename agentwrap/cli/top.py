@@ -31,7 +31,7 @@ def top(
     """Watch every call as it happens: model, reason, tokens, cost against the baseline."""
     # Textual and the store load only when the command runs, not when the CLI starts.
     from agentwrap import paths
-    from agentwrap.cli.logs import NO_SESSIONS, demo_note
+    from agentwrap.cli.sessionlog import NO_SESSIONS, demo_note
     from agentwrap.trace.live import StoreFollower
     from agentwrap.trace.queries import pick_session
     from agentwrap.trace.store import TraceStore

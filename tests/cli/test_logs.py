@@ -179,7 +179,7 @@ def test_log_carries_each_steps_outcome_signals_and_evidence() -> None:
 def test_the_log_table_reads_every_column_it_shows() -> None:
     # The table reads only LOG_COLUMNS; each row must come out as it does from the whole row.
     from agentwrap import paths
-    from agentwrap.cli.logs import LOG_COLUMNS, _log_row
+    from agentwrap.cli.sessionlog import LOG_COLUMNS, _log_row
     from agentwrap.trace.store import TraceStore
     from tests.support.trace_seed import SESSION_CALLS, seed_session
 
