@@ -1,4 +1,5 @@
-"""The report benchmark: `agentwrap report` over a million calls, and the SQL of the reading commands.
+"""The report benchmark: `agentwrap report` over a million calls, and the SQL of the reading
+commands.
 
 A store of `--sessions` sessions × `--calls-per-session` calls (by default 10,000 × 100: a
 million calls) is written in bulk (`agentwrap.sim.history.write_history_rows`, the rows the
@@ -18,7 +19,7 @@ Figures are medians in milliseconds. agentwrap's modules are compiled to bytecod
 an installed agentwrap's are.
 
     .venv/bin/python bench/report.py [--sessions N] [--calls-per-session N] [--repeats N] [--json]
-    .venv/bin/python bench/report.py --home DIR     # an existing store, e.g. to time another version
+    .venv/bin/python bench/report.py --home DIR     # an existing store (another version's)
 """
 
 from __future__ import annotations

@@ -2,11 +2,12 @@
 
 typer takes about 20 ms to load, build a command and invoke it, of the 120-160 ms a reading
 command takes. A line such as `agentwrap report model --since 2025-01-01 --json` or
-`agentwrap log -n 20` (known options, each with its value, at most one argument) is read here and handed to the
-same function the typer command calls; any other line (help, `--`, an unknown option, a
-value typer would refuse, an option left to typer, a completion request) returns None and goes through typer,
-which reads it and reports its errors as it always did. tests/cli/test_plain.py holds each
-table below to its typer command's parameters and its reading to typer's.
+`agentwrap log -n 20` (known options, each with its value, at most one argument) is read here
+and handed to the same function the typer command calls; any other line (help, `--`, an
+unknown option, a value typer would refuse, an option left to typer, a completion request)
+returns None and goes through typer, which reads it and reports its errors as it always did.
+tests/cli/test_plain.py holds each table below to its typer command's parameters and its
+reading to typer's.
 """
 
 from __future__ import annotations

@@ -251,8 +251,8 @@ class StoreFollower:
     def snapshot_sums(self, widths: Sequence[int]) -> SnapshotSums | None:
         """The sums over the last snapshot's calls (`sessions_ledger`: the table of sums and the
         calls in flight), and its cost chart between its first start and its last finish, in
-        the snapshot's read transaction, which then ends. Safe from another thread: it touches only that transaction's
-        connection."""
+        the snapshot's read transaction, which then ends. Safe from another thread: it touches
+        only that transaction's connection."""
         read = self._take_snapshot_read()
         if read is None:
             return None

@@ -63,7 +63,8 @@ _VALUES = {
     "refused": "{r}.status = 'refused'",
     # json_array_length is 0 for valid JSON that is not an array.
     "fallbacks": (
-        "COALESCE(CASE WHEN json_valid({r}.attempts) THEN json_array_length({r}.attempts) > 1 END, 0)"
+        "COALESCE(CASE WHEN json_valid({r}.attempts) "
+        "THEN json_array_length({r}.attempts) > 1 END, 0)"
     ),
     "steps_succeeded": "{r}.outcome IS 'succeeded'",
     "steps_failed": "{r}.outcome IS 'failed'",
