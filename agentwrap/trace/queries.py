@@ -228,21 +228,6 @@ def session_total(source: Source, session_id: str) -> Tally:
     return found.get(session_id, Tally())
 
 
-def summed_ledger(source: Source, where: str = "", args: tuple[Any, ...] = ()) -> Ledger:
-    """A Ledger over the call rows `where` selects, summed by SQLite: one aggregate pass
-    grouped by model and step (`Ledger.of_groups`), and each model's first unpriced reason
-    in call order, as `ledger_of` keeps them."""
-    conn = connection(source)
-    rows = conn.execute(
-        f"SELECT model_key, step_key, {_TALLY_OVER_VALUES} FROM "
-        f"(SELECT {MODEL_KEY_SQL} AS model_key, {STEP_KEY_SQL} AS step_key, {_CALL_ROWS} "
-        f"FROM calls {where} LIMIT -1) GROUP BY 1, 2",
-        args,
-    )
-    groups = [(row["model_key"], row["step_key"], tally_of_row(row)) for row in rows]
-    return Ledger.of_groups(groups, _unpriced_reasons(conn, where, args))
-
-
 def _unpriced_reasons(
     conn: sqlite3.Connection, where: str, args: tuple[Any, ...]
 ) -> dict[str, str]:
@@ -259,9 +244,10 @@ def _unpriced_reasons(
 
 
 def sessions_ledger(source: Source, session_ids: Sequence[str]) -> Ledger:
-    """A Ledger over every call of these sessions, as `summed_ledger` makes it, from the table
-    of sums (trace.sums: the finished calls, a row per quarter hour, model and step) and the
-    calls still in flight: a few rows per quarter hour read instead of every call."""
+    """A Ledger over every call of these sessions, as `ledger_of` makes it from their rows
+    (tests/trace/test_sums.py holds it to that), from the table of sums (trace.sums: the
+    finished calls, a row per quarter hour, model and step) and the calls still in flight: a
+    few rows per quarter hour read instead of every call."""
     conn = connection(source)
     if not session_ids:
         return Ledger()
