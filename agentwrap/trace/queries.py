@@ -15,7 +15,7 @@ from agentwrap.fmt import UNKNOWN_MODEL
 from agentwrap.processes import process_alive
 from agentwrap.trace.store import TraceStore, row_to_dict
 from agentwrap.trace.sums import BUCKET_S, SUMS_SELECT
-from agentwrap.trace.tally import OK, STREAMING, UNKNOWN_STEP, Ledger, Tally, ledger_of
+from agentwrap.trace.tally import OK, STREAMING, UNKNOWN_STEP, Ledger, Tally
 
 # Queries take an open TraceStore, or a bare (e.g. read-only) sqlite3 connection to one.
 Source = TraceStore | sqlite3.Connection
@@ -32,26 +32,6 @@ def session_calls(source: Source, session_id: str) -> list[dict[str, Any]]:
         "SELECT * FROM calls WHERE session_id = ? ORDER BY started_at, seq", (session_id,)
     )
     return [row_to_dict(r) for r in rows]
-
-
-def session_ledger(source: Source, session_id: str) -> Ledger:
-    """A ledger over every call of one session."""
-    return ledger_of(session_calls(source, session_id))
-
-
-def session_totals(source: Source, session_id: str) -> Tally:
-    """Totals for one session: calls, tokens, cost, baseline cost and savings."""
-    return session_ledger(source, session_id).total
-
-
-def split_by_model(source: Source, session_id: str) -> list[tuple[str, Tally]]:
-    """One tally per model used in the session, most expensive first."""
-    return session_ledger(source, session_id).models()
-
-
-def split_by_step(source: Source, session_id: str) -> list[tuple[str, Tally]]:
-    """One tally per step kind in the session, most expensive first."""
-    return session_ledger(source, session_id).steps()
 
 
 def last_step_call(source: Source, session_id: str) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ from rich.console import Console
 
 from agentwrap import paths
 from agentwrap.summary import render_summary
-from agentwrap.trace.queries import session_totals
+from agentwrap.trace.queries import session_total, sessions_ledger
 from agentwrap.trace.recorder import Recorder
 from agentwrap.trace.store import TraceStore
 
@@ -25,8 +25,9 @@ def test_outcomes_are_counted_and_summarised():
         if outcome:
             rec.call_event("outcome", f"c{i}", outcome=outcome)
     rec.close()
-    total = session_totals(store, "s")
-    assert (total.steps_succeeded, total.steps_failed, total.steps_interrupted) == (2, 1, 1)
+    # The statusline's sum over the calls, and the summary's table of sums.
+    for total in (session_total(store, "s"), sessions_ledger(store, ["s"]).total):
+        assert (total.steps_succeeded, total.steps_failed, total.steps_interrupted) == (2, 1, 1)
     console = Console(width=120, record=True)
     console.print(render_summary(store, "s"))
     assert "tool steps: 2 succeeded, 1 failed, 1 interrupted" in console.export_text()

@@ -29,9 +29,14 @@ from tests.support.trace_seed import (
 )
 
 
-def test_totals_and_savings_leave_unpriced_calls_out_of_the_comparison() -> None:
+@pytest.mark.parametrize("reader", ["statusline", "summary"])
+def test_totals_and_savings_leave_unpriced_calls_out_of_the_comparison(reader: str) -> None:
     store = seed_session()
-    totals = q.session_totals(store, "sess-0001")
+    # The statusline sums the calls; the summary and the panel read the table of sums.
+    if reader == "statusline":
+        totals = q.session_total(store, "sess-0001")
+    else:
+        totals = q.sessions_ledger(store, ["sess-0001"]).total
 
     priced = [c for c in SESSION_CALLS if c.cost is not None]
     compared = [c for c in priced if c.baseline is not None]
@@ -56,7 +61,9 @@ def test_totals_and_savings_leave_unpriced_calls_out_of_the_comparison() -> None
 
 def test_splits_by_model_and_step() -> None:
     store = seed_session()
-    models = dict(q.split_by_model(store, "sess-0001"))
+    # As the summary and the panel split a session: from the table of sums.
+    ledger = q.sessions_ledger(store, ["sess-0001"])
+    models = dict(ledger.models())
     assert set(models) == {
         "claude-opus-4-1-20250805",
         "claude-haiku-4-5",
@@ -71,12 +78,11 @@ def test_splits_by_model_and_step() -> None:
     assert models["kimi-k2-local"].priced_calls == 0
     assert models["kimi-k2-local"].saved_usd is None
 
-    steps = dict(q.split_by_step(store, "sess-0001"))
+    steps = dict(ledger.steps())
     assert steps["implement"].calls == 3
     assert steps["explore"].saved_usd == pytest.approx(0.3825 - 0.0255)
     # Most expensive first.
-    assert [name for name, _ in q.split_by_step(store, "sess-0001")][0] == "plan"
-    ledger = q.session_ledger(store, "sess-0001")
+    assert [name for name, _ in ledger.steps()][0] == "plan"
     assert ledger.unpriced_reasons == {"kimi-k2-local": "no price for model 'kimi-k2-local'"}
 
 
@@ -115,7 +121,7 @@ def test_cost_series_puts_every_priced_call_in_a_bucket() -> None:
     calls = store.calls("sess-0001")
     series = tally.cost_series(calls, 10)
     assert len(series) == 10
-    assert sum(series) == pytest.approx(q.session_totals(store, "sess-0001").cost_usd)
+    assert sum(series) == pytest.approx(q.session_total(store, "sess-0001").cost_usd)
     # The plan call (the most expensive) finishes first; the last priced call is later.
     assert series[0] > 0 and series.index(max(series)) <= 4
     assert tally.cost_series([], 5) == [0.0] * 5
@@ -279,7 +285,7 @@ def test_observe_mode_reports_what_routing_would_have_cost(monkeypatch: pytest.M
     store = seed_session("obs-1", calls)
     for call_id, would in (("obs-1/o1", 0.10), ("obs-1/o2", 0.02), ("obs-1/o3", 0.01)):
         store.update_call(call_id, would_model="small", would_cost_usd=would)
-    totals = q.session_totals(store, "obs-1")
+    totals = q.session_total(store, "obs-1")
     assert totals.saved_usd == pytest.approx(0.0)  # it ran on the baseline
     assert totals.would_calls == 2  # the unpriced call cannot be compared
     assert totals.would_cost_usd == pytest.approx(0.12)
