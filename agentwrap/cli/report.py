@@ -3,6 +3,8 @@ cli/reporting.py (which a plain command line reaches without typer: cli/plain.py
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import typer
@@ -16,15 +18,23 @@ if TYPE_CHECKING:
 app = typer.Typer()
 
 
+@contextmanager
+def typer_errors() -> Iterator[None]:
+    """The work's `BadValue` raised as typer's `BadParameter`, which typer prints as its usage
+    error, naming the argument or option."""
+    try:
+        yield
+    except BadValue as exc:
+        raise typer.BadParameter(exc.message, param_hint=exc.param_hint) from None
+
+
 def report_filter(
     since: str | None, until: str | None, agent: str | None, project: str | None, demo: bool
 ) -> ReportFilter:
     """The filter the --since/--until/--agent/--project/--demo options of a command say (a bad
     date: typer's `BadParameter`)."""
-    try:
+    with typer_errors():
         return reporting.report_filter(since, until, agent, project, demo)
-    except BadValue as exc:
-        raise typer.BadParameter(exc.message, param_hint=exc.param_hint) from None
 
 
 @app.command(
@@ -62,7 +72,5 @@ def report_cmd(
         "step kind and model, with its failure rate estimated from the steps' outcomes.",
     ),
 ) -> None:
-    try:
+    with typer_errors():
         reporting.report(grouping, since, until, agent, project, as_json, demo, compare)
-    except BadValue as exc:
-        raise typer.BadParameter(exc.message, param_hint=exc.param_hint) from None
