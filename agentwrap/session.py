@@ -107,7 +107,8 @@ class Session:
         self.options = options
         self.id = new_session_id()
         paths.secure_dirs()
-        self.store = TraceStore(paths.trace_db())
+        # Opened before the agent starts: a long one-time migration is said on the terminal.
+        self.store = TraceStore(paths.trace_db(), notice=_warn)
         self.store.prune_events()
         cwd = Path.cwd()
         root = repo_root(cwd)

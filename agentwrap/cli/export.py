@@ -15,7 +15,6 @@ from typing import Any
 
 import typer
 
-from agentwrap import paths
 from agentwrap.cli.report import report_filter
 
 FORMATS = ("otlp", "jsonl", "csv")
@@ -62,10 +61,10 @@ def export_cmd(
             f"{fmt!r} is not one of {', '.join(FORMATS)}", param_hint="--format"
         )
     filt = report_filter(since, until, agent, project, demo)
+    from agentwrap.cli.store import open_store
     from agentwrap.export.files import select_export
-    from agentwrap.trace.store import TraceStore
 
-    store = TraceStore(paths.trace_db())
+    store = open_store()
     try:
         session_id = None
         if session is not None:

@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from agentwrap import paths
-
 # The learning model loads inside the commands (about 9 ms: `--help` and other commands' lines
 # build this module's commands without running them).
 if TYPE_CHECKING:
@@ -57,9 +55,9 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _store() -> TraceStore:
-    from agentwrap.trace.store import TraceStore
+    from agentwrap.cli.store import open_store
 
-    return TraceStore(paths.trace_db())
+    return open_store()
 
 
 def _tally_row(agent: str, step: str, model: str, tally: Tally) -> dict[str, Any]:

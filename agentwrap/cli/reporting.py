@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentwrap import fmt, paths
+from agentwrap import fmt
 from agentwrap.cli.plain import BadValue, echo
 
 if TYPE_CHECKING:
@@ -85,8 +85,8 @@ def report(
 ) -> None:
     """`agentwrap report` with its arguments' values: print the report (a bad grouping or date:
     `BadValue`, raised before anything is printed or read)."""
+    from agentwrap.cli.store import open_store
     from agentwrap.trace.report import GROUPINGS, build_report, report_json
-    from agentwrap.trace.store import TraceStore
 
     if grouping not in (*GROUPINGS, QUALITY):
         raise BadValue(f"{grouping!r} is not one of {', '.join((*GROUPINGS, QUALITY))}", "GROUPING")
@@ -97,7 +97,7 @@ def report(
     if grouping == QUALITY:
         _quality(filt, as_json)
         return
-    store = TraceStore(paths.trace_db())
+    store = open_store()
     try:
         built = build_report(store, grouping, filt)
     finally:
@@ -108,11 +108,11 @@ def report(
 def _compare(profile_ref: str, filt: ReportFilter, as_json: bool) -> None:
     from agentwrap.cli.compare import render_compare
     from agentwrap.cli.profile import load_or_exit
+    from agentwrap.cli.store import open_store
     from agentwrap.trace.compare import build_compare, compare_json
-    from agentwrap.trace.store import TraceStore
 
     profile = load_or_exit(profile_ref)
-    store = TraceStore(paths.trace_db())
+    store = open_store()
     try:
         report = build_compare(store, profile, filt, store.evidence())
     finally:
@@ -122,11 +122,11 @@ def _compare(profile_ref: str, filt: ReportFilter, as_json: bool) -> None:
 
 def _quality(filt: ReportFilter, as_json: bool) -> None:
     from agentwrap.cli.quality import render_quality
+    from agentwrap.cli.store import open_store
     from agentwrap.repo import check_commits
     from agentwrap.trace.quality import build_quality, quality_json
-    from agentwrap.trace.store import TraceStore
 
-    store = TraceStore(paths.trace_db())
+    store = open_store()
     try:
         # What became of the sessions' commits is asked of git now, three commands a repository.
         report = build_quality(store, filt, lambda ids: check_commits(store, ids))

@@ -27,10 +27,9 @@ app = typer.Typer(
 
 def _evidence() -> Evidence:
     """What learned routing has learned on this machine (the trace store's tallies)."""
-    from agentwrap import paths
-    from agentwrap.trace.store import TraceStore
+    from agentwrap.cli.store import open_store
 
-    store = TraceStore(paths.trace_db())
+    store = open_store()
     try:
         return store.evidence()
     finally:

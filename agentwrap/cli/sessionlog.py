@@ -10,17 +10,12 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from agentwrap import fmt, paths
+from agentwrap import fmt
 from agentwrap.cli.plain import echo
+from agentwrap.cli.store import open_store
 
 if TYPE_CHECKING:
     from agentwrap.trace.store import TraceStore
-
-
-def _store() -> TraceStore:
-    from agentwrap.trace.store import TraceStore
-
-    return TraceStore(paths.trace_db())
 
 
 def _call_cost(call: dict[str, Any]) -> str:
@@ -60,7 +55,7 @@ def sessions(limit: int = 20, as_json: bool = False, demo: bool = False) -> None
     from agentwrap.cli.console import out_console
     from agentwrap.cli.tables import drawn
 
-    store = _store()
+    store = open_store()
     rows = store.sessions(limit, include_demo=demo)
     if as_json:
         echo(json.dumps(rows, indent=2, default=str))
@@ -182,7 +177,7 @@ def log(
     from agentwrap.cli.console import out_console
     from agentwrap.cli.tables import drawn
 
-    store = _store()
+    store = open_store()
     sess = store.resolve_session(session, include_demo=demo)
     if sess is None:
         if session in ("", "last"):

@@ -30,15 +30,14 @@ def top(
 ) -> None:
     """Watch every call as it happens: model, reason, tokens, cost against the baseline."""
     # Textual and the store load only when the command runs, not when the CLI starts.
-    from agentwrap import paths
     from agentwrap.cli.sessionlog import NO_SESSIONS, demo_note
+    from agentwrap.cli.store import open_store
     from agentwrap.trace.live import StoreFollower
     from agentwrap.trace.queries import pick_session
-    from agentwrap.trace.store import TraceStore
 
     if all_sessions and session:
         raise typer.BadParameter("give a SESSION or --all, not both")
-    store = TraceStore(paths.trace_db())
+    store = open_store()
     try:
         if all_sessions:
             feed = StoreFollower(store, None, include_demo=include_demo)

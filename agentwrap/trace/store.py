@@ -24,7 +24,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentwrap import paths
+from agentwrap import fmt, paths
 from agentwrap.processes import process_alive
 from agentwrap.trace import sums
 from agentwrap.trace.record import CALL_COLUMNS
@@ -206,6 +206,15 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
 ]
 
+# The migration that sums the calls already stored into call_sums: about 4 s a million calls.
+SUMS_BUILD = next(
+    version
+    for version, (name, _) in enumerate(MIGRATIONS, start=1)
+    if name.startswith("call_sums: the finished calls summed")
+)
+# A build over more calls than this is said before it starts: the command would seem to hang.
+ANNOUNCED_BUILD = 50_000
+
 SESSION_COLUMNS = [
     "id",
     "agent",
@@ -233,8 +242,9 @@ KILLED_ERROR = "agentwrap was killed while the call was in flight"
 _FAILED_EVENT, _SESSION_ENDED_EVENT = "failed", "session_ended"
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open the store (creating it, private), in WAL mode, migrated to the newest schema."""
+def connect(path: Path, notice: Callable[[str], None] | None = None) -> sqlite3.Connection:
+    """Open the store (creating it, private), in WAL mode, migrated to the newest schema
+    (`notice`: as for `migrate`)."""
     paths.private_dir(path.parent)
     # SQLite gives the WAL and shared-memory files the database file's mode.
     paths.private_file(path)
@@ -245,12 +255,14 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=10000")
-    migrate(conn)
+    migrate(conn, notice)
     return conn
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Apply the migrations not yet recorded; returns the schema version."""
+def migrate(conn: sqlite3.Connection, notice: Callable[[str], None] | None = None) -> int:
+    """Apply the migrations not yet recorded; returns the schema version. `notice` is handed a
+    line to say before a long one-time build (the table of sums of a store from an earlier
+    version with more than ANNOUNCED_BUILD calls); without it nothing is said."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
@@ -261,6 +273,8 @@ def migrate(conn: sqlite3.Connection) -> int:
         for version, (name, sql) in enumerate(MIGRATIONS, start=1):
             if version in done:
                 continue
+            if version == SUMS_BUILD and notice is not None:
+                _announce_build(conn, notice)
             for statement in _statements(sql):
                 conn.execute(statement)
             conn.execute(
@@ -272,6 +286,12 @@ def migrate(conn: sqlite3.Connection) -> int:
         conn.execute("ROLLBACK")
         raise
     return len(MIGRATIONS)
+
+
+def _announce_build(conn: sqlite3.Connection, notice: Callable[[str], None]) -> None:
+    calls = int(conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
+    if calls > ANNOUNCED_BUILD:
+        notice(f"building the table of sums for {fmt.count(calls)} calls (once, after an upgrade)…")
 
 
 def _statements(sql: str) -> Iterator[str]:
@@ -343,11 +363,15 @@ def row_to_dict(row: sqlite3.Row) -> dict[str, Any]:
 
 
 class TraceStore:
-    """Reads and writes sessions, calls and events. Thread-safe for one writer thread."""
+    """Reads and writes sessions, calls and events. Thread-safe for one writer thread.
 
-    def __init__(self, path: Path) -> None:
+    `notice` says a line before a long one-time migration (see `migrate`): a command passes
+    one that writes to stderr; a store opened while an agent owns the terminal passes none.
+    """
+
+    def __init__(self, path: Path, notice: Callable[[str], None] | None = None) -> None:
         self.path = path
-        self.conn = connect(path)
+        self.conn = connect(path, notice)
         # Each row write's statement, by table and columns: a call's writes repeat a few shapes.
         self._statements: dict[tuple[str, str, tuple[str, ...]], str] = {}
         self.reconcile()

@@ -38,8 +38,9 @@ from agentwrap.trace.report import (
     build_report,
     report_json,
 )
-from agentwrap.trace.store import MIGRATIONS, TraceStore, connect
+from agentwrap.trace.store import TraceStore
 from agentwrap.trace.tally import Tally
+from tests.support.old_store import store_before_sums
 from tests.trace.test_sums import random_call
 
 # The sums' rows rebuilt from the calls, with the per-row SQL the reports used before.
@@ -433,20 +434,8 @@ def test_sessions_written_changed_and_deleted_after_their_calls(store: TraceStor
 
 def test_a_store_from_before_gets_its_sums_once_and_reports_alike(tmp_path: Path) -> None:
     path = tmp_path / "trace.db"
-    conn = connect(path)
-    conn.close()
-    # Back to the schema before call_sums: its migrations undone, as an older version left
-    # the file.
-    first = next(v for v, (name, _) in enumerate(MIGRATIONS, 1) if name.startswith("call_sums"))
-    raw = sqlite3.connect(path)
-    triggers = [r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
-    assert "call_sums_relabel" in triggers
-    raw.executescript(
-        "".join(f"DROP TRIGGER {name}; " for name in triggers)
-        + "DROP TABLE call_sums; DROP INDEX calls_in_flight; "
-        f"DELETE FROM schema_migrations WHERE version >= {first};"
-    )
-    raw.close()
+    # The schema before call_sums: its migrations undone, as an older version left the file.
+    store_before_sums(path)
     old = sqlite3.connect(path)
     old.row_factory = sqlite3.Row
     rng = random.Random(9)
