@@ -26,14 +26,6 @@ def connection(source: Source) -> sqlite3.Connection:
     return source.conn if isinstance(source, TraceStore) else source
 
 
-def session_calls(source: Source, session_id: str) -> list[dict[str, Any]]:
-    """Every call row of a session, in start order."""
-    rows = connection(source).execute(
-        "SELECT * FROM calls WHERE session_id = ? ORDER BY started_at, seq", (session_id,)
-    )
-    return [row_to_dict(r) for r in rows]
-
-
 def last_step_call(source: Source, session_id: str) -> dict[str, Any] | None:
     """The call that handled the last step: the newest answered (or in-flight) agent step,
     else the newest answered call of any kind, else the newest call."""

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from agentwrap.export import spans
-from agentwrap.trace import queries as q
 from tests.support.trace_seed import seed_session
 
 
 def seeded() -> tuple[dict, list[dict]]:
     store = seed_session()
     session = store.session("sess-0001")
-    calls = q.session_calls(store, "sess-0001")
+    calls = store.calls("sess-0001")
     store.close()
     assert session is not None
     return session, calls

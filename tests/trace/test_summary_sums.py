@@ -20,7 +20,7 @@ from agentwrap.errorlog import logged
 from agentwrap.export.stats import read_stats
 from agentwrap.route.dearer import PREFIX, ROUTE_END, HeldBack, held_back, note
 from agentwrap.summary import SessionSummary, render_summary, routes_held_back, summary_json
-from agentwrap.trace.queries import note_counts, session_calls
+from agentwrap.trace.queries import note_counts
 from agentwrap.trace.store import TraceStore
 from agentwrap.trace.tally import ledger_of
 from tests.trace.test_sums import assert_same, random_call
@@ -87,7 +87,7 @@ def per_row_held_back(rows: list[dict[str, Any]]) -> list[tuple[HeldBack, int]]:
 
 
 def per_row_summary(store: TraceStore, sid: str) -> SessionSummary:
-    rows = session_calls(store, sid)
+    rows = store.calls(sid)
     return SessionSummary(
         session_id=sid,
         session=store.session(sid),
@@ -123,10 +123,10 @@ def test_the_sessions_cover_what_the_summary_shows(
     sessions: dict[str, list[dict[str, Any]]],
 ) -> None:
     store = store_with(sessions)
-    total = ledger_of(session_calls(store, "s0")).total
+    total = ledger_of(store.calls("s0")).total
     assert total.fallbacks and total.unpriced_calls and total.priced_calls and total.streaming
     assert total.steps_succeeded and total.steps_failed and total.steps_interrupted
-    held = per_row_held_back(session_calls(store, "s0"))
+    held = per_row_held_back(store.calls("s0"))
     assert len(held) > len(ROUTES) and len({count for _, count in held}) > 1
     # The reasons differ call by call (a price); a route held back on either provider is one
     # route written in two notes.
@@ -142,7 +142,7 @@ def test_the_summary_from_sums_prints_as_the_one_from_every_row(
     sessions: dict[str, list[dict[str, Any]]], sid: str
 ) -> None:
     store = store_with(sessions)
-    assert routes_held_back(store, sid) == per_row_held_back(session_calls(store, sid))
+    assert routes_held_back(store, sid) == per_row_held_back(store.calls(sid))
     for width in (72, 140, 200):
         for soft_wrap in (False, True):
             want = printed(per_row_summary(store, sid), width, soft_wrap)
@@ -165,7 +165,7 @@ def test_the_json_summary_from_sums_equals_the_one_from_every_row(
 ) -> None:
     store = store_with(sessions)
     data = summary_json(store, "s1")
-    rows = session_calls(store, "s1")
+    rows = store.calls("s1")
     ledger = ledger_of(rows)
     assert data["totals"]["calls"] == len(rows) == ledger.total.calls
     for key, want in (("by_model", ledger.models()), ("by_step", ledger.steps())):
