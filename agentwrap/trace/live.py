@@ -19,10 +19,10 @@ consumer never deals with threads: `RecorderFeed` buffers events under a lock, a
 `StoreFollower` does its reads in `poll()` itself. A store's snapshot of a session of
 100,000 calls must not cost a dict of every column of every call: it gives each call's keys
 only (`CallKeys`, a list per key column), and the consumer asks `call()` for a row when it
-shows one; polls give whole rows. The sums over the snapshot's calls, and its cost chart,
-are SQLite's work over every row: `snapshot_sums()` makes them later, off the consumer's
-thread if it likes, in the snapshot's own read transaction, so they count exactly the calls
-as the snapshot saw them.
+shows one; polls give whole rows. The sums over the snapshot's calls (read from the table of
+sums, with the calls in flight from their rows) and its cost chart (SQLite's pass over every
+row) are made by `snapshot_sums()` later, off the consumer's thread if it likes, in the
+snapshot's own read transaction, so they count exactly the calls as the snapshot saw them.
 """
 
 from __future__ import annotations

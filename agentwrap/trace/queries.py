@@ -1,8 +1,10 @@
-"""Read-side queries over the trace store: a session's calls, its totals, the last step.
+"""Read-side queries over the trace store: sessions, their sums, the last step.
 
-The SQL lives here; the sums are `agentwrap.trace.tally` (one `Ledger` for every reader, so
-the panel, the statusline and the summary always agree) and the way they are written out is
-`agentwrap.fmt`.
+The SQL lives here. The sums are `Tally.of_call` written in SQL (`TALLY_SELECT`, over call
+rows) or read from the table of sums (`agentwrap.trace.sums`, finished calls per quarter hour,
+model and step), into the `Tally` and `Ledger` of `agentwrap.trace.tally`; tests hold both to
+`Tally.of_call`, so the panel, the statusline, the summary and the reports always agree. The
+way the sums are written out is `agentwrap.fmt`.
 """
 
 from __future__ import annotations

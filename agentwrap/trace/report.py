@@ -1,9 +1,10 @@
 """Cost reports across sessions: calls grouped by day, week, month, session, model or step.
 
 The numbers come from the same `Ledger`/`Tally` arithmetic as the panel and the summary
-(agentwrap.trace.tally), so a report's totals always match them. This module selects call
-rows (filters by date, agent, project, demo), groups them, and turns the groups into plain
-data for `--json`; the table itself is drawn by agentwrap.cli.reporting.
+(agentwrap.trace.tally), so a report's totals always match them. This module reads the table
+of sums (agentwrap.trace.sums: the finished calls per quarter hour, session, model and step)
+and the calls in flight, filtered by date, agent, project and demo, groups them, and turns
+the groups into plain data for `--json`; the table itself is drawn by agentwrap.cli.reporting.
 
 Dates are local: a call belongs to the day (week, month) its start falls on in the local
 timezone, and `since`/`until` are whole local days, both included.
