@@ -289,15 +289,6 @@ class Session:
         except Exception:  # a repository git cannot read must not spoil the session's end
             log.exception("recording the session's commits failed")
 
-    def run_child(
-        self, plan: LaunchPlan, on_started: Callable[[subprocess.Popen], None] | None = None
-    ) -> int:
-        """Run the agent with the terminal inherited; forward signals; return its exit code."""
-        child = self.spawn_child(plan)
-        if isinstance(child, int):
-            return child
-        return self.wait_child(child, on_started)
-
     def spawn_child(self, plan: LaunchPlan) -> subprocess.Popen[bytes] | int:
         """Start the agent with the terminal inherited, signals forwarded to it from now on
         (wait_child ends that); or the exit code to give when it could not start (127: not
@@ -325,15 +316,9 @@ class Session:
             self._handlers[sig] = signal.signal(sig, forward)
         return proc
 
-    def wait_child(
-        self,
-        proc: subprocess.Popen[bytes],
-        on_started: Callable[[subprocess.Popen], None] | None = None,
-    ) -> int:
+    def wait_child(self, proc: subprocess.Popen[bytes]) -> int:
         """Wait for the agent spawn_child started, signals forwarded; return its exit code."""
         try:
-            if on_started is not None:
-                on_started(proc)
             while True:
                 try:
                     code = proc.wait()
