@@ -303,6 +303,24 @@ def test_the_probe_sees_a_command_that_starts_the_proxy(tmp_path: Path) -> None:
     assert got["code"] == 0 and got["loaded"] == ["aiohttp"]
 
 
+def test_a_session_serves_its_calls_without_aiohttps_web_server(tmp_path: Path) -> None:
+    # The front door is proxy/http1.py on aiohttp's parser; the web server is only the fakes'.
+    calls = "import os, urllib.request; urllib.request.urlopen(os.environ['ANTHROPIC_BASE_URL']"
+    calls += " + '/_agentwrap/health', timeout=30)"
+    got = _loaded_by(["run", "--quiet", "--", sys.executable, "-c", calls], tmp_path / "probe.json")
+    modules = got["modules"]
+    assert isinstance(modules, list) and "agentwrap.proxy.http1" in modules
+    assert [m for m in modules if m.startswith("aiohttp.web")] == []
+    web_users = [
+        f"{path.relative_to(PACKAGE.parent)}:{line}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if "fakes" not in path.relative_to(PACKAGE).parts
+        for line, name in _imports(path)
+        if name == "aiohttp.web" or name.startswith("aiohttp.web_")
+    ]
+    assert web_users == []
+
+
 def test_help_lists_every_command(agentwrap_bin: str) -> None:
     from agentwrap.agents import registry
 

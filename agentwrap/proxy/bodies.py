@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aiohttp import web
-
+from agentwrap.proxy import http1
 from agentwrap.wire import translate
 
 
@@ -15,9 +14,9 @@ def dumps(doc: Any) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def json_error(api: str, status: int, message: str) -> web.Response:
+def json_error(api: str, status: int, message: str) -> http1.Response:
     """An error answer shaped as the agent's API shapes its errors."""
-    return web.Response(
+    return http1.Response(
         status=status,
         body=translate.error_body(api, status, message),
         content_type="application/json",

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 import aiohttp
-from aiohttp import web
 
+from agentwrap.proxy import http1
 from agentwrap.proxy.forward import Forwarder, Incoming, count_tokens_estimate
 from agentwrap.proxy.ledger import CallLedger
 from agentwrap.proxy.options import ProxyOptions
@@ -141,7 +141,7 @@ class Fallback:
 
     async def answer(
         self, incoming: Incoming, chain: list[Target], entry: CallLedger
-    ) -> web.StreamResponse:
+    ) -> http1.StreamResponse:
         """Try `chain` in order; answer the agent with the first answer taken, or the last error."""
         call = incoming.call
         last_error: ErrorAnswer | None = None
@@ -285,20 +285,20 @@ class Fallback:
 
     def _estimate(
         self, incoming: Incoming, target: Target, model: str | None, entry: CallLedger
-    ) -> web.Response:
+    ) -> http1.Response:
         # Only Anthropic counts tokens; for another provider agentwrap estimates.
         estimate = count_tokens_estimate(incoming.call)
         entry.attempts.append(Attempt(model, target.provider.name, "estimated locally", 0.0))
         result = entry.result
         result.http_status, result.response_bytes = 200, len(estimate)
         result.ttfb_ms, result.target = entry.elapsed_ms(), target
-        return web.Response(status=200, body=estimate, content_type="application/json")
+        return http1.Response(status=200, body=estimate, content_type="application/json")
 
-    def _fail(self, target: Target, error: ErrorAnswer, entry: CallLedger) -> web.Response:
+    def _fail(self, target: Target, error: ErrorAnswer, entry: CallLedger) -> http1.Response:
         """The call ends with `error` for the agent; the record says what went wrong."""
         result = entry.result
         result.status, result.http_status = "error", error.status
         result.error, result.response_bytes = error.message, len(error.body)
         result.target = target
         headers = {k: v for k, v in error.headers.items() if k.lower() != "content-length"}
-        return web.Response(status=error.status, body=error.body, headers=headers)
+        return http1.Response(status=error.status, body=error.body, headers=headers)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
+from agentwrap.proxy import http1
 from agentwrap.proxy.bodies import dumps, json_error
 from agentwrap.proxy.options import ProxyOptions
 from agentwrap.proxy.upstream import Transport, UpstreamRequest, response_headers, upstream_headers
@@ -32,7 +32,7 @@ _CHECKED_THREADS_MAX = 10_000
 class Incoming:
     """One agent request as the pipeline carries it: the HTTP request and what was read of it."""
 
-    request: web.Request
+    request: http1.Request
     call: Call
     body: bytes  # as received
     query: str  # the query string, kept on same-API paths
@@ -113,7 +113,7 @@ class Forwarder:
             self._checked_threads.add(thread)
         return True
 
-    async def list_models(self, headers: Mapping[str, str], query: str) -> web.Response:
+    async def list_models(self, headers: Mapping[str, str], query: str) -> http1.Response:
         """Forward a models listing to the provider of the API the client's headers name."""
         api = listing_surface(headers)
         surface = api.name
@@ -135,4 +135,4 @@ class Forwarder:
             )
         except aiohttp.ClientError as exc:
             return json_error(surface, 502, f"agentwrap: cannot reach {provider.name}: {exc}")
-        return web.Response(status=up.status, body=data, headers=response_headers(up.headers))
+        return http1.Response(status=up.status, body=data, headers=response_headers(up.headers))

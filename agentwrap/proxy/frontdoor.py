@@ -1,4 +1,4 @@
-"""The front door: an aiohttp server on 127.0.0.1 that every agent call passes through.
+"""The front door: an HTTP/1.1 server on 127.0.0.1 that every agent call passes through.
 
 Every route lives under `/s/<secret>/`; anything else is refused with 403 and nothing is
 forwarded. For each inference call the front door reads the body (bounded), names the API
@@ -19,12 +19,11 @@ import time
 import uuid
 from typing import Any
 
-from aiohttp import web
-
 from agentwrap import knownprices
 from agentwrap.agents.base import SECRET_HEADER
 from agentwrap.agents.registry import conversation_ids
 from agentwrap.pricing import PriceBook
+from agentwrap.proxy import http1
 from agentwrap.proxy.bodies import json_error
 from agentwrap.proxy.fallback import Fallback
 from agentwrap.proxy.forward import Forwarder, Incoming
@@ -86,7 +85,7 @@ class Proxy:
         self.rng = random.Random(self.options.explore_seed)  # learned routing's exploration
         self.forwarder = Forwarder(profile, self.transport, self.options)
         self.fallback = Fallback(self.forwarder, self.transport, self.options)
-        self._runner: web.AppRunner | None = None
+        self._server: http1.Server | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
         self._stopping = False  # stop() has cancelled the calls still in flight
 
@@ -97,27 +96,10 @@ class Proxy:
 
     async def start(self) -> str:
         """Listen (on a free port when port=0); returns the base URL agents use."""
-        app = web.Application(client_max_size=self.options.max_body + 1)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        # handler_cancellation: an agent that hangs up cancels its call, fallbacks included.
-        # keepalive_timeout also bounds a request head that never arrives (a byte at a time).
-        self._runner = web.AppRunner(
-            app,
-            access_log=None,
-            handle_signals=False,
-            handler_cancellation=True,
-            keepalive_timeout=self.options.idle_timeout,
-        )
-        await self._runner.setup()
-        site: web.BaseSite
-        if self.sock is not None:
-            site = web.SockSite(self._runner, self.sock)
-        else:
-            site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None)  # the bound socket tells the real port
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        # An agent that hangs up cancels its call, fallbacks included; the idle timeout also
+        # bounds a request head that never arrives (a byte at a time).
+        self._server = http1.Server(self._handle, idle_timeout=self.options.idle_timeout)
+        self.port = await self._server.start(self.host, self.port, self.sock)
         return self.base_url
 
     async def stop(self, grace: float | None = None) -> None:
@@ -131,14 +113,14 @@ class Proxy:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.close()
         await self.transport.close()
         if self._remember_prices:
             knownprices.remember(self.ledger.pricebook)
 
     # -- the door -------------------------------------------------------------
-    def _session_path(self, request: web.Request) -> str | None:
+    def _session_path(self, request: http1.Request) -> str | None:
         """The path below the session, or None when the request does not show the secret.
 
         The secret comes first in the path (`/s/<secret>/...`), or in SECRET_HEADER for agents
@@ -155,14 +137,14 @@ class Proxy:
             return raw.lstrip("/")
         return None
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def _handle(self, request: http1.Request) -> http1.StreamResponse:
         rest = self._session_path(request)
         if rest is None:
             return json_error(ANTHROPIC, 403, "agentwrap: forbidden: unknown session path")
         if request.method == "HEAD":  # agents warm their connection up with a HEAD
-            return web.Response(status=200)
+            return http1.Response(status=200)
         if rest.split("?", 1)[0] == "_agentwrap/health":
-            return web.json_response({"ok": True, "session": self.recorder.session_id})
+            return http1.json_response({"ok": True, "session": self.recorder.session_id})
         route = match_route(request.method, rest)
         if route is None:
             return json_error(
@@ -180,7 +162,7 @@ class Proxy:
                 self._inflight.discard(task)
 
     # -- one call -------------------------------------------------------------
-    async def _call(self, request: web.Request, route: Route, rest: str) -> web.StreamResponse:
+    async def _call(self, request: http1.Request, route: Route, rest: str) -> http1.StreamResponse:
         call_id = uuid.uuid4().hex
         started = time.time()
         t0 = time.perf_counter()
@@ -198,7 +180,7 @@ class Proxy:
         try:
             # 1. Read the body, bounded.
             read = await self._read_body(request, route, entry)
-            if isinstance(read, web.Response):
+            if isinstance(read, http1.Response):
                 return read
             body_bytes, body = read
 
@@ -294,8 +276,8 @@ class Proxy:
         return ids
 
     async def _read_body(
-        self, request: web.Request, route: Route, entry: CallLedger
-    ) -> tuple[bytes, dict[str, Any]] | web.Response:
+        self, request: http1.Request, route: Route, entry: CallLedger
+    ) -> tuple[bytes, dict[str, Any]] | http1.Response:
         """The body as received and as JSON, or the refusal the agent gets (also recorded)."""
         limit = self.options.max_body
         body_bytes, too_large = await read_bounded(request, limit, self.options.request_timeout)
@@ -320,7 +302,7 @@ class Proxy:
 
     def _refuse(
         self, entry: CallLedger, route: Route, status: int, msg: str, size: int
-    ) -> web.Response:
+    ) -> http1.Response:
         entry.refused_unread(status, msg, size)
         return json_error(route.surface, status, msg)
 
@@ -347,7 +329,7 @@ def _passthrough(profile: Profile, call: Call, reason: str) -> Decision:
 
 
 async def read_bounded(
-    request: web.Request, limit: int, timeout: float | None = None
+    request: http1.Request, limit: int, timeout: float | None = None
 ) -> tuple[bytes | None, bool]:
     """The request body, and whether it is over `limit` bytes (then read no further).
 

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
-from aiohttp import web
 
+from agentwrap.proxy import http1
 from agentwrap.proxy.bodies import dumps
 from agentwrap.proxy.forward import Incoming
 from agentwrap.proxy.ledger import MAX_ANSWER, CallLedger, CallResult
@@ -76,7 +76,7 @@ async def read_chunk(upstream: UpstreamResponse, timeout: float | None) -> bytes
         raise UpstreamBroke(exc) from exc
 
 
-async def write_agent(resp: web.StreamResponse, data: bytes) -> None:
+async def write_agent(resp: http1.StreamResponse, data: bytes) -> None:
     """Send bytes to the agent; AgentLeft when it has gone away."""
     try:
         await resp.write(data)
@@ -163,7 +163,7 @@ async def deliver(
     opened: Opened,
     entry: CallLedger,
     options: ProxyOptions,
-) -> web.StreamResponse:
+) -> http1.StreamResponse:
     """Answer the agent with an opened answer; what was seen goes into `entry.result`."""
     entry.result.http_status = opened.upstream.status
     if opened.whole:
@@ -179,13 +179,13 @@ def error_answer(
     status: int,
     body: bytes,
     headers: Mapping[str, str],
-) -> web.Response:
+) -> http1.Response:
     """A provider's error answer for the agent, in the agent's API (as sent, same-API)."""
     ctype = headers.get("content-type")
     if target.provider.api == call.surface and _is_json(body):
-        return web.Response(status=status, body=body, headers=response_headers(headers))
+        return http1.Response(status=status, body=body, headers=response_headers(headers))
     status, data = translate.translate_error(status, body, ctype, target.provider.api, call.surface)
-    return web.Response(status=status, body=data, content_type="application/json")
+    return http1.Response(status=status, body=data, content_type="application/json")
 
 
 def _is_json(body: bytes) -> bool:
@@ -196,7 +196,7 @@ def _is_json(body: bytes) -> bool:
     return True
 
 
-def _whole(call: Call, target: Target, opened: Opened, entry: CallLedger) -> web.Response:
+def _whole(call: Call, target: Target, opened: Opened, entry: CallLedger) -> http1.Response:
     result, upstream, data = entry.result, opened.upstream, opened.head
     same_api = target.provider.api == call.surface
     tap = UsageTap(target.provider.api, opened.is_sse)
@@ -210,16 +210,16 @@ def _whole(call: Call, target: Target, opened: Opened, entry: CallLedger) -> web
     result.usage, result.response_bytes = tap.usage, len(data)
     result.stop_reason = tap.stop_reason
     entry.first_byte()
-    return web.Response(status=upstream.status, body=data, headers=hdrs)
+    return http1.Response(status=upstream.status, body=data, headers=hdrs)
 
 
 async def _through(
     incoming: Incoming, opened: Opened, entry: CallLedger, options: ProxyOptions
-) -> web.StreamResponse:
+) -> http1.StreamResponse:
     """A same-API whole body past the answer buffer: passed on as it arrives, never held."""
     result, upstream = entry.result, opened.upstream
     result.usage_read = False
-    resp = web.StreamResponse(status=upstream.status, headers=response_headers(upstream.headers))
+    resp = http1.StreamResponse(status=upstream.status, headers=response_headers(upstream.headers))
     chunk = opened.head
     try:
         await _prepare(resp, incoming.request)
@@ -249,7 +249,7 @@ async def _stream(
     opened: Opened,
     entry: CallLedger,
     stall_timeout: float,
-) -> web.StreamResponse:
+) -> http1.StreamResponse:
     """Pump an opened stream to the agent, then end it; how it went goes into `entry.result`."""
     call, result, upstream = incoming.call, entry.result, opened.upstream
     check = opened.check or StreamCheck(target.provider.api)
@@ -260,7 +260,7 @@ async def _stream(
             target.provider.api, call.surface, call.model or target.model or ""
         )
     hdrs = response_headers(upstream.headers) if translator is None else _SSE_HEADERS
-    resp = web.StreamResponse(status=upstream.status, headers=hdrs)
+    resp = http1.StreamResponse(status=upstream.status, headers=hdrs)
     who = _who(target, entry)
     try:
         await _prepare(resp, incoming.request)
@@ -288,7 +288,7 @@ async def _stream(
 
 
 async def _pump(
-    resp: web.StreamResponse,
+    resp: http1.StreamResponse,
     opened: Opened,
     entry: CallLedger,
     check: StreamCheck,
@@ -326,7 +326,7 @@ async def _pump(
 
 
 async def _end_stream(
-    resp: web.StreamResponse,
+    resp: http1.StreamResponse,
     call: Call,
     entry: CallLedger,
     check: StreamCheck,
@@ -353,14 +353,14 @@ async def _end_stream(
     await _eof(resp)
 
 
-async def _prepare(resp: web.StreamResponse, request: web.Request) -> None:
+async def _prepare(resp: http1.StreamResponse, request: http1.Request) -> None:
     try:
         await resp.prepare(request)
     except _AGENT_ERRORS as exc:
         raise AgentLeft(str(exc)) from exc
 
 
-async def _eof(resp: web.StreamResponse) -> None:
+async def _eof(resp: http1.StreamResponse) -> None:
     try:
         await resp.write_eof()
     except _AGENT_ERRORS as exc:
@@ -368,7 +368,7 @@ async def _eof(resp: web.StreamResponse) -> None:
 
 
 async def _end_early(
-    resp: web.StreamResponse,
+    resp: http1.StreamResponse,
     call: Call,
     translator: translate.StreamTranslator | None,
     why: str,
