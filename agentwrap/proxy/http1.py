@@ -95,7 +95,11 @@ class Request:
 
 class StreamResponse:
     """An answer written as it goes: status and headers on `prepare`, then `write`s, then
-    `write_eof`. Without a Content-Length header it is sent chunked (to HTTP/1.1 clients)."""
+    `write_eof`. Without a Content-Length header it is sent chunked (to HTTP/1.1 clients).
+
+    The head leaves with the first piece of the body when that is written in the same turn of
+    the event loop (one send instead of two), and on its own at the end of that turn if not.
+    """
 
     _length_known = False  # a whole answer's headers carry its Content-Length
 
@@ -103,6 +107,7 @@ class StreamResponse:
         self.status = status
         self.headers: dict[str, str] = dict(headers) if headers else {}
         self._conn: _Connection | None = None
+        self._head: bytes | None = None  # prepared and not sent yet
         self._chunked = False
         self._head_only = False
         self._eof = False
@@ -112,17 +117,23 @@ class StreamResponse:
         return self._conn is not None
 
     async def prepare(self, request: Request) -> None:
-        """Send the status line and headers (once)."""
+        """Send the status line and headers (once); ConnectionResetError if the client has gone."""
         if self._conn is not None:
             return
         conn = request._conn
+        conn.check_open()
         self._head_only = request.method == "HEAD"
         self._chunked = self._frame(request.version, conn)
-        head = _head(request.version, self.status, self.headers)
+        self._head = _head(request.version, self.status, self.headers)
         self._conn = conn
         conn.began = True
-        conn.send(head)
-        await conn.drain()
+        conn._loop.call_soon(self._send_head)
+
+    def _send_head(self) -> None:
+        head, self._head = self._head, None
+        if head is not None and self._conn is not None:
+            with contextlib.suppress(ConnectionError):  # the next write says it
+                self._conn.send(head)
 
     def _frame(self, version: tuple[int, int], conn: _Connection) -> bool:
         """Set the framing and connection headers; whether the body goes chunked."""
@@ -157,12 +168,13 @@ class StreamResponse:
             raise RuntimeError("write() after write_eof()")
         if not data or self._head_only:
             return
+        head, self._head = self._head or b"", None
         if not self._chunked:
-            conn.send(data)
+            conn.send_pieces((head, data))
         elif len(data) < _JOIN_BELOW:
-            conn.send(b"%x\r\n%b\r\n" % (len(data), data))
+            conn.send(b"%b%x\r\n%b\r\n" % (head, len(data), data))
         else:  # a large piece is not copied to frame it
-            conn.send_pieces((b"%x\r\n" % len(data), data, b"\r\n"))
+            conn.send_pieces((b"%b%x\r\n" % (head, len(data)), data, b"\r\n"))
         await conn.drain()
 
     async def write_eof(self, data: bytes = b"") -> None:
@@ -172,13 +184,18 @@ class StreamResponse:
         if data:
             await self.write(data)
         self._eof = True
-        if self._chunked and self._conn is not None and not self._head_only:
-            self._conn.send(b"0\r\n\r\n")
-            await self._conn.drain()
+        conn = self._conn
+        if conn is None:
+            return
+        head, self._head = self._head or b"", None
+        tail = b"0\r\n\r\n" if self._chunked and not self._head_only else b""
+        if head or tail:
+            conn.send(head + tail)
+            await conn.drain()
 
 
 class Response(StreamResponse):
-    """A whole answer, sent with its Content-Length."""
+    """A whole answer, sent with its Content-Length, head and body in one send."""
 
     _length_known = True
 
@@ -200,17 +217,25 @@ class Response(StreamResponse):
     async def prepare(self, request: Request) -> None:
         if self._conn is not None:
             return
+        conn = request._conn
+        conn.check_open()
         if any(k.lower() == "content-length" for k in self.headers):
             self.headers = {k: v for k, v in self.headers.items() if k.lower() != "content-length"}
         head_only = request.method == "HEAD"
         # A HEAD answer says how long the body would be, unless there is none.
         if self.status not in _NO_BODY_STATUS and (self.body or not head_only):
             self.headers["Content-Length"] = str(len(self.body))
-        await super().prepare(request)
-        if self.body and not head_only:
-            request._conn.send(self.body)
+        self._frame(request.version, conn)
+        head = _head(request.version, self.status, self.headers)
+        self._conn = conn
         self._eof = True
-        await request._conn.drain()
+        conn.began = True
+        body = self.body if not head_only and self.status not in _NO_BODY_STATUS else b""
+        if len(body) < _JOIN_BELOW:
+            conn.send(head + body)
+        else:
+            conn.send_pieces((head, body))
+        await conn.drain()
 
 
 def json_response(data: Any, *, status: int = 200) -> Response:
@@ -347,6 +372,11 @@ class _Connection(BaseProtocol):
         self.close()
 
     # -- writing ---------------------------------------------------------------
+    def check_open(self) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("Cannot write to closing transport")
+
     def send(self, data: bytes) -> None:
         transport = self.transport
         if transport is None or transport.is_closing():
