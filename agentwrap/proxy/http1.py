@@ -309,6 +309,7 @@ class _Connection(BaseProtocol):
         self._closing = False  # answer no more requests on this connection
         self._count = 0
         self._payload: StreamReader | None = None  # the body of the request being answered
+        self._lingering: asyncio.Task[None] | None = None  # dropping an answered request's body
         self._idle_until = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
 
@@ -333,6 +334,8 @@ class _Connection(BaseProtocol):
             self._idle_timer = None
         if self._payload is not None:
             self._payload.set_exception(ConnectionResetError("Connection lost"))
+        if self._lingering is not None:
+            self._lingering.cancel()
         # The client hung up: the call it was waiting for is cancelled, fallbacks and all.
         if self.task is not None and not self.task.done():
             self.task.cancel()
@@ -364,7 +367,7 @@ class _Connection(BaseProtocol):
 
     def _idle_expired(self) -> None:
         self._idle_timer = None
-        if not self._idle_until or self.transport is None:
+        if not self._idle_until or self._busy or self.transport is None:
             return  # a request came meanwhile: its end starts the clock again
         if self._loop.time() < self._idle_until:
             self._idle_timer = self._loop.call_at(self._idle_until, self._idle_expired)
@@ -411,7 +414,7 @@ class _Connection(BaseProtocol):
                 if isinstance(message, HttpProcessingError):
                     self._refuse(message)
                     return
-                if not await self._answer(message, payload):
+                if not await self._answer(message, payload) and self._lingering is None:
                     self.close()
                     return
         except Exception:
@@ -420,6 +423,8 @@ class _Connection(BaseProtocol):
             return
         finally:
             self._busy = False
+        if self._lingering is not None:
+            return  # the rest of the body decides, once it has come
         if self._closing or not self.keep_alive:
             self.close()
         else:
@@ -443,7 +448,8 @@ class _Connection(BaseProtocol):
         finally:
             self._payload = None
         if not payload.is_eof():
-            await self._linger(payload)
+            # Dropped apart from the answer, which is over (so that nothing waits on it).
+            self._lingering = asyncio.create_task(self._linger(payload, self.keep_alive))
         return self.keep_alive and not self._closing
 
     def _expect(self, request: Request) -> StreamResponse | None:
@@ -467,14 +473,24 @@ class _Connection(BaseProtocol):
             status = HTTPStatus.INTERNAL_SERVER_ERROR
             return _text(status, f"{status.value} {status.phrase}\n\n{status.description}")
 
-    async def _linger(self, payload: StreamReader) -> None:
-        """Read and drop what the handler left of the body, so the connection can be reused."""
+    async def _linger(self, payload: StreamReader, keep_alive: bool) -> None:
+        """Read and drop what the handler left of the body, then serve the next request.
+
+        The client gets its answer whole before the connection closes (closing on unread bytes
+        would reset it); a body that does not end within LINGER seconds closes it.
+        """
         try:
             async with asyncio.timeout(LINGER):
                 while not payload.is_eof():
                     await payload.readany()
         except (TimeoutError, RequestPayloadError, ConnectionError):
-            self.keep_alive = False
+            keep_alive = False
+        finally:
+            self._lingering = None
+        if self._closing or not keep_alive:
+            self.close()
+        elif not self._busy and not self._queue:
+            self._idle()
 
     def _refuse(self, exc: HttpProcessingError) -> None:
         """A request the parser refused: 400 (or the parser's status), then the connection ends."""

@@ -359,3 +359,39 @@ async def test_closing_the_server_cancels_an_answer_in_flight() -> None:
     await asyncio.wait_for(started.wait(), 5)
     await server.close()
     assert cancelled.is_set() and await client.closed()
+
+
+async def test_a_body_that_never_comes_holds_neither_the_answer_nor_its_task() -> None:
+    # The front door answers 408 to a body that does not arrive; agentwrap's stop waits on
+    # the tasks of calls in flight, so the answer's task ends with the answer.
+    tasks: list[asyncio.Task[object] | None] = []
+
+    async def answers_at_once(request: http1.Request) -> http1.StreamResponse:
+        tasks.append(asyncio.current_task())
+        return http1.Response(status=408, body=b"late", content_type="text/plain")
+
+    async with serving(answers_at_once) as port:
+        client = await Client.open(port)
+        await client.send(post("/slow", b"x" * 100)[:-60])
+        status, _, body = await client.answer()
+        assert status == "HTTP/1.1 408 Request Timeout" and body == b"late"
+        await asyncio.sleep(0.05)
+        (task,) = tasks
+        assert task is not None and task.done()
+        # The rest of the body still comes, and the connection serves the next request.
+        await client.send(b"x" * 60 + post("/next", b""))
+        assert (await client.answer())[0] == "HTTP/1.1 408 Request Timeout"
+        assert len(tasks) == 2
+        client.close()
+
+
+async def test_an_answer_to_a_closing_request_with_its_body_unread_arrives_whole() -> None:
+    async def reads_nothing(request: http1.Request) -> http1.StreamResponse:
+        return http1.Response(status=413, body=b"n" * 50_000, content_type="text/plain")
+
+    async with serving(reads_nothing) as port:
+        client = await Client.open(port)
+        await client.send(post("/big", b"z" * 200_000, "Connection: close"))
+        _, headers, body = await client.answer()
+        assert headers["connection"] == "close" and body == b"n" * 50_000
+        assert await client.closed()
