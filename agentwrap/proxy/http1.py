@@ -1,8 +1,8 @@
 """The front door's HTTP/1.1 server: an asyncio protocol around aiohttp's request parser.
 
-aiohttp's web server (application, router, request and response machinery) cost the proxy
-0.3-0.4 ms of CPU per call outside its handler; this server does only what the front door
-needs. Requests are parsed by aiohttp's own parser (its C parser where built), so the limits on
+aiohttp's web server (application, router, request and response machinery) did more per
+request than the front door needs, and took 3 MB to load; this server does only what the front
+door uses (bench/README.md, "The front door without aiohttp's web server"). Requests are parsed by aiohttp's own parser (its C parser where built), so the limits on
 request lines and headers, chunked bodies and request decompression are aiohttp's, as before.
 What it keeps of aiohttp's server: keep-alive (and `Connection: close`, HTTP/1.0), an idle
 timeout that also bounds a request head that never completes, `Expect: 100-continue`, a
