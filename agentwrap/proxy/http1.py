@@ -2,12 +2,14 @@
 
 aiohttp's web server (application, router, request and response machinery) did more per
 request than the front door needs, and took 3 MB to load; this server does only what the front
-door uses (bench/README.md, "The front door without aiohttp's web server"). Requests are parsed by aiohttp's own parser (its C parser where built), so the limits on
-request lines and headers, chunked bodies and request decompression are aiohttp's, as before.
-What it keeps of aiohttp's server: keep-alive (and `Connection: close`, HTTP/1.0), an idle
-timeout that also bounds a request head that never completes, `Expect: 100-continue`, a
-request body left unread drained for a while before the connection is reused, and the handler
-cancelled when the client hangs up. One handler serves every request.
+door uses (bench/README.md, "The front door without aiohttp's web server"). Requests are parsed
+by aiohttp's own parser (its C parser where built), so the limits on request lines and headers,
+chunked bodies and request decompression are aiohttp's, as before. That parser is not aiohttp's
+public API, so pyproject.toml pins aiohttp's minor version. What it keeps of aiohttp's server:
+keep-alive (and `Connection: close`, HTTP/1.0), an idle timeout that also bounds a request head
+that never completes, `Expect: 100-continue`, a request body left unread drained for a while
+before the connection is reused, and the handler cancelled when the client hangs up. One
+handler serves every request.
 """
 
 from __future__ import annotations
