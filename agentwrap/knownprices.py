@@ -7,16 +7,39 @@ small file in the data directory, under the same key as the table's model ids
 (agentwrap.modellist.table_key: another genai-prices, another key), and given to the next
 session's price book; the table loads only for a model it has not priced before, or one
 priced in tiers by the call's size.
+
+A data directory's first session has nothing remembered. Its price book has the table read in
+a short-lived child (`python -m agentwrap.knownprices`, `TableChild`) instead of in the
+proxy's process: the flat prices of every model of the three vendors agents call, and those
+vendors' model ids, which a profile's tiers resolve against (agentwrap.modellist), all
+computed by the same PriceBook the proxy would use. A model they do not price (one priced in
+tiers, a dated id, another vendor's), or a child that fails, is looked up in the process as
+before.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from agentwrap import paths
 from agentwrap.modellist import read_keyed, table_key, write_keyed
 from agentwrap.pricing import Price, PriceBook
+
+# The vendors whose models the child prices ahead, each under the provider names a profile
+# gives it (a price is kept per model and provider name, as the book asks for it).
+AHEAD: dict[str, tuple[str, ...]] = {
+    "anthropic": ("anthropic",),
+    "openai": ("openai",),
+    "google": ("google", "gemini"),
+}
+# A child slower than this is given up on; the table is then read in the process.
+CHILD_TIMEOUT = 60.0
+
+Key = tuple[str, str | None]
 
 
 def cache_file() -> Path:
@@ -35,11 +58,32 @@ def _price(value: object) -> Price | None:
     return Price(parts[0], parts[1], parts[2], parts[3])
 
 
-def _read(key: str) -> dict[tuple[str, str | None], Price]:
-    rows = read_keyed(cache_file(), key, "prices")
+def _read(key: str) -> dict[Key, Price]:
+    return _prices(read_keyed(cache_file(), key, "prices"))
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _row(p: Price) -> list[str | None]:
+    return [_text(p.input), _text(p.output), _text(p.cache_write), _text(p.cache_read)]
+
+
+def _write(key: str, prices: dict[Key, Price]) -> None:
+    rows: list[list[object]] = [
+        [model, provider, _row(p)]
+        for (model, provider), p in sorted(
+            prices.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+        )
+    ]
+    write_keyed(cache_file(), key, "prices", rows)
+
+
+def _prices(rows: object) -> dict[Key, Price]:
     if not isinstance(rows, list):
         return {}
-    out: dict[tuple[str, str | None], Price] = {}
+    out: dict[Key, Price] = {}
     for row in rows:
         if not isinstance(row, list) or len(row) != 3 or not isinstance(row[0], str):
             continue
@@ -50,33 +94,97 @@ def _read(key: str) -> dict[tuple[str, str | None], Price]:
     return out
 
 
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _write(key: str, prices: dict[tuple[str, str | None], Price]) -> None:
-    rows: list[list[object]] = [
-        [
-            model,
-            provider,
-            [_text(p.input), _text(p.output), _text(p.cache_write), _text(p.cache_read)],
-        ]
-        for (model, provider), p in sorted(
-            prices.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
-        )
-    ]
-    write_keyed(cache_file(), key, "prices", rows)
-
-
 def recall(book: PriceBook) -> None:
-    """Give `book` the flat prices earlier runs read from the installed table."""
+    """Give `book` the flat prices earlier runs read from the installed table, and a child to
+    read the table in when it meets a model they do not price."""
     key = table_key()
     if key is not None:
         book.know(_read(key))
+        book.read_elsewhere(TableChild(key))
+
+
+class TableChild:
+    """The installed table (`key` names it) read in a child process: the flat prices of every
+    model of the vendors in AHEAD, and those vendors' model ids, kept for the next run.
+
+    The child starts with a session's first call and is read when its price book first meets
+    a model it does not know (a call to a real provider has taken longer than the child by
+    then); it reads nothing when this process has loaded the table already (that would save
+    nothing), and a child that fails leaves the table to the process, as before.
+    """
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+        self._child: subprocess.Popen[str] | None = None
+        self._done = False
+
+    def start(self) -> None:
+        """Start the child, once."""
+        if self._child is not None or self._done or "genai_prices" in sys.modules:
+            return
+        try:
+            self._child = subprocess.Popen(
+                [sys.executable, "-m", "agentwrap.knownprices"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+        except OSError:
+            self._done = True
+
+    def read(self) -> dict[Key, Price]:
+        """The flat prices the child read (starting it if need be), kept; {} if it failed."""
+        self.start()
+        doc = self._answer(CHILD_TIMEOUT)
+        return {} if doc is None else _prices(doc.get("prices"))
+
+    def close(self) -> None:
+        """Keep what a finished child read; stop one still reading (a session ending)."""
+        if self._child is not None and self._child.poll() is None:
+            self._child.kill()
+        self._answer(CHILD_TIMEOUT)
+
+    def _answer(self, timeout: float) -> dict[str, object] | None:
+        """The child's answer, waited for up to `timeout` seconds, its prices and ids kept;
+        None when there is none (never started, failed, stopped) or it is another table's."""
+        child, self._child, self._done = self._child, None, True
+        if child is None:
+            return None
+        try:
+            out, _ = child.communicate(timeout=timeout)
+            doc = json.loads(out)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+            return None
+        except (OSError, ValueError):
+            return None
+        if child.returncode != 0 or not isinstance(doc, dict) or doc.get("key") != self._key:
+            return None
+        from agentwrap import modellist
+
+        vendors = doc.get("vendors")
+        if isinstance(vendors, dict):
+            modellist.keep(self._key, vendors)
+        prices = _prices(doc.get("prices"))
+        if prices:
+            _write(self._key, {**_read(self._key), **prices})
+        return doc
+
+
+def read_ids_in_child() -> bool:
+    """Have a child read the table's model ids of the vendors in AHEAD (and their flat
+    prices) and keep them for agentwrap.modellist; whether it did."""
+    key = table_key()
+    if key is None:
+        return False
+    return bool(TableChild(key).read())
 
 
 def remember(book: PriceBook) -> None:
     """Keep the flat prices `book` read, with those already kept, for the next run."""
+    book.stop_reading()
     key = table_key()
     learned = book.known_prices()
     if key is None or not learned:
@@ -85,3 +193,23 @@ def remember(book: PriceBook) -> None:
     if all(kept.get(k) == v for k, v in learned.items()):
         return
     _write(key, {**kept, **learned})
+
+
+def _read_table() -> dict[str, object]:
+    """The child's work: the flat prices and model ids `TableChild` keeps, read with a
+    PriceBook of its own (the same lookups the proxy's book would make)."""
+    book = PriceBook()
+    vendors = {vendor: book.model_ids(vendor) for vendor in AHEAD}
+    prices: list[list[object]] = []
+    for vendor, names in AHEAD.items():
+        for name in names:
+            for model in vendors[vendor]:
+                found = book.entry(model, name)
+                if isinstance(found, Price):
+                    prices.append([model, name, _row(found)])
+    return {"key": table_key(), "vendors": vendors, "prices": prices}
+
+
+if __name__ == "__main__":
+    # `python -m agentwrap.knownprices`: the table's answers for TableChild, as JSON.
+    json.dump(_read_table(), sys.stdout)

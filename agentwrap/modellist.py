@@ -80,10 +80,33 @@ def bundled_model_ids(vendor: str) -> list[str]:
     key = table_key()
     if key is None:
         return PriceBook().model_ids(vendor)
-    vendors = _read(key)
-    ids = vendors.get(vendor)
+    ids = _kept(key, vendor)
+    if ids is not None:
+        return ids
+    from agentwrap.knownprices import AHEAD, read_ids_in_child
+
+    # A child reads the table (and keeps its ids) when it can: this process need not load it.
+    if vendor in AHEAD and read_ids_in_child() and (ids := _kept(key, vendor)) is not None:
+        return ids
+    ids = PriceBook().model_ids(vendor)
+    _write(key, {**_read(key), vendor: ids})
+    return ids
+
+
+def _kept(key: str, vendor: str) -> list[str] | None:
+    ids = _read(key).get(vendor)
     if isinstance(ids, list) and all(isinstance(i, str) for i in ids):
         return list(ids)
-    ids = PriceBook().model_ids(vendor)
-    _write(key, {**vendors, vendor: ids})
-    return ids
+    return None
+
+
+def keep(key: str, vendors: dict[str, object]) -> None:
+    """Keep the model ids a child read from the table `key` names, by vendor, with those
+    already kept."""
+    valid = {
+        vendor: ids
+        for vendor, ids in vendors.items()
+        if isinstance(ids, list) and all(isinstance(i, str) for i in ids)
+    }
+    if valid:
+        _write(key, {**_read(key), **valid})

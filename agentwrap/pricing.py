@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from agentwrap.wire.common import Usage
 
@@ -82,6 +82,19 @@ class TableInfo:
 _Tiered = tuple[str | None, Callable[..., Any], Callable[[Usage], Any]]
 
 
+class TableReader(Protocol):
+    """genai-prices' table read elsewhere than in this process (agentwrap.knownprices)."""
+
+    def start(self) -> None:
+        """Begin reading: a call that will be priced has started."""
+
+    def read(self) -> Mapping[tuple[str, str | None], Price]:
+        """The flat prices read, by (model, provider hint); waits for them."""
+
+    def close(self) -> None:
+        """Nothing will be asked: stop reading, or keep what was read."""
+
+
 class PriceBook:
     """Looks up prices: profile overrides first, then the bundled table."""
 
@@ -92,6 +105,7 @@ class PriceBook:
         self._table = table
         self._cache: dict[tuple[str, str | None], Price | str | _Tiered] = {}
         self._estimates: dict[tuple[str, str | None, int, int], float | None] = {}
+        self._reader: TableReader | None = None
 
     def cost(self, model: str | None, usage: Usage, provider: str | None = None) -> Cost:
         if not model:
@@ -167,6 +181,25 @@ class PriceBook:
             for key, price in prices.items():
                 self._cache.setdefault(key, price)
 
+    def read_elsewhere(self, reader: TableReader) -> None:
+        """Take the flat prices `reader` reads when this book first meets a model it does not
+        know, instead of loading genai-prices' table into this process; a model they do not
+        price (one priced in tiers, or a model the reader did not read) is looked up here as
+        before. Ignored for a table given whole."""
+        if self._table is None:
+            self._reader = reader
+
+    def expect_calls(self) -> None:
+        """A call has started: a reader given may begin reading."""
+        if self._reader is not None:
+            self._reader.start()
+
+    def stop_reading(self) -> None:
+        """No more calls: let a reader given go."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
+
     def is_override(self, model: str) -> bool:
         """Whether the profile sets this model's price."""
         return model in self._overrides
@@ -212,6 +245,12 @@ class PriceBook:
         """What the table says of a model, once: a flat Price, a tiered entry, or why none."""
         if self._table is not None:
             return self._given(model, provider)
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            read = reader.read()
+            self.know(read)
+            if (model, provider) in read:
+                return read[(model, provider)]
         from genai_prices import calc_price
 
         last_error = "not in the price table"

@@ -1,6 +1,8 @@
 """Flat prices remembered between sessions: the same costs as the table, a session that
 prices a remembered model without loading the table, tiered prices never remembered, and a
-new table's prices read again."""
+new table's prices read again. A first session reads the table in a child: the same costs as
+genai-prices' own for every model the presets route to, tiered ones included, and the
+proxy's process does not load the table for a flat-priced model."""
 
 from __future__ import annotations
 
@@ -9,16 +11,18 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import astuple
 from pathlib import Path
 
 import pytest
 
 from agentwrap import knownprices, modellist
-from agentwrap.pricing import PriceBook, PriceTable, parse_price
+from agentwrap.pricing import Price, PriceBook, PriceTable, parse_price
 from agentwrap.proxy.frontdoor import Proxy
-from agentwrap.route.profile import load_profile
+from agentwrap.route.profile import load_profile, preset_names
 from agentwrap.trace.recorder import Recorder
 from agentwrap.trace.store import TraceStore
+from agentwrap.wire.call import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
 from agentwrap.wire.common import Usage
 from tests.conftest import subprocess_env
 
@@ -85,11 +89,12 @@ def test_a_given_table_neither_takes_nor_gives_prices() -> None:
     assert book.cost("m", USAGES[0]).usd is None
 
 
-def test_a_later_session_prices_a_remembered_model_without_loading_the_table(
+def test_no_session_loads_the_table_to_price_a_flat_model(
     agentwrap_home: Path, tmp_path: Path
 ) -> None:
-    # The proxy recalls at its start and remembers at its stop; the second session's price
-    # book answers from what the first kept, and genai-prices is never imported.
+    # The proxy recalls at its start and remembers at its stop; the first session's price
+    # book has a child read the table, the second answers from what the first kept, and
+    # genai-prices is imported by neither.
     code = (
         "import asyncio, json, sys, time\n"
         "from pathlib import Path\n"
@@ -118,8 +123,12 @@ def test_a_later_session_prices_a_remembered_model_without_loading_the_table(
         )
         seen.append(json.loads(out.stdout.strip().splitlines()[-1]))
     (first_cost, first_loaded), (second_cost, second_loaded) = seen
-    assert first_loaded and not second_loaded
-    assert first_cost == second_cost and first_cost is not None
+    assert not first_loaded and not second_loaded
+    assert (
+        first_cost
+        == second_cost
+        == PriceBook().cost("claude-sonnet-4-6", Usage(25000, 20), "anthropic").usd
+    )
 
 
 @pytest.mark.usefixtures("agentwrap_home")
@@ -133,3 +142,156 @@ def test_a_proxy_given_a_price_book_leaves_the_file_alone(tmp_path: Path) -> Non
     book.cost("claude-haiku-4-5", USAGES[0], "anthropic")
     asyncio.run(proxy.stop())
     assert not knownprices.cache_file().exists()
+
+
+# Every model a preset routes to (for each API an agent speaks), and models agents request.
+APIS = (ANTHROPIC, OPENAI_CHAT, OPENAI_RESPONSES, GEMINI)
+REQUESTED = [
+    ("claude-sonnet-4-6", "anthropic"),
+    ("claude-haiku-4-5-20251001", "anthropic"),
+    ("claude-opus-4-1-20250805", "anthropic"),
+    ("gpt-5-mini", "openai"),
+    ("gemini-2.5-flash", "gemini"),
+    ("gemini-2.5-pro", "gemini"),
+    ("no-such-model", "anthropic"),
+]
+
+
+def routed_models() -> list[tuple[str, str | None]]:
+    seen = dict.fromkeys(REQUESTED)
+    for name in preset_names():
+        for api in APIS:
+            for model in load_profile(explicit=name, env={}, agent_api=api).models.values():
+                seen.setdefault((model.model, model.provider))
+    return list(seen)
+
+
+def test_a_first_sessions_prices_read_in_a_child_are_the_tables(agentwrap_home: Path) -> None:
+    # A fresh interpreter (one that has not loaded the table) prices each model through a
+    # book given what a child read, as the proxy's is; the costs are genai-prices' own.
+    models = routed_models()
+    kinds = {m: PriceBook().entry(*m) for m in models}
+    assert any(isinstance(k, Price) for k in kinds.values())
+    assert any(k is None for k in kinds.values())  # priced in tiers
+    assert any(isinstance(k, str) for k in kinds.values())  # no price
+    ahead = {
+        (m, name)
+        for vendor, names in knownprices.AHEAD.items()
+        for name in names
+        for m in PriceBook().model_ids(vendor)
+    }
+    read_ahead = [m for m in models if m in ahead and isinstance(kinds[m], Price)]
+    assert len(read_ahead) >= 5
+    flat_first = read_ahead + [m for m in models if m not in read_ahead]
+    code = (
+        "import json, sys\n"
+        "from agentwrap import knownprices\n"
+        "from agentwrap.pricing import PriceBook\n"
+        "from agentwrap.wire.common import Usage\n"
+        f"models, usages = {flat_first!r}, {[astuple(u) for u in USAGES]!r}\n"
+        "book = PriceBook()\n"
+        "knownprices.recall(book)\n"
+        "out = []\n"
+        "for model, provider in models:\n"
+        "    for usage in usages:\n"
+        "        c = book.cost(model, Usage(*usage), provider)\n"
+        "        out.append([c.usd, c.unpriced_reason, 'genai_prices' in sys.modules])\n"
+        "print(json.dumps(out))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=subprocess_env(),
+        timeout=120,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    seen = iter(json.loads(done.stdout))
+    in_process = PriceBook()
+    for model, provider in flat_first:
+        for usage in USAGES:
+            usd, reason, loaded = next(seen)
+            expected = in_process.cost(model, usage, provider)
+            assert (usd, reason) == (expected.usd, expected.unpriced_reason), (model, usage)
+            if (model, provider) in read_ahead:
+                assert not loaded, model  # read ahead by the child
+    kept = json.loads(knownprices.cache_file().read_text())
+    assert kept["key"] == modellist.table_key()
+    assert json.loads(modellist.cache_file().read_text())["vendors"] == {
+        vendor: PriceBook().model_ids(vendor) for vendor in knownprices.AHEAD
+    }
+
+
+@pytest.mark.parametrize(
+    "child",
+    [
+        "exit 3",
+        "echo not json",
+        # Another table's answer (another genai-prices): not this table's prices.
+        """echo '{"key": "another", "prices": [["claude-sonnet-4-6", "anthropic", ["9", "9", null, null]]]}'""",
+    ],
+)
+@pytest.mark.usefixtures("agentwrap_home")
+def test_a_child_that_fails_leaves_the_table_to_the_process(
+    child: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    expected = PriceBook().cost("claude-sonnet-4-6", USAGES[0], "anthropic")
+    python = tmp_path / "python"
+    python.write_text(f"#!/bin/sh\n{child}\n")
+    python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(python))
+    # As in a proxy that has not loaded the table.
+    monkeypatch.delitem(sys.modules, "genai_prices", raising=False)
+    key = modellist.table_key()
+    assert key is not None
+    book = PriceBook()
+    book.read_elsewhere(knownprices.TableChild(key))
+    book.expect_calls()
+    assert book.cost("claude-sonnet-4-6", USAGES[0], "anthropic") == expected
+    book.stop_reading()
+    assert not knownprices.cache_file().exists()
+    assert not modellist.cache_file().exists()
+
+
+@pytest.mark.usefixtures("agentwrap_home")
+def test_a_session_ending_keeps_a_finished_childs_prices_and_stops_one_still_reading(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    price = PriceBook().entry("claude-sonnet-4-6", "anthropic")
+    assert isinstance(price, Price)
+    vendors = {vendor: PriceBook().model_ids(vendor) for vendor in knownprices.AHEAD}
+    # As in a proxy that has not loaded the table.
+    monkeypatch.delitem(sys.modules, "genai_prices", raising=False)
+    key = modellist.table_key()
+    assert key is not None
+    finished = knownprices.TableChild(key)
+    finished.start()
+    deadline = time.monotonic() + 60
+    while finished._child is not None and finished._child.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    knownprices.remember(_book_with(finished))  # no call was priced: what it read is kept
+    kept = json.loads(knownprices.cache_file().read_text())
+    row = [str(p) if p is not None else None for p in vars(price).values()]
+    assert ["claude-sonnet-4-6", "anthropic", row] in kept["prices"]
+    assert json.loads(modellist.cache_file().read_text())["vendors"] == vendors
+
+    python = tmp_path / "python"
+    python.write_text("#!/bin/sh\nexec sleep 60\n")
+    python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(python))
+    knownprices.cache_file().unlink()
+    slow = knownprices.TableChild(key)
+    slow.start()
+    child = slow._child
+    assert child is not None
+    started = time.monotonic()
+    knownprices.remember(_book_with(slow))
+    assert time.monotonic() - started < 10 and child.returncode is not None
+    assert not knownprices.cache_file().exists()
+
+
+def _book_with(reader: knownprices.TableChild) -> PriceBook:
+    book = PriceBook()
+    book.read_elsewhere(reader)
+    return book

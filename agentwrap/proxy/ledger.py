@@ -206,6 +206,7 @@ class Ledger:
         self, call_id: str, seq: int, surface: str, endpoint: str, started_at: float, t0: float
     ) -> CallLedger:
         """A call's ledger; nothing is recorded until it is started or refused."""
+        self.pricebook.expect_calls()  # a price table read in a child starts with the first call
         record = CallRecord(
             id=call_id,
             session_id=self.recorder.session_id,
