@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -338,3 +339,67 @@ def test_help_lists_every_command(agentwrap_bin: str) -> None:
     commands = {"run", "serve", "sessions", "log", "report", "top", "profile", "route"}
     commands |= {"statusline", "demo", "completions"}
     assert listed >= commands | {a.name for a in registry.agents()}
+
+
+# `agentwrap serve` as its console script runs it, stopped by a signal after one call.
+_SERVE_PROBE = """\
+import io, json, os, signal, sys, urllib.request
+sys.argv = ["agentwrap", "serve", "--profile", "passthrough"]
+from agentwrap.cli.main import run
+printed = sys.stdout = io.StringIO()
+
+def one_call_then_stop():
+    base_url = printed.getvalue().splitlines()[0]
+    body = {"model": "claude-sonnet-4-6", "max_tokens": 16,
+            "messages": [{"role": "user", "content": "hi"}]}
+    request = urllib.request.Request(base_url + "/v1/messages", json.dumps(body).encode(),
+        {"content-type": "application/json", "x-api-key": "k"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        answer.read()
+    os.kill(os.getpid(), signal.SIGTERM)
+
+signal.pause = one_call_then_stop
+try:
+    run()
+    code = 0
+except SystemExit as exc:
+    code = exc.code or 0
+with open(OUT, "w") as f:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, f)
+"""
+
+
+def test_the_proxy_of_a_first_serve_session_loads_neither_typer_nor_the_price_table(
+    agentwrap_home: Path, tmp_path: Path
+) -> None:
+    # What the proxy's process holds for the whole session (bench/README.md, RSS): its
+    # command line read without typer, its first priced call priced by what a child read.
+    from agentwrap import paths
+    from agentwrap.fakes.anthropic import FakeAnthropic
+    from agentwrap.pricing import PriceBook
+    from agentwrap.wire.common import Usage
+
+    out = tmp_path / "probe.json"
+    with FakeAnthropic(["hello"]) as fake:
+        done = subprocess.run(
+            [sys.executable, "-c", _SERVE_PROBE.replace("OUT", repr(str(out)))],
+            env=subprocess_env(AGENTWRAP_ANTHROPIC_UPSTREAM=fake.base_url),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert out.exists(), done.stderr
+    got = json.loads(out.read_text())
+    assert got["code"] == 0
+    heavy = {m.split(".")[0] for m in got["modules"]} & {"typer", "click", "genai_prices"}
+    assert heavy == set()
+    assert "agentwrap.proxy.frontdoor" in got["modules"]
+    with sqlite3.connect(paths.trace_db()) as db:
+        (call,) = db.execute(
+            "SELECT model, input_tokens, output_tokens, cache_creation_tokens, "
+            "cache_read_tokens, cost_usd FROM calls"
+        ).fetchall()
+    model, *tokens, cost = call
+    assert model == "claude-sonnet-4-6"
+    assert cost == PriceBook().cost(model, Usage(*tokens), "anthropic").usd is not None

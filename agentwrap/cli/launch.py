@@ -9,8 +9,6 @@ aiohttp) loads only when a command runs.
 from __future__ import annotations
 
 import os
-import signal
-import sys
 from collections.abc import Callable, Mapping
 
 import typer
@@ -24,7 +22,8 @@ from agentwrap.agents.base import (
     point_base_urls,
     with_no_proxy,
 )
-from agentwrap.cli.launcher import check_limits, err, load_run_profile, run_agent, run_command
+from agentwrap.cli import launcher
+from agentwrap.cli.launcher import bytes_problem, err, run_agent, run_command, seconds_problem
 
 app = typer.Typer()
 
@@ -62,14 +61,14 @@ TransparentOpt = typer.Option(
 
 
 def _above_zero(value: float | None) -> float | None:
-    if value is not None and not value > 0:
-        raise typer.BadParameter(f"must be a number of seconds above 0, not {value:g}")
+    if problem := seconds_problem(value):
+        raise typer.BadParameter(problem)
     return value
 
 
 def _at_least_one_byte(value: int | None) -> int | None:
-    if value is not None and value < 1:
-        raise typer.BadParameter(f"must be a number of bytes of at least 1, not {value}")
+    if problem := bytes_problem(value):
+        raise typer.BadParameter(problem)
     return value
 
 
@@ -182,45 +181,6 @@ def serve_cmd(
         callback=_above_zero,
     ),
 ) -> None:
-    from agentwrap.session import Session, SessionOptions
-
-    env = dict(os.environ)
-    prof = load_run_profile(profile, route, env, registry.get(agent))
-    check_limits(env)
-    try:
-        session = Session(
-            SessionOptions(
-                agent=agent,
-                profile=prof,
-                observe=observe,
-                env=env,
-                max_body=max_body,
-                step_hints=None if agent == "serve" else agent,
-                port=port,
-            ),
-            ["serve", *sys.argv[2:]],
-        )
-        if first_byte_timeout is not None:
-            session.proxy_options.first_byte_timeout = first_byte_timeout
-        if stall_timeout is not None:
-            session.proxy_options.stall_timeout = stall_timeout
-        base_url = session.start()
-    except RuntimeError as exc:
-        err(str(exc))
-        raise typer.Exit(1) from None
-    print(base_url, flush=True)
-    err(f"session {session.id}; Ctrl-C to stop")
-    got: list[int] = []
-
-    def on_signal(signum: int, _frame: object) -> None:
-        got.append(signum)
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    while not got:
-        signal.pause()
-    session.close(0)
-    if session.errorlog.count:
-        from agentwrap.errorlog import logged_line
-
-        err(logged_line(session.errorlog.count, str(session.errorlog.path)))
+    launcher.serve(
+        port, profile, route, observe, max_body, agent, first_byte_timeout, stall_timeout
+    )

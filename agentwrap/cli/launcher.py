@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -415,3 +416,82 @@ def run_agent(
         panel_mode,
         transparent,
     )
+
+
+def seconds_problem(value: float | None) -> str | None:
+    """What is wrong with a number of seconds given for a limit, if anything."""
+    if value is not None and not value > 0:
+        return f"must be a number of seconds above 0, not {value:g}"
+    return None
+
+
+def bytes_problem(value: int | None) -> str | None:
+    """What is wrong with a number of bytes given for a limit, if anything."""
+    if value is not None and value < 1:
+        return f"must be a number of bytes of at least 1, not {value}"
+    return None
+
+
+def serve(
+    port: int = 0,
+    profile: str | None = None,
+    route: list[str] | None = None,
+    observe: bool = False,
+    max_body: int | None = None,
+    agent: str = "serve",
+    first_byte_timeout: float | None = None,
+    stall_timeout: float | None = None,
+) -> None:
+    """`agentwrap serve`: run the proxy alone until a signal ends it, its base URL on the
+    first line of stdout. A limit it cannot take raises BadValue before anything starts."""
+    from agentwrap.cli.plain import BadValue
+
+    for option, problem in (
+        ("--max-body", bytes_problem(max_body)),
+        ("--first-byte-timeout", seconds_problem(first_byte_timeout)),
+        ("--stall-timeout", seconds_problem(stall_timeout)),
+    ):
+        if problem:
+            raise BadValue(problem, option)
+    from agentwrap.session import Session, SessionOptions
+
+    env = dict(os.environ)
+    prof = load_run_profile(profile, route, env, registry.get(agent))
+    check_limits(env)
+    try:
+        session = Session(
+            SessionOptions(
+                agent=agent,
+                profile=prof,
+                observe=observe,
+                env=env,
+                max_body=max_body,
+                step_hints=None if agent == "serve" else agent,
+                port=port,
+            ),
+            ["serve", *sys.argv[2:]],
+        )
+        if first_byte_timeout is not None:
+            session.proxy_options.first_byte_timeout = first_byte_timeout
+        if stall_timeout is not None:
+            session.proxy_options.stall_timeout = stall_timeout
+        base_url = session.start()
+    except RuntimeError as exc:
+        err(str(exc))
+        raise SystemExit(1) from None
+    print(base_url, flush=True)
+    err(f"session {session.id}; Ctrl-C to stop")
+    got: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        got.append(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    while not got:
+        signal.pause()
+    session.close(0)
+    if session.errorlog.count:
+        from agentwrap.errorlog import logged_line
+
+        err(logged_line(session.errorlog.count, str(session.errorlog.path)))

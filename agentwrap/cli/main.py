@@ -28,7 +28,7 @@ HELP = (
 VERSION_FLAGS = ("--version", "-V")
 HELP_FLAGS = ("--help", "-h")
 # The commands whose plain lines cli/plain.py runs without typer (its COMMANDS, by name).
-PLAIN_COMMANDS = ("report", "log", "sessions")
+PLAIN_COMMANDS = ("report", "log", "sessions", "serve")
 
 
 def _version(value: bool) -> None:

@@ -1,4 +1,4 @@
-"""The reading commands run without typer when a plain parser reads their command line whole.
+"""Commands that run without typer when a plain parser reads their line whole: reading, serve.
 
 typer takes about 20 ms to load, build a command and invoke it, of the 120-160 ms a reading
 command takes. A line such as `agentwrap report model --since 2025-01-01 --json` or
@@ -7,7 +7,8 @@ and handed to the same function the typer command calls; any other line (help, `
 unknown option, a value typer would refuse, an option left to typer, a completion request)
 returns None and goes through typer, which reads it and reports its errors as it always did.
 tests/cli/test_plain.py holds each table below to its typer command's parameters and its
-reading to typer's.
+reading to typer's. `agentwrap serve` is here for its memory rather than its time: the
+proxy's process then holds neither typer nor click (bench/README.md).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class PlainCommand:
     types: Mapping[str, Callable[[str], Any]] = field(default_factory=dict)
     given_defaults: Mapping[str, Any] = field(default_factory=dict)
     left_to_typer: tuple[str, ...] = ()
+    repeated: tuple[str, ...] = ()  # parameters whose option may be given again: a list
 
     def defaults(self) -> dict[str, Any]:
         """Every parameter's value when the line gives none."""
@@ -90,6 +92,28 @@ COMMANDS: dict[str, PlainCommand] = {
         types={"limit": int},
         given_defaults={"limit": 20},
     ),
+    # The proxy's process then holds neither typer nor click (bench/README.md, RSS).
+    "serve": PlainCommand(
+        work="agentwrap.cli.launcher:serve",
+        flags={"--observe": "observe"},
+        valued={
+            "--port": "port",
+            "--profile": "profile",
+            "--route": "route",
+            "--max-body": "max_body",
+            "--agent": "agent",
+            "--first-byte-timeout": "first_byte_timeout",
+            "--stall-timeout": "stall_timeout",
+        },
+        types={
+            "port": int,
+            "max_body": int,
+            "first_byte_timeout": float,
+            "stall_timeout": float,
+        },
+        given_defaults={"port": 0, "agent": "serve"},
+        repeated=("route",),
+    ),
 }
 
 
@@ -115,9 +139,13 @@ def plain_read(command: PlainCommand, tokens: list[str]) -> dict[str, Any] | Non
             parameter = command.valued[name]
             convert = command.types.get(parameter)
             try:
-                values[parameter] = value if convert is None else convert(value)
+                converted = value if convert is None else convert(value)
             except ValueError:
                 return None  # typer says what is wrong with it
+            if parameter in command.repeated:
+                values[parameter] = [*(values[parameter] or []), converted]
+            else:
+                values[parameter] = converted
             i += 1 if eq else 2
         elif token.startswith("-") or command.argument is None or argument_given:
             return None  # help, `--`, an option unknown or left to typer, a second argument

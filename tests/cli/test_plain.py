@@ -55,7 +55,7 @@ def _vocabulary(command: PlainCommand) -> list[str]:
 
 
 # typer's type of a parameter, and the plain parser's conversion of it.
-_CONVERSIONS = {"str": None, "boolean": None, "int": int}
+_CONVERSIONS = {"str": None, "boolean": None, "int": int, "float": float}
 
 
 def test_the_plain_commands_are_the_ones_main_sends_to_it() -> None:
