@@ -103,6 +103,11 @@ def recall(book: PriceBook) -> None:
         book.read_elsewhere(TableChild(key))
 
 
+# What a child read in this process, by table key: the vendors' model ids and the flat prices.
+# A later session of the same process (a test suite's) is given them without another child.
+_READ: dict[str, tuple[dict[str, object], dict[Key, Price]]] = {}
+
+
 class TableChild:
     """The installed table (`key` names it) read in a child process: the flat prices of every
     model of the vendors in AHEAD, and those vendors' model ids, kept for the next run.
@@ -119,8 +124,10 @@ class TableChild:
         self._done = False
 
     def start(self) -> None:
-        """Start the child, once."""
-        if self._child is not None or self._done or "genai_prices" in sys.modules:
+        """Start the child, once, unless this process has what it would read."""
+        if self._child is not None or self._done or self._key in _READ:
+            return
+        if "genai_prices" in sys.modules:
             return
         try:
             self._child = subprocess.Popen(
@@ -135,9 +142,13 @@ class TableChild:
 
     def read(self) -> dict[Key, Price]:
         """The flat prices the child read (starting it if need be), kept; {} if it failed."""
+        if self._child is None and self._key in _READ:
+            self._done = True
+            vendors, prices = _READ[self._key]
+            self._keep(vendors, prices)
+            return prices
         self.start()
-        doc = self._answer(CHILD_TIMEOUT)
-        return {} if doc is None else _prices(doc.get("prices"))
+        return self._answer(CHILD_TIMEOUT)
 
     def close(self) -> None:
         """Keep what a finished child read; stop one still reading (a session ending)."""
@@ -145,32 +156,35 @@ class TableChild:
             self._child.kill()
         self._answer(CHILD_TIMEOUT)
 
-    def _answer(self, timeout: float) -> dict[str, object] | None:
-        """The child's answer, waited for up to `timeout` seconds, its prices and ids kept;
-        None when there is none (never started, failed, stopped) or it is another table's."""
+    def _answer(self, timeout: float) -> dict[Key, Price]:
+        """The flat prices the child read, waited for up to `timeout` seconds, kept with its
+        ids; {} when there are none (never started, failed, stopped) or another table's."""
         child, self._child, self._done = self._child, None, True
         if child is None:
-            return None
+            return {}
         try:
             out, _ = child.communicate(timeout=timeout)
             doc = json.loads(out)
         except subprocess.TimeoutExpired:
             child.kill()
             child.communicate()
-            return None
+            return {}
         except (OSError, ValueError):
-            return None
+            return {}
         if child.returncode != 0 or not isinstance(doc, dict) or doc.get("key") != self._key:
-            return None
+            return {}
+        vendors = doc.get("vendors")
+        read = (vendors if isinstance(vendors, dict) else {}, _prices(doc.get("prices")))
+        _READ[self._key] = read
+        self._keep(*read)
+        return read[1]
+
+    def _keep(self, vendors: dict[str, object], prices: dict[Key, Price]) -> None:
         from agentwrap import modellist
 
-        vendors = doc.get("vendors")
-        if isinstance(vendors, dict):
-            modellist.keep(self._key, vendors)
-        prices = _prices(doc.get("prices"))
+        modellist.keep(self._key, vendors)
         if prices:
             _write(self._key, {**_read(self._key), **prices})
-        return doc
 
 
 def read_ids_in_child() -> bool:

@@ -240,8 +240,9 @@ def test_a_child_that_fails_leaves_the_table_to_the_process(
     python.write_text(f"#!/bin/sh\n{child}\n")
     python.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(python))
-    # As in a proxy that has not loaded the table.
+    # As in a proxy that has not loaded the table, nor had it read by a child.
     monkeypatch.delitem(sys.modules, "genai_prices", raising=False)
+    monkeypatch.setattr(knownprices, "_READ", {})
     key = modellist.table_key()
     assert key is not None
     book = PriceBook()
@@ -260,8 +261,9 @@ def test_a_session_ending_keeps_a_finished_childs_prices_and_stops_one_still_rea
     price = PriceBook().entry("claude-sonnet-4-6", "anthropic")
     assert isinstance(price, Price)
     vendors = {vendor: PriceBook().model_ids(vendor) for vendor in knownprices.AHEAD}
-    # As in a proxy that has not loaded the table.
+    # As in a proxy that has not loaded the table, nor had it read by a child.
     monkeypatch.delitem(sys.modules, "genai_prices", raising=False)
+    monkeypatch.setattr(knownprices, "_READ", {})
     key = modellist.table_key()
     assert key is not None
     finished = knownprices.TableChild(key)
@@ -276,10 +278,24 @@ def test_a_session_ending_keeps_a_finished_childs_prices_and_stops_one_still_rea
     assert ["claude-sonnet-4-6", "anthropic", row] in kept["prices"]
     assert json.loads(modellist.cache_file().read_text())["vendors"] == vendors
 
+    # Another session of this process is given what the child read, without a child.
+    knownprices.cache_file().unlink()
+    modellist.cache_file().unlink()
+    again = knownprices.TableChild(key)
+    again.start()
+    assert again._child is None
+    given = again.read()
+    assert given[("claude-sonnet-4-6", "anthropic")] == price and len(given) > 200
+    assert ["claude-sonnet-4-6", "anthropic", row] in json.loads(
+        knownprices.cache_file().read_text()
+    )["prices"]
+    assert json.loads(modellist.cache_file().read_text())["vendors"] == vendors
+
     python = tmp_path / "python"
     python.write_text("#!/bin/sh\nexec sleep 60\n")
     python.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(python))
+    monkeypatch.setattr(knownprices, "_READ", {})
     knownprices.cache_file().unlink()
     slow = knownprices.TableChild(key)
     slow.start()
