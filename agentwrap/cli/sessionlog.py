@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from agentwrap import fmt
@@ -197,28 +198,12 @@ def log(
             echo(json.dumps(c, default=str))
         return
     console = out_console()
-    wide = console.width >= 140
-    medium = console.width >= 100
-    shown = f"{len(calls)} calls"
+    shown = _calls(len(calls))
     if limit:
         # -n shows the newest calls: say of how many.
-        shown = f"newest {len(calls)} of {store.call_count(sess['id'])} calls"
-    columns: list[tuple[str, str, bool]] = [  # (name, justify, shown)
-        ("#", "right", True),
-        ("time", "left", medium),
-        ("step", "left", True),
-        ("model", "left", True),
-        ("status", "left", True),
-        ("outcome", "left", wide),
-        ("in", "right", True),
-        ("out", "right", True),
-        ("cache w/r", "right", medium),
-        ("cost", "right", True),
-        ("ttfb", "right", wide),
-        ("total", "right", medium),
-        ("reason", "left", wide),
-    ]
-    rows = [_log_row(c, medium) for c in calls]
+        shown = f"newest {len(calls)} of {_calls(store.call_count(sess['id']))}"
+    layout = _log_layout(console.width, calls)
+    wide, medium, rows, columns = layout.wide, layout.medium, layout.rows, layout.columns
     table = Table(
         title=f"session {sess['id']} · {sess['agent']} · {shown}",
         expand=wide and console.is_terminal,  # a pipe gets the cells' own width
@@ -235,8 +220,12 @@ def log(
             no_wrap=name != "reason",
             overflow="ellipsis",
             ratio=1 if name == "reason" else None,
-            max_width=_model_width(console.width) if name == "model" else None,
-            min_width=24 if name == "reason" else None if name == "model" else max(widest, 1),
+            max_width=layout.model_width if name == "model" else None,
+            min_width=REASON_LEAST
+            if name == "reason"
+            else None
+            if name == "model"
+            else max(widest, 1),
         )
     for values in rows:
         table.add_row(*(values[name] for name, _, is_shown in columns if is_shown))
@@ -247,8 +236,69 @@ def log(
         )
 
 
-def _model_width(width: int) -> int | None:
-    """The model column's limit on a console this wide: none when a route's two names fit."""
-    if width >= 200:
-        return None
-    return 36 if width >= 140 else 28
+def _calls(n: int) -> str:
+    return f"{n} call{'s' if n != 1 else ''}"
+
+
+# The least width of the reason (it wraps) and of the model (cut with an ellipsis).
+REASON_LEAST = 20
+MODEL_LEAST = 12
+
+
+@dataclass(frozen=True)
+class _LogLayout:
+    """The columns `agentwrap log` shows on a console, its rows' cells, the model's limit."""
+
+    wide: bool  # the outcome, ttfb and the reason too
+    medium: bool  # the time, cache and total too, exact token counts, a box
+    rows: list[dict[str, str]]
+    model_width: int | None
+
+    @property
+    def columns(self) -> list[tuple[str, str, bool]]:
+        """(name, justify, shown) of every column, in order."""
+        wide, medium = self.wide, self.medium
+        return [
+            ("#", "right", True),
+            ("time", "left", medium),
+            ("step", "left", True),
+            ("model", "left", True),
+            ("status", "left", True),
+            ("outcome", "left", wide),
+            ("in", "right", True),
+            ("out", "right", True),
+            ("cache w/r", "right", medium),
+            ("cost", "right", True),
+            ("ttfb", "right", wide),
+            ("total", "right", medium),
+            ("reason", "left", wide),
+        ]
+
+
+def _log_layout(width: int, calls: list[dict[str, Any]]) -> _LogLayout:
+    """The widest layout whose row fits the console with the model at least MODEL_LEAST wide
+    (from 140 columns wide, from 100 medium; the narrow one always)."""
+    for wide, medium in ((True, True), (False, True), (False, False)):
+        if (wide and width < 140) or (medium and width < 100):
+            continue
+        rows = [_log_row(c, medium) for c in calls]
+        layout = _LogLayout(wide, medium, rows, None)
+        shown = [name for name, _, is_shown in layout.columns if is_shown]
+        room = _room_for_model(width, shown, rows, boxed=medium)
+        if room >= MODEL_LEAST or not medium:
+            return replace(layout, model_width=None if width >= 200 else max(MODEL_LEAST, room))
+    raise AssertionError("unreachable: the narrow layout is always taken")
+
+
+def _room_for_model(width: int, shown: list[str], rows: list[dict[str, str]], boxed: bool) -> int:
+    """The columns a console this wide leaves the model once every other column has its
+    widest cell or header (the reason its least), each cell's padding and the borders."""
+    from rich.cells import cell_len
+
+    used = 2  # the model's own padding
+    for name in shown:
+        if name == "reason":
+            used += REASON_LEAST + 2
+        elif name != "model":
+            used += 2 + max(cell_len(name), *(cell_len(r[name]) for r in rows))
+    return width - used - (len(shown) + 1 if boxed else 0)

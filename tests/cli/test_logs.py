@@ -191,3 +191,41 @@ def test_the_log_table_reads_every_column_it_shows() -> None:
     assert all(set(row) == set(LOG_COLUMNS) for row in shown)
     for medium in (True, False):
         assert [_log_row(c, medium) for c in shown] == [_log_row(c, medium) for c in whole]
+
+
+def test_log_fits_every_width_and_cuts_a_model_only_where_there_is_no_room() -> None:
+    from dataclasses import replace
+
+    from tests.support.trace_seed import SESSION_CALLS, seed_session
+
+    # A route across vendors keeps both names whole: the longest model cell of a session.
+    cross = replace(
+        SESSION_CALLS[1],
+        id="call-cross",
+        requested="claude-haiku-4-5-20251001",
+        used="gemini-3-flash-preview",
+    )
+    seed_session(calls=[*SESSION_CALLS, cross])
+    route = "claude-haiku-4-5 → gemini-3-flash-preview"
+    for width in (80, 100, 120, 140, 160, 199, 200):
+        lines = agentwrap("log", COLUMNS=str(width)).stdout.splitlines()
+        # Nothing is cropped at the console's edge: a boxed row keeps its right border.
+        assert max(len(line) for line in lines) <= width, width
+        row = next(line for line in lines if "gemini" in line)
+        assert not row.startswith("│") or row.endswith("│"), (width, row)
+        # The route is cut only where the other columns leave it no more room.
+        assert route in row or len(row) == width, (width, row)
+    # Where the medium or wide table's numbers leave the model too little room, it is not
+    # drawn cropped: the narrower table is, whole (the log of a 100-column terminal).
+    lines = agentwrap("log", COLUMNS="100").stdout.splitlines()
+    assert any(route in line for line in lines)
+
+
+def test_log_says_one_call_not_one_calls() -> None:
+    from tests.support.trace_seed import SESSION_CALLS, seed_session
+
+    seed_session(calls=SESSION_CALLS[:1])
+    title = agentwrap("log", COLUMNS="80").stdout.splitlines()[0]
+    assert title.strip() == "session sess-0001 · claude · 1 call"
+    title = agentwrap("log", "-n", "1", COLUMNS="80").stdout.splitlines()[0]
+    assert title.strip() == "session sess-0001 · claude · newest 1 of 1 call"
