@@ -221,18 +221,19 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "model",
         "requested → used",
-        30,
+        29,
         1,
         _model,
-        narrow_width=18,
+        narrow_width=17,
         tight_width=13,
         narrow_label="model",
     ),
     Column("reason", "reason", 25, 7, _reason),
-    Column("tokens", "in/out", 11, 3, _in_out),
+    Column("tokens", "in/out", 10, 3, _in_out),
     Column("cache", "cache w/r", 11, 6, _cache),
-    Column("cost", "cost", 8, 1, _cost),
-    Column("baseline", "baseline", 8, 4, _baseline),
+    # Money as fmt writes it everywhere, to two significant digits: $0.000046 is 9 wide.
+    Column("cost", "cost", 9, 1, _cost),
+    Column("baseline", "baseline", 9, 4, _baseline),
     Column("ttfb", "ttfb", 6, 5, _ms("ttfb_ms")),
     Column("total", "total", 6, 5, _ms("total_ms")),
     Column("status", "status", 11, 1, _status, tight_width=7),
@@ -241,7 +242,7 @@ COLUMNS: tuple[Column, ...] = (
 
 # The columns that take the width no other column needs, in turn, each up to a limit:
 # "claude-haiku-4-5 → gemini-3-flash-preview" whole, then the reason as long as it is.
-STRETCH: tuple[tuple[str, int], ...] = (("model", 12), ("reason", 10_000))
+STRETCH: tuple[tuple[str, int], ...] = (("model", 13), ("reason", 10_000))
 
 
 @dataclass(frozen=True)

@@ -591,6 +591,24 @@ async def test_a_wide_terminal_gives_the_spare_width_to_the_model_and_the_reason
         assert reason not in line and "routing.background: back" in line and "…" in line
 
 
+async def test_a_tiny_cost_reads_whole_at_every_width() -> None:
+    # A title call on a small model: two significant digits, as log and the summary write it.
+    call = SeedCall("tiny-1", "background", "claude-haiku-4-5", "claude-haiku-4-5", 120, 11,
+                    cost=0.000046, baseline=0.000046)  # fmt: skip
+    seed_session("tiny", [call])
+    app = follow("tiny", poll_interval=None)
+    async with app.run_test(size=(200, 30)) as pilot:
+        table = app.query_one(CallTable)
+        for width in (200, 120, 80, 46):
+            await pilot.resize_terminal(width, 24)
+            await pilot.pause()
+            assert cell(table, "tiny/tiny-1", "cost") == "$0.000046"
+            line = table.render_line(1).text
+            assert "$0.000046 " in line and "$0.0000…" not in line, (width, line)
+            if "baseline" in table.columns:
+                assert line.count("$0.000046") == 2, (width, line)
+
+
 def read_run_by_run(renderable: object, width: int) -> list[str]:
     """The lines as a reader that takes each styled run and trims its start would get them."""
     console = Console(width=width, file=io.StringIO(), color_system="truecolor")
