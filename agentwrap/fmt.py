@@ -200,6 +200,20 @@ def tokens(value: int | None) -> str:
     return f"{v / 1_000_000:.1f}M"
 
 
+def token_split(
+    input_tokens: int | None,
+    output_tokens: int | None,
+    cache_write: int | None = None,
+    cache_read: int | None = None,
+) -> str:
+    """Tokens by kind, as the panel and the demo write them: 'in 0 · out 48 · cache 97w/5.1kr'.
+    `in` is the uncached input alone, as in log and report; the cache only when there is any."""
+    out = f"in {tokens(input_tokens or 0)} · out {tokens(output_tokens or 0)}"
+    if cache_write or cache_read:
+        out += f" · cache {tokens(cache_write or 0)}w/{tokens(cache_read or 0)}r"
+    return out
+
+
 def count(value: int | None) -> str:
     """An exact count with thousands separators (1,234,567); None as an em dash."""
     return MISSING if value is None else f"{int(value):,}"

@@ -65,3 +65,14 @@ def test_the_formatter_is_a_leaf() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['agentwrap', 'agentwrap.fmt']"
+
+
+def test_tokens_by_kind_count_the_uncached_input_as_in() -> None:
+    # A main-loop call read almost all of its prompt from the cache: "in" is what was not.
+    assert fmt.token_split(0, 48, 97, 5_115) == "in 0 · out 48 · cache 97w/5.1kr"
+    assert fmt.token_split(11_262, 1_703, 9_981, 38_541) == (
+        "in 11.3k · out 1.7k · cache 10.0kw/38.5kr"
+    )
+    # No cache at all: nothing said of it; unknown counts read as none.
+    assert fmt.token_split(543, 16, 0, 0) == "in 543 · out 16"
+    assert fmt.token_split(None, None) == "in 0 · out 0"

@@ -40,7 +40,8 @@ def _fmt_line(line: CallLine) -> str:
     row = line.fields
     asked = fmt.model(row.get("requested_model"))
     used = fmt.model(row.get("model"))
-    target = asked if used == asked else f"{asked} → {used}"
+    # A routed call as log and the panel write it: claude-opus-4-8 → claude-x reads opus-4-8 → x.
+    target = asked if used == asked else " → ".join(fmt.route_names(asked, used))
     attempts = row.get("attempts") or []
     if len(attempts) > 1:
         target += f" (after {attempts[0].get('outcome', 'an error')})"
@@ -50,15 +51,16 @@ def _fmt_line(line: CallLine) -> str:
             f"{line.at:7.1f}s  {row.get('step') or '?':<10} {target}  "
             f"FAILED: {row.get('error') or status}"
         )
-    tokens = (row.get("input_tokens") or 0) + (row.get("cache_read_tokens") or 0)
-    tokens += row.get("cache_creation_tokens") or 0
+    tokens = fmt.token_split(
+        row.get("input_tokens"),
+        row.get("output_tokens"),
+        row.get("cache_creation_tokens"),
+        row.get("cache_read_tokens"),
+    )
     cost = fmt.usd(row.get("cost_usd"))
     api = row.get("provider_api")
     via = f" via {api}" if api and api != "anthropic" else ""
-    return (
-        f"{line.at:7.1f}s  {row.get('step') or '?':<10} {target}{via}  "
-        f"{fmt.tokens(tokens)} in · {fmt.tokens(row.get('output_tokens'))} out  {cost}"
-    )
+    return f"{line.at:7.1f}s  {row.get('step') or '?':<10} {target}{via}  {tokens}  {cost}"
 
 
 DEMO_HELP = (

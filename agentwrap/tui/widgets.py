@@ -250,17 +250,18 @@ def _money_line(total: Tally, spark: str) -> Text:
 def _counts_line(total: Tally, compact: bool) -> Text:
     """Calls and tokens (split by kind when there is room), fallbacks, failures, aborts."""
     counts = Text()
-    counts.append(f"{total.calls} calls", style="bold")
+    counts.append(f"{total.calls} call{'s' if total.calls != 1 else ''}", style="bold")
     if total.streaming:
         counts.append(f" ({total.streaming} live)", style="yellow")
     counts.append(f"  {fmt.tokens(total.tokens)} tok")
     if not compact:
-        counts.append(
-            f" (in {fmt.tokens(total.input_tokens)} · out {fmt.tokens(total.output_tokens)}"
-            f" · cache {fmt.tokens(total.cache_write_tokens)}w/"
-            f"{fmt.tokens(total.cache_read_tokens)}r)",
-            style="dim",
+        split = fmt.token_split(
+            total.input_tokens,
+            total.output_tokens,
+            total.cache_write_tokens,
+            total.cache_read_tokens,
         )
+        counts.append(f" ({split})", style="dim")
     if total.fallbacks:
         plural = "s" if total.fallbacks != 1 else ""
         counts.append(f"  {total.fallbacks} fallback{plural}", style="yellow")

@@ -122,6 +122,21 @@ def test_one_line_per_call_while_it_runs(demo_run: dict, trace) -> None:
     _, _, calls = trace
     lines = re.findall(r"^\s+\d+\.\ds\s+(\w+)\s", demo_run["done"].stdout, re.M)
     assert Counter(lines) == Counter(c["step"] for c in calls)
+    # Each line's models and tokens read as in log and the panel: in is the uncached input.
+    printed = demo_run["done"].stdout.splitlines()
+    for c in calls:
+        asked, used = fmt.model(c["requested_model"]), fmt.model(c["model"])
+        models = asked if asked == used else " → ".join(fmt.route(asked, used))
+        split = fmt.token_split(
+            c["input_tokens"],
+            c["output_tokens"],
+            c["cache_creation_tokens"],
+            c["cache_read_tokens"],
+        )
+        assert any(f" {models}" in line and f"  {split}  $" in line for line in printed), (
+            models,
+            split,
+        )
 
 
 def test_routing_of_the_balanced_preset(trace) -> None:

@@ -591,6 +591,14 @@ async def test_a_wide_terminal_gives_the_spare_width_to_the_model_and_the_reason
         assert reason not in line and "routing.background: back" in line and "…" in line
 
 
+async def test_the_header_of_a_one_call_session_says_one_call() -> None:
+    seed_session("one", SESSION_CALLS[:1])
+    app = follow("one", poll_interval=None)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        assert "1 call  " in header(app) and "1 calls" not in header(app)
+
+
 async def test_a_tiny_cost_reads_whole_at_every_width() -> None:
     # A title call on a small model: two significant digits, as log and the summary write it.
     call = SeedCall("tiny-1", "background", "claude-haiku-4-5", "claude-haiku-4-5", 120, 11,
