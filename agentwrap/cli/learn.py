@@ -80,7 +80,15 @@ def _tally_row(agent: str, step: str, model: str, tally: Tally) -> dict[str, Any
     }
 
 
-@app.command("status")
+STATUS_HELP = (
+    "The evidence, and what each learned step kind of the profile would get now, and why: "
+    "the candidates that cost more than the requested model are ruled out (unless the entry "
+    "escalates), and the session budget, when the profile sets one, is shown."
+)
+
+
+# One string, not the docstring: help shows a docstring's line breaks as they are written.
+@app.command("status", help=STATUS_HELP)
 def status_cmd(
     profile: str | None = typer.Option(
         None, "--profile", "-p", help="A preset name or a profile path (default: discovery)."
@@ -89,9 +97,7 @@ def status_cmd(
     requested: str | None = RequestedOpt,
     as_json: bool = typer.Option(False, "--json", help="JSON instead of text."),
 ) -> None:
-    """The evidence, and what each learned step kind of the profile would get now, and why:
-    the candidates that cost more than the requested model are ruled out (unless the entry
-    escalates), and the session budget, when the profile sets one, is shown."""
+    """`agentwrap learn status` (its help is STATUS_HELP)."""
     from agentwrap.route.learn import HORIZON
     from agentwrap.route.profile import ProfileError, load_profile
 

@@ -438,7 +438,14 @@ def show_cmd(
 # ---------------------------------------------------------------- check
 
 
-@app.command("check")
+CHECK_HELP = (
+    "Validate the profile, list its providers and the credentials each receives, and flag "
+    "every place that would route a step to a model dearer than the requested one."
+)
+
+
+# One string, not the docstring: help shows a docstring's line breaks as they are written.
+@app.command("check", help=CHECK_HELP)
 def check_cmd(
     profile: str | None = ProfileOpt,
     route: list[str] | None = RouteOpt,
@@ -450,8 +457,7 @@ def check_cmd(
         "exit 1 when a routed provider does not answer ok.",
     ),
 ) -> None:
-    """Validate the profile, list its providers and the credentials each receives, and flag
-    every place that would route a step to a model dearer than the requested one."""
+    """`agentwrap profile check` (its help is CHECK_HELP)."""
     loaded = load_or_exit(profile, route)
     typer.echo(f"ok: profile {loaded.name} from {loaded.source}")
     used = {loaded.models[a].provider for a in loaded.routed_aliases()}

@@ -56,3 +56,22 @@ def test_the_root_help_lists_what_the_whole_app_lists(columns: str) -> None:
     assert listed.output == whole.output
     # The whole app is left as it was: its commands still take their parameters.
     assert "--limit" in runner.invoke(build_app(), ["log", "--help"]).output
+
+
+def test_no_help_text_breaks_a_line_inside_a_paragraph() -> None:
+    # Help is Rich markup: a docstring's line breaks are drawn as written, mid-sentence at any
+    # width but the one it was wrapped for. Paragraphs (a blank line between) are fine.
+    import click
+
+    def walk(command: click.Command, path: str):
+        yield path, command
+        for name, sub in (getattr(command, "commands", None) or {}).items():
+            yield from walk(sub, f"{path} {name}")
+
+    broken = []
+    for path, command in walk(typer.main.get_command(build_app()), "agentwrap"):
+        texts = [command.help or "", *(getattr(p, "help", None) or "" for p in command.params)]
+        for text in texts:
+            if any("\n" in paragraph for paragraph in text.strip().split("\n\n")):
+                broken.append(f"{path}: {text[:60]!r}")
+    assert broken == []
