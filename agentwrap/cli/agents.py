@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 import typer
 
+from agentwrap import fmt
 from agentwrap.agents import registry
 from agentwrap.agents.base import Agent, probe_version, version_key
 
@@ -94,7 +95,7 @@ def _version_cell(row: AgentReport) -> str:
 def _tested_cell(row: AgentReport) -> str:
     if row.compared in ("newer", "older"):
         return f"{row.tested} (yours is {row.compared})"
-    return row.tested or "-"
+    return row.tested or fmt.MISSING
 
 
 @app.command("agents", help="The agents agentwrap launches: installed or not, versions, wiring.")
@@ -127,8 +128,8 @@ def agents_cmd(
             _version_cell(row),
             _tested_cell(row),
             row.api,
-            "\n".join(row.wiring) or "-",
-            *((row.path or "-",) if wide else ()),
+            "\n".join(row.wiring) or fmt.MISSING,
+            *((row.path or fmt.MISSING,) if wide else ()),
         )
     console.print(table)
     if missing:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from agentwrap import fmt
+
 # The learning model loads inside the commands (about 9 ms: `--help` and other commands' lines
 # build this module's commands without running them).
 if TYPE_CHECKING:
@@ -188,9 +190,9 @@ def _status_lines(
             (
                 r["agent"],
                 r["step"],
-                r["model"],
+                fmt.model(r["model"]),
                 f"{r['steps']:g}",
-                pct(r["failure_rate"]) if r["failure_rate"] is not None else "-",
+                pct(r["failure_rate"]) if r["failure_rate"] is not None else fmt.MISSING,
                 pct(r["upper_bound"]),
                 str(r["interrupted"]),
                 str(r["unknown"]),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from agentwrap import fmt
 from agentwrap.agents import registry
 from agentwrap.cli.profile import ProfileOpt, RouteOpt, fail, load_or_exit
 
@@ -202,7 +203,7 @@ def explain_cmd(
             "fallbacks",
             ", ".join(t.label(call) for t in decision.fallbacks) or "(none)",
         ),
-        ("baseline", decision.baseline_model or "-"),
+        ("baseline", decision.baseline_model or fmt.MISSING),
         ("profile", f"{loaded.name} from {loaded.source}"),
     ]
     if decision.stop:

@@ -86,6 +86,8 @@ def test_agents_table_names_versions_and_install_commands(tmp_path):
         line for line in done.stdout.splitlines() if line.strip().startswith("claude")
     )
     assert "not installed" in claude_line
+    # Where it is not: a missing value is an em dash, as in every other table.
+    assert claude_line.rstrip().endswith(" —") and not claude_line.rstrip().endswith("-")
     assert "claude: npm install -g @anthropic-ai/claude-code" in done.stdout
 
 

@@ -124,6 +124,18 @@ def test_status_shows_the_tallies_and_the_choice_they_lead_to(repo: Path) -> Non
     assert data["profile"]["name"] == ".agentwrap.toml"
 
 
+def test_status_shows_short_model_ids_and_a_dash_for_a_rate_it_cannot_tell(repo: Path) -> None:
+    # A dated id reads as everywhere else in a table; only interrupted steps: no failure rate.
+    dated = ArmKey("claude", "explore", "claude-haiku-4-5-20251001")
+    seed((dated, Tally(0, 0, 3, labelled=0)))
+    lines = runner.invoke(app, ["learn", "status"]).output.splitlines()
+    row = next(line for line in lines if " explore " in line)
+    assert row.split()[:3] == ["claude", "explore", "claude-haiku-4-5"]
+    assert row.split()[4] == "—"
+    data = json.loads(runner.invoke(app, ["learn", "status", "--json"]).output)
+    assert any(r["model"] == "claude-haiku-4-5-20251001" for r in data["tallies"])
+
+
 def test_status_of_a_profile_that_does_not_learn(repo: Path) -> None:
     result = runner.invoke(app, ["learn", "status", "--profile", "balanced"])
     assert result.exit_code == 0
