@@ -1,19 +1,20 @@
-"""The flat prices the proxy has read from the price table, remembered between runs.
+"""The prices the proxy has read from the price table, remembered between runs.
 
 The first priced call of a session loaded genai-prices' whole table to price one or two
 models: a few hundred milliseconds of the event loop, and 16 MB of the proxy's memory for
 the rest of the session (bench/README.md). So the flat prices a session read are kept in a
 small file in the data directory, under the same key as the table's model ids
 (agentwrap.modellist.table_key: another genai-prices, another key), and given to the next
-session's price book; the table loads only for a model it has not priced before, or one
-priced in tiers by the call's size.
+session's price book; the table loads only for a model it has not priced before.
 
 A data directory's first session has nothing remembered. Its price book has the table read in
 a short-lived child (`python -m agentwrap.knownprices`, `TableChild`) instead of in the
-proxy's process: the flat prices of every model of the three vendors agents call, and those
-vendors' model ids, which a profile's tiers resolve against (agentwrap.modellist), all
-computed by the same PriceBook the proxy would use. A model they do not price (one priced in
-tiers, a dated id, another vendor's), or a child that fails, is looked up in the process as
+proxy's process: the prices of every model of the three vendors agents call, and those
+vendors' model ids, which a profile's tiers resolve against (agentwrap.modellist), all read
+by the same PriceBook the proxy would use. A model priced in tiers by the call's size comes
+as a TieredPrice when that gives the table's own costs on both sides of every tier (the
+child checks). A model none of these price (a dated id, another vendor's, one the table
+charges for more than its tokens), or a child that fails, is looked up in the process as
 before.
 """
 
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from agentwrap import paths
 from agentwrap.modellist import read_keyed, table_key, write_keyed
-from agentwrap.pricing import Price, PriceBook
+from agentwrap.pricing import Price, PriceBook, TieredPrice, Tiers
 
 # The vendors whose models the child prices ahead, each under the provider names a profile
 # gives it (a price is kept per model and provider name, as the book asks for it).
@@ -46,7 +47,11 @@ def cache_file() -> Path:
     return paths.data_dir() / "known-prices.json"
 
 
-def _price(value: object) -> Price | None:
+def _price(value: object) -> Price | TieredPrice | None:
+    """A price as `_row` wrote it: four flat parts, or {"tiered": four parts each flat or in
+    tiers}; None when it is neither."""
+    if isinstance(value, dict):
+        return _tiered(value.get("tiered"))
     if not isinstance(value, list) or len(value) != 4:
         return None
     try:
@@ -58,19 +63,48 @@ def _price(value: object) -> Price | None:
     return Price(parts[0], parts[1], parts[2], parts[3])
 
 
-def _read(key: str) -> dict[Key, Price]:
+def _tiered(value: object) -> TieredPrice | None:
+    if not isinstance(value, list) or len(value) != 4:
+        return None
+    try:
+        parts = [_part(v) for v in value]
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+    first = parts[0]
+    if first is None:
+        return None
+    return TieredPrice(first, parts[1], parts[2], parts[3])
+
+
+def _part(value: object) -> Decimal | Tiers | None:
+    """One part of a tiered price: None, a flat price, or [base, [[start, price], ...]]."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return Decimal(value)
+    if not isinstance(value, list) or len(value) != 2 or not isinstance(value[1], list):
+        raise ValueError("not a price in tiers")
+    tiers = tuple((int(start), Decimal(str(price))) for start, price in value[1])
+    return Decimal(str(value[0])), tiers
+
+
+def _read(key: str) -> dict[Key, Price | TieredPrice]:
     return _prices(read_keyed(cache_file(), key, "prices"))
 
 
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+def _text(value: Decimal | Tiers | None) -> object:
+    if value is None or isinstance(value, Decimal):
+        return None if value is None else str(value)
+    base, tiers = value
+    return [str(base), [[start, str(price)] for start, price in tiers]]
 
 
-def _row(p: Price) -> list[str | None]:
-    return [_text(p.input), _text(p.output), _text(p.cache_write), _text(p.cache_read)]
+def _row(p: Price | TieredPrice) -> object:
+    parts = [_text(p.input), _text(p.output), _text(p.cache_write), _text(p.cache_read)]
+    return parts if isinstance(p, Price) else {"tiered": parts}
 
 
-def _write(key: str, prices: dict[Key, Price]) -> None:
+def _write(key: str, prices: dict[Key, Price | TieredPrice]) -> None:
     rows: list[list[object]] = [
         [model, provider, _row(p)]
         for (model, provider), p in sorted(
@@ -80,10 +114,10 @@ def _write(key: str, prices: dict[Key, Price]) -> None:
     write_keyed(cache_file(), key, "prices", rows)
 
 
-def _prices(rows: object) -> dict[Key, Price]:
+def _prices(rows: object) -> dict[Key, Price | TieredPrice]:
     if not isinstance(rows, list):
         return {}
-    out: dict[Key, Price] = {}
+    out: dict[Key, Price | TieredPrice] = {}
     for row in rows:
         if not isinstance(row, list) or len(row) != 3 or not isinstance(row[0], str):
             continue
@@ -105,7 +139,7 @@ def recall(book: PriceBook) -> None:
 
 # What a child read in this process, by table key: the vendors' model ids and the flat prices.
 # A later session of the same process (a test suite's) is given them without another child.
-_READ: dict[str, tuple[dict[str, object], dict[Key, Price]]] = {}
+_READ: dict[str, tuple[dict[str, object], dict[Key, Price | TieredPrice]]] = {}
 
 
 class TableChild:
@@ -140,7 +174,7 @@ class TableChild:
         except OSError:
             self._done = True
 
-    def read(self) -> dict[Key, Price]:
+    def read(self) -> dict[Key, Price | TieredPrice]:
         """The flat prices the child read (starting it if need be), kept; {} if it failed."""
         if self._child is None and self._key in _READ:
             self._done = True
@@ -156,7 +190,7 @@ class TableChild:
             self._child.kill()
         self._answer(CHILD_TIMEOUT)
 
-    def _answer(self, timeout: float) -> dict[Key, Price]:
+    def _answer(self, timeout: float) -> dict[Key, Price | TieredPrice]:
         """The flat prices the child read, waited for up to `timeout` seconds, kept with its
         ids; {} when there are none (never started, failed, stopped) or another table's."""
         child, self._child, self._done = self._child, None, True
@@ -179,7 +213,7 @@ class TableChild:
         self._keep(*read)
         return read[1]
 
-    def _keep(self, vendors: dict[str, object], prices: dict[Key, Price]) -> None:
+    def _keep(self, vendors: dict[str, object], prices: dict[Key, Price | TieredPrice]) -> None:
         from agentwrap import modellist
 
         modellist.keep(self._key, vendors)
@@ -210,16 +244,17 @@ def remember(book: PriceBook) -> None:
 
 
 def _read_table() -> dict[str, object]:
-    """The child's work: the flat prices and model ids `TableChild` keeps, read with a
-    PriceBook of its own (the same lookups the proxy's book would make)."""
+    """The child's work: the prices (flat, or in tiers where that gives the table's costs)
+    and model ids `TableChild` keeps, read with a PriceBook of its own (the same lookups the
+    proxy's book would make)."""
     book = PriceBook()
     vendors = {vendor: book.model_ids(vendor) for vendor in AHEAD}
     prices: list[list[object]] = []
     for vendor, names in AHEAD.items():
         for name in names:
             for model in vendors[vendor]:
-                found = book.entry(model, name)
-                if isinstance(found, Price):
+                found = book.entry(model, name) or book.in_tiers(model, name)
+                if isinstance(found, Price | TieredPrice):
                     prices.append([model, name, _row(found)])
     return {"key": table_key(), "vendors": vendors, "prices": prices}
 

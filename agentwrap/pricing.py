@@ -40,6 +40,51 @@ class Price:
         return total / PER_MTOK
 
 
+# A price in tiers: the base price, and (start, price) from the lowest tier up; a call whose
+# prompt (input and cache tokens together) is above a tier's start pays that tier's price for
+# all its tokens.
+Tiers = tuple[Decimal, tuple[tuple[int, Decimal], ...]]
+
+
+@dataclass(frozen=True)
+class TieredPrice:
+    """USD per million tokens, each a flat price or one in tiers by the prompt's size, as
+    genai-prices' table gives a model priced by the call's size (read outside this process:
+    agentwrap.knownprices); the cost is worked out as the table works it out."""
+
+    input: Decimal | Tiers
+    output: Decimal | Tiers | None = None
+    cache_write: Decimal | Tiers | None = None
+    cache_read: Decimal | Tiers | None = None
+
+    def cost(self, usage: Usage) -> Decimal:
+        prompt = usage.input_tokens + usage.cache_creation_tokens + usage.cache_read_tokens
+        total = Decimal(0)
+        # Cache tokens without a price of their own are input tokens, as in Price.
+        cache_write = self.cache_write if self.cache_write is not None else self.input
+        cache_read = self.cache_read if self.cache_read is not None else self.input
+        for price, count in (
+            (self.input, usage.input_tokens),
+            (self.output, usage.output_tokens),
+            (cache_write, usage.cache_creation_tokens),
+            (cache_read, usage.cache_read_tokens),
+        ):
+            if price is not None:
+                total += _at(price, prompt) * count / PER_MTOK
+        return total
+
+
+def _at(price: Decimal | Tiers, prompt: int) -> Decimal:
+    """The price per million tokens for a prompt of this size."""
+    if isinstance(price, Decimal):
+        return price
+    base, tiers = price
+    for start, tier_price in reversed(tiers):
+        if prompt > start:
+            return tier_price
+    return base
+
+
 @dataclass(frozen=True)
 class Cost:
     """A priced amount, or the reason there is none."""
@@ -88,8 +133,8 @@ class TableReader(Protocol):
     def start(self) -> None:
         """Begin reading: a call that will be priced has started."""
 
-    def read(self) -> Mapping[tuple[str, str | None], Price]:
-        """The flat prices read, by (model, provider hint); waits for them."""
+    def read(self) -> Mapping[tuple[str, str | None], Price | TieredPrice]:
+        """The prices read, flat or in tiers, by (model, provider hint); waits for them."""
 
     def close(self) -> None:
         """Nothing will be asked: stop reading, or keep what was read."""
@@ -103,7 +148,7 @@ class PriceBook:
     ) -> None:
         self._overrides = dict(overrides or {})
         self._table = table
-        self._cache: dict[tuple[str, str | None], Price | str | _Tiered] = {}
+        self._cache: dict[tuple[str, str | None], Price | TieredPrice | str | _Tiered] = {}
         self._estimates: dict[tuple[str, str | None, int, int], float | None] = {}
         self._reader: TableReader | None = None
 
@@ -120,7 +165,7 @@ class PriceBook:
         entry = self._cache.get(key)
         if entry is None:
             entry = self._cache[key] = self._lookup(model, provider)
-        if isinstance(entry, Price):
+        if isinstance(entry, Price | TieredPrice):
             return Cost(float(entry.cost(usage)))
         if isinstance(entry, str):
             return Cost(None, entry)
@@ -165,16 +210,52 @@ class PriceBook:
             (Decimal(str(both - base)) * per_mtok).quantize(Decimal("0.0001")).normalize(),
         )
 
-    def known_prices(self) -> dict[tuple[str, str | None], Price]:
-        """The flat prices this book has read from genai-prices' table, by (model, provider
-        hint): what a later run may be given back through `know` instead of loading the table.
-        Empty for a table given whole; tiered prices are never among them (they are asked of
-        the table per call)."""
+    def in_tiers(self, model: str, provider: str | None = None) -> TieredPrice | None:
+        """A model the table prices in tiers by the call's size, as a TieredPrice, when that
+        gives the table's own cost for calls on both sides of every tier (checked here); None
+        for any other model, or when it does not (the table charges for more than the four
+        token counts)."""
+        found = self._cache.get((model, provider)) or self._lookup(model, provider)
+        if not isinstance(found, tuple):
+            return None
+        provider_id, calc_price, g_usage = found
+        mp = calc_price(g_usage(Usage(1, 1)), model_ref=model, provider_id=provider_id).model_price
+        try:
+            parts = [
+                _tiers(p)
+                for p in (mp.input_mtok, mp.output_mtok, mp.cache_write_mtok, mp.cache_read_mtok)
+            ]
+        except ValueError:
+            return None
+        first = parts[0]
+        if first is None:
+            return None
+        tiered = TieredPrice(first, parts[1], parts[2], parts[3])
+        starts = {start for p in parts if isinstance(p, tuple) for start, _ in p[1]}
+        for prompt in sorted({1000, *starts, *(start + 1 for start in starts)}):
+            for usage in (
+                Usage(prompt, 1000),
+                Usage(prompt // 4, 2000, prompt // 4, prompt - 2 * (prompt // 4)),
+            ):
+                table = calc_price(g_usage(usage), model_ref=model, provider_id=provider_id)
+                if table.total_price != tiered.cost(usage):
+                    return None
+        return tiered
+
+    def known_prices(self) -> dict[tuple[str, str | None], Price | TieredPrice]:
+        """The flat prices this book has read from genai-prices' table, and the tiered ones a
+        reader gave it, by (model, provider hint): what a later run may be given back through
+        `know` instead of loading the table. Empty for a table given whole; tiered prices read
+        in this process are never among them (they are asked of the table per call)."""
         if self._table is not None:
             return {}
-        return {key: entry for key, entry in self._cache.items() if isinstance(entry, Price)}
+        return {
+            key: entry
+            for key, entry in self._cache.items()
+            if isinstance(entry, Price | TieredPrice)
+        }
 
-    def know(self, prices: Mapping[tuple[str, str | None], Price]) -> None:
+    def know(self, prices: Mapping[tuple[str, str | None], Price | TieredPrice]) -> None:
         """Take flat prices an earlier run read from the same table (see `known_prices`), so
         that looking them up again does not load it. Ignored for a table given whole."""
         if self._table is None:
@@ -241,7 +322,7 @@ class PriceBook:
             sum(len(p.models) for p in snapshot.providers),
         )
 
-    def _lookup(self, model: str, provider: str | None) -> Price | str | _Tiered:
+    def _lookup(self, model: str, provider: str | None) -> Price | TieredPrice | str | _Tiered:
         """What the table says of a model, once: a flat Price, a tiered entry, or why none."""
         if self._table is not None:
             return self._given(model, provider)
@@ -299,6 +380,16 @@ def _flat(price: object) -> Decimal | None | bool:
     if price is None or isinstance(price, Decimal):
         return price
     return False
+
+
+def _tiers(price: object) -> Decimal | Tiers | None:
+    """A part of a table's price as TieredPrice holds it (ValueError: of another kind)."""
+    if price is None or isinstance(price, Decimal):
+        return price
+    base, tiers = getattr(price, "base", None), getattr(price, "tiers", None)
+    if not isinstance(base, Decimal) or not isinstance(tiers, list):
+        raise ValueError(f"not a price in tiers: {price!r}")
+    return base, tuple((tier.start, tier.price) for tier in tiers)
 
 
 def _genai_usage(usage: Usage):  # type: ignore[no-untyped-def]

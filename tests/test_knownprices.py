@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from agentwrap import knownprices, modellist
-from agentwrap.pricing import Price, PriceBook, PriceTable, parse_price
+from agentwrap.pricing import Price, PriceBook, PriceTable, TieredPrice, parse_price
 from agentwrap.proxy.frontdoor import Proxy
 from agentwrap.route.profile import load_profile, preset_names
 from agentwrap.trace.recorder import Recorder
@@ -166,9 +166,21 @@ def routed_models() -> list[tuple[str, str | None]]:
     return list(seen)
 
 
+# Calls on both sides of the tiers' starts (a prompt of 100k and 200k tokens, cache included).
+AROUND_TIERS = [
+    Usage(100_000, 10),
+    Usage(100_001, 10),
+    Usage(50_000, 2_000, 50_000, 100_001),
+    Usage(200_000, 10),
+    Usage(1, 10, 100_000, 100_000),
+    Usage(200_001, 3_000),
+]
+
+
 def test_a_first_sessions_prices_read_in_a_child_are_the_tables(agentwrap_home: Path) -> None:
     # A fresh interpreter (one that has not loaded the table) prices each model through a
-    # book given what a child read, as the proxy's is; the costs are genai-prices' own.
+    # book given what a child read, as the proxy's is; the costs are genai-prices' own, also
+    # for the models priced in tiers, on both sides of each tier.
     models = routed_models()
     kinds = {m: PriceBook().entry(*m) for m in models}
     assert any(isinstance(k, Price) for k in kinds.values())
@@ -180,15 +192,18 @@ def test_a_first_sessions_prices_read_in_a_child_are_the_tables(agentwrap_home: 
         for name in names
         for m in PriceBook().model_ids(vendor)
     }
-    read_ahead = [m for m in models if m in ahead and isinstance(kinds[m], Price)]
+    read_ahead = [m for m in models if m in ahead and not isinstance(kinds[m], str)]
     assert len(read_ahead) >= 5
+    assert ("claude-haiku-5-5", "anthropic") in read_ahead  # the presets' Haiku: in tiers
+    assert any(kinds[m] is None for m in read_ahead)
     flat_first = read_ahead + [m for m in models if m not in read_ahead]
+    usages = [*USAGES, *AROUND_TIERS]
     code = (
         "import json, sys\n"
         "from agentwrap import knownprices\n"
         "from agentwrap.pricing import PriceBook\n"
         "from agentwrap.wire.common import Usage\n"
-        f"models, usages = {flat_first!r}, {[astuple(u) for u in USAGES]!r}\n"
+        f"models, usages = {flat_first!r}, {[astuple(u) for u in usages]!r}\n"
         "book = PriceBook()\n"
         "knownprices.recall(book)\n"
         "out = []\n"
@@ -209,7 +224,7 @@ def test_a_first_sessions_prices_read_in_a_child_are_the_tables(agentwrap_home: 
     seen = iter(json.loads(done.stdout))
     in_process = PriceBook()
     for model, provider in flat_first:
-        for usage in USAGES:
+        for usage in usages:
             usd, reason, loaded = next(seen)
             expected = in_process.cost(model, usage, provider)
             assert (usd, reason) == (expected.usd, expected.unpriced_reason), (model, usage)
@@ -290,6 +305,10 @@ def test_a_session_ending_keeps_a_finished_childs_prices_and_stops_one_still_rea
         knownprices.cache_file().read_text()
     )["prices"]
     assert json.loads(modellist.cache_file().read_text())["vendors"] == vendors
+    later = PriceBook()
+    knownprices.recall(later)
+    assert later.known_prices() == given  # kept and read back whole, tiers included
+    assert any(isinstance(p, TieredPrice) for p in given.values())
 
     python = tmp_path / "python"
     python.write_text("#!/bin/sh\nexec sleep 60\n")
