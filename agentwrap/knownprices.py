@@ -13,9 +13,11 @@ proxy's process: the prices of every model of the three vendors agents call, and
 vendors' model ids, which a profile's tiers resolve against (agentwrap.modellist), all read
 by the same PriceBook the proxy would use. A model priced in tiers by the call's size comes
 as a TieredPrice when that gives the table's own costs on both sides of every tier (the
-child checks). A model none of these price (a dated id, another vendor's, one the table
-charges for more than its tokens), or a child that fails, is looked up in the process as
-before.
+child checks). A model none of these price (a dated id such as Claude Code's
+`claude-haiku-4-5-20251001`, another vendor's, one without a price) is asked of a child of its
+own (`TableChild.ask`, up to ASKED_CHILDREN a session); what no child can answer (a model the
+table charges for more than its tokens), or a child that fails, is looked up in the process
+as before.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ AHEAD: dict[str, tuple[str, ...]] = {
 }
 # A child slower than this is given up on; the table is then read in the process.
 CHILD_TIMEOUT = 60.0
+# At most this many children per session asked for one model each (a dated id, a model of
+# another vendor); past them the table is read in the process.
+ASKED_CHILDREN = 4
 
 Key = tuple[str, str | None]
 
@@ -140,6 +145,8 @@ def recall(book: PriceBook) -> None:
 # What a child read in this process, by table key: the vendors' model ids and the flat prices.
 # A later session of the same process (a test suite's) is given them without another child.
 _READ: dict[str, tuple[dict[str, object], dict[Key, Price | TieredPrice]]] = {}
+# What children asked for one model answered in this process, by table key and model.
+_ASKED: dict[tuple[str, Key], Price | TieredPrice | str] = {}
 
 
 class TableChild:
@@ -156,6 +163,7 @@ class TableChild:
         self._key = key
         self._child: subprocess.Popen[str] | None = None
         self._done = False
+        self._asked = 0  # children asked for one model each
 
     def start(self) -> None:
         """Start the child, once, unless this process has what it would read."""
@@ -183,6 +191,42 @@ class TableChild:
             return prices
         self.start()
         return self._answer(CHILD_TIMEOUT)
+
+    def ask(self, model: str, provider: str | None) -> Price | TieredPrice | str | None:
+        """One model's price or the reason it has none, from a child asked for it alone (its
+        price kept for the next run); None when no child can answer (priced in a way
+        TieredPrice cannot hold, a child failed, ASKED_CHILDREN asked already)."""
+        key = (model, provider)
+        if (self._key, key) in _ASKED:
+            return self._kept(key, _ASKED[(self._key, key)])
+        if self._asked >= ASKED_CHILDREN or "genai_prices" in sys.modules:
+            return None
+        self._asked += 1
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "agentwrap.knownprices", json.dumps([model, provider])],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=CHILD_TIMEOUT,
+                check=True,
+            )
+            doc = json.loads(done.stdout)
+        except (OSError, subprocess.SubprocessError, ValueError):
+            return None
+        if not isinstance(doc, dict) or doc.get("key") != self._key:
+            return None
+        reason = doc.get("reason")
+        found = _prices(doc.get("prices")).get(key) or (reason if isinstance(reason, str) else None)
+        if found is None:
+            return None
+        _ASKED[(self._key, key)] = found
+        return self._kept(key, found)
+
+    def _kept(self, key: Key, found: Price | TieredPrice | str) -> Price | TieredPrice | str:
+        if not isinstance(found, str):
+            _write(self._key, {**_read(self._key), key: found})
+        return found
 
     def close(self) -> None:
         """Keep what a finished child read; stop one still reading (a session ending)."""
@@ -259,6 +303,21 @@ def _read_table() -> dict[str, object]:
     return {"key": table_key(), "vendors": vendors, "prices": prices}
 
 
+def _read_one(model: str, provider: str | None) -> dict[str, object]:
+    """A child's work when asked for one model: its price as TableChild keeps it, or the
+    reason it has none; neither when it is priced in a way TieredPrice cannot hold."""
+    book = PriceBook()
+    found = book.entry(model, provider) or book.in_tiers(model, provider)
+    prices = [[model, provider, _row(found)]] if isinstance(found, Price | TieredPrice) else []
+    reason = found if isinstance(found, str) else None
+    return {"key": table_key(), "prices": prices, "reason": reason}
+
+
 if __name__ == "__main__":
-    # `python -m agentwrap.knownprices`: the table's answers for TableChild, as JSON.
-    json.dump(_read_table(), sys.stdout)
+    # `python -m agentwrap.knownprices ['["model", "provider"]']`: the table's answers for
+    # TableChild, as JSON (every vendor's in AHEAD, or the one model asked for).
+    if len(sys.argv) > 1:
+        asked = json.loads(sys.argv[1])
+        json.dump(_read_one(asked[0], asked[1]), sys.stdout)
+    else:
+        json.dump(_read_table(), sys.stdout)

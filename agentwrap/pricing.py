@@ -136,6 +136,10 @@ class TableReader(Protocol):
     def read(self) -> Mapping[tuple[str, str | None], Price | TieredPrice]:
         """The prices read, flat or in tiers, by (model, provider hint); waits for them."""
 
+    def ask(self, model: str, provider: str | None) -> Price | TieredPrice | str | None:
+        """One model `read` did not price: its price, or the reason it has none; None when
+        it must be looked up here. Waits for it."""
+
     def close(self) -> None:
         """Nothing will be asked: stop reading, or keep what was read."""
 
@@ -151,6 +155,7 @@ class PriceBook:
         self._cache: dict[tuple[str, str | None], Price | TieredPrice | str | _Tiered] = {}
         self._estimates: dict[tuple[str, str | None, int, int], float | None] = {}
         self._reader: TableReader | None = None
+        self._read_ahead = False  # the reader's read() has been taken
 
     def cost(self, model: str | None, usage: Usage, provider: str | None = None) -> Cost:
         if not model:
@@ -263,10 +268,10 @@ class PriceBook:
                 self._cache.setdefault(key, price)
 
     def read_elsewhere(self, reader: TableReader) -> None:
-        """Take the flat prices `reader` reads when this book first meets a model it does not
-        know, instead of loading genai-prices' table into this process; a model they do not
-        price (one priced in tiers, or a model the reader did not read) is looked up here as
-        before. Ignored for a table given whole."""
+        """Take the prices `reader` reads when this book first meets a model it does not know,
+        and ask it for each model they do not price, instead of loading genai-prices' table
+        into this process; what it cannot answer is looked up here as before. Ignored for a
+        table given whole."""
         if self._table is None:
             self._reader = reader
 
@@ -326,12 +331,17 @@ class PriceBook:
         """What the table says of a model, once: a flat Price, a tiered entry, or why none."""
         if self._table is not None:
             return self._given(model, provider)
-        reader, self._reader = self._reader, None
+        reader = self._reader
         if reader is not None:
-            read = reader.read()
-            self.know(read)
-            if (model, provider) in read:
-                return read[(model, provider)]
+            if not self._read_ahead:
+                self._read_ahead = True
+                read = reader.read()
+                self.know(read)
+                if (model, provider) in read:
+                    return read[(model, provider)]
+            asked = reader.ask(model, provider)
+            if asked is not None:
+                return asked
         from genai_prices import calc_price
 
         last_error = "not in the price table"

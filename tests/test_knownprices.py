@@ -196,7 +196,9 @@ def test_a_first_sessions_prices_read_in_a_child_are_the_tables(agentwrap_home: 
     assert len(read_ahead) >= 5
     assert ("claude-haiku-5-5", "anthropic") in read_ahead  # the presets' Haiku: in tiers
     assert any(kinds[m] is None for m in read_ahead)
-    flat_first = read_ahead + [m for m in models if m not in read_ahead]
+    # Then models it did not read, each asked of a child of its own (up to ASKED_CHILDREN).
+    asked = [("claude-haiku-4-5-20251001", "anthropic"), ("no-such-model", "anthropic")]
+    flat_first = read_ahead + asked + [m for m in models if m not in [*read_ahead, *asked]]
     usages = [*USAGES, *AROUND_TIERS]
     code = (
         "import json, sys\n"
@@ -228,8 +230,8 @@ def test_a_first_sessions_prices_read_in_a_child_are_the_tables(agentwrap_home: 
             usd, reason, loaded = next(seen)
             expected = in_process.cost(model, usage, provider)
             assert (usd, reason) == (expected.usd, expected.unpriced_reason), (model, usage)
-            if (model, provider) in read_ahead:
-                assert not loaded, model  # read ahead by the child
+            if (model, provider) in [*read_ahead, *asked]:
+                assert not loaded, model  # read by a child
     kept = json.loads(knownprices.cache_file().read_text())
     assert kept["key"] == modellist.table_key()
     assert json.loads(modellist.cache_file().read_text())["vendors"] == {
@@ -258,6 +260,7 @@ def test_a_child_that_fails_leaves_the_table_to_the_process(
     # As in a proxy that has not loaded the table, nor had it read by a child.
     monkeypatch.delitem(sys.modules, "genai_prices", raising=False)
     monkeypatch.setattr(knownprices, "_READ", {})
+    monkeypatch.setattr(knownprices, "_ASKED", {})
     key = modellist.table_key()
     assert key is not None
     book = PriceBook()
@@ -279,6 +282,7 @@ def test_a_session_ending_keeps_a_finished_childs_prices_and_stops_one_still_rea
     # As in a proxy that has not loaded the table, nor had it read by a child.
     monkeypatch.delitem(sys.modules, "genai_prices", raising=False)
     monkeypatch.setattr(knownprices, "_READ", {})
+    monkeypatch.setattr(knownprices, "_ASKED", {})
     key = modellist.table_key()
     assert key is not None
     finished = knownprices.TableChild(key)
@@ -315,6 +319,7 @@ def test_a_session_ending_keeps_a_finished_childs_prices_and_stops_one_still_rea
     python.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(python))
     monkeypatch.setattr(knownprices, "_READ", {})
+    monkeypatch.setattr(knownprices, "_ASKED", {})
     knownprices.cache_file().unlink()
     slow = knownprices.TableChild(key)
     slow.start()
@@ -330,3 +335,27 @@ def _book_with(reader: knownprices.TableChild) -> PriceBook:
     book = PriceBook()
     book.read_elsewhere(reader)
     return book
+
+
+@pytest.mark.usefixtures("agentwrap_home")
+def test_a_model_not_read_ahead_is_asked_of_a_child_alone_up_to_a_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dated, other = "claude-haiku-4-5-20251001", "claude-opus-4-1-20250805"
+    expected = PriceBook().cost(dated, USAGES[0], "anthropic").usd
+    key = modellist.table_key()
+    assert key is not None
+    # As in a proxy that has not loaded the table, nor had it read by a child.
+    monkeypatch.delitem(sys.modules, "genai_prices", raising=False)
+    monkeypatch.setattr(knownprices, "_READ", {})
+    monkeypatch.setattr(knownprices, "_ASKED", {})
+    monkeypatch.setattr(knownprices, "ASKED_CHILDREN", 1)
+    reader = knownprices.TableChild(key)
+    found = reader.ask(dated, "anthropic")
+    assert isinstance(found, Price) and float(found.cost(USAGES[0])) == expected
+    assert reader.ask(other, "anthropic") is None  # past the limit: the process reads it
+    kept = json.loads(knownprices.cache_file().read_text())["prices"]
+    assert [row[:2] for row in kept] == [[dated, "anthropic"]]
+    # Another session of this process is answered without a child.
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    assert knownprices.TableChild(key).ask(dated, "anthropic") == found
