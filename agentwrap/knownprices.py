@@ -43,7 +43,7 @@ AHEAD: dict[str, tuple[str, ...]] = {
 CHILD_TIMEOUT = 60.0
 # At most this many children per session asked for one model each (a dated id, a model of
 # another vendor); past them the table is read in the process.
-ASKED_CHILDREN = 4
+ASKED_CHILDREN = 2
 
 Key = tuple[str, str | None]
 
