@@ -39,8 +39,9 @@ AHEAD: dict[str, tuple[str, ...]] = {
     "openai": ("openai",),
     "google": ("google", "gemini"),
 }
-# A child slower than this is given up on; the table is then read in the process.
-CHILD_TIMEOUT = 60.0
+# A child slower than this is given up on; the table is then read in the process. The proxy's
+# event loop waits for the child (0.3-0.4 s here), so a hung one must not hold it for long.
+CHILD_TIMEOUT = 10.0
 # At most this many children per session asked for one model each (a dated id, a model of
 # another vendor); past them the table is read in the process.
 ASKED_CHILDREN = 2

@@ -273,6 +273,33 @@ def test_a_child_that_fails_leaves_the_table_to_the_process(
 
 
 @pytest.mark.usefixtures("agentwrap_home")
+def test_a_child_that_hangs_is_given_up_on_and_the_table_read_in_the_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    expected = PriceBook().cost("claude-sonnet-4-6", USAGES[0], "anthropic")
+    key = modellist.table_key()
+    assert key is not None
+    # Were it waited for, its answer would price the model at $9 a million tokens.
+    answer = json.dumps(
+        {"key": key, "prices": [["claude-sonnet-4-6", "anthropic", ["9", "9", None, None]]]}
+    )
+    python = tmp_path / "python"
+    python.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(30)\nprint({answer!r})\n")
+    python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(python))
+    monkeypatch.setattr(knownprices, "CHILD_TIMEOUT", 0.5)
+    monkeypatch.delitem(sys.modules, "genai_prices", raising=False)
+    monkeypatch.setattr(knownprices, "_READ", {})
+    monkeypatch.setattr(knownprices, "_ASKED", {})
+    book = PriceBook()
+    book.read_elsewhere(knownprices.TableChild(key))
+    book.expect_calls()
+    assert book.cost("claude-sonnet-4-6", USAGES[0], "anthropic") == expected
+    book.stop_reading()
+    assert not knownprices.cache_file().exists()
+
+
+@pytest.mark.usefixtures("agentwrap_home")
 def test_a_session_ending_keeps_a_finished_childs_prices_and_stops_one_still_reading(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
