@@ -52,6 +52,7 @@ def sessions(limit: int = 20, as_json: bool = False, demo: bool = False) -> None
     """`agentwrap sessions` with its options' values: print the newest sessions."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     from agentwrap.cli.console import out_console
     from agentwrap.cli.tables import drawn
@@ -101,7 +102,7 @@ def sessions(limit: int = 20, as_json: bool = False, demo: bool = False) -> None
         if wide:
             cells.insert(2, time.strftime("%m-%d %H:%M", time.localtime(r["started_at"])))
             cells.append(r.get("cwd") or "")
-        table.add_row(*cells)
+        table.add_row(*map(Text, cells))  # data, not markup: a cwd may hold brackets
     console.print(drawn(table))
     if any(r.get("unpriced_calls") and r.get("cost_usd") is not None for r in rows):
         console.print("[dim]+N? : N calls of that session are unpriced (see agentwrap log)[/dim]")
@@ -174,6 +175,7 @@ def log(
     say so on stderr and exit 1)."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     from agentwrap.cli.console import out_console
     from agentwrap.cli.tables import drawn
@@ -228,7 +230,8 @@ def log(
             else max(widest, 1),
         )
     for values in rows:
-        table.add_row(*(values[name] for name, _, is_shown in columns if is_shown))
+        # Data, not markup: a reason may name [[rules]], an error [Errno 111].
+        table.add_row(*(Text(values[name]) for name, _, is_shown in columns if is_shown))
     console.print(drawn(table))
     if not wide:
         console.print(

@@ -229,3 +229,24 @@ def test_log_says_one_call_not_one_calls() -> None:
     assert title.strip() == "session sess-0001 · claude · 1 call"
     title = agentwrap("log", "-n", "1", COLUMNS="80").stdout.splitlines()[0]
     assert title.strip() == "session sess-0001 · claude · newest 1 of 1 call"
+
+
+def test_log_and_sessions_print_brackets_in_their_data_as_written() -> None:
+    from dataclasses import replace
+
+    from tests.support.trace_seed import SESSION_CALLS, seed_session
+
+    # What a reason, an error and a directory say is data: none of it is Rich markup.
+    reason = 'never dearer: to allow it, add a [[rules]] entry with use = "sonnet", escalate = true'
+    held = replace(SESSION_CALLS[0], reason=reason)
+    refused = replace(
+        SESSION_CALLS[5], reason="", error="cannot reach anthropic: [Errno 111] refused [bold]"
+    )
+    store = seed_session(calls=[held, refused])
+    store.update_session("sess-0001", cwd="/work/[draft] :thumbs_up: app")
+    store.close()
+    table = " ".join(agentwrap("log", COLUMNS="250").stdout.split())
+    assert "add a [[rules]] entry with use" in table
+    assert "[Errno 111] refused [bold]" in table
+    sessions = agentwrap("sessions", COLUMNS="250").stdout
+    assert "/work/[draft] :thumbs_up: app" in sessions
