@@ -115,9 +115,9 @@ def held_back_line(route: HeldBack, count: int) -> str:
     """One line for a route the session never took: what asked for it and what allows it."""
     calls = f"{count} call{'s' if count != 1 else ''}"
     return (
-        f"never dearer: {calls} stayed on {route.requested}, the model the agent asked for: "
-        f"{route.where} sends {'them' if count != 1 else 'it'} to {route.alias} "
-        f"({route.model}), which costs more; {remedy(route.where, route.alias)}"
+        f"never dearer: {calls} stayed on {fmt.model(route.requested)}, the model the agent "
+        f"asked for: {route.where} sends {'them' if count != 1 else 'it'} to {route.alias} "
+        f"({fmt.model(route.model)}), which costs more; {remedy(route.where, route.alias)}"
     )
 
 

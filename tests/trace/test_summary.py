@@ -173,3 +173,15 @@ def test_a_launch_whose_command_makes_no_call_ends_without_a_summary(agentwrap_b
     )
     assert done.returncode == 0 and done.stdout == "v1.2.3\n"
     assert "agentwrap ·" not in done.stderr and "No model calls" not in done.stderr
+
+
+def test_a_route_held_back_names_its_models_by_their_short_ids() -> None:
+    from agentwrap.route.dearer import HeldBack
+    from agentwrap.summary import held_back_line
+
+    route = HeldBack("routing.implement", "sonnet", "claude-sonnet-4-5-20250929",
+                     "claude-haiku-4-5-20251001")  # fmt: skip
+    line = held_back_line(route, 1)
+    assert line.startswith("never dearer: 1 call stayed on claude-haiku-4-5, the model the agent")
+    assert "sends it to sonnet (claude-sonnet-4-5), which costs more" in line
+    assert "2025" not in line
