@@ -219,6 +219,16 @@ def count(value: int | None) -> str:
     return MISSING if value is None else f"{int(value):,}"
 
 
+def rate(fraction: float) -> str:
+    """A rate as every view writes it, from a fraction: 0%, 0.4%, 3.1%, 10%, 28.6%."""
+    value = 100 * fraction
+    if value == 0:
+        return "0%"
+    if value >= 1 and abs(value - round(value)) < 0.05:
+        return f"{round(value)}%"
+    return f"{value:.1f}%"
+
+
 def ms(value: float | None) -> str:
     """Call latencies: 850ms, 2.4s, 1m05s; None as an em dash."""
     if value is None:

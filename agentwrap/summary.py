@@ -129,11 +129,12 @@ def _duration(session: dict[str, Any] | None) -> float | None:
 
 
 def failure_rate(tally: Tally) -> Text:
-    """Failed steps among the labelled ones: "25% of 8" (red when any failed), or "—"."""
+    """Failed steps among the labelled ones: "25% of 8", "11.1% of 18" (red when any failed),
+    or "—"."""
     labelled = tally.steps_succeeded + tally.steps_failed
     if not labelled:
         return Text(fmt.MISSING, style="dim")
-    rate = f"{100 * tally.steps_failed / labelled:.0f}% of {labelled}"
+    rate = f"{fmt.rate(tally.steps_failed / labelled)} of {labelled}"
     return Text(rate, style="red" if tally.steps_failed else "")
 
 

@@ -76,3 +76,10 @@ def test_tokens_by_kind_count_the_uncached_input_as_in() -> None:
     # No cache at all: nothing said of it; unknown counts read as none.
     assert fmt.token_split(543, 16, 0, 0) == "in 543 · out 16"
     assert fmt.token_split(None, None) == "in 0 · out 0"
+
+
+def test_a_rate_reads_the_same_in_every_view() -> None:
+    # The summary, report quality, report --compare and learned routing all write it so.
+    assert [fmt.rate(r) for r in (0, 0.004, 0.031, 0.1, 2 / 7, 1 / 3, 0.25, 1)] == [
+        "0%", "0.4%", "3.1%", "10%", "28.6%", "33.3%", "25%", "100%",
+    ]  # fmt: skip

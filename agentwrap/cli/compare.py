@@ -34,7 +34,7 @@ def _change(sums: CompareSums) -> Text:
 
 
 def _rate(rate: float | None) -> str:
-    return fmt.MISSING if rate is None else f"{100 * rate:.1f}%"
+    return fmt.MISSING if rate is None else fmt.rate(rate)
 
 
 def _table(rows: list[CompareRow], total: CompareRow, label: str, width: int) -> Table:
@@ -110,7 +110,7 @@ def _explore_left_out(exploring: dict[str, float]) -> str:
     if not exploring:
         return ""
     rates = ", ".join(
-        f"{where} explores {100 * rate:g} % of its steps" for where, rate in exploring.items()
+        f"{where} explores {fmt.rate(rate)} of its steps" for where, rate in exploring.items()
     )
     return (
         f": each step gets its settled choice, and the cost under the profile leaves its "

@@ -28,18 +28,13 @@ TOO_FEW = "?"  # the mark of a failure rate measured on too few steps
 SESSIONS_SHOWN = 20  # the newest sessions listed in the table (--json has every one)
 
 
-def percent(rate: float) -> str:
-    """A rate as the quality tables write it: 6.7%."""
-    return f"{100 * rate:.1f}%"
-
-
 def failure_text(row: QualityRow) -> Text:
     """ "6.7% (3.4–12.6)", dim with a mark when too few steps were labelled; — with none."""
     interval = row.interval
     if row.failure_rate is None or interval is None:
         return Text(fmt.MISSING, style="dim")
     low, high = interval
-    body = f"{percent(row.failure_rate)} ({100 * low:.1f}–{100 * high:.1f})"
+    body = f"{fmt.rate(row.failure_rate)} ({100 * low:.1f}–{100 * high:.1f})"
     if row.too_few:
         return Text(f"{body} {TOO_FEW}", style="dim")
     return Text(body)

@@ -51,6 +51,7 @@ from functools import lru_cache
 from random import Random
 from typing import Any
 
+from agentwrap import fmt
 from agentwrap.route.step import STEP_KINDS
 from agentwrap.route.tomlpos import LineIndex
 
@@ -109,7 +110,7 @@ class AutoPolicy:
         return self.candidates[-1]
 
     def summary(self, step: str | None = None) -> str:
-        """ "auto: the cheapest of haiku, sonnet, opus within 10 % failures (explore 5 %,
+        """ "auto: the cheapest of haiku, sonnet, opus within 10% failures (explore 5%,
         prior 1 failure / 9 successes)"; `step` says when that kind never explores."""
         explore = f"explore {pct(self.explore)}"
         if step in NO_EXPLORE:
@@ -256,7 +257,7 @@ class Posterior:
         return beta_quantile(1.0 - OUTSIDE_LEVEL, self.alpha, self.beta) > tolerance
 
     def describe(self, alias: str) -> str:
-        """ "haiku: 3.1 % failures (≤ 7.9 %, 212 steps)"; "(…, last 200 of 1,250 steps)" once
+        """ "haiku: 3.1% failures (≤ 7.9%, 212 steps)"; "(…, last 200 of 1,250 steps)" once
         older evidence fades."""
         tally = self.tally
         if tally.steps == 0:
@@ -291,11 +292,8 @@ class Choice:
 
 
 def pct(rate: float) -> str:
-    """A failure rate as people read it: "3.1 %", "10 %", "0.4 %"."""
-    value = rate * 100
-    if value >= 1 and abs(value - round(value)) < 0.05:
-        return f"{round(value)} %"
-    return f"{value:.1f} %"
+    """A failure rate as every view writes it (fmt.rate): "3.1%", "10%", "0.4%"."""
+    return fmt.rate(rate)
 
 
 def ranked(options: Sequence[Option]) -> list[Option]:

@@ -84,7 +84,7 @@ def test_with_enough_evidence_it_settles_on_the_cheapest_candidate_within_tolera
     result = play(parse_world(WORLD, "w.toml"), profile())
     late_implement = mix(result.log, "implement", 81, 120)
     late_explore = mix(result.log, "explore", 81, 120)
-    # Haiku fails a quarter of its implementation steps: sonnet is the cheapest within 10 %.
+    # Haiku fails a quarter of its implementation steps: sonnet is the cheapest within 10%.
     assert late_implement.get("sonnet", 0) > 0.85
     assert late_implement.get("haiku", 0) < 0.02, "haiku is credibly too poor to try again"
     # Exploring is as good on every model: haiku takes it.

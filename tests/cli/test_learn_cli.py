@@ -73,8 +73,8 @@ def test_status_without_evidence_says_so_and_what_each_kind_gets(repo: Path) -> 
     assert "learned routing has no evidence yet" in result.output
     assert "what learned routing would choose now (profile .agentwrap.toml" in result.output
     assert (
-        "  claude: plan      → opus  routing.plan (none credibly within 10 % → opus, "
-        "the last candidate: haiku: no outcomes yet (prior ≤ 95 %) above 10 %"
+        "  claude: plan      → opus  routing.plan (none credibly within 10% → opus, "
+        "the last candidate: haiku: no outcomes yet (prior ≤ 95%) above 10%"
     ) in result.output
     assert "claude: implement → opus  routing.implement (" in result.output
     # explore is routed to a fixed model by the preset: nothing to learn there.
@@ -102,16 +102,14 @@ def test_status_shows_the_tallies_and_the_choice_they_lead_to(repo: Path) -> Non
         "implement",
         "claude-haiku-4-5",
         "212",
-        "2.8",
-        "%",
-        "5.5",
-        "%",
+        "2.8%",
+        "5.5%",
         "1",
         "4",
     ]
     assert (
-        "claude: implement → haiku  routing.implement (haiku: 2.8 % failures (≤ 5.5 %, "
-        "212 steps) within 10 %)"
+        "claude: implement → haiku  routing.implement (haiku: 2.8% failures (≤ 5.5%, "
+        "212 steps) within 10%)"
     ) in result.output
     data = json.loads(runner.invoke(app, ["learn", "status", "--json"]).output)
     assert data["horizon"] == HORIZON
@@ -228,7 +226,7 @@ def test_status_rules_out_the_candidates_dearer_than_the_requested_model_and_sho
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     plan = lines.index(next(line for line in lines if line.startswith("  claude: plan")))
-    assert "→ sonnet  routing.plan (none credibly within 10 % → sonnet" in lines[plan]
+    assert "→ sonnet  routing.plan (none credibly within 10% → sonnet" in lines[plan]
     assert lines[plan + 1].strip() == (
         "ruled out, dearer than claude-sonnet-4-6: opus (~$0.1000 vs ~$0.0750)"
     )

@@ -213,11 +213,11 @@ def test_show_says_what_learned_routing_will_do(repo: Path) -> None:
     )
     text = runner.invoke(app, ["profile", "show"]).output
     assert (
-        " — auto: the cheapest of haiku, sonnet, opus within 10 % failures "
+        " — auto: the cheapest of haiku, sonnet, opus within 10% failures "
         "(plan never explores, prior 1 failure / 1 success)"
     ) in next(line for line in text.splitlines() if line.startswith("# routing.plan from "))
     assert (
-        " — auto: the cheapest of sonnet, opus within 5 % failures (explore 5 %, "
+        " — auto: the cheapest of sonnet, opus within 5% failures (explore 5%, "
         "prior 1 failure / 1 success)"
     ) in next(line for line in text.splitlines() if line.startswith("# routing.implement "))
     assert tomllib.loads(text)["routing"]["implement"] == {

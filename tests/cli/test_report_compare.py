@@ -362,7 +362,7 @@ def test_a_learned_profile_is_replayed_on_its_settled_choices_and_says_what_it_l
     assert (
         "learned routing decides on the evidence the store holds now, without exploring: each "
         "step gets its settled choice, and the cost under the profile leaves its exploration "
-        "out (routing.implement explores 20 % of its steps; an explored step costs what its "
+        "out (routing.implement explores 20% of its steps; an explored step costs what its "
         "candidate costs)"
     ) in text
     # A fixed profile has nothing to leave out.
@@ -377,7 +377,7 @@ BASH = {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command"
 def test_a_served_learned_session_compared_with_a_fixed_profile(
     agentwrap_bin: str, tmp_path: Path
 ) -> None:
-    # What earlier sessions learned: small is credibly within 10 %, so it is the choice
+    # What earlier sessions learned: small is credibly within 10%, so it is the choice
     # (probability 0.8) and big is explored (0.2).
     store = TraceStore(paths.trace_db())
     try:

@@ -333,11 +333,11 @@ def test_quality_table_at_80_columns() -> None:
     cells = sonnet.split()
     # steps, failed of labelled, rate (interval), fixes, first byte, total, $/success
     assert cells[2:4] == ["12", "3/12"]
-    assert f"25.0% ({100 * low:.1f}–{100 * high:.1f})" in sonnet
+    assert f"25% ({100 * low:.1f}–{100 * high:.1f})" in sonnet
     assert cells[-4:] == ["0", "650ms", "6.5s", usd(0.78 / 9)]
     haiku = next(line for line in lines if line.startswith("explore"))
     # Too few labelled steps: marked.
-    assert "0.0% (0.0–" in haiku and haiku.rstrip().endswith(usd(0.008 / 3))
+    assert "0% (0.0–" in haiku and haiku.rstrip().endswith(usd(0.008 / 3))
     assert "?" in haiku
     kimi = next(line for line in lines if line.startswith("implement kimi"))
     assert kimi.rstrip().endswith("unpriced") and "$0.00" not in kimi

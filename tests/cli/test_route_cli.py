@@ -164,7 +164,7 @@ def test_explain_learned_routing_from_what_was_learned_here(in_tmp: Path) -> Non
     for _ in range(20):
         data = json.loads(runner.invoke(app, args).stdout)
         assert data["model"] == HAIKU
-    assert "auto: haiku: 1.0 % failures (≤ 2.5 %, 303 steps) within 10 %" in data["reason"]
+    assert "auto: haiku: 1.0% failures (≤ 2.5%, 303 steps) within 10%" in data["reason"]
 
 
 def test_a_gemini_request_shows_the_model_its_path_names(in_tmp: Path) -> None:

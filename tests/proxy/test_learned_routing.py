@@ -86,7 +86,7 @@ def test_labelled_steps_are_counted_in_the_store_and_every_call_has_a_propensity
     assert [c["model"] for c in calls] == ["claude-opus-4-6"] * 3
     assert [c["propensity"] for c in calls] == [1.0, 1.0, 1.0]
     assert [c["outcome"] for c in calls] == ["failed", "succeeded", None]
-    assert "auto: none credibly within 10 % → big, the last candidate" in calls[0]["reason"]
+    assert "auto: none credibly within 10% → big, the last candidate" in calls[0]["reason"]
     store = TraceStore(paths.trace_db())
     try:
         evidence = store.evidence()
@@ -107,7 +107,7 @@ def test_decisions_read_what_earlier_sessions_learned(agentwrap_bin, tmp_path):
         store.close()
     with FakeAnthropic(_replies()) as fake:
         profile = _profile(tmp_path, fake.base_url, 0.2)
-        # Seed 0's first draw (0.84) is past the 20 % exploration: the first call exploits.
+        # Seed 0's first draw (0.84) is past the 20% exploration: the first call exploits.
         seeded = {"AGENTWRAP_EXPLORE_SEED": "0"}
         with running_serve(agentwrap_bin, fake.base_url, "--profile", profile, env=seeded) as url:
             _session(url, first_fails=False)
@@ -115,12 +115,12 @@ def test_decisions_read_what_earlier_sessions_learned(agentwrap_bin, tmp_path):
         sent = [r.body["model"] for r in fake.message_requests]
     assert [c["model"] for c in calls] == sent
     for call in calls:
-        # small is credibly within 10 %: it is the choice (0.8); big is explored (0.2).
+        # small is credibly within 10%: it is the choice (0.8); big is explored (0.2).
         expected = 0.8 if call["model"] == "claude-haiku-4-5" else 0.2
         assert call["propensity"] == expected
     first = calls[0]
     assert first["model"] == "claude-haiku-4-5"
-    assert "auto: small: 1.0 % failures (≤ 2.5 %, 303 steps) within 10 %" in first["reason"]
+    assert "auto: small: 1.0% failures (≤ 2.5%, 303 steps) within 10%" in first["reason"]
     store = TraceStore(paths.trace_db())
     try:
         tally = store.evidence().tally("claude", "implement", "claude-haiku-4-5")

@@ -186,7 +186,7 @@ def test_the_reason_names_the_posterior_it_used() -> None:
     d = run(profile(), main_loop(), known=known)
     assert d.target.alias == "haiku" and d.rule == "routing.implement"
     assert d.reason.startswith(
-        "routing.implement (auto: haiku: 2.8 % failures (≤ 5.5 %, 212 steps) within 10 %): "
+        "routing.implement (auto: haiku: 2.8% failures (≤ 5.5%, 212 steps) within 10%): "
         "implement → haiku (claude-haiku-4-5 on anthropic)"
     )
     assert d.policy == profile().auto["implement"]

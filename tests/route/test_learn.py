@@ -161,13 +161,13 @@ def test_old_evidence_fades_past_the_horizon() -> None:
 def test_posterior_describes_itself() -> None:
     post = Posterior(Tally(successes=205, failures=7), Prior(1, 9))
     assert post.mean == pytest.approx(8 / 222)
-    assert post.describe("haiku") == f"haiku: 3.3 % failures (≤ {pct(post.upper)}, 212 steps)"
+    assert post.describe("haiku") == f"haiku: 3.3% failures (≤ {pct(post.upper)}, 212 steps)"
     assert 0.033 < post.upper < 0.07
     assert (
         Posterior(Tally(), Prior(1, 9)).describe("haiku")
-        == "haiku: no outcomes yet (prior ≤ 28.3 %)"
+        == "haiku: no outcomes yet (prior ≤ 28.3%)"
     )
-    assert pct(0.1) == "10 %" and pct(0.079) == "7.9 %" and pct(0.004) == "0.4 %"
+    assert pct(0.1) == "10%" and pct(0.079) == "7.9%" and pct(0.004) == "0.4%"
 
 
 # ---------------------------------------------------------------- the chooser
@@ -183,19 +183,17 @@ def options(haiku: Tally, sonnet: Tally, opus: Tally = NOTHING) -> list[Option]:
 def test_without_evidence_the_last_candidate_is_used() -> None:
     best, why = exploit(POLICY, options(Tally(), Tally()))
     assert best.alias == "opus"
-    assert why.startswith(
-        "none credibly within 10 % → opus, the last candidate: haiku: no outcomes"
-    )
+    assert why.startswith("none credibly within 10% → opus, the last candidate: haiku: no outcomes")
 
 
 def test_the_cheapest_candidate_credibly_within_the_tolerance_wins() -> None:
-    haiku = Tally(successes=180, failures=20)  # 10 %: its bound is above the tolerance
+    haiku = Tally(successes=180, failures=20)  # 10%: its bound is above the tolerance
     sonnet = Tally(successes=206, failures=6)
     best, why = exploit(POLICY, options(haiku, sonnet, Tally(500, 5)))
     assert best.alias == "sonnet"
-    assert why.startswith("sonnet: 2.8 % failures (≤ ")
-    assert "212 steps) within 10 %; cheaper: haiku: 10 % failures (≤ 1" in why
-    assert why.endswith("200 steps) above 10 %")
+    assert why.startswith("sonnet: 2.8% failures (≤ ")
+    assert "212 steps) within 10%; cheaper: haiku: 10% failures (≤ 1" in why
+    assert why.endswith("200 steps) above 10%")
     best, _ = exploit(POLICY, options(Tally(successes=300, failures=6), sonnet))
     assert best.alias == "haiku"
 
@@ -241,13 +239,13 @@ def test_exploring_tries_the_cheapest_candidate_that_may_save_money() -> None:
     choices = [choose(POLICY, options(Tally(), sonnet), "implement", rng) for _ in range(400)]
     assert {c.exploited for c in choices} == {"sonnet"}
     explored = [c for c in choices if c.explored]
-    assert explored, "5 % of 400 calls explore"
+    assert explored, "5% of 400 calls explore"
     # Only haiku can save money over sonnet: it gets all of the exploration.
     assert {c.alias for c in explored} == {"haiku"}
     first = explored[0]
     assert first.propensity == 0.05
-    assert first.reason.startswith("explore (p = 0.05): haiku: no outcomes yet (prior ≤ 95 %)")
-    assert "; otherwise sonnet: 1.0 % failures (≤ " in first.reason
+    assert first.reason.startswith("explore (p = 0.05): haiku: no outcomes yet (prior ≤ 95%)")
+    assert "; otherwise sonnet: 1.0% failures (≤ " in first.reason
 
 
 def test_a_candidate_credibly_outside_the_tolerance_is_not_tried_again() -> None:

@@ -61,13 +61,21 @@ def test_the_summary_gives_failure_rates_per_model_and_step():
     def row(name: str) -> str:
         return next(line for line in lines if line.split() and line.split()[0] == name)
 
-    assert row("gpt-5.5").rstrip().endswith("33% of 3")
+    assert row("gpt-5.5").rstrip().endswith("33.3% of 3")
     assert row("gpt-5.4-mini").rstrip().endswith("0% of 1")
-    assert row("implement").rstrip().endswith("33% of 3")
+    assert row("implement").rstrip().endswith("33.3% of 3")
     assert row("explore").rstrip().endswith("0% of 1")
     assert row("background").rstrip().endswith("—")
     assert "failed steps" in text
     assert row("total").rstrip().endswith("25% of 4")
+    # report quality writes the same rates as the summary: one formatter.
+    from tests.support.cli import agentwrap
+
+    quality = agentwrap("report", "quality", COLUMNS="120").stdout.splitlines()
+    implement = next(line for line in quality if line.startswith("implement "))
+    assert "1/3 33.3% (" in implement
+    total = next(line for line in quality if line.startswith("total "))
+    assert " 25% (" in total
 
 
 def test_no_failure_column_before_any_step_is_labelled():
