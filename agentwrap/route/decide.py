@@ -659,7 +659,7 @@ def _sticky(
     new_model = target.model_for(call)
     if new_model == state.main_model and target.provider.name == current.provider.name:
         return target, fallbacks, rule
-    cache = f"~{facts.tokens} tokens"
+    cache = f"~{facts.tokens:,} tokens"  # as fmt.count writes a count: ~5,373
     if not profile.sticky_main_loop:
         why = "main_loop.sticky = false"
     elif forced:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -304,6 +305,8 @@ def test_main_loop_stays_after_an_escalation() -> None:
     second = _after(p, cw.main_loop(BIG + cw.tool_round(False)), state)
     assert second.target.alias == "opus" and second.rule == "main_loop.sticky"
     assert "would throw away its prompt cache" in second.reason
+    # The cache's size as every view writes a count: with thousands separators.
+    assert re.search(r"prompt cache \(~\d{1,3}(,\d{3})+ tokens\)", second.reason), second.reason
     assert [t.alias for t in second.fallbacks] == []
 
 
