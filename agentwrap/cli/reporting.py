@@ -181,7 +181,10 @@ def no_calls(filt: ReportFilter, demo_left_out: int) -> str:
     """What a report with no calls says: none match the filter, or none were recorded; and
     the demo sessions it left out, if any."""
     if filt.since or filt.until or filt.agent or filt.project:
-        msg = "No calls match these filters."
+        msg = (
+            f"No calls match these filters ({_filters(filt)}); "
+            "agentwrap sessions lists what is recorded."
+        )
     else:
         msg = (
             "No calls recorded yet. Start a session with: agentwrap claude (or try: agentwrap demo)"
@@ -189,6 +192,20 @@ def no_calls(filt: ReportFilter, demo_left_out: int) -> str:
     if demo_left_out:
         msg += f"\n{demo_note(demo_left_out)}"
     return msg
+
+
+def _filters(filt: ReportFilter) -> str:
+    """The filters a report was asked with, as its headline names them."""
+    parts = []
+    if filt.since or filt.until:
+        since = filt.since.isoformat() if filt.since else "…"
+        until = filt.until.isoformat() if filt.until else "…"
+        parts.append(f"{since} → {until}")
+    if filt.agent:
+        parts.append(f"agent {filt.agent}")
+    if filt.project:
+        parts.append(f"project {filt.project}")
+    return ", ".join(parts)
 
 
 def demo_note(left_out: int) -> str:

@@ -169,7 +169,9 @@ def test_filters_and_demo_from_the_command_line() -> None:
     assert sessions()[3].id in [r["key"] for r in demo["rows"]]
     assert demo["totals"]["calls"] == expected(all_calls(include_demo=True))["calls"]
     none = run("--agent", "nobody")
-    assert none.returncode == 0 and "No calls match these filters." in none.stdout
+    assert none.returncode == 0 and "No calls match these filters (agent nobody); " in none.stdout
+    # What to do next: see what is recorded.
+    assert "agentwrap sessions lists what is recorded." in none.stdout
 
 
 def test_empty_store_and_bad_input() -> None:

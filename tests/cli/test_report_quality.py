@@ -306,7 +306,7 @@ def test_quality_filters() -> None:
     demo = json.loads(run("--demo", "--json").stdout)
     assert row(demo, "claude", GPT, "implement")["labelled"] == 2
     none = run("--agent", "nobody")
-    assert none.returncode == 0 and "No calls match these filters." in none.stdout
+    assert none.returncode == 0 and "No calls match these filters (agent nobody)" in none.stdout
 
 
 def test_a_store_of_demo_sessions_only_says_they_were_left_out() -> None:
