@@ -201,7 +201,7 @@ def explain_cmd(
         ("reason", decision.reason),
         (
             "fallbacks",
-            ", ".join(t.label(call) for t in decision.fallbacks) or "(none)",
+            ", ".join(t.label(call) for t in decision.fallbacks) or fmt.MISSING,
         ),
         ("baseline", decision.baseline_model or fmt.MISSING),
         ("profile", f"{loaded.name} from {loaded.source}"),

@@ -187,3 +187,6 @@ def test_a_gemini_request_shows_the_model_its_path_names(in_tmp: Path) -> None:
     result = runner.invoke(app, ["route", "explain", "body.json", "--agent", "gemini"])
     model = next(line for line in result.stdout.splitlines() if line.startswith("model"))
     assert "None" not in model and "give --path" in model
+    # Nothing to fall back to and no baseline known: an em dash, as every view writes a gap.
+    lines = dict(line.split(None, 1) for line in result.stdout.splitlines() if line.strip())
+    assert lines["fallbacks"].strip() == "—" and lines["baseline"].strip() == "—"
