@@ -19,7 +19,7 @@ complete -c agentwrap -n '__fish_use_subcommand' -a qwen -d 'Run qwen-code throu
 complete -c agentwrap -n '__fish_use_subcommand' -a report -d 'Cost tables across sessions, one row per day (default), week, month, session, model or step kind; `report quality`: failure rates and corrections; `report --compare PROFILE`: another profile\'s cost, estimated'
 complete -c agentwrap -n '__fish_use_subcommand' -a route -d 'Routing decisions: explain how a request would be routed'
 complete -c agentwrap -n '__fish_use_subcommand' -a run -d 'Run any command with the Anthropic, OpenAI and Gemini base URLs pointing at agentwrap (those you had set stay their upstreams), or with --transparent through an intercepting HTTPS proxy instead: agentwrap run -- CMD ARGS'
-complete -c agentwrap -n '__fish_use_subcommand' -a serve -d 'Run the proxy alone; prints its base URL on the first line of stdout'
+complete -c agentwrap -n '__fish_use_subcommand' -a serve -d 'Run the proxy alone; prints its base URL on the first line of stdout, and the session\'s summary on stderr when stopped'
 complete -c agentwrap -n '__fish_use_subcommand' -a sessions -d 'List sessions, newest first'
 complete -c agentwrap -n '__fish_use_subcommand' -a statusline -d 'Print one line for Claude Code\'s status line (reads its JSON on stdin)'
 complete -c agentwrap -n '__fish_use_subcommand' -a top -d 'Watch every call as it happens: model, reason, tokens, cost against the baseline'

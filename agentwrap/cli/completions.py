@@ -26,7 +26,8 @@ class Cmd:
 
 def _first_line(text: str | None) -> str:
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-    return line.replace("[", "").replace("]", "").rstrip(".")
+    # Help is Rich markup, where "\\[" writes a bracket; no shell's description takes one.
+    return line.replace("\\[", "").replace("[", "").replace("]", "").rstrip(".")
 
 
 def _tree(cmd: Any, path: list[str]) -> Cmd:

@@ -153,7 +153,11 @@ def run_cmd(
     )
 
 
-@app.command("serve", help="Run the proxy alone; prints its base URL on the first line of stdout.")
+@app.command(
+    "serve",
+    help="Run the proxy alone; prints its base URL on the first line of stdout, and the "
+    "session's summary on stderr when stopped.",
+)
 def serve_cmd(
     port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (default: a free random port)."),
     profile: str | None = ProfileOpt,
@@ -171,13 +175,13 @@ def serve_cmd(
     first_byte_timeout: float | None = typer.Option(
         None,
         "--first-byte-timeout",
-        help="Seconds to wait for a provider's first byte before falling back [default: 120].",
+        help="Seconds to wait for a provider's first byte before falling back \\[default: 120].",
         callback=_above_zero,
     ),
     stall_timeout: float | None = typer.Option(
         None,
         "--stall-timeout",
-        help="Seconds of silence inside an answer before it is ended as broken [default: 300].",
+        help="Seconds of silence inside an answer before it is ended as broken \\[default: 300].",
         callback=_above_zero,
     ),
 ) -> None:

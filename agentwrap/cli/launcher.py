@@ -491,7 +491,7 @@ def serve(
     while not got:
         signal.pause()
     session.close(0)
-    if session.errorlog.count:
-        from agentwrap.errorlog import logged_line
+    from agentwrap.cli.summary import print_summary
 
-        err(logged_line(session.errorlog.count, str(session.errorlog.path)))
+    # On stderr, as a launch ends; it says where unexpected errors were logged, if any were.
+    print_summary(session.store, session.id)

@@ -75,3 +75,22 @@ def test_no_help_text_breaks_a_line_inside_a_paragraph() -> None:
             if any("\n" in paragraph for paragraph in text.strip().split("\n\n")):
                 broken.append(f"{path}: {text[:60]!r}")
     assert broken == []
+
+
+def test_no_help_text_loses_words_in_brackets_to_markup() -> None:
+    # Help is Rich markup: "[default: 120]" written as is is read as a tag and drawn as nothing.
+    import click
+    from rich.text import Text
+
+    def walk(command: click.Command, path: str):
+        yield path, command
+        for name, sub in (getattr(command, "commands", None) or {}).items():
+            yield from walk(sub, f"{path} {name}")
+
+    lost = []
+    for path, command in walk(typer.main.get_command(build_app()), "agentwrap"):
+        texts = [command.help or "", *(getattr(p, "help", None) or "" for p in command.params)]
+        for text in texts:
+            if Text.from_markup(text).plain != text.replace("\\[", "["):
+                lost.append(f"{path}: {text[:60]!r}")
+    assert lost == []

@@ -126,9 +126,16 @@ def test_nothing_reaches_the_terminal_and_never_the_secret(agentwrap_bin):
     (err,) = stderr
     assert "Traceback" not in err
     assert secret_path.split("/")[-1] not in err
-    # Only "session ...; Ctrl-C", and at the end where the unparsable request was logged.
+    # "session ...; Ctrl-C", then the session's summary, which says where the unparsable
+    # request was logged (once) and how to see the session's calls.
     lines = err.strip().splitlines()
-    assert lines == [lines[0], f"agentwrap: 1 unexpected error was logged to {paths.log_file()}"]
+    assert lines[0].startswith("agentwrap: session ") and lines[0].endswith("; Ctrl-C to stop")
+    session = lines[0].removeprefix("agentwrap: session ").split(";")[0]
+    assert lines[1].startswith("agentwrap · serve · ") and " 3 calls " in lines[1]
+    assert [line for line in lines if "unexpected error" in line] == [
+        f"1 unexpected error was logged to {paths.log_file()}"
+    ]
+    assert f"agentwrap log --session {session}" in lines[-1]
 
 
 @pytest.mark.parametrize(
