@@ -22,6 +22,10 @@ app = typer.Typer()
 # Seconds one agent has to print its version: Node and Bun CLIs take a few seconds to start,
 # more when several start at once on a small machine.
 VERSION_TIMEOUT = 10.0
+# The table shows where each agent is from this width on, and its wiring in a column from
+# WIRING_IN_TABLE on (narrower, the column folded names such as GOOGLE_GEMINI_BASE_URL).
+WIDE = 110
+WIRING_IN_TABLE = 100
 
 
 @dataclass
@@ -110,14 +114,19 @@ def agents_cmd(
         return
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     from agentwrap.cli.console import out_console
 
     console = out_console()
-    wide = console.width >= 110  # narrow: the executable's path is left out
+    wide = console.width >= WIDE  # narrow: the executable's path is left out
+    # Narrower still, the wiring goes under the table: in a column it was folded mid-name.
+    wiring_apart = console.width < WIRING_IN_TABLE
     table = Table(title="agentwrap agents", box=box.SIMPLE_HEAD, pad_edge=False)
-    columns = ("agent", "version", "tested with", "API", "wired through", "where")
-    for col in columns if wide else columns[:-1]:
+    columns = ["agent", "version", "tested with", "API"]
+    columns += [] if wiring_apart else ["wired through"]
+    columns += ["where"] if wide else []
+    for col in columns:
         table.add_column(col, overflow="fold", no_wrap=col in ("agent", "API"))
     missing = []
     for row in rows:
@@ -128,9 +137,17 @@ def agents_cmd(
             _version_cell(row),
             _tested_cell(row),
             row.api,
-            "\n".join(row.wiring) or fmt.MISSING,
+            *(() if wiring_apart else ("\n".join(row.wiring) or fmt.MISSING,)),
             *((row.path or fmt.MISSING,) if wide else ()),
         )
     console.print(table)
+    if wiring_apart:
+        console.print("How a launch points each agent at agentwrap:", highlight=False)
+        wired = Table.grid(padding=(0, 2), pad_edge=True)
+        wired.add_column(no_wrap=True)
+        wired.add_column(overflow="fold")
+        for row in rows:
+            wired.add_row(row.name, Text("\n".join(row.wiring) or fmt.MISSING))
+        console.print(wired)
     if missing:
         console.print("Not installed; to install:", *missing, sep="\n  ", highlight=False)

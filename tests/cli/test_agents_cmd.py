@@ -116,3 +116,29 @@ def test_binary_override_is_the_reported_path(tmp_path):
     exe.chmod(0o755)
     rows = {r.name: r for r in survey({"PATH": "", "AGENTWRAP_CLAUDE_BIN": str(exe)}, 5.0)}
     assert rows["claude"].path == str(exe) and rows["claude"].version == "2.1.197"
+
+
+def test_at_80_columns_the_wiring_goes_under_the_table_with_no_name_cut(tmp_path):
+    env = {"PATH": str(tmp_path), "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    shown = {}
+    for columns in ("80", "120"):
+        done = subprocess.run(
+            [agentwrap_exe(), "agents"],
+            env={**env, "COLUMNS": columns},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        shown[columns] = done.stdout
+    header = next(line for line in shown["80"].splitlines() if line.split()[:1] == ["agent"])
+    assert "wired through" not in header
+    assert "How a launch points each agent at agentwrap:" in shown["80"]
+    words = shown["80"].split()
+    for agent in registry.agents():
+        for entry in agent.wiring:
+            # Every name of the wiring whole (it was folded mid-name: GOOGLE_GEMINI_BASE / _URL).
+            assert all(word in words for word in entry.split()), (agent.name, entry)
+    header = next(line for line in shown["120"].splitlines() if line.split()[:1] == ["agent"])
+    assert "wired through" in header
+    assert "How a launch points" not in shown["120"]
