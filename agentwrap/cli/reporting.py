@@ -194,8 +194,8 @@ def no_calls(filt: ReportFilter, demo_left_out: int) -> str:
     return msg
 
 
-def _filters(filt: ReportFilter) -> str:
-    """The filters a report was asked with, as its headline names them."""
+def _filter_parts(filt: ReportFilter, project: str) -> list[str]:
+    """The dates, agent and project a report was asked for, each as its own words."""
     parts = []
     if filt.since or filt.until:
         since = filt.since.isoformat() if filt.since else "…"
@@ -204,8 +204,13 @@ def _filters(filt: ReportFilter) -> str:
     if filt.agent:
         parts.append(f"agent {filt.agent}")
     if filt.project:
-        parts.append(f"project {filt.project}")
-    return ", ".join(parts)
+        parts.append(project)
+    return parts
+
+
+def _filters(filt: ReportFilter) -> str:
+    """The filters a report was asked with, as its headline names them."""
+    return ", ".join(_filter_parts(filt, f"project {filt.project}"))
 
 
 def demo_note(left_out: int) -> str:
@@ -219,14 +224,9 @@ def headline(kind: str, filt: ReportFilter) -> Text:
 
     text = Text("agentwrap report", style="bold")
     text.append(f" · {kind}")
-    if filt.since or filt.until:
-        since = filt.since.isoformat() if filt.since else "…"
-        until = filt.until.isoformat() if filt.until else "…"
-        text.append(f" · {since} → {until}")
-    if filt.agent:
-        text.append(f" · agent {filt.agent}")
-    if filt.project:
-        text.append(f" · {filt.project.name or filt.project}")
+    project = str(filt.project.name or filt.project) if filt.project else ""
+    for part in _filter_parts(filt, project):
+        text.append(f" · {part}")
     if filt.include_demo:
         text.append(" · demo sessions included", style="magenta")
     return text

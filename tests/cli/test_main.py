@@ -58,9 +58,8 @@ def test_the_root_help_lists_what_the_whole_app_lists(columns: str) -> None:
     assert "--limit" in runner.invoke(build_app(), ["log", "--help"]).output
 
 
-def test_no_help_text_breaks_a_line_inside_a_paragraph() -> None:
-    # Help is Rich markup: a docstring's line breaks are drawn as written, mid-sentence at any
-    # width but the one it was wrapped for. Paragraphs (a blank line between) are fine.
+def help_texts() -> list[tuple[str, str]]:
+    """Every command's and option's help, each with the command line it belongs to."""
     import click
 
     def walk(command: click.Command, path: str):
@@ -68,29 +67,31 @@ def test_no_help_text_breaks_a_line_inside_a_paragraph() -> None:
         for name, sub in (getattr(command, "commands", None) or {}).items():
             yield from walk(sub, f"{path} {name}")
 
-    broken = []
-    for path, command in walk(typer.main.get_command(build_app()), "agentwrap"):
-        texts = [command.help or "", *(getattr(p, "help", None) or "" for p in command.params)]
-        for text in texts:
-            if any("\n" in paragraph for paragraph in text.strip().split("\n\n")):
-                broken.append(f"{path}: {text[:60]!r}")
+    return [
+        (path, text)
+        for path, command in walk(typer.main.get_command(build_app()), "agentwrap")
+        for text in [command.help or "", *(getattr(p, "help", None) or "" for p in command.params)]
+    ]
+
+
+def test_no_help_text_breaks_a_line_inside_a_paragraph() -> None:
+    # Help is Rich markup: a docstring's line breaks are drawn as written, mid-sentence at any
+    # width but the one it was wrapped for. Paragraphs (a blank line between) are fine.
+    broken = [
+        f"{path}: {text[:60]!r}"
+        for path, text in help_texts()
+        if any("\n" in paragraph for paragraph in text.strip().split("\n\n"))
+    ]
     assert broken == []
 
 
 def test_no_help_text_loses_words_in_brackets_to_markup() -> None:
     # Help is Rich markup: "[default: 120]" written as is is read as a tag and drawn as nothing.
-    import click
     from rich.text import Text
 
-    def walk(command: click.Command, path: str):
-        yield path, command
-        for name, sub in (getattr(command, "commands", None) or {}).items():
-            yield from walk(sub, f"{path} {name}")
-
-    lost = []
-    for path, command in walk(typer.main.get_command(build_app()), "agentwrap"):
-        texts = [command.help or "", *(getattr(p, "help", None) or "" for p in command.params)]
-        for text in texts:
-            if Text.from_markup(text).plain != text.replace("\\[", "["):
-                lost.append(f"{path}: {text[:60]!r}")
+    lost = [
+        f"{path}: {text[:60]!r}"
+        for path, text in help_texts()
+        if Text.from_markup(text).plain != text.replace("\\[", "[")
+    ]
     assert lost == []
