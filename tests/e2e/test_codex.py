@@ -547,6 +547,11 @@ def test_interactive_codex_in_tmux(tmp_path):
             pane.wait_for("Ask Codex", timeout=60)
             pane.submit("hello there")
             pane.wait_for(reply, timeout=60)
+            # The title call races the turn and may not have left Codex yet on a loaded
+            # machine: quitting before it does would end the session without it.
+            deadline = time.monotonic() + 60
+            while len(posts(fake)) < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
             pane.submit("/quit")
             screen = pane.wait_for("[exited 0]", timeout=60)
         finally:
