@@ -253,15 +253,7 @@ class SessionSummary:
             table.add_column("failed steps", justify="right", footer=failure_rate(total))
         for name, tally in rows:
             cells: list[Any] = [fmt.model(name) if model_rows else name, str(tally.calls)]
-            if compact:
-                cells.append(fmt.tokens(tally.tokens))
-            else:
-                cells += [
-                    fmt.tokens(tally.input_tokens),
-                    fmt.tokens(tally.output_tokens),
-                    fmt.tokens(tally.cache_write_tokens),
-                    fmt.tokens(tally.cache_read_tokens),
-                ]
+            cells += token_cells(tally, compact)
             cells.append(self._cost(tally, name if model_rows else None, notes))
             if not compact:
                 cells.append(self._baseline(tally))
@@ -388,6 +380,19 @@ def cost_text(sums: fmt.Sums, mark: str = "") -> Text:
     if amount == fmt.UNPRICED:
         return Text(f"{amount}{mark}", style="yellow")
     return Text(amount)
+
+
+def token_cells(tally: Tally, compact: bool) -> list[str]:
+    """A row's token cells, as the summary's and the report's tables give them: the total when
+    compact, else input, output, cache write and cache read."""
+    if compact:
+        return [fmt.tokens(tally.tokens)]
+    return [
+        fmt.tokens(tally.input_tokens),
+        fmt.tokens(tally.output_tokens),
+        fmt.tokens(tally.cache_write_tokens),
+        fmt.tokens(tally.cache_read_tokens),
+    ]
 
 
 def saved_text(sums: fmt.Sums) -> Text:

@@ -236,7 +236,7 @@ def _table(report: Report, compact: bool, notes: dict[str, int], width: int) -> 
     from rich import box
     from rich.table import Table
 
-    from agentwrap.summary import saved_text
+    from agentwrap.summary import saved_text, token_cells
     from agentwrap.trace.report import KEY_LABELS
 
     total = report.total
@@ -288,15 +288,7 @@ def _table(report: Report, compact: bool, notes: dict[str, int], width: int) -> 
                 agent += " (observe)"
             cells.append(agent)
         cells.append(str(t.calls))
-        if compact:
-            cells.append(fmt.tokens(t.tokens))
-        else:
-            cells += [
-                fmt.tokens(t.input_tokens),
-                fmt.tokens(t.output_tokens),
-                fmt.tokens(t.cache_write_tokens),
-                fmt.tokens(t.cache_read_tokens),
-            ]
+        cells += token_cells(t, compact)
         cells.append(_cost(t, row.key if model_rows else None, report, notes))
         if not compact:
             cells += [fmt.baseline(t), _saved_usd(t), _saved_pct(t)]
