@@ -99,8 +99,10 @@ def _read(key: str) -> dict[Key, Price | TieredPrice]:
 
 
 def _text(value: Decimal | Tiers | None) -> object:
-    if value is None or isinstance(value, Decimal):
-        return None if value is None else str(value)
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return str(value)
     base, tiers = value
     return [str(base), [[start, str(price)] for start, price in tiers]]
 
@@ -118,6 +120,15 @@ def _write(key: str, prices: dict[Key, Price | TieredPrice]) -> None:
         )
     ]
     write_keyed(cache_file(), key, "prices", rows)
+
+
+def _add(key: str, prices: dict[Key, Price | TieredPrice]) -> None:
+    """Keep `prices` with those already kept for the table `key` names; the file is left as
+    it is when it holds them all already."""
+    kept = _read(key)
+    if all(kept.get(k) == v for k, v in prices.items()):
+        return
+    _write(key, {**kept, **prices})
 
 
 def _prices(rows: object) -> dict[Key, Price | TieredPrice]:
@@ -226,7 +237,7 @@ class TableChild:
 
     def _kept(self, key: Key, found: Price | TieredPrice | str) -> Price | TieredPrice | str:
         if not isinstance(found, str):
-            _write(self._key, {**_read(self._key), key: found})
+            _add(self._key, {key: found})
         return found
 
     def close(self) -> None:
@@ -262,8 +273,7 @@ class TableChild:
         from agentwrap import modellist
 
         modellist.keep(self._key, vendors)
-        if prices:
-            _write(self._key, {**_read(self._key), **prices})
+        _add(self._key, prices)
 
 
 def read_ids_in_child() -> bool:
@@ -279,13 +289,8 @@ def remember(book: PriceBook) -> None:
     """Keep the flat prices `book` read, with those already kept, for the next run."""
     book.stop_reading()
     key = table_key()
-    learned = book.known_prices()
-    if key is None or not learned:
-        return
-    kept = _read(key)
-    if all(kept.get(k) == v for k, v in learned.items()):
-        return
-    _write(key, {**kept, **learned})
+    if key is not None:
+        _add(key, book.known_prices())
 
 
 def _read_table() -> dict[str, object]:

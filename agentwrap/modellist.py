@@ -93,20 +93,20 @@ def bundled_model_ids(vendor: str) -> list[str]:
     return ids
 
 
-def _kept(key: str, vendor: str) -> list[str] | None:
-    ids = _read(key).get(vendor)
-    if isinstance(ids, list) and all(isinstance(i, str) for i in ids):
-        return list(ids)
+def _ids(value: object) -> list[str] | None:
+    """`value` as a list of model ids, or None when it is not one."""
+    if isinstance(value, list) and all(isinstance(i, str) for i in value):
+        return list(value)
     return None
+
+
+def _kept(key: str, vendor: str) -> list[str] | None:
+    return _ids(_read(key).get(vendor))
 
 
 def keep(key: str, vendors: dict[str, object]) -> None:
     """Keep the model ids a child read from the table `key` names, by vendor, with those
     already kept."""
-    valid = {
-        vendor: ids
-        for vendor, ids in vendors.items()
-        if isinstance(ids, list) and all(isinstance(i, str) for i in ids)
-    }
+    valid = {vendor: ids for vendor, value in vendors.items() if (ids := _ids(value)) is not None}
     if valid:
         _write(key, {**_read(key), **valid})
