@@ -172,7 +172,7 @@ def _status_lines(
     profile: Profile | None,
     requested: dict[str, str | None],
 ) -> list[str]:
-    from agentwrap.route.learn import ANY_AGENT, HORIZON, pct
+    from agentwrap.route.learn import ANY_AGENT, HORIZON
 
     out: list[str] = []
     if not rows:
@@ -192,8 +192,8 @@ def _status_lines(
                 r["step"],
                 fmt.model(r["model"]),
                 f"{r['steps']:g}",
-                pct(r["failure_rate"]) if r["failure_rate"] is not None else fmt.MISSING,
-                pct(r["upper_bound"]),
+                fmt.rate(r["failure_rate"]) if r["failure_rate"] is not None else fmt.MISSING,
+                fmt.rate(r["upper_bound"]),
                 str(r["interrupted"]),
                 str(r["unknown"]),
             )

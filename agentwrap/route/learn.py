@@ -112,12 +112,12 @@ class AutoPolicy:
     def summary(self, step: str | None = None) -> str:
         """ "auto: the cheapest of haiku, sonnet, opus within 10% failures (explore 5%,
         prior 1 failure / 9 successes)"; `step` says when that kind never explores."""
-        explore = f"explore {pct(self.explore)}"
+        explore = f"explore {fmt.rate(self.explore)}"
         if step in NO_EXPLORE:
             explore = f"{step} never explores"
         return (
             f"auto: the cheapest of {', '.join(self.candidates)} within "
-            f"{pct(self.max_failure_rate)} failures ({explore}, prior "
+            f"{fmt.rate(self.max_failure_rate)} failures ({explore}, prior "
             f"{self.prior.failures:g} failure{'s' * (self.prior.failures != 1)} / "
             f"{self.prior.successes:g} success{'es' * (self.prior.successes != 1)})"
         )
@@ -261,13 +261,13 @@ class Posterior:
         older evidence fades."""
         tally = self.tally
         if tally.steps == 0:
-            return f"{alias}: no outcomes yet (prior ≤ {pct(self.upper)})"
+            return f"{alias}: no outcomes yet (prior ≤ {fmt.rate(self.upper)})"
         rate = tally.failures / tally.steps
         weight = round(tally.steps)
         steps = f"{weight} steps"
         if tally.labelled > weight:
             steps = f"last {weight} of {tally.labelled:,} steps"
-        return f"{alias}: {pct(rate)} failures (≤ {pct(self.upper)}, {steps})"
+        return f"{alias}: {fmt.rate(rate)} failures (≤ {fmt.rate(self.upper)}, {steps})"
 
 
 @dataclass(frozen=True)
@@ -291,11 +291,6 @@ class Choice:
     chances: tuple[tuple[str, float], ...] = ()  # every possible draw and its probability
 
 
-def pct(rate: float) -> str:
-    """A failure rate as every view writes it (fmt.rate): "3.1%", "10%", "0.4%"."""
-    return fmt.rate(rate)
-
-
 def ranked(options: Sequence[Option]) -> list[Option]:
     """The options cheapest first; unpriced after every priced one; ties keep profile order."""
     order = {o.alias: i for i, o in enumerate(options)}
@@ -306,7 +301,7 @@ def exploit(policy: AutoPolicy, options: Sequence[Option]) -> tuple[Option, str]
     """The option learned routing settles on with no exploration, and the reason."""
     if not options:
         raise ValueError("no candidate can take this call")
-    tolerance = pct(policy.max_failure_rate)
+    tolerance = fmt.rate(policy.max_failure_rate)
     checked: list[str] = []
     for option in ranked(options):
         post = Posterior(option.tally, policy.prior)

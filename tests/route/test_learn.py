@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agentwrap import fmt
 from agentwrap.route.learn import (
     HORIZON,
     MAX_EXPLORE,
@@ -26,7 +27,6 @@ from agentwrap.route.learn import (
     betainc,
     choose,
     exploit,
-    pct,
     ranked,
     settle,
 )
@@ -161,13 +161,13 @@ def test_old_evidence_fades_past_the_horizon() -> None:
 def test_posterior_describes_itself() -> None:
     post = Posterior(Tally(successes=205, failures=7), Prior(1, 9))
     assert post.mean == pytest.approx(8 / 222)
-    assert post.describe("haiku") == f"haiku: 3.3% failures (≤ {pct(post.upper)}, 212 steps)"
+    assert post.describe("haiku") == f"haiku: 3.3% failures (≤ {fmt.rate(post.upper)}, 212 steps)"
     assert 0.033 < post.upper < 0.07
     assert (
         Posterior(Tally(), Prior(1, 9)).describe("haiku")
         == "haiku: no outcomes yet (prior ≤ 28.3%)"
     )
-    assert pct(0.1) == "10%" and pct(0.079) == "7.9%" and pct(0.004) == "0.4%"
+    assert fmt.rate(0.1) == "10%" and fmt.rate(0.079) == "7.9%" and fmt.rate(0.004) == "0.4%"
 
 
 # ---------------------------------------------------------------- the chooser
