@@ -4,9 +4,9 @@ Every reader (the live panel, the statusline, the end-of-session summary, `agent
 holds its sums in these, so they always agree: the statusline, the summary, the reports and
 a panel following the store read sums SQLite makes as `Tally.of_call` does (trace.queries,
 trace.sums; tests hold them to it), and the panel folds the call rows it is handed, and each
-call that changes after, through `Ledger.upsert`. The ledger is incremental: `upsert` a call row again when it changes
-and only that call's old contribution is replaced, which is what lets the panel follow
-thousands of calls without re-summing them on every event.
+call that changes after, through `Ledger.upsert`. The ledger is incremental: `upsert` a call
+row again when it changes and only that call's old contribution is replaced, which is what
+lets the panel follow thousands of calls without re-summing them on every event.
 
 Money rules, applied everywhere:
 - a call's cost is `cost_usd`; None means *unpriced* (or not finished), never $0;
