@@ -17,6 +17,7 @@ import secrets
 import socket
 import time
 import uuid
+from functools import partial
 from typing import Any
 
 from agentwrap import knownprices
@@ -195,7 +196,7 @@ class Proxy:
             entry.record.request_bytes = len(body_bytes)
             entry.started(call, step, decision, conversation)
             if step is None or step.kind not in SIDE_STEPS:
-                self.ledger.label_previous_step(call, conversation)
+                entry.later(partial(self.ledger.label_previous_step, call, conversation))
             if decision.stop:
                 msg = f"agentwrap: {decision.reason}"
                 result = entry.result

@@ -12,7 +12,9 @@ for this session's decisions, and in the store).
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +72,23 @@ class CallLedger:
         self.inserted = False  # the row exists (its first report went out)
         self.closed = False  # the row is final (finished, failed or refused)
         self._routed = False  # answering() was called; its report waits for the first byte
+        self._later: list[Callable[[], None]] | None = None  # bookkeeping not yet done
+
+    def later(self, work: Callable[[], None]) -> None:
+        """Do `work` once the request is on its way to the provider (the event loop's next
+        turn), or before this call's next report, whichever comes first: bookkeeping the
+        request need not wait for."""
+        if self._later is None:
+            self._later = [work]
+            asyncio.get_running_loop().call_soon(self.settle)
+        else:
+            self._later.append(work)
+
+    def settle(self) -> None:
+        """Do the work `later` put off, now."""
+        work, self._later = self._later, None
+        for step in work or ():
+            step()
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the request arrived."""
@@ -82,23 +101,29 @@ class CallLedger:
         started still gets its row. A routed report still waiting goes first on its own, unless
         this is the first byte, which carries its columns.
         """
+        if self._later:
+            self.settle()
         if self._routed and kind != ev.FIRST_BYTE:
             self.routed()
         self._routed = False
+        if kind in (ev.FINISHED, ev.FAILED):
+            self.closed = True
+        if not self.inserted:
+            self._insert()
+        if kind != ev.STARTED:
+            self._recorder.call_event(kind, self.record.id, **self._changes(), **event)
+
+    def _insert(self) -> None:
+        self.inserted = True
+        self._recorder.call_started(self.record.id, **self._changes())
+
+    def _changes(self) -> dict[str, Any]:
+        """The record's columns changed since the previous report."""
         changes = self.record.changes(self._reported)
         self._reported = self.record.snapshot()
         changes.pop("id", None)
         changes.pop("session_id", None)
-        if kind in (ev.FINISHED, ev.FAILED):
-            self.closed = True
-        if not self.inserted:
-            self.inserted = True
-            self._recorder.call_started(self.record.id, **changes)
-            if kind == ev.STARTED:
-                return
-            changes = {}
-        if kind != ev.STARTED:
-            self._recorder.call_event(kind, self.record.id, **changes, **event)
+        return changes
 
     def fail(self, status: str, message: str, http_status: int | None) -> None:
         """End a call that never reached the point where the ledger prices it."""
@@ -115,7 +140,8 @@ class CallLedger:
         decision: Decision,
         conversation: Conversation,
     ) -> None:
-        """The call has a step and a decision: insert its row."""
+        """The call has a step and a decision: its row is inserted once the request is on its
+        way (`later`)."""
         rec, target = self.record, decision.target
         would = decision.observed
         rec.requested_model, rec.streamed = call.model, call.stream
@@ -131,7 +157,11 @@ class CallLedger:
         # What the decision looked at, so another profile can re-decide it (report --compare).
         rec.features = stored_features(step, decision)
         rec.user_agent = (call.headers.get("user-agent") or "")[:200] or None
-        self.report(ev.STARTED)
+        self.later(self._report_started)
+
+    def _report_started(self) -> None:
+        if not self.inserted:
+            self.report(ev.STARTED)
 
     def refused_unread(self, status: int, message: str, size: int) -> None:
         """A request refused before it was understood (too large, not JSON): one failed row."""
@@ -169,6 +199,8 @@ class CallLedger:
         if not self._routed:
             return
         self._routed = False
+        if self._later:
+            self.settle()  # the row is inserted before anything is said of it
         rec = self.record
         changes = {k: getattr(rec, k) for k in ROUTED_COLUMNS}
         changes = {k: v for k, v in changes.items() if self._reported.get(k) != v}
@@ -261,6 +293,7 @@ class Ledger:
         used: Target,
     ) -> None:
         """Price the call, remember what routing needs, and record how it ended."""
+        entry.settle()  # the previous step is labelled before this one may await its label
         rec, result = entry.record, entry.result
         self._fill(rec, entry, call, decision, used)
         if rec.cost_usd:

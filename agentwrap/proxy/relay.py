@@ -309,7 +309,7 @@ async def _pump(
         if out:
             if result.ttfb_ms is None:
                 result.ttfb_ms = entry.elapsed_ms()
-                entry.first_byte()
+                entry.later(entry.first_byte)  # reported when the loop next waits
             result.response_bytes += len(out)
             if result.answer is not None:
                 keep(result, out)
