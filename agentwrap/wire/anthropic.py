@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agentwrap.wire import canonical as c
-from agentwrap.wire import stream
+from agentwrap.wire import jsonload, stream
 from agentwrap.wire.common import TapReading, Usage, as_int, kind_for_status, new_id
 from agentwrap.wire.names import TOOL_NAMES, ToolNames
 
@@ -509,7 +509,7 @@ class StreamParser(stream.StreamParser):
     def feed(self, event: str | None, data: str) -> list[c.Event]:
         """Canonical events for one SSE event."""
         try:
-            ev = json.loads(data)
+            ev = jsonload.loads(data)
         except ValueError:
             return []
         if not isinstance(ev, dict):

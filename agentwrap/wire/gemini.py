@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agentwrap.wire import canonical as c
-from agentwrap.wire import stream
+from agentwrap.wire import jsonload, stream
 from agentwrap.wire.common import (
     TapReading,
     Usage,
@@ -536,7 +536,7 @@ class StreamParser(stream.StreamParser):
         if self.done:
             return []
         try:
-            chunk = json.loads(data)
+            chunk = jsonload.loads(data)
         except ValueError:
             return []
         if isinstance(chunk, list):  # a JSON array stream, chunk by chunk

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agentwrap.wire import canonical as c
-from agentwrap.wire import stream
+from agentwrap.wire import jsonload, stream
 from agentwrap.wire.common import (
     TapReading,
     Usage,
@@ -558,7 +558,7 @@ class StreamParser(stream.StreamParser):
         if data.strip() == "[DONE]":
             return self.finish()
         try:
-            chunk = json.loads(data)
+            chunk = jsonload.loads(data)
         except ValueError:
             return []
         if not isinstance(chunk, dict):

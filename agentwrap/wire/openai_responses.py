@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from agentwrap.wire import canonical as c
-from agentwrap.wire import stream
+from agentwrap.wire import jsonload, stream
 from agentwrap.wire.common import TapReading, Usage, as_int, from_inclusive, new_id, prompt_total
 from agentwrap.wire.names import TOOL_NAMES, ToolNames
 
@@ -744,7 +744,7 @@ class StreamParser(stream.StreamParser):
         if self.done:
             return []
         try:
-            ev = json.loads(data)
+            ev = jsonload.loads(data)
         except ValueError:
             return []
         if not isinstance(ev, dict):
