@@ -163,8 +163,7 @@ class Recorder:
         batch = [item for item in batch if item[0] != "barrier"]
         try:
             with self.store.transaction():
-                for op, args in batch:
-                    self._apply(op, args)
+                self._write_folded(batch)
         except Exception:
             log.exception("trace write failed; retrying one by one")
             for op, args in batch:
@@ -175,17 +174,51 @@ class Recorder:
         for barrier in barriers:
             barrier.set()
 
+    def _write_folded(self, batch: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Write a batch's reports in few statements: each call's reports folded into one write
+        of its row (its insert, or one update) and the batch's events in one statement, in the
+        reports' order. The batch is one transaction: no reader sees the steps between."""
+        rows: dict[str, tuple[bool, dict[str, Any]]] = {}  # call id → (inserted?, its columns)
+        events: list[tuple[str, str | None, float, str, dict[str, Any]]] = []
+        now = time.time()
+        for op, args in batch:
+            if op == "learn":
+                self.store.add_outcome(*args)
+                continue
+            (ev,) = args
+            if op == "insert":
+                columns = {"id": ev.call_id, "session_id": ev.session_id, **ev.fields}
+                rows[str(ev.call_id)] = (True, columns)
+            elif op == "update":
+                # Event-only fields (a fallback's attempt number) have no column in the row.
+                row = {k: v for k, v in ev.fields.items() if k in _COLUMNS}
+                folded = rows.get(str(ev.call_id))
+                if folded is None:
+                    if row:
+                        rows[str(ev.call_id)] = (False, row)
+                elif row:
+                    folded[1].update(row)
+                    if folded[0]:
+                        folded[1]["updated_at"] = now  # as the update would have stamped it
+            events.append((ev.session_id, ev.call_id, ev.ts, ev.kind, _event_data(ev.fields)))
+        for call_id, (inserted, columns) in rows.items():
+            if inserted:
+                self.store.insert_call(**columns)
+            else:
+                self.store.update_call(call_id, **columns)
+        self.store.insert_events(events)
+
     def _apply(self, op: str, args: tuple[Any, ...]) -> None:
         if op == "learn":
             self.store.add_outcome(*args)
             return
         (ev,) = args
-        data = {k: v for k, v in ev.fields.items() if k in _EVENT_DATA_KEYS}
+        data = _event_data(ev.fields)
         if op == "insert":
             self.store.insert_call(id=ev.call_id, session_id=ev.session_id, **ev.fields)
         elif op == "update" and ev.fields:
             # Event-only fields (a fallback's attempt number) have no column in the row.
-            row = {k: v for k, v in ev.fields.items() if k in CALL_COLUMNS}
+            row = {k: v for k, v in ev.fields.items() if k in _COLUMNS}
             if row:
                 self.store.update_call(ev.call_id, **row)
         self.store.insert_event(ev.session_id, ev.kind, ev.call_id, data, ev.ts)
@@ -226,3 +259,9 @@ _EVENT_DATA_KEYS = {
     "signals",
     "outcome_evidence",
 }
+_COLUMNS = frozenset(CALL_COLUMNS)
+
+
+def _event_data(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a report the events table carries."""
+    return {k: v for k, v in fields.items() if k in _EVENT_DATA_KEYS}

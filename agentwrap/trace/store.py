@@ -346,12 +346,14 @@ def _check_columns(table: str, columns: Iterable[str], keys: Iterable[str]) -> N
         raise KeyError(f"unknown {table} columns: {sorted(unknown)}")
 
 
-def _encode(key: str, value: Any) -> Any:
-    if key in JSON_COLUMNS and not isinstance(value, str):
-        return json_text(value)
-    if isinstance(value, bool):
-        return int(value)
-    return value
+def _values(fields: dict[str, Any], json_at: tuple[int, ...]) -> list[Any]:
+    """A row's values to bind, the JSON columns' (at `json_at`) as text unless they are text
+    already (sqlite3 binds a bool as the integer it is)."""
+    values = list(fields.values())
+    for i in json_at:
+        if not isinstance(values[i], str):
+            values[i] = json_text(values[i])
+    return values
 
 
 def row_to_dict(row: sqlite3.Row) -> dict[str, Any]:
@@ -373,7 +375,8 @@ class TraceStore:
         self.path = path
         self.conn = connect(path, notice)
         # Each row write's statement, by table and columns: a call's writes repeat a few shapes.
-        self._statements: dict[tuple[str, str, tuple[str, ...]], str] = {}
+        # With it, where the JSON columns are among the values it binds.
+        self._statements: dict[tuple[str, str, tuple[str, ...]], tuple[str, tuple[int, ...]]] = {}
         self.reconcile()
 
     def close(self) -> None:
@@ -644,6 +647,18 @@ class TraceStore:
         )
         return int(cur.lastrowid or 0)
 
+    def insert_events(
+        self, events: Iterable[tuple[str, str | None, float, str, dict[str, Any]]]
+    ) -> None:
+        """Append events, each (session id, call id, time, kind, data), in their order."""
+        self.conn.executemany(
+            "INSERT INTO events(session_id, call_id, ts, kind, data) VALUES (?, ?, ?, ?, ?)",
+            [
+                (sid, cid, ts, kind, json_text(data, default=str))
+                for sid, cid, ts, kind, data in events
+            ],
+        )
+
     def events_after(
         self, last_id: int, session_id: str | None = None, limit: int = 1000
     ) -> list[dict[str, Any]]:
@@ -674,12 +689,12 @@ class TraceStore:
     # -- helpers --------------------------------------------------------------
     def _insert(self, table: str, columns: Iterable[str], fields: dict[str, Any]) -> None:
         keys = tuple(fields)
-        sql = self._statements.get(("insert", table, keys))
-        if sql is None:
+        shape = self._statements.get(("insert", table, keys))
+        if shape is None:
             _check_columns(table, columns, keys)
             sql = f"INSERT INTO {table}({', '.join(keys)}) VALUES ({', '.join('?' for _ in keys)})"
-            self._statements["insert", table, keys] = sql
-        self.conn.execute(sql, [_encode(k, fields[k]) for k in keys])
+            shape = self._statements["insert", table, keys] = (sql, _json_at(keys))
+        self.conn.execute(shape[0], _values(fields, shape[1]))
 
     def _update(
         self, table: str, columns: Iterable[str], row_id: str, fields: dict[str, Any]
@@ -687,9 +702,15 @@ class TraceStore:
         if not fields:
             return
         keys = tuple(fields)
-        sql = self._statements.get(("update", table, keys))
-        if sql is None:
+        shape = self._statements.get(("update", table, keys))
+        if shape is None:
             _check_columns(table, columns, keys)
             sql = f"UPDATE {table} SET {', '.join(f'{k} = ?' for k in keys)} WHERE id = ?"
-            self._statements["update", table, keys] = sql
-        self.conn.execute(sql, [*(_encode(k, fields[k]) for k in keys), row_id])
+            shape = self._statements["update", table, keys] = (sql, _json_at(keys))
+        values = _values(fields, shape[1])
+        values.append(row_id)
+        self.conn.execute(shape[0], values)
+
+
+def _json_at(keys: tuple[str, ...]) -> tuple[int, ...]:
+    return tuple(i for i, key in enumerate(keys) if key in JSON_COLUMNS)

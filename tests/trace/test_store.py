@@ -12,7 +12,16 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from agentwrap.route.learn import HORIZON, ArmKey, Tally
-from agentwrap.trace.recorder import Recorder
+from agentwrap.trace.recorder import (
+    FAILED,
+    FALLBACK,
+    FINISHED,
+    FIRST_BYTE,
+    OUTCOME,
+    ROUTED,
+    SESSION_ENDED,
+    Recorder,
+)
 from agentwrap.trace.store import MIGRATIONS, TraceStore, connect, json_text, migrate
 
 
@@ -179,6 +188,69 @@ def test_the_recorder_counts_labelled_steps_in_its_writer(tmp_path):
     rec.learned(key, "failed")
     rec.close()
     assert TraceStore(tmp_path / "t.db").evidence()[key] == Tally(3, 1, labelled=4)
+
+
+def _report_calls(rec: Recorder) -> None:
+    """Calls as the proxy reports them: one falls back, finishes and is labelled twice, one
+    fails at once, one is left in flight; a labelled step counted and the session ended."""
+    rec.call_started("c1", seq=1, started_at=100.0, surface="anthropic", endpoint="messages")
+    attempts = [{"model": "m-big", "provider": "anthropic", "outcome": "http 529", "ms": 3.0}]
+    rec.call_event(FALLBACK, "c1", model="m-small", attempts=attempts, attempt=1)
+    rec.call_event(ROUTED, "c1", model="m-small", provider="anthropic", model_alias=None)
+    rec.call_event(FIRST_BYTE, "c1", ttfb_ms=12.5)
+    attempts = [*attempts, {"model": "m-small", "provider": "anthropic", "outcome": "http 200"}]
+    rec.call_event(
+        FINISHED, "c1", status="ok", input_tokens=10, cost_usd=0.5, total_ms=40.0, attempts=attempts
+    )
+    rec.call_event(OUTCOME, "c1", outcome="failed", signals=["test_failed"])
+    rec.call_event(OUTCOME, "c1", outcome="succeeded", signals=[], outcome_evidence="tests pass")
+    rec.call_started("c2", seq=2, started_at=101.0, surface="openai_chat", endpoint="chat")
+    rec.call_event(FAILED, "c2", status="error", http_status=529, error="overloaded", streamed=True)
+    rec.call_started("c3", seq=3, started_at=102.0, surface="anthropic", endpoint="messages")
+    rec.call_event(FIRST_BYTE, "c3", ttfb_ms=float("nan"))
+    rec.learned(ArmKey("claude", "explore", "m-small"), "succeeded")
+    rec.session_event(SESSION_ENDED, exit_code=0)
+
+
+def _stored(path: Path) -> dict[str, list[tuple]]:
+    conn = sqlite3.connect(path)
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(calls)") if r[1] != "updated_at"]
+    out = {
+        "calls": conn.execute(f"SELECT {', '.join(columns)} FROM calls ORDER BY id").fetchall(),
+        "events": conn.execute("SELECT id, call_id, kind, data FROM events ORDER BY id").fetchall(),
+        "call_sums": conn.execute("SELECT * FROM call_sums ORDER BY 1, 2, 3, 4").fetchall(),
+        "learned": conn.execute("SELECT agent, step, model, successes FROM learned").fetchall(),
+    }
+    conn.close()
+    return out
+
+
+def test_a_batch_of_reports_stores_what_they_store_one_at_a_time(tmp_path):
+    """The writer folds a call's reports in a batch into one write of its row: the rows, the
+    events (in their order), the table of sums and the evidence are what each report written
+    on its own gives (as after close, when reports are written as they come)."""
+    stores = {}
+    for name in ("one at a time", "batched"):
+        store = TraceStore(tmp_path / f"{name}.db")
+        store.insert_session(id="s", agent="claude", started_at=99.0)
+        rec = Recorder(store, "s")
+        if name == "one at a time":
+            rec.close()
+        _report_calls(rec)
+        rec.close()
+        stores[name] = _stored(tmp_path / f"{name}.db")
+        updated = store.conn.execute("SELECT id, started_at, updated_at FROM calls").fetchall()
+        assert all(r["updated_at"] >= r["started_at"] for r in updated)
+        store.close()
+    batched, alone = stores["batched"], stores["one at a time"]
+    assert [r[2] for r in alone["events"]] == [
+        *("started", "fallback", "routed", "first_byte", "finished", "outcome", "outcome"),
+        *("started", "failed", "started", "first_byte", "session_ended"),
+    ]
+    assert batched == alone
+    assert len(alone["call_sums"]) == 2 and alone["learned"] == [
+        ("claude", "explore", "m-small", 1.0)
+    ]
 
 
 # What the trace writer encodes: event data and JSON columns, with NaN, infinity, None, integers
