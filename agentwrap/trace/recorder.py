@@ -62,7 +62,9 @@ class Recorder:
         store.conn.execute("PRAGMA temp_store = MEMORY")
         self._subscribers: list[Subscriber] = []
         self._content_subscribers: list[Subscriber] = []
-        self._queue: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue()
+        # A put wakes the writer only when it waits for a burst's first report; the rest are an
+        # append each (queue.Queue's lock and condition cost about 1.6 µs a report more).
+        self._queue: queue.SimpleQueue[tuple[str, tuple[Any, ...]] | None] = queue.SimpleQueue()
         self._urgent = threading.Event()  # a flush or close waits: write what is queued now
         self._thread = threading.Thread(target=self._run, name="agentwrap-trace", daemon=True)
         self._closed = False

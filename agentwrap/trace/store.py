@@ -331,13 +331,26 @@ def _plain(value: Any) -> bool:
     """Whether `value` holds only what orjson writes as json does: no NaN or infinity, and no
     object handed to a `default` (whose answer is not looked into)."""
     kind = type(value)
-    if kind is float:
-        return math.isfinite(value)
     if kind is dict:
-        return all(_plain(v) for v in value.values())
-    if kind is list or kind is tuple:
-        return all(_plain(v) for v in value)
-    return kind in _PLAIN_TYPES
+        items = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    elif kind is float:
+        return math.isfinite(value)
+    else:
+        return kind in _PLAIN_TYPES
+    # The leaves are looked at here, not each in a call of its own: a call's features are a
+    # dozen of them.
+    for item in items:
+        kind = type(item)
+        if kind in _PLAIN_TYPES:
+            continue
+        if kind is float:
+            if not math.isfinite(item):
+                return False
+        elif not _plain(item):
+            return False
+    return True
 
 
 def _check_columns(table: str, columns: Iterable[str], keys: Iterable[str]) -> None:
