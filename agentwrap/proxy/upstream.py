@@ -2,11 +2,12 @@
 
 Forwarding talks to providers through one method, `Transport.send(UpstreamRequest)`, which
 returns an `UpstreamResponse` once the status and headers have arrived. `UpstreamPool` is the
-real transport (aiohttp, one keep-alive client per provider host: agents leave idle gaps while
-tools run, and the next call should not pay a new TCP+TLS handshake); tests pass their own
-transport to inject faults below the proxy. Transports raise what aiohttp raises:
-`aiohttp.ClientError` when a provider cannot be reached (`aiohttp.ConnectionTimeoutError` when
-connecting took too long), and its payload and connection errors when a body breaks off.
+real transport (keep-alive connections pooled per provider host, by `h1client`: agents leave
+idle gaps while tools run, and the next call should not pay a new TCP+TLS handshake); tests
+pass their own transport to inject faults below the proxy. Transports raise what aiohttp
+raises: `aiohttp.ClientError` when a provider cannot be reached
+(`aiohttp.ConnectionTimeoutError` when connecting took too long), and its payload and
+connection errors when a body breaks off.
 
 The caller bounds an attempt's wait for the provider with a `FirstByteClock`; a transport that
 has to wait for a connection first (a full pool, a new TCP+TLS handshake) holds that clock
@@ -16,6 +17,7 @@ meanwhile, so a busy pool is never mistaken for a silent provider.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,9 +28,11 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from agentwrap.agents.base import SECRET_HEADER
+from agentwrap.proxy import h1client
 from agentwrap.route.profile import Provider
 from agentwrap.wire.surface import CREDENTIAL_HEADERS, SURFACES, auth_scheme
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 # Hop-by-hop headers (RFC 9110 §7.6.1) and headers the proxy itself owns.
 HOP_BY_HOP = frozenset(
     {
@@ -282,11 +286,21 @@ def _clock_trace() -> aiohttp.TraceConfig:
     return trace
 
 
+_BY_SESSION = "session"  # a URL sent through aiohttp's client session (see UpstreamPool)
+_ROUTES_MAX = 1024  # URLs remembered with their origin and request target
+
+
 class UpstreamPool:
-    """The real transport: keep-alive client sessions, one per scheme://host:port.
+    """The real transport: keep-alive connections pooled per scheme://host:port.
 
     `limit_per_host` connections at most per host (a call beyond waits for one, without its
     first-byte clock running); a new connection must open within `connect_timeout` seconds.
+    Requests go out through `h1client`, an HTTP/1.1 client around aiohttp's response parser;
+    a host the environment sends through an HTTP(S) proxy (HTTPS_PROXY...), a request that
+    follows redirects, and a URL that client does not take (credentials in it, a host name
+    that is not ASCII, another scheme) go through aiohttp's client session instead, one per
+    host, as every request did before. `ssl_context` verifies providers' certificates
+    (aiohttp's verified default, unless given).
     """
 
     def __init__(
@@ -294,16 +308,69 @@ class UpstreamPool:
         keepalive_s: float = 300.0,
         limit_per_host: int = 128,
         connect_timeout: float = 15.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._proxies: dict[str, str | None] = {}
+        self._origins: dict[str, h1client.Origin] = {}
+        self._routes: dict[str, tuple[h1client.Origin, str] | str] = {}
         self._keepalive = keepalive_s
         self._limit = limit_per_host
         self._connect_timeout = connect_timeout
-        self._trace = _clock_trace()
+        self._ssl = ssl_context
+        self._trace: aiohttp.TraceConfig | None = None
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
-        """Send through the host's pooled session, via the environment's proxy for that host."""
+        """Send on a pooled connection (or through the host's session, see the class)."""
+        route = self._routes.get(request.url) or self._route(request.url)
+        if route is _BY_SESSION or request.allow_redirects:
+            return await self._send_by_session(request)
+        assert not isinstance(route, str)
+        origin, target = route
+        method, body = request.method, request.body
+        head = h1client.request_head(method, target, origin, request.headers, body)
+        return await h1client.exchange(origin, method, request.url, head, body, request.clock)
+
+    def _route(self, url: str) -> tuple[h1client.Origin, str] | str:
+        """Where a URL goes: its origin's pool and request target, or _BY_SESSION."""
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc}"
+        if key not in self._proxies:
+            self._proxies[key] = _env_proxy(parts.scheme, parts.hostname or "")
+        route: tuple[h1client.Origin, str] | str = _BY_SESSION
+        try:
+            port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+        except ValueError:  # aiohttp's client says what is wrong with it
+            port = None
+        host = parts.hostname
+        if (
+            parts.scheme in _DEFAULT_PORTS
+            and port is not None
+            and host
+            and host.isascii()
+            and parts.username is None
+            and self._proxies[key] is None
+        ):
+            origin = self._origins.get(key)
+            if origin is None:
+                origin = self._origins[key] = self._origin(parts.scheme, host, port)
+            route = (origin, h1client.request_target(parts.path, parts.query))
+        if len(self._routes) >= _ROUTES_MAX:
+            self._routes.clear()
+        self._routes[url] = route
+        return route
+
+    def _origin(self, scheme: str, host: str, port: int) -> h1client.Origin:
+        loop = asyncio.get_running_loop()
+        pool = h1client.HostPool(loop, self._limit, self._keepalive, self._connect_timeout)
+        context = None
+        if scheme == "https":
+            context = self._ssl or h1client.default_ssl_context()
+        origin = h1client.Origin(scheme, host, port, context, pool)
+        pool.origin = origin
+        return origin
+
+    async def _send_by_session(self, request: UpstreamRequest) -> UpstreamResponse:
         resp = await self.session_for(request.url).request(
             request.method,
             request.url,
@@ -312,14 +379,18 @@ class UpstreamPool:
             allow_redirects=request.allow_redirects,
             proxy=self.proxy_for(request.url),
             trace_request_ctx=request.clock,
+            ssl=self._ssl if self._ssl is not None else True,
         )
         return _PooledResponse(resp)
 
     def session_for(self, url: str) -> aiohttp.ClientSession:
+        """The aiohttp client session for this URL's host (proxied or redirected requests)."""
         parts = urlsplit(url)
         key = f"{parts.scheme}://{parts.netloc}"
         session = self._sessions.get(key)
         if session is None or session.closed:
+            if self._trace is None:
+                self._trace = _clock_trace()
             connector = aiohttp.TCPConnector(
                 limit=0,
                 limit_per_host=self._limit,
@@ -336,6 +407,7 @@ class UpstreamPool:
                 trace_configs=[self._trace],
             )
             self._sessions[key] = session
+        if key not in self._proxies:
             self._proxies[key] = _env_proxy(parts.scheme, parts.hostname or "")
         return session
 
@@ -345,6 +417,10 @@ class UpstreamPool:
         return self._proxies.get(f"{parts.scheme}://{parts.netloc}")
 
     async def close(self) -> None:
+        for origin in self._origins.values():
+            origin.pool.close()
+        self._origins.clear()
+        self._routes.clear()
         for session in self._sessions.values():
             await session.close()
         self._sessions.clear()
