@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 import random
 import secrets
 import socket
 import time
-import uuid
 from functools import partial
 from typing import Any
 
@@ -164,7 +164,7 @@ class Proxy:
 
     # -- one call -------------------------------------------------------------
     async def _call(self, request: http1.Request, route: Route, rest: str) -> http1.StreamResponse:
-        call_id = uuid.uuid4().hex
+        call_id = new_call_id()
         started = time.time()
         t0 = time.perf_counter()
         headers = {k.lower(): v for k, v in request.headers.items() if k.lower() != SECRET_HEADER}
@@ -306,6 +306,13 @@ class Proxy:
     ) -> http1.Response:
         entry.refused_unread(status, msg, size)
         return json_error(route.surface, status, msg)
+
+
+def new_call_id() -> str:
+    """A call's id: 32 hex digits, the first 12 the milliseconds since the epoch (as a version 7
+    UUID starts), the rest random. A session's new rows then land at the end of the store's index
+    of call ids instead of all over it, which kept the writer's cost growing with the store."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 def _same(given: str, expected: str) -> bool:

@@ -154,3 +154,18 @@ def test_a_call_cut_between_routed_and_its_first_byte_reports_routed_alone(
     assert row["status"] == "error" and row["ttfb_ms"] is None
     assert row["provider"] == "chat" and row["provider_api"] == "openai-chat"
     readers.assert_rows_agree(row)
+
+
+def test_call_ids_begin_with_the_time_they_arrived(rig: Rig) -> None:
+    # Time-ordered ids put a session's new rows at the end of the store's index of ids.
+    rows = []
+    for _ in range(3):
+        before = time.time_ns() // 1_000_000
+        _, row = rig.ask([Reply(text="hi")], stream=True)
+        after = time.time_ns() // 1_000_000
+        assert len(row["id"]) == 32 and int(row["id"], 16) >= 0
+        assert before <= int(row["id"][:12], 16) <= after
+        rows.append(row)
+        time.sleep(0.002)
+    ids = [row["id"] for row in rows]
+    assert ids == sorted(ids) and len(set(ids)) == 3
