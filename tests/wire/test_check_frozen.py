@@ -418,3 +418,36 @@ def test_the_check_and_the_tap_agree_with_their_frozen_selves(
         assert reading(new_tap) == reading(old_tap)
     finally:
         LINE_LIMIT = check_module.LINE_LIMIT = kept
+
+
+ENDING_LINES = [
+    b"data: [DONE]",
+    b'data: {"type": "message_stop"}',
+    b'data: {"type": "error", "error": {"type": "api_error", "message": "boom"}}',
+    b'data: {"error": {"code": 500, "message": "boom", "status": "INTERNAL"}}',
+    b'data: {"choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason":"stop"}]}',
+    b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}',
+    b'data: {"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": "STOP"}]}',
+    b'data: {"type": "response.completed", "response": {"status": "completed"}}',
+    b'data: {"type": "response.failed", "response": {"error": {"message": "boom"}}}',
+    b'data: {"type": "response.failed", "response": {}}',
+    b'data: {"type": "response.incomplete", "response": {}}',
+]
+
+
+def test_an_ending_anywhere_in_an_unfinished_answer_is_judged_as_before() -> None:
+    """Each event that may end an answer, at every line of a cut-off answer of each API."""
+    for api in APIS:
+        lines = stream_bytes(api, Reply(text="hello there, " * 4, cut_after=8)).split(b"\n")
+        for ending in ENDING_LINES:
+            for at in range(len(lines) + 1):
+                body = b"\n".join([*lines[:at], ending, b"", *lines[at:]])
+                for cut in (len(body), len(body) // 3, len(body) // 2 + 5):
+                    old, new = FrozenCheck(api), StreamCheck(api)
+                    for i in range(0, len(body), cut):
+                        old.feed(body[i : i + cut])
+                        new.feed(body[i : i + cut])
+                        assert verdict(new) == verdict(old), (api, ending, at)
+                    old.close()
+                    new.close()
+                    assert verdict(new) == verdict(old), (api, ending, at)
