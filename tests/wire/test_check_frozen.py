@@ -14,6 +14,7 @@ import json
 import re
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -392,15 +393,21 @@ def reading(tap: FrozenTap | UsageTap) -> tuple[Any, ...]:
 
 
 @settings(max_examples=400, deadline=None)
-@given(case=streams(), data=st.data(), limit=st.sampled_from([1 << 20, 1 << 20, 64, 200]))
+@given(
+    case=streams(),
+    data=st.data(),
+    limit=st.sampled_from([1 << 20, 1 << 20, 64, 200]),
+    scan_from=st.sampled_from([0, 100, check_module.SCAN_FROM]),
+)
 def test_the_check_and_the_tap_agree_with_their_frozen_selves(
-    case: tuple[str, bytes], data: st.DataObject, limit: int
+    case: tuple[str, bytes], data: st.DataObject, limit: int, scan_from: int
 ) -> None:
     global LINE_LIMIT
     api, body = case
     chunks = pieces(data.draw, body)
-    kept = check_module.LINE_LIMIT
+    kept = check_module.LINE_LIMIT, check_module.SCAN_FROM
     LINE_LIMIT = check_module.LINE_LIMIT = limit
+    check_module.SCAN_FROM = scan_from
     try:
         old, new = FrozenCheck(api), StreamCheck(api)
         old_tap, new_tap = FrozenTap(api), UsageTap(api, True)
@@ -417,7 +424,8 @@ def test_the_check_and_the_tap_agree_with_their_frozen_selves(
         new_tap.finish()
         assert reading(new_tap) == reading(old_tap)
     finally:
-        LINE_LIMIT = check_module.LINE_LIMIT = kept
+        LINE_LIMIT = check_module.LINE_LIMIT = kept[0]
+        check_module.SCAN_FROM = kept[1]
 
 
 ENDING_LINES = [
@@ -435,8 +443,12 @@ ENDING_LINES = [
 ]
 
 
-def test_an_ending_anywhere_in_an_unfinished_answer_is_judged_as_before() -> None:
+@pytest.mark.parametrize("scan_from", [0, check_module.SCAN_FROM])
+def test_an_ending_anywhere_in_an_unfinished_answer_is_judged_as_before(
+    scan_from: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each event that may end an answer, at every line of a cut-off answer of each API."""
+    monkeypatch.setattr(check_module, "SCAN_FROM", scan_from)
     for api in APIS:
         lines = stream_bytes(api, Reply(text="hello there, " * 4, cut_after=8)).split(b"\n")
         for ending in ENDING_LINES:
