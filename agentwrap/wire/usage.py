@@ -55,14 +55,22 @@ class UsageTap:
 
     def feed(self, chunk: bytes) -> None:
         """Raw response bytes as they pass (SSE when streaming, JSON otherwise)."""
-        self._buf += chunk
         if not self.stream:
+            self._buf += chunk
             return
-        end = self._buf.rfind(b"\n")
-        if end < 0:
+        end = chunk.rfind(b"\n") + 1
+        if not end:
+            self._buf += chunk
             return
-        block = bytes(self._buf[: end + 1])
-        del self._buf[: end + 1]
+        # Complete lines are scanned; a chunk that ends a line and follows none is not copied.
+        if self._buf:
+            self._buf += chunk[:end]
+            block = bytes(self._buf)
+            self._buf.clear()
+        else:
+            block = chunk if end == len(chunk) else chunk[:end]
+        if end < len(chunk):
+            self._buf += chunk[end:]
         self._scan(block)
 
     def finish(self) -> None:
