@@ -13,6 +13,7 @@ for this session's decisions, and in the store).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from agentwrap.trace.record import BLANK_ROW, Attempt, CallRecord
 from agentwrap.trace.recorder import Recorder
 from agentwrap.wire.call import Call
 from agentwrap.wire.common import Usage
+
+log = logging.getLogger(__name__)
 
 # The most of an answer kept for content capture.
 MAX_ANSWER = 4 * 1024 * 1024
@@ -88,7 +91,10 @@ class CallLedger:
         """Do the work `later` put off, now."""
         work, self._later = self._later, None
         for step in work or ():
-            step()
+            try:
+                step()
+            except Exception:  # the record must not take the call (maybe mid-answer) down
+                log.exception("recording call %s failed", self.record.id)
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the request arrived."""

@@ -20,7 +20,7 @@ import pytest
 from agentwrap.fakes.provider import FakeProvider, Played, Reply
 from agentwrap.fakes.server import Delivery
 from agentwrap.proxy.frontdoor import Proxy
-from agentwrap.proxy.ledger import ROUTED_COLUMNS
+from agentwrap.proxy.ledger import ROUTED_COLUMNS, Ledger
 from agentwrap.proxy.options import ProxyOptions
 from agentwrap.proxy.runner import ProxyThread
 from agentwrap.route.profile import load_profile
@@ -169,3 +169,24 @@ def test_call_ids_begin_with_the_time_they_arrived(rig: Rig) -> None:
         time.sleep(0.002)
     ids = [row["id"] for row in rows]
     assert ids == sorted(ids) and len(set(ids)) == 3
+
+
+def test_bookkeeping_that_fails_does_not_fail_the_call(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Labelling the step before runs while the provider works, or mid-answer: a bug there is
+    # logged, and the agent still gets its answer and the call its row.
+    labelled: list[str] = []
+
+    def broken(self: Ledger, call: object, conversation: object) -> None:
+        labelled.append("tried")
+        raise RuntimeError("labelling broke")
+
+    monkeypatch.setattr(Ledger, "label_previous_step", broken)
+    readers = _readers(rig)
+    seen, row = rig.ask([Reply(text="still here")], stream=True)
+    assert labelled == ["tried"]
+    assert seen.text == "still here" and row["status"] == "ok"
+    published, stored = readers.kinds(row["id"])
+    assert published == stored == ["started", "first_byte", "finished"]
+    assert "labelling broke" in caplog.text
