@@ -44,7 +44,7 @@ HAPPY_EYEBALLS_DELAY = 0.25  # as aiohttp's connector: the next address is tried
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # sent with Content-Length: 0 when bodiless
 _NO_BODY_STATUS = frozenset({204, 304})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULT_PORTS = {"http": 80, "https": 443}  # the schemes it speaks, each with its port
 _SAFE_TARGET = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%"
 )
@@ -81,7 +81,7 @@ class Origin:
         self.ssl = ssl_context if scheme == "https" else None
         self.server_hostname = host if self.ssl is not None else None
         shown = f"[{host}]" if ":" in host else host
-        self.host_header = shown if _DEFAULT_PORTS.get(scheme) == port else f"{shown}:{port}"
+        self.host_header = shown if DEFAULT_PORTS.get(scheme) == port else f"{shown}:{port}"
         # What aiohttp's connection errors name ("Cannot connect to host h:p ssl:default").
         self.key = ConnectionKey(host, port, self.ssl is not None, True, None, None, None)
         self.pool = pool

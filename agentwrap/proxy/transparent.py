@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 
 from agentwrap.agents.base import with_no_proxy
 from agentwrap.processes import pid_alive
+from agentwrap.proxy.h1client import DEFAULT_PORTS
 from agentwrap.proxy.upstream import ENDPOINT_HEADER
 from agentwrap.route.profile import Profile
 from agentwrap.wire.surface import match_route
@@ -64,7 +65,6 @@ BUNDLE_VARS = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 # Read instead of those by Nix-built programs and gRPC: given the bundle too when the user set them.
 BUNDLE_VARS_IF_SET = ("NIX_SSL_CERT_FILE", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH")
 NODE_CA_VAR = "NODE_EXTRA_CA_CERTS"
-_DEFAULT_PORTS = {"https": 443, "http": 80}
 _CA_NAME = "mitmproxy"  # the file names mitmproxy's certificate store looks for in its confdir
 _CA_DIR_PREFIX = "agentwrap-ca-"  # then the pid of the agentwrap that made it, and a suffix
 
@@ -98,8 +98,8 @@ def intercepted_hosts(profile: Profile) -> list[Host]:
     for provider in profile.providers.values():
         parts = urlsplit(provider.base_url)
         scheme, name = parts.scheme.lower(), (parts.hostname or "").lower()
-        if scheme in _DEFAULT_PORTS and name and not _is_loopback(name):
-            hosts[Host(scheme, name, parts.port or _DEFAULT_PORTS[scheme])] = None
+        if scheme in DEFAULT_PORTS and name and not _is_loopback(name):
+            hosts[Host(scheme, name, parts.port or DEFAULT_PORTS[scheme])] = None
     return list(hosts)
 
 
@@ -159,7 +159,7 @@ def websocket_call(method: str, path: str, upgrade: str | None) -> bool:
 
 def endpoint_url(scheme: str, host: str, port: int, base_path: str) -> str:
     """The base URL the agent called: `https://openrouter.ai/api/v1`."""
-    netloc = host if port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
+    netloc = host if port == DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
     return f"{scheme}://{netloc}{base_path}"
 
 

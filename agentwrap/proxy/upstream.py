@@ -32,7 +32,6 @@ from agentwrap.proxy import h1client
 from agentwrap.route.profile import Provider
 from agentwrap.wire.surface import CREDENTIAL_HEADERS, SURFACES, auth_scheme
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 # Hop-by-hop headers (RFC 9110 §7.6.1) and headers the proxy itself owns.
 HOP_BY_HOP = frozenset(
     {
@@ -339,12 +338,12 @@ class UpstreamPool:
             self._proxies[key] = _env_proxy(parts.scheme, parts.hostname or "")
         route: tuple[h1client.Origin, str] | str = _BY_SESSION
         try:
-            port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+            port = parts.port or h1client.DEFAULT_PORTS.get(parts.scheme)
         except ValueError:  # aiohttp's client says what is wrong with it
             port = None
         host = parts.hostname
         if (
-            parts.scheme in _DEFAULT_PORTS
+            parts.scheme in h1client.DEFAULT_PORTS
             and port is not None
             and host
             and host.isascii()

@@ -240,6 +240,7 @@ KILLED = "killed"  # sessions.end_reason of a session whose launcher died
 KILLED_ERROR = "agentwrap was killed while the call was in flight"
 # The event kinds reconciliation writes; the same kinds agentwrap.trace.recorder writes.
 _FAILED_EVENT, _SESSION_ENDED_EVENT = "failed", "session_ended"
+_INSERT_EVENT = "INSERT INTO events(session_id, call_id, ts, kind, data) VALUES (?, ?, ?, ?, ?)"
 
 
 def connect(path: Path, notice: Callable[[str], None] | None = None) -> sqlite3.Connection:
@@ -655,8 +656,7 @@ class TraceStore:
         self, session_id: str, kind: str, call_id: str | None, data: dict[str, Any], ts: float
     ) -> int:
         cur = self.conn.execute(
-            "INSERT INTO events(session_id, call_id, ts, kind, data) VALUES (?, ?, ?, ?, ?)",
-            (session_id, call_id, ts, kind, json_text(data, default=str)),
+            _INSERT_EVENT, (session_id, call_id, ts, kind, json_text(data, default=str))
         )
         return int(cur.lastrowid or 0)
 
@@ -665,7 +665,7 @@ class TraceStore:
     ) -> None:
         """Append events, each (session id, call id, time, kind, data), in their order."""
         self.conn.executemany(
-            "INSERT INTO events(session_id, call_id, ts, kind, data) VALUES (?, ?, ?, ?, ?)",
+            _INSERT_EVENT,
             [
                 (sid, cid, ts, kind, json_text(data, default=str))
                 for sid, cid, ts, kind, data in events
