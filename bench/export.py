@@ -18,13 +18,11 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -34,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from run import body_of, cpu_seconds, free_port, one, pct  # noqa: E402
+from run import body_of, cpu_seconds, free_port, one, pct, wait_for_port  # noqa: E402
 
 from agentwrap.export.stats import read_stats  # noqa: E402
 from agentwrap.trace.store import TraceStore  # noqa: E402
@@ -133,12 +131,7 @@ def main() -> None:
     procs: dict[str, subprocess.Popen] = {}
     urls: dict[str, str] = {}
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_for_port(port)
         for mode in MODES:
             procs[mode], urls[mode] = start_proxy(port, homes[mode], targets[mode])
         results = asyncio.run(measure(urls, {m: p.pid for m, p in procs.items()}, args.requests))

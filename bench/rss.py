@@ -17,12 +17,10 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -30,7 +28,7 @@ BIN = Path(sys.executable).parent
 AGENTWRAP = str(BIN / "agentwrap")
 sys.path.insert(0, str(HERE))
 
-from run import SIZES, body_of, free_port, rss_mb  # noqa: E402
+from run import SIZES, body_of, free_port, rss_mb, wait_for_port  # noqa: E402
 
 # The agent's stand-in: sends each body (the files BENCH_BODIES names) BENCH_CALLS times through
 # the proxy, reading every answer to its end, then writes its parent's (agentwrap's) VmRSS to
@@ -117,12 +115,7 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="agentwrap-rss-"))
     figures: dict[str, list[float]] = {}
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_for_port(port)
         bodies = []
         for name, size in SIZES.items():
             bodies.append(scratch / name)

@@ -40,6 +40,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_port(port: int) -> None:
+    """Until something listens on 127.0.0.1:`port` (the fake upstream starting), or 5 s."""
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
 def body_of(size: int) -> bytes:
     # A Claude-Code-like request: most of its bytes are tool definitions and history.
     filler = "x" * max(0, size - 300)
@@ -166,12 +176,7 @@ def main() -> None:
         assert proxy.stdout is not None
         proxied = proxy.stdout.readline().strip()
         direct = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_for_port(port)
         results = asyncio.run(measure(direct, proxied, proxy.pid, args.requests))
         results["proxy_rss_mb"] = rss_mb(proxy.pid)
     finally:
