@@ -32,6 +32,19 @@ TIERED = ("claude-sonnet-4-5", "anthropic")  # priced by the call's size
 USAGES = [Usage(25_000, 20, 0, 20_000), Usage(1, 1), Usage(300_000, 4_000, 5_000, 90_000)]
 
 
+def python_prints(code: str) -> str:
+    """What a fresh interpreter running `code` prints (it must exit 0)."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=subprocess_env(),
+        timeout=120,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout
+
+
 def costs(book: PriceBook) -> list[float | None]:
     return [book.cost(m, u, p).usd for m, p in [*FLAT, TIERED] for u in USAGES]
 
@@ -114,15 +127,7 @@ def test_no_session_loads_the_table_to_price_a_flat_model(
     seen = []
     for sid in ("first", "second"):
         script = code.replace("DB", repr(str(tmp_path / "t.db"))).replace("SID", repr(sid))
-        out = subprocess.run(
-            [sys.executable, "-c", script],
-            env=subprocess_env(),
-            timeout=120,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        seen.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        seen.append(json.loads(python_prints(script).strip().splitlines()[-1]))
     (first_cost, first_loaded), (second_cost, second_loaded) = seen
     assert not first_loaded and not second_loaded
     assert (
@@ -216,15 +221,7 @@ def test_a_first_sessions_prices_read_in_a_child_are_the_tables(agentwrap_home: 
         "        out.append([c.usd, c.unpriced_reason, 'genai_prices' in sys.modules])\n"
         "print(json.dumps(out))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        env=subprocess_env(),
-        timeout=120,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    seen = iter(json.loads(done.stdout))
+    seen = iter(json.loads(python_prints(code)))
     in_process = PriceBook()
     for model, provider in flat_first:
         for usage in usages:
