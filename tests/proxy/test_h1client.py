@@ -215,9 +215,10 @@ async def test_the_pool_limit_makes_a_call_wait_with_its_first_byte_clock_held()
     async with origin(ok(big)) as up:
         first = await slow_pool.send(UpstreamRequest("GET", up.url + "/1", {}))
 
+        # The answer has a whole second once sent (a loaded machine); waiting is longer still.
         async def second() -> tuple[bytes, float]:
-            async with asyncio.timeout(0.2) as deadline:
-                clock = FirstByteClock(deadline, 0.2)
+            async with asyncio.timeout(1.0) as deadline:
+                clock = FirstByteClock(deadline, 1.0)
                 resp = await slow_pool.send(UpstreamRequest("GET", up.url + "/2", {}, clock=clock))
                 clock.stop()
             body = await resp.read()
@@ -225,13 +226,13 @@ async def test_the_pool_limit_makes_a_call_wait_with_its_first_byte_clock_held()
             return body, clock.held_ms
 
         waiting = asyncio.create_task(second())
-        await asyncio.sleep(0.5)  # longer than its first-byte timeout, all of it waiting
+        await asyncio.sleep(1.5)  # longer than its first-byte timeout, all of it waiting
         assert not waiting.done() and len(up.seen) == 1
         assert await first.read() == big
         first.release()
         body, held_ms = await waiting
         await slow_pool.close()
-    assert body == b"ok" and held_ms >= 400
+    assert body == b"ok" and held_ms >= 1400
     assert [s.conn for s in up.seen] == [1, 1]
 
 
